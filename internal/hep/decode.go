@@ -34,28 +34,19 @@ func (p *Packet) decode3(b []byte) error {
 	}
 	p.Version = 3
 	for off := HeaderLen; off < total; {
-		if total-off < ChunkHeaderLen {
-			return errAt(ErrChunkOverrun, off)
+		vendor, typ, data, next, err := nextChunk(b, off)
+		if err != nil {
+			return err
 		}
-		vendor := binary.BigEndian.Uint16(b[off:])
-		typ := binary.BigEndian.Uint16(b[off+2:])
-		clen := int(binary.BigEndian.Uint16(b[off+4:]))
-		if clen < ChunkHeaderLen {
-			return errChunk(ErrChunkZeroLen, off, vendor, typ)
-		}
-		if clen > total-off {
-			return errChunk(ErrChunkOverrun, off, vendor, typ)
-		}
-		// Cap the slice so appending to a field can never scribble over
-		// the next chunk.
-		data := b[off+ChunkHeaderLen : off+clen : off+clen]
 		if vendor != VendorGeneric || !p.setChunk(typ, data) {
-			if ok, kind := p.sizeOK(vendor, typ, data); !ok {
-				return errChunk(kind, off, vendor, typ)
+			if vendor == VendorGeneric {
+				if want, fixed := fixedSize(typ); fixed && len(data) != want {
+					return errChunk(ErrChunkSize, off, vendor, typ)
+				}
 			}
 			p.Extra = append(p.Extra, Chunk{Vendor: vendor, Type: typ, Data: data})
 		}
-		off += clen
+		off = next
 	}
 	if p.Has(HasTimeUsec) && p.TimeUsec >= 1_000_000 {
 		return errAt(ErrMicroseconds, 0)
@@ -63,17 +54,36 @@ func (p *Packet) decode3(b []byte) error {
 	return nil
 }
 
-// sizeOK reports whether a chunk that setChunk refused is a well-formed
-// chunk kept as extra (a vendor chunk, an unknown type or a repeat) rather
-// than a known type with the wrong size.
-func (p *Packet) sizeOK(vendor, typ uint16, data []byte) (bool, error) {
-	if vendor != VendorGeneric {
-		return true, nil
+// nextChunk reads the chunk at off. The data slice is capped so that
+// appending to it can never scribble over the next chunk.
+func nextChunk(b []byte, off int) (vendor, typ uint16, data []byte, next int, err error) {
+	if len(b)-off < ChunkHeaderLen {
+		return 0, 0, nil, 0, errAt(ErrChunkOverrun, off)
 	}
-	if want, fixed := fixedSize(typ); fixed && len(data) != want {
-		return false, ErrChunkSize
+	vendor = binary.BigEndian.Uint16(b[off:])
+	typ = binary.BigEndian.Uint16(b[off+2:])
+	clen := int(binary.BigEndian.Uint16(b[off+4:]))
+	if clen < ChunkHeaderLen {
+		return 0, 0, nil, 0, errChunk(ErrChunkZeroLen, off, vendor, typ)
 	}
-	return true, nil
+	if clen > len(b)-off {
+		return 0, 0, nil, 0, errChunk(ErrChunkOverrun, off, vendor, typ)
+	}
+	return vendor, typ, b[off+ChunkHeaderLen : off+clen : off+clen], off + clen, nil
+}
+
+// ParseChunks appends the chunks of b, a bare sequence of chunks without a
+// packet header, to dst. No chunk is interpreted.
+func ParseChunks(dst []Chunk, b []byte) ([]Chunk, error) {
+	for off := 0; off < len(b); {
+		vendor, typ, data, next, err := nextChunk(b, off)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, Chunk{Vendor: vendor, Type: typ, Data: data})
+		off = next
+	}
+	return dst, nil
 }
 
 // fixedSize returns the payload size of a generic chunk type with a fixed

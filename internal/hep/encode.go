@@ -142,11 +142,29 @@ func (p *Packet) AppendV3(dst []byte) ([]byte, error) {
 			off += copy(b[off:], c.data)
 		}
 	}
-	for _, c := range p.Extra {
+	putChunks(b[off:], p.Extra)
+	return dst, nil
+}
+
+// AppendChunks appends chunks in wire format, without a packet header, to
+// dst; ParseChunks reads them back.
+func AppendChunks(dst []byte, chunks []Chunk) []byte {
+	n := 0
+	for _, c := range chunks {
+		n += ChunkHeaderLen + len(c.Data)
+	}
+	start := len(dst)
+	dst = grow(dst, n)
+	putChunks(dst[start:], chunks)
+	return dst
+}
+
+func putChunks(b []byte, chunks []Chunk) {
+	off := 0
+	for _, c := range chunks {
 		off = putHeader(b, off, c.Vendor, c.Type, len(c.Data))
 		off += copy(b[off:], c.Data)
 	}
-	return dst, nil
 }
 
 func (p *Packet) putAddrs(b []byte, off int) int {

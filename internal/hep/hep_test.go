@@ -309,3 +309,13 @@ func TestInflate(t *testing.T) {
 	_, err = Inflate(buf.Bytes(), 64<<10)
 	assert.ErrorIs(t, err, ErrOversized)
 }
+
+func TestChunksRoundTrip(t *testing.T) {
+	in := []Chunk{{Vendor: 2, Type: 9, Data: []byte("abc")}, {Vendor: 0, Type: 0x99, Data: []byte{}}}
+	raw := AppendChunks([]byte("prefix"), in)
+	out, err := ParseChunks(nil, raw[len("prefix"):])
+	require.NoError(t, err)
+	assert.Equal(t, in, out)
+	_, err = ParseChunks(nil, raw[len("prefix"):len(raw)-1])
+	assert.ErrorIs(t, err, ErrChunkOverrun)
+}

@@ -1,0 +1,223 @@
+package logmodel
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+)
+
+func invite(t testing.TB) []byte {
+	b, err := os.ReadFile("../testdata/invite.sip")
+	require.NoError(t, err)
+	return b
+}
+
+func sipPacket(t testing.TB) hep.Packet {
+	return hep.Packet{
+		Version: 3, Family: hep.FamilyIPv4, Protocol: hep.ProtoUDP,
+		SrcIP: netip.MustParseAddr("192.168.1.100"), DstIP: netip.MustParseAddr("10.0.0.1"),
+		SrcPort: 5060, DstPort: 5062, TimeSec: 1772806981, TimeUsec: 42000,
+		ProtoType: hep.TypeSIP, CaptureID: 2001, Payload: invite(t),
+		CorrelationID: []byte("a84b4c76e66710@pc33.atlanta.example.com"),
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort |
+			hep.HasDstPort | hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
+	}
+}
+
+func TestFromHEPSIPMessage(t *testing.T) {
+	p := sipPacket(t)
+	lr := plog.NewLogRecord()
+	recv := time.Unix(1772806990, 0)
+	FromHEP(&p, p.Payload, false, recv, lr)
+
+	assert.Equal(t, EventSIPMessage, lr.EventName())
+	assert.Equal(t, time.Unix(1772806981, 42000000).UTC(), lr.Timestamp().AsTime())
+	assert.Equal(t, recv.UTC(), lr.ObservedTimestamp().AsTime())
+	assert.Equal(t, string(invite(t)), lr.Body().Str())
+	assert.Equal(t, map[string]any{
+		AttrNetworkTransport: "udp", AttrNetworkType: "ipv4",
+		AttrSourceAddress: "192.168.1.100", AttrSourcePort: int64(5060),
+		AttrDestinationAddress: "10.0.0.1", AttrDestinationPort: int64(5062),
+		AttrHEPVersion: int64(3), AttrHEPProtocolType: int64(1), AttrHEPCaptureID: int64(2001),
+		AttrHEPCorrelationID: "a84b4c76e66710@pc33.atlanta.example.com",
+		AttrSIPMethod: "INVITE", AttrSIPRequestURI: "sip:bob@biloxi.example.com",
+		AttrSIPCallID: "a84b4c76e66710@pc33.atlanta.example.com", AttrSIPCSeqMethod: "INVITE",
+		AttrSIPCSeqNumber: int64(314159), AttrSIPFromTag: "1928301774",
+		AttrSIPViaBranch: "z9hG4bK776asdhds", AttrSIPUserAgent: "Ozona/5.0",
+	}, lr.Attributes().AsRaw())
+}
+
+func roundTrip(t *testing.T, p hep.Packet, payload []byte, compressed bool) hep.Packet {
+	t.Helper()
+	lr := plog.NewLogRecord()
+	FromHEP(&p, payload, compressed, time.Now(), lr)
+	// through the wire format, as between collectors
+	logs := plog.NewLogs()
+	lr.CopyTo(logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty())
+	raw, err := (&plog.ProtoMarshaler{}).MarshalLogs(logs)
+	require.NoError(t, err)
+	back, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(raw)
+	require.NoError(t, err)
+	var out hep.Packet
+	var scratch bytes.Buffer
+	require.NoError(t, ToHEP(back.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0), &out, &scratch))
+	// and through the encoder, so nothing points into freed memory
+	wire, err := out.AppendV3(nil)
+	require.NoError(t, err)
+	var dec hep.Packet
+	require.NoError(t, dec.Decode(wire))
+	return dec
+}
+
+func TestHEPRoundTripSIP(t *testing.T) {
+	p := sipPacket(t)
+	assert.Equal(t, p, roundTrip(t, p, p.Payload, false))
+}
+
+func TestHEPRoundTripEveryField(t *testing.T) {
+	p := hep.Packet{
+		Version: 3, Family: hep.FamilyIPv6, Protocol: 99,
+		SrcIP: netip.MustParseAddr("2001:db8::1"), DstIP: netip.MustParseAddr("2001:db8::2"),
+		SrcPort: 5061, DstPort: 40000, TimeSec: 1772806981, TimeUsec: 999999,
+		ProtoType: hep.TypeRTCP, CaptureID: 0xdeadbeef, KeepAlive: 30, VLAN: 100,
+		EtherType: 0x86dd, TCPFlags: 0x18, IPTOS: 0xb8, MOS: 436, RFactor: 93, Jitter: 12, TagType: 7,
+		Payload: []byte{0xff, 0xfe, 0x00, 0x01}, CorrelationID: []byte("call-1@h"), NodeName: []byte("sbc-1"),
+		SrcMAC: []byte{0, 1, 2, 3, 4, 5}, DstMAC: []byte{6, 7, 8},
+		GeoLocation: []byte("52.5,13.4"), TransactionType: []byte("call"),
+		PayloadJSONKeys: []byte("k"), TagsValues: []byte{0xc3, 0x28},
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort | hep.HasDstPort |
+			hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID | hep.HasKeepAlive | hep.HasVLAN |
+			hep.HasEtherType | hep.HasTCPFlags | hep.HasIPTOS | hep.HasMOS | hep.HasRFactor | hep.HasJitter | hep.HasTagType,
+		Extra: []hep.Chunk{{Vendor: hep.VendorKamailio, Type: 1, Data: []byte("vendor")}, {Type: 0xf0, Data: []byte{}}},
+	}
+	got := roundTrip(t, p, p.Payload, false)
+	assert.Equal(t, p, got)
+}
+
+func TestHEPRoundTripFamilyMismatch(t *testing.T) {
+	// an IPv4 address sent with family 10 is passed on as sent
+	p := sipPacket(t)
+	p.Family = hep.FamilyIPv6
+	assert.Equal(t, p, roundTrip(t, p, p.Payload, false))
+}
+
+func TestHEPAuthKeyIsNotForwarded(t *testing.T) {
+	p := sipPacket(t)
+	p.AuthKey = []byte("secret")
+	got := roundTrip(t, p, p.Payload, false)
+	assert.Nil(t, got.AuthKey)
+	p.AuthKey = nil
+	assert.Equal(t, p, got)
+}
+
+func TestHEPCompressedPayload(t *testing.T) {
+	p := sipPacket(t)
+	var z bytes.Buffer
+	require.NoError(t, hep.Deflate(&z, p.Payload))
+	payload := p.Payload
+	p.Payload, p.Compressed = nil, z.Bytes()
+	lr := plog.NewLogRecord()
+	FromHEP(&p, payload, true, time.Now(), lr)
+	assert.Equal(t, string(payload), lr.Body().Str())
+	v, _ := lr.Attributes().Get(AttrSIPMethod)
+	assert.Equal(t, "INVITE", v.Str())
+
+	got := roundTrip(t, p, payload, true)
+	require.NotNil(t, got.Compressed)
+	assert.Nil(t, got.Payload)
+	inflated, err := hep.Inflate(got.Compressed, 1<<16)
+	require.NoError(t, err)
+	assert.Equal(t, payload, inflated)
+}
+
+func TestHEPv1WithoutTime(t *testing.T) {
+	p := sipPacket(t)
+	p.Version = 1
+	p.Fields &^= hep.HasTimeSec | hep.HasTimeUsec | hep.HasCaptureID
+	lr := plog.NewLogRecord()
+	recv := time.Unix(1772806990, 5000)
+	FromHEP(&p, p.Payload, false, recv, lr)
+	assert.Equal(t, recv.UTC(), lr.Timestamp().AsTime())
+	v, ok := lr.Attributes().Get(AttrHEPNoTimestamp)
+	assert.True(t, ok && v.Bool())
+	got := roundTrip(t, p, p.Payload, false)
+	assert.False(t, got.Has(hep.HasTimeSec))
+}
+
+func TestToHEPForCDR(t *testing.T) {
+	lr := plog.NewLogRecord()
+	lr.SetEventName(EventCDR)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1772806981, 42000000)))
+	lr.Body().SetStr(`{"call_id":"c1"}`)
+	lr.Attributes().PutStr(AttrSIPCallID, "c1")
+	var p hep.Packet
+	var scratch bytes.Buffer
+	require.NoError(t, ToHEP(lr, &p, &scratch))
+	assert.Equal(t, hep.TypeLog, p.ProtoType)
+	assert.Equal(t, "c1", string(p.CorrelationID))
+	assert.Equal(t, `{"call_id":"c1"}`, string(p.Payload))
+	assert.Equal(t, uint32(1772806981), p.TimeSec)
+	assert.Equal(t, uint32(42000), p.TimeUsec)
+}
+
+func TestToHEPBadAttributes(t *testing.T) {
+	for key, val := range map[string]string{
+		AttrSourceAddress: "not-an-ip", AttrHEPSrcMAC: "zz:zz", AttrHEPExtraChunks: "\x00\x00\x00\x01\x00\x09",
+	} {
+		lr := plog.NewLogRecord()
+		lr.Attributes().PutStr(key, val)
+		var p hep.Packet
+		var scratch bytes.Buffer
+		err := ToHEP(lr, &p, &scratch)
+		require.Error(t, err, key)
+		assert.Contains(t, err.Error(), key)
+	}
+}
+
+func TestEventNames(t *testing.T) {
+	assert.Equal(t, "sip.message", EventName(1))
+	assert.Equal(t, "hep.rtcp", EventName(5))
+	assert.Equal(t, "hep.qos", EventName(34))
+	assert.Equal(t, "hep.dns", EventName(53))
+	assert.Equal(t, "hep.log", EventName(100))
+	assert.Equal(t, "hep.200", EventName(200))
+}
+
+func BenchmarkFromHEPInvite(b *testing.B) {
+	p := sipPacket(b)
+	logs := plog.NewLogs()
+	records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			records.RemoveIf(func(plog.LogRecord) bool { return true })
+		}
+		FromHEP(&p, p.Payload, false, now, records.AppendEmpty())
+	}
+}
+
+func BenchmarkToHEPInvite(b *testing.B) {
+	p := sipPacket(b)
+	lr := plog.NewLogRecord()
+	FromHEP(&p, p.Payload, false, time.Now(), lr)
+	var out hep.Packet
+	var scratch bytes.Buffer
+	buf := make([]byte, 0, 2048)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := ToHEP(lr, &out, &scratch); err != nil {
+			b.Fatal(err)
+		}
+		buf, _ = out.AppendV3(buf[:0])
+	}
+}

@@ -1,0 +1,185 @@
+// Package sipmsg extracts the summary of a SIP message that telemetry needs:
+// method or status, Call-ID, CSeq, tags, top Via branch and User-Agent.
+//
+// It is not a SIP parser: it reads the start line and the header block once,
+// returns substrings of the input (no copies), and accepts what real traffic
+// contains (compact header forms, any header case, LF-only line ends,
+// folded lines).
+package sipmsg
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+)
+
+// ErrNotSIP is returned when the start line is neither a SIP request line
+// nor a SIP status line.
+var ErrNotSIP = errors.New("sipmsg: start line is not SIP/2.0")
+
+// Summary holds the fields of one message. Strings are substrings of the
+// parsed message; empty means absent.
+type Summary struct {
+	Method     string // request method; empty for responses
+	RequestURI string
+	StatusCode int // response status; 0 for requests
+	Reason     string
+	CallID     string
+	CSeqNumber uint32
+	CSeqMethod string
+	FromTag    string
+	ToTag      string
+	ViaBranch  string // branch of the top-most Via
+	UserAgent  string // User-Agent, or Server for responses without one
+}
+
+// IsRequest reports whether the message is a request.
+func (s *Summary) IsRequest() bool { return s.Method != "" }
+
+// Parse summarises msg. On ErrNotSIP the summary is empty; otherwise every
+// header that is present and well formed is filled in.
+func Parse(msg string) (Summary, error) {
+	var s Summary
+	line, rest := nextLine(msg)
+	if !s.startLine(line) {
+		return Summary{}, ErrNotSIP
+	}
+	var server string
+	viaSeen := false
+	for rest != "" {
+		line, rest = nextLine(rest)
+		if line == "" {
+			break // end of headers
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			continue // folded continuation of a header we do not need whole
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
+		}
+		name := strings.TrimRight(line[:colon], " \t")
+		value := strings.TrimSpace(line[colon+1:])
+		switch {
+		case is(name, "call-id", "i"):
+			s.CallID = value
+		case is(name, "cseq", ""):
+			s.cseq(value)
+		case is(name, "from", "f"):
+			s.FromTag = tagParam(value)
+		case is(name, "to", "t"):
+			s.ToTag = tagParam(value)
+		case is(name, "via", "v"):
+			if !viaSeen {
+				viaSeen = true
+				s.ViaBranch = branchParam(value)
+			}
+		case is(name, "user-agent", ""):
+			s.UserAgent = value
+		case is(name, "server", ""):
+			server = value
+		}
+	}
+	if s.UserAgent == "" {
+		s.UserAgent = server
+	}
+	return s, nil
+}
+
+func nextLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return strings.TrimSuffix(s, "\r"), ""
+	}
+	return strings.TrimSuffix(s[:i], "\r"), s[i+1:]
+}
+
+func is(name, long, compact string) bool {
+	return strings.EqualFold(name, long) || (compact != "" && len(name) == 1 && strings.EqualFold(name, compact))
+}
+
+// startLine parses "METHOD uri SIP/2.0" or "SIP/2.0 code reason".
+func (s *Summary) startLine(line string) bool {
+	const ver = "SIP/2.0"
+	if strings.HasPrefix(line, ver+" ") {
+		rest := line[len(ver)+1:]
+		code, reason, _ := strings.Cut(rest, " ")
+		n, err := strconv.Atoi(code)
+		if err != nil || len(code) != 3 || n < 100 || n > 699 {
+			return false
+		}
+		s.StatusCode, s.Reason = n, reason
+		return true
+	}
+	method, rest, ok := strings.Cut(line, " ")
+	if !ok || !isToken(method) {
+		return false
+	}
+	uri, v, ok := strings.Cut(rest, " ")
+	if !ok || v != ver || uri == "" {
+		return false
+	}
+	s.Method, s.RequestURI = method, uri
+	return true
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-.!%*_+`'~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Summary) cseq(v string) {
+	num, method, ok := strings.Cut(v, " ")
+	if !ok {
+		return
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil {
+		return
+	}
+	s.CSeqNumber, s.CSeqMethod = uint32(n), strings.TrimSpace(method)
+}
+
+// tagParam returns the tag parameter of a From or To value. Parameters of
+// the URI inside <> are not header parameters and are skipped.
+func tagParam(v string) string {
+	if i := strings.IndexByte(v, '>'); i >= 0 {
+		v = v[i+1:]
+	}
+	return param(v, "tag")
+}
+
+// branchParam returns the branch of the first value of a Via header.
+func branchParam(v string) string {
+	if i := strings.IndexByte(v, ','); i >= 0 {
+		v = v[:i]
+	}
+	return param(v, "branch")
+}
+
+// param finds ";name=value" (name case-insensitive) in a parameter list.
+func param(v, name string) string {
+	for {
+		i := strings.IndexByte(v, ';')
+		if i < 0 {
+			return ""
+		}
+		v = v[i+1:]
+		p := v
+		if j := strings.IndexAny(p, ";,"); j >= 0 {
+			p = p[:j]
+		}
+		k, val, ok := strings.Cut(p, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(val)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package sipmsg
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParse(t *testing.T) {
+	invite, err := os.ReadFile("../testdata/invite.sip")
+	require.NoError(t, err)
+	tests := []struct {
+		name string
+		msg  string
+		want Summary
+	}{
+		{"invite fixture", string(invite), Summary{
+			Method: "INVITE", RequestURI: "sip:bob@biloxi.example.com",
+			CallID: "a84b4c76e66710@pc33.atlanta.example.com", CSeqNumber: 314159, CSeqMethod: "INVITE",
+			FromTag: "1928301774", ViaBranch: "z9hG4bK776asdhds", UserAgent: "Ozona/5.0",
+		}},
+		{"response with compact headers and LF line ends",
+			"SIP/2.0 180 Ringing\nv: SIP/2.0/UDP a;branch=z9hG4bKa, SIP/2.0/UDP b;branch=z9hG4bKb\nV: SIP/2.0/UDP c;branch=z9hG4bKc\n" +
+				"f: <sip:a@x;tag=uri-param>;TAG=ft\nt: \"B\" <sip:b@y>;tag=tt;x=1\ni: cid-1\nCSeq:   7   INVITE\nServer: kamailio\n\n",
+			Summary{StatusCode: 180, Reason: "Ringing", CallID: "cid-1", CSeqNumber: 7, CSeqMethod: "INVITE",
+				FromTag: "ft", ToTag: "tt", ViaBranch: "z9hG4bKa", UserAgent: "kamailio"}},
+		{"folded header and body ignored",
+			"BYE sip:b@y SIP/2.0\r\nVia: SIP/2.0/TCP h\r\n ;branch=z9hG4bKfold\r\nCall-ID: c2\r\nUser-Agent: UA\r\nServer: S\r\n\r\nCall-ID: body\r\n",
+			Summary{Method: "BYE", RequestURI: "sip:b@y", CallID: "c2", UserAgent: "UA"}},
+		{"bad cseq ignored", "OPTIONS sip:x SIP/2.0\r\nCSeq: abc OPTIONS\r\n\r\n",
+			Summary{Method: "OPTIONS", RequestURI: "sip:x"}},
+		{"cseq overflow ignored", "OPTIONS sip:x SIP/2.0\r\nCSeq: 99999999999 OPTIONS\r\n\r\n",
+			Summary{Method: "OPTIONS", RequestURI: "sip:x"}},
+		{"status 699 reason with spaces", "SIP/2.0 699 Very Odd\r\n\r\n", Summary{StatusCode: 699, Reason: "Very Odd"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Parse(tt.msg)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.want.Method != "", got.IsRequest())
+		})
+	}
+}
+
+func TestParseNotSIP(t *testing.T) {
+	for _, msg := range []string{
+		"", "\r\n", "HTTP/1.1 200 OK\r\n\r\n", "SIP/2.0 2000 OK\r\n", "SIP/2.0 099 x\r\n", "SIP/2.0 abc\r\n",
+		"INVITE sip:x SIP/3.0\r\n", "INVITE\r\n", "INV ITE sip:x SIP/2.0", "INVITE  SIP/2.0",
+		"{\"call_id\":\"x\"}", "\x00\x01\x02",
+	} {
+		_, err := Parse(msg)
+		assert.ErrorIs(t, err, ErrNotSIP, "%q", msg)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	invite, err := os.ReadFile("../testdata/invite.sip")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(invite))
+	f.Add("SIP/2.0 200 OK\r\nf: <sip:a>;tag=1\r\n\r\n")
+	f.Fuzz(func(t *testing.T, msg string) {
+		s, err := Parse(msg)
+		if err != nil {
+			if s != (Summary{}) {
+				t.Fatal("summary filled on error")
+			}
+			return
+		}
+		for _, v := range []string{s.Method, s.RequestURI, s.CallID, s.CSeqMethod, s.FromTag, s.ToTag, s.ViaBranch, s.UserAgent, s.Reason} {
+			if !strings.Contains(msg, v) {
+				t.Fatalf("%q is not a substring of the input", v)
+			}
+		}
+		if s.IsRequest() == (s.StatusCode != 0) {
+			t.Fatal("both or neither of method and status")
+		}
+	})
+}
+
+func BenchmarkParseInvite(b *testing.B) {
+	invite, err := os.ReadFile("../testdata/invite.sip")
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := string(invite)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := Parse(msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
