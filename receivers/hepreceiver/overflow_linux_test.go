@@ -1,0 +1,65 @@
+package hepreceiver
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// stall blocks every delivery until released.
+type stall struct {
+	consumertest.LogsSink
+	release chan struct{}
+}
+
+func (s *stall) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	<-s.release
+	return s.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// TestKernelDropsAreCounted overflows a tiny socket buffer while the only
+// reader is stuck in a delivery, and checks that every datagram sent is
+// either received or counted as dropped by the kernel.
+func TestKernelDropsAreCounted(t *testing.T) {
+	s := &stall{release: make(chan struct{})}
+	cfg := testConfig()
+	cfg.TCP.Get().Endpoint = "127.0.0.1:0"
+	u := cfg.UDP.Get()
+	u.Readers, u.ReadBufferSize = 1, 4096
+	cfg.Batch = BatchConfig{MaxSize: 1, Timeout: time.Hour}
+	h := start(t, cfg, s)
+	c := h.udp(t)
+	const sent = 300
+	for i := range sent {
+		_, err := c.Write(sipHEP(t, fmt.Sprint(i), 1))
+		require.NoError(t, err)
+	}
+	close(s.release)
+	// The kernel's drop count travels with the next datagram it accepts, so
+	// keep sending markers until every datagram is accounted for: received
+	// by the receiver or counted as dropped by the kernel, never neither.
+	markers := int64(0)
+	accounted := func() int64 {
+		return h.counter(t, "hep_receiver_packets_received") +
+			h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("socket_overflow"))
+	}
+	require.Eventually(t, func() bool {
+		if accounted() == sent+markers {
+			return true
+		}
+		_, err := c.Write(sipHEP(t, "marker", 1))
+		require.NoError(t, err)
+		markers++
+		return false
+	}, waitFor, 50*time.Millisecond)
+	overflow := h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("socket_overflow"))
+	t.Logf("sent %d + %d markers: received %d, kernel drops %d", sent, markers, accounted()-overflow, overflow)
+	assert.Greater(t, overflow, int64(0), "the tiny buffer overflowed")
+	require.Eventually(t, func() bool { return int64(s.LogRecordCount()) == accounted()-overflow }, waitFor, time.Millisecond)
+}

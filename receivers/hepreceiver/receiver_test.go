@@ -1,0 +1,578 @@
+package hepreceiver
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
+)
+
+const waitFor = 10 * time.Second
+
+var invite = func() string {
+	b, err := os.ReadFile("../../internal/testdata/invite.sip")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
+
+// sipHEP returns a HEP3 packet carrying the fixture INVITE with Call-ID cid.
+func sipHEP(t testing.TB, cid string, captureID uint32, opts ...func(*hep.Packet)) []byte {
+	t.Helper()
+	p := hep.Packet{
+		Family: hep.FamilyIPv4, Protocol: hep.ProtoUDP,
+		SrcIP: netip.MustParseAddr("192.168.1.100"), DstIP: netip.MustParseAddr("10.0.0.1"),
+		SrcPort: 5060, DstPort: 5060, TimeSec: 1772806981, TimeUsec: 42000,
+		ProtoType: hep.TypeSIP, CaptureID: captureID,
+		Payload: []byte(strings.Replace(invite, "a84b4c76e66710@pc33.atlanta.example.com", cid, 1)),
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort |
+			hep.HasDstPort | hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
+	}
+	for _, o := range opts {
+		o(&p)
+	}
+	b, err := p.AppendV3(nil)
+	require.NoError(t, err)
+	return b
+}
+
+type harness struct {
+	r   *hepReceiver
+	tel *componenttest.Telemetry
+}
+
+func testConfig() *Config {
+	cfg := createDefaultConfig().(*Config)
+	cfg.UDP.GetOrInsertDefault().Endpoint = "127.0.0.1:0"
+	cfg.TCP.GetOrInsertDefault().Endpoint = "127.0.0.1:0"
+	return cfg
+}
+
+func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := newReceiver(set, cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	h := &harness{r: r, tel: tel}
+	t.Cleanup(func() {
+		require.NoError(t, r.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	})
+	return h
+}
+
+func (h *harness) udp(t *testing.T) net.Conn {
+	c, err := net.Dial("udp", h.r.udpConn.LocalAddr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func (h *harness) stream(t *testing.T, i int) net.Conn {
+	c, err := net.Dial("tcp", h.r.listeners[i].Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// counter sums the data points of one of the receiver's metrics whose
+// attributes include all of attrs.
+func (h *harness) counter(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	m, err := h.tel.GetMetric("otelcol_" + name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is not an int sum", name)
+	for _, dp := range sum.DataPoints {
+		match := true
+		for _, a := range attrs {
+			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
+				match = false
+			}
+		}
+		if match {
+			total += dp.Value
+		}
+	}
+	return total
+}
+
+func tr(s string) attribute.KeyValue     { return attribute.String("transport", s) }
+func reason(s string) attribute.KeyValue { return attribute.String("reason", s) }
+
+func records(sink *consumertest.LogsSink) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, l := range sink.AllLogs() {
+		for _, rl := range l.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func callIDs(sink *consumertest.LogsSink) map[string]int {
+	ids := map[string]int{}
+	for _, lr := range records(sink) {
+		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		ids[v.Str()]++
+	}
+	return ids
+}
+
+func TestUDPRecordContent(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	h := start(t, testConfig(), sink)
+	_, err := h.udp(t).Write(sipHEP(t, "cid-udp@x", 2001))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+
+	logs := sink.AllLogs()[0]
+	rl := logs.ResourceLogs().At(0)
+	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "2001"}, rl.Resource().Attributes().AsRaw())
+	sl := rl.ScopeLogs().At(0)
+	assert.Equal(t, metadata.ScopeName, sl.Scope().Name())
+	lr := sl.LogRecords().At(0)
+	assert.Equal(t, logmodel.EventSIPMessage, lr.EventName())
+	assert.Equal(t, time.Unix(1772806981, 42000000).UTC(), lr.Timestamp().AsTime())
+	assert.NotZero(t, lr.ObservedTimestamp())
+	assert.Equal(t, strings.Replace(invite, "a84b4c76e66710@pc33.atlanta.example.com", "cid-udp@x", 1), lr.Body().Str())
+	attrs := lr.Attributes().AsRaw()
+	assert.Equal(t, "cid-udp@x", attrs[logmodel.AttrSIPCallID])
+	assert.Equal(t, "INVITE", attrs[logmodel.AttrSIPMethod])
+	assert.Equal(t, "192.168.1.100", attrs[logmodel.AttrSourceAddress])
+	assert.Equal(t, int64(5060), attrs[logmodel.AttrDestinationPort])
+	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_received", tr("udp")))
+	m, err := h.tel.GetMetric("otelcol_receiver_accepted_log_records")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+}
+
+func TestUDPVersions1And2(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	h := start(t, testConfig(), sink)
+	c := h.udp(t)
+	v1 := append([]byte{1, 16, 2, 17, 0x13, 0xc4, 0x13, 0xc6, 10, 0, 0, 1, 10, 0, 0, 2}, "OPTIONS sip:a SIP/2.0\r\nCall-ID: v1\r\n\r\n"...)
+	v2 := append([]byte{2, 16, 2, 17, 0x13, 0xc4, 0x13, 0xc6, 10, 0, 0, 1, 10, 0, 0, 2,
+		0xf1, 0x53, 0x53, 0x65, 0x3f, 0x42, 0x0f, 0x00, 0xd1, 0x07, 0, 0}, "OPTIONS sip:a SIP/2.0\r\nCall-ID: v2\r\n\r\n"...)
+	for _, p := range [][]byte{v1, v2} {
+		_, err := c.Write(p)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
+	byID := map[string]plog.LogRecord{}
+	for _, lr := range records(sink) {
+		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		byID[v.Str()] = lr
+	}
+	v2r := byID["v2"]
+	assert.Equal(t, time.Unix(0x655353f1, 999999000).UTC(), v2r.Timestamp().AsTime())
+	ver, _ := v2r.Attributes().Get(logmodel.AttrHEPVersion)
+	assert.Equal(t, int64(2), ver.Int())
+	capt, _ := v2r.Attributes().Get(logmodel.AttrHEPCaptureID)
+	assert.Equal(t, int64(2001), capt.Int())
+	_, noTS := byID["v1"].Attributes().Get(logmodel.AttrHEPNoTimestamp)
+	assert.True(t, noTS)
+	port, _ := byID["v1"].Attributes().Get(logmodel.AttrDestinationPort)
+	assert.Equal(t, int64(5062), port.Int())
+}
+
+func TestBatchingBySize(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 100, Timeout: time.Hour}
+	h := start(t, cfg, sink)
+	c := h.stream(t, 0)
+	var all []byte
+	for i := range 1000 {
+		all = append(all, sipHEP(t, fmt.Sprintf("cid-%d", i), 1)...)
+	}
+	_, err := c.Write(all)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1000 }, waitFor, time.Millisecond)
+	assert.Len(t, sink.AllLogs(), 10, "one ConsumeLogs call per 100 records")
+	for _, l := range sink.AllLogs() {
+		assert.Equal(t, 100, l.LogRecordCount())
+	}
+	assert.Len(t, callIDs(sink), 1000)
+}
+
+func TestBatchingByTimeout(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 1000, Timeout: 5 * time.Millisecond}
+	h := start(t, cfg, sink)
+	_, err := h.udp(t).Write(sipHEP(t, "lonely", 1))
+	require.NoError(t, err)
+	// a partial batch is delivered by the timer, not held for more records
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+}
+
+func TestResourcePerNode(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 4, Timeout: time.Hour}
+	cfg.Resource.Attributes = map[string]string{"deployment.environment.name": "test"}
+	cfg.Resource.Nodes = map[string]map[string]string{"2001": {"host.name": "sbc-1"}, "edge-b": {"host.name": "sbc-2"}}
+	h := start(t, cfg, sink)
+	c := h.stream(t, 0)
+	named := func(p *hep.Packet) { p.NodeName = []byte("edge-b") }
+	for _, p := range [][]byte{sipHEP(t, "a", 2001), sipHEP(t, "b", 2002, named), sipHEP(t, "c", 2001), sipHEP(t, "d", 7)} {
+		_, err := c.Write(p)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 4 }, waitFor, time.Millisecond)
+	require.Len(t, sink.AllLogs(), 1)
+	got := map[string]any{}
+	for _, rl := range sink.AllLogs()[0].ResourceLogs().All() {
+		attrs := rl.Resource().Attributes().AsRaw()
+		got[attrs["service.instance.id"].(string)] = []any{attrs, rl.ScopeLogs().At(0).LogRecords().Len()}
+	}
+	assert.Equal(t, map[string]any{
+		"2001":   []any{map[string]any{"service.name": "siphon", "service.instance.id": "2001", "deployment.environment.name": "test", "host.name": "sbc-1"}, 2},
+		"edge-b": []any{map[string]any{"service.name": "siphon", "service.instance.id": "edge-b", "deployment.environment.name": "test", "host.name": "sbc-2"}, 1},
+		"7":      []any{map[string]any{"service.name": "siphon", "service.instance.id": "7", "deployment.environment.name": "test"}, 1},
+	}, got)
+}
+
+func TestAuthKey(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.AuthKey = "s3cret"
+	h := start(t, cfg, sink)
+	c := h.udp(t)
+	withKey := func(k string) func(*hep.Packet) { return func(p *hep.Packet) { p.AuthKey = []byte(k) } }
+	for _, p := range [][]byte{
+		sipHEP(t, "no-key", 1), sipHEP(t, "bad-key", 1, withKey("s3cre")), sipHEP(t, "good", 1, withKey("s3cret")),
+		append([]byte{1, 16, 2, 17, 0, 1, 0, 2, 10, 0, 0, 1, 10, 0, 0, 2}, "OPTIONS sip:a SIP/2.0\r\n\r\n"...),
+	} {
+		_, err := c.Write(p)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		return h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("unauthorized")) == 3 && sink.LogRecordCount() == 1
+	}, waitFor, time.Millisecond)
+	assert.Equal(t, map[string]int{"good": 1}, callIDs(sink))
+}
+
+func TestMalformedCountedByReason(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.MaxPacketSize = 500
+	h := start(t, cfg, sink)
+	c := h.udp(t)
+	good := sipHEP(t, "ok", 1, func(p *hep.Packet) { p.Payload = []byte("OPTIONS sip:x SIP/2.0\r\nCall-ID: ok\r\n\r\n") })
+	short := append([]byte{}, good...)
+	short[5]++ // length field one more than the datagram
+	for _, p := range [][]byte{[]byte("GET / HTTP/1.1\r\n\r\n"), short, sipHEP(t, "big", 1), []byte("HE"), good} {
+		_, err := c.Write(p)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_packets_malformed") == 4 }, waitFor, time.Millisecond)
+	for _, r := range []string{"bad_magic", "length_mismatch", "oversized", "short"} {
+		assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_malformed", tr("udp"), reason(r)), r)
+	}
+	assert.Equal(t, int64(5), h.counter(t, "hep_receiver_packets_received", tr("udp")))
+}
+
+func TestCompressedPayload(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	h := start(t, testConfig(), sink)
+	zipped := func(p *hep.Packet) {
+		var buf bytes.Buffer
+		require.NoError(t, hep.Deflate(&buf, p.Payload))
+		p.Compressed, p.Payload = buf.Bytes(), nil
+	}
+	_, err := h.udp(t).Write(sipHEP(t, "zipped", 1, zipped))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+	lr := records(sink)[0]
+	assert.True(t, strings.HasPrefix(lr.Body().Str(), "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"))
+	v, _ := lr.Attributes().Get(logmodel.AttrHEPPayloadCompressed)
+	assert.True(t, v.Bool())
+}
+
+func TestStreamGarbage(t *testing.T) {
+	t.Run("resync", func(t *testing.T) {
+		sink := new(consumertest.LogsSink)
+		h := start(t, testConfig(), sink)
+		c := h.stream(t, 0)
+		stream := append(sipHEP(t, "first", 1), "some garbage in between"...)
+		stream = append(stream, sipHEP(t, "second", 1)...)
+		_, err := c.Write(stream)
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
+		assert.Equal(t, map[string]int{"first": 1, "second": 1}, callIDs(sink))
+		assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_malformed", tr("tcp"), reason("stream_garbage")))
+	})
+	t.Run("close", func(t *testing.T) {
+		sink := new(consumertest.LogsSink)
+		cfg := testConfig()
+		cfg.TCP.Get().OnGarbage = "close"
+		h := start(t, cfg, sink)
+		c := h.stream(t, 0)
+		_, err := c.Write(append(sipHEP(t, "first", 1), "garbage"...))
+		require.NoError(t, err)
+		_ = c.SetReadDeadline(time.Now().Add(waitFor))
+		_, err = c.Read(make([]byte, 1))
+		assert.ErrorIs(t, err, io.EOF, "the receiver closes the connection")
+		require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+		assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_malformed", tr("tcp"), reason("bad_magic")))
+	})
+	t.Run("truncated", func(t *testing.T) {
+		sink := new(consumertest.LogsSink)
+		h := start(t, testConfig(), sink)
+		c := h.stream(t, 0)
+		p := sipHEP(t, "cut", 1)
+		_, err := c.Write(p[:len(p)-10])
+		require.NoError(t, err)
+		require.NoError(t, c.Close())
+		require.Eventually(t, func() bool {
+			return h.counter(t, "hep_receiver_packets_malformed", tr("tcp"), reason("truncated")) == 1
+		}, waitFor, time.Millisecond)
+		assert.Zero(t, sink.LogRecordCount())
+	})
+}
+
+func TestConnectionLimitAndIdleTimeout(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.TCP.Get().MaxConnections = 1
+	cfg.TCP.Get().IdleTimeout = 200 * time.Millisecond
+	h := start(t, cfg, sink)
+	first := h.stream(t, 0)
+	_, err := first.Write(sipHEP(t, "a", 1))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
+	second := h.stream(t, 0)
+	_ = second.SetReadDeadline(time.Now().Add(waitFor))
+	_, err = second.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "over the limit: closed at once")
+	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_connections_rejected", tr("tcp"), reason("limit")))
+	// the first connection idles out, which frees its slot
+	_ = first.SetReadDeadline(time.Now().Add(waitFor))
+	_, err = first.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF)
+	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_connections_active", tr("tcp")) == 0 }, waitFor, time.Millisecond)
+	third := h.stream(t, 0)
+	_, err = third.Write(sipHEP(t, "c", 1))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
+}
+
+func TestTLSWithClientCertificates(t *testing.T) {
+	pki := testpki.New(t)
+	sink := new(consumertest.LogsSink)
+	cfg := createDefaultConfig().(*Config)
+	tc := cfg.TLS.GetOrInsertDefault()
+	tc.Endpoint = "127.0.0.1:0"
+	tc.CertFile, tc.KeyFile, tc.ClientCAFile = pki.ServerCert, pki.ServerKey, pki.CAFile
+	h := start(t, cfg, sink)
+	addr := h.r.listeners[0].Addr().String()
+
+	caPEM, err := os.ReadFile(pki.CAFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(caPEM))
+
+	// without a client certificate the handshake fails
+	c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	if err == nil {
+		_, err = c.Write(sipHEP(t, "anonymous", 1))
+		if err == nil {
+			_, err = c.Read(make([]byte, 1))
+		}
+		c.Close()
+	}
+	require.Error(t, err)
+	require.Eventually(t, func() bool {
+		return h.counter(t, "hep_receiver_connections_rejected", tr("tls"), reason("tls_handshake")) == 1
+	}, waitFor, time.Millisecond)
+
+	cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
+	require.NoError(t, err)
+	c, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write(append(sipHEP(t, "over-tls-1", 1), sipHEP(t, "over-tls-2", 1)...))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
+	assert.Equal(t, map[string]int{"over-tls-1": 1, "over-tls-2": 1}, callIDs(sink))
+	assert.Equal(t, int64(2), h.counter(t, "hep_receiver_packets_received", tr("tls")))
+}
+
+// gate refuses every batch until opened, then passes them to the sink.
+type gate struct {
+	consumertest.LogsSink
+	open    atomic.Bool
+	refused atomic.Int64
+	err     error
+}
+
+func (g *gate) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if !g.open.Load() {
+		g.refused.Add(1)
+		return g.err
+	}
+	return g.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func TestTCPBackpressureLosesNothing(t *testing.T) {
+	g := &gate{err: errors.New("memory limiter: data refused")}
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 10, Timeout: time.Millisecond}
+	h := start(t, cfg, g)
+	c := h.stream(t, 0)
+	const n = 300
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			if _, err := c.Write(sipHEP(t, fmt.Sprintf("bp-%d", i), 1)); err != nil {
+				return
+			}
+		}
+	}()
+	// while the pipeline refuses, the connection stops being read: at most
+	// one full batch plus the timer's partial batch are framed
+	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_backpressure_retries", tr("tcp")) >= 10 }, waitFor, time.Millisecond)
+	assert.LessOrEqual(t, h.counter(t, "hep_receiver_packets_received", tr("tcp")), int64(2*cfg.Batch.MaxSize))
+	g.open.Store(true)
+	wg.Wait()
+	require.Eventually(t, func() bool { return g.LogRecordCount() == n }, waitFor, time.Millisecond)
+	ids := callIDs(&g.LogsSink)
+	assert.Len(t, ids, n)
+	for id, count := range ids {
+		assert.Equal(t, 1, count, id)
+	}
+	assert.Zero(t, h.counter(t, "hep_receiver_packets_dropped"))
+}
+
+func TestUDPRefusalIsCounted(t *testing.T) {
+	g := &gate{err: errors.New("refused")}
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 5, Timeout: time.Millisecond}
+	h := start(t, cfg, g)
+	c := h.udp(t)
+	for i := range 20 {
+		_, err := c.Write(sipHEP(t, fmt.Sprint(i), 1))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		return h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("pipeline_refused")) == 20
+	}, waitFor, time.Millisecond)
+	assert.Zero(t, h.counter(t, "hep_receiver_backpressure_retries"))
+	m, err := h.tel.GetMetric("otelcol_receiver_refused_log_records")
+	require.NoError(t, err)
+	assert.Equal(t, int64(20), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+}
+
+func TestPermanentErrorIsNotRetried(t *testing.T) {
+	g := &gate{err: consumererror.NewPermanent(errors.New("bad data"))}
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 2, Timeout: time.Hour}
+	h := start(t, cfg, g)
+	_, err := h.stream(t, 0).Write(append(sipHEP(t, "x", 1), sipHEP(t, "y", 1)...))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return h.counter(t, "hep_receiver_packets_dropped", tr("tcp"), reason("permanent_error")) == 2
+	}, waitFor, time.Millisecond)
+	assert.Equal(t, int64(1), g.refused.Load())
+}
+
+func TestShutdownDeliversPendingRecords(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 1000, Timeout: time.Hour}
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := newReceiver(set, cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	h := &harness{r: r, tel: tel}
+	c := h.stream(t, 0)
+	for i := range 30 {
+		_, err := c.Write(sipHEP(t, fmt.Sprint(i), 1))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_packets_received") == 30 }, waitFor, time.Millisecond)
+	assert.Zero(t, sink.LogRecordCount(), "held in the batch")
+	require.NoError(t, r.Shutdown(context.Background()))
+	assert.Equal(t, 30, sink.LogRecordCount())
+}
+
+func TestShutdownDoesNotHangOnRefusingPipeline(t *testing.T) {
+	g := &gate{err: errors.New("refused forever")}
+	cfg := testConfig()
+	cfg.Batch = BatchConfig{MaxSize: 3, Timeout: time.Hour}
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := newReceiver(set, cfg, g)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	h := &harness{r: r, tel: tel}
+	_, err = h.stream(t, 0).Write(append(append(sipHEP(t, "1", 1), sipHEP(t, "2", 1)...), sipHEP(t, "3", 1)...))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_backpressure_retries") > 0 }, waitFor, time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	require.NoError(t, r.Shutdown(ctx))
+	assert.Equal(t, int64(3), h.counter(t, "hep_receiver_packets_dropped", tr("tcp"), reason("shutdown")))
+}
+
+func TestStartFailsOnBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := testConfig()
+	cfg.TCP.Get().Endpoint = ln.Addr().String()
+	r, err := newReceiver(receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = r.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "hep receiver: tcp listen")
+	assert.ErrorIs(t, r.udpConn.Close(), net.ErrClosed, "udp was closed by the failed start")
+}
