@@ -133,8 +133,8 @@ func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time,
 		attrs.PutBool(AttrHEPPayloadCompressed, true)
 	}
 	extra := p.Extra
-	if compressed && p.Payload != nil {
-		// both a payload and a compressed payload: keep the latter as is
+	if !compressed && p.Compressed != nil {
+		// the body is the plain payload, so the compressed one travels as is
 		extra = append(extra[:len(extra):len(extra)], hep.Chunk{Type: hep.ChunkCompressed, Data: p.Compressed})
 	}
 	if len(extra) > 0 {

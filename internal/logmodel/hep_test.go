@@ -103,6 +103,16 @@ func TestHEPRoundTripEveryField(t *testing.T) {
 	assert.Equal(t, p, got)
 }
 
+func TestHEPRoundTripPayloadAndCompressed(t *testing.T) {
+	// a packet with both payload chunks keeps the compressed one verbatim
+	p := sipPacket(t)
+	p.Compressed = []byte("opaque, not even gzip")
+	lr := plog.NewLogRecord()
+	FromHEP(&p, p.Payload, false, time.Now(), lr)
+	assert.Equal(t, string(p.Payload), lr.Body().Str())
+	assert.Equal(t, p, roundTrip(t, p, p.Payload, false))
+}
+
 func TestHEPRoundTripFamilyMismatch(t *testing.T) {
 	// an IPv4 address sent with family 10 is passed on as sent
 	p := sipPacket(t)

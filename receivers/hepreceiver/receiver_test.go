@@ -30,6 +30,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
@@ -107,29 +108,10 @@ func (h *harness) stream(t *testing.T, i int) net.Conn {
 	return c
 }
 
-// counter sums the data points of one of the receiver's metrics whose
-// attributes include all of attrs.
+// counter reads one of the receiver's own metrics (otelcol_ prefix added).
 func (h *harness) counter(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
 	t.Helper()
-	m, err := h.tel.GetMetric("otelcol_" + name)
-	if err != nil {
-		return 0
-	}
-	var total int64
-	sum, ok := m.Data.(metricdata.Sum[int64])
-	require.True(t, ok, "%s is not an int sum", name)
-	for _, dp := range sum.DataPoints {
-		match := true
-		for _, a := range attrs {
-			if v, ok := dp.Attributes.Value(a.Key); !ok || v != a.Value {
-				match = false
-			}
-		}
-		if match {
-			total += dp.Value
-		}
-	}
-	return total
+	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
 }
 
 func tr(s string) attribute.KeyValue     { return attribute.String("transport", s) }

@@ -1,0 +1,275 @@
+package homerexporter
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/siphon-otel/siphon-otel/exporters/homerexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testpki"
+)
+
+const waitFor = 10 * time.Second
+
+func sipPacket(i int) hep.Packet {
+	return hep.Packet{
+		Version: 3, Family: hep.FamilyIPv4, Protocol: hep.ProtoUDP,
+		SrcIP: netip.MustParseAddr("192.168.1.100"), DstIP: netip.MustParseAddr("10.0.0.1"),
+		SrcPort: 5060, DstPort: uint16(5060 + i), TimeSec: 1772806981, TimeUsec: uint32(i),
+		ProtoType: hep.TypeSIP, CaptureID: 2001,
+		Payload: []byte(fmt.Sprintf("OPTIONS sip:x SIP/2.0\r\nCall-ID: call-%d\r\nCSeq: 1 OPTIONS\r\n\r\n", i)),
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort |
+			hep.HasDstPort | hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
+	}
+}
+
+// sipLogs holds n sip.message records made from HEP packets, as the hep
+// receiver makes them.
+func sipLogs(from, n int) (plog.Logs, []hep.Packet) {
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	var want []hep.Packet
+	for i := from; i < from+n; i++ {
+		p := sipPacket(i)
+		logmodel.FromHEP(&p, p.Payload, false, time.Now(), recs.AppendEmpty())
+		want = append(want, p)
+	}
+	return ld, want
+}
+
+type harness struct {
+	exp exporter.Logs
+	tel *componenttest.Telemetry
+}
+
+func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
+	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+}
+
+// newHomer builds the exporter through its factory, without a queue so
+// that ConsumeLogs returns when the data is sent (or retries give up).
+func newHomer(t *testing.T, mutate func(*Config)) *harness {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.RetryConfig.InitialInterval = 10 * time.Millisecond
+	cfg.RetryConfig.MaxInterval = 50 * time.Millisecond
+	cfg.RetryConfig.MaxElapsedTime = waitFor
+	mutate(cfg)
+	require.NoError(t, cfg.Validate())
+	tel := componenttest.NewTelemetry()
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() {
+		require.NoError(t, exp.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	})
+	return &harness{exp: exp, tel: tel}
+}
+
+func byPort(ps []hep.Packet) map[uint16]hep.Packet {
+	m := map[uint16]hep.Packet{}
+	for _, p := range ps {
+		m[p.DstPort] = p
+	}
+	return m
+}
+
+func TestSendSIPMessages(t *testing.T) {
+	pki := testpki.New(t)
+	serverCert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	require.NoError(t, err)
+	caPEM, err := os.ReadFile(pki.CAFile)
+	require.NoError(t, err)
+	clients := x509.NewCertPool()
+	require.True(t, clients.AppendCertsFromPEM(caPEM))
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{serverCert}, ClientCAs: clients, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+
+	for _, transport := range []string{TransportUDP, TransportTCP, TransportTLS} {
+		t.Run(transport, func(t *testing.T) {
+			var srv *heptest.Server
+			switch transport {
+			case TransportUDP:
+				srv = heptest.NewUDP(t, "127.0.0.1:0")
+			case TransportTCP:
+				srv = heptest.NewStream(t, "127.0.0.1:0", nil)
+			case TransportTLS:
+				srv = heptest.NewStream(t, "127.0.0.1:0", serverTLS)
+			}
+			h := newHomer(t, func(c *Config) {
+				c.Endpoint, c.Transport = srv.Addr(), transport
+				if transport == TransportTLS {
+					c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile = pki.CAFile, pki.ClientCert, pki.ClientKey
+				}
+			})
+			ld, want := sipLogs(0, 50)
+			require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
+			got := byPort(srv.WaitFor(50, waitFor))
+			for _, p := range want {
+				assert.Equal(t, p, got[p.DstPort])
+			}
+			assert.Equal(t, int64(50), h.sum(t, "homer_exporter_packets_sent"))
+		})
+	}
+}
+
+func TestCDRGoesAsType100WithCallID(t *testing.T) {
+	srv := heptest.NewUDP(t, "127.0.0.1:0")
+	h := newHomer(t, func(c *Config) {
+		c.Endpoint, c.CaptureID, c.AuthKey = srv.Addr(), 2001, "s3cret"
+	})
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(logmodel.AttrServiceInstanceID, "sbc-1")
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetEventName(logmodel.EventCDR)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC)))
+	body := `{"call_id":"a84b4c76e66710@192.168.1.100","response_code":200}`
+	lr.Body().SetStr(body)
+	lr.Attributes().PutStr(logmodel.AttrSIPCallID, "a84b4c76e66710@192.168.1.100")
+	lr.Attributes().PutStr(logmodel.AttrSourceAddress, "192.168.1.100")
+	lr.Attributes().PutStr(logmodel.AttrDestinationAddress, "10.0.0.1")
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
+	p := srv.WaitFor(1, waitFor)[0]
+	assert.Equal(t, hep.TypeLog, p.ProtoType)
+	assert.Equal(t, "a84b4c76e66710@192.168.1.100", string(p.CorrelationID))
+	assert.Equal(t, body, string(p.Payload))
+	assert.Equal(t, uint32(2001), p.CaptureID)
+	assert.Equal(t, "sbc-1", string(p.NodeName))
+	assert.Equal(t, "s3cret", string(p.AuthKey))
+	assert.Equal(t, uint32(1772806981), p.TimeSec)
+	assert.Equal(t, uint32(42000), p.TimeUsec)
+	assert.Equal(t, netip.MustParseAddr("192.168.1.100"), p.SrcIP)
+	assert.Equal(t, hep.FamilyIPv4, p.Family)
+}
+
+func TestReconnectsAfterTargetRestart(t *testing.T) {
+	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
+	addr := srv.Addr()
+	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = addr, TransportTCP })
+	ld, _ := sipLogs(0, 10)
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
+	srv.WaitFor(10, waitFor)
+	srv.Close() // the target goes down, taking the connection with it
+
+	done := make(chan error, 1)
+	ld2, want := sipLogs(10, 10)
+	go func() { done <- h.exp.ConsumeLogs(context.Background(), ld2) }()
+	require.Eventually(t, func() bool {
+		return h.sum(t, "homer_exporter_connects", attribute.String("outcome", "failure")) >= 2
+	}, waitFor, time.Millisecond, "redials while the target is down")
+	srv2 := heptest.NewStream(t, addr, nil)
+	require.NoError(t, <-done)
+	got := byPort(srv2.WaitFor(10, waitFor))
+	for _, p := range want {
+		assert.Equal(t, p, got[p.DstPort])
+	}
+	assert.Equal(t, int64(2), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+}
+
+func TestUDPRefusalReturnsUnsentRecords(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := pc.LocalAddr().String()
+	require.NoError(t, pc.Close())
+
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = closed
+	tel := componenttest.NewTelemetry()
+	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	e, err := newExporter(set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, e.shutdown(context.Background())) }()
+
+	// ICMP port-unreachable arrives asynchronously: push until a write fails
+	var pushErr error
+	total := 0
+	for i := 0; i < 200 && pushErr == nil; i++ {
+		ld, _ := sipLogs(0, 20)
+		total += 20
+		pushErr = e.pushLogs(context.Background(), ld)
+	}
+	require.Error(t, pushErr)
+	assert.False(t, consumererror.IsPermanent(pushErr), "a down target is worth retrying")
+	assert.ErrorIs(t, pushErr, errConnRefused())
+	unsent := 20
+	var partial consumererror.Logs
+	if errors.As(pushErr, &partial) {
+		unsent = partial.Data().LogRecordCount()
+	}
+	sent := telemetrytest.Sum(t, tel, "otelcol_homer_exporter_packets_sent")
+	assert.Equal(t, int64(total), sent+int64(unsent), "every record is either sent or handed back")
+}
+
+func TestUnencodableRecordsAreCountedAndSkipped(t *testing.T) {
+	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
+	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = srv.Addr(), TransportTCP })
+	ld, want := sipLogs(0, 3)
+	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	big := recs.AppendEmpty()
+	big.SetEventName(logmodel.EventCDR)
+	big.Body().SetStr(strings.Repeat("x", 70000))
+	bad := recs.AppendEmpty()
+	bad.Attributes().PutStr(logmodel.AttrSourceAddress, "not an address")
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
+	got := srv.WaitFor(3, waitFor)
+	assert.Len(t, got, 3)
+	for i, p := range want {
+		assert.Equal(t, p, got[i])
+	}
+	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "oversized")))
+	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "bad_attributes")))
+}
+
+func TestRecordsFrom(t *testing.T) {
+	ld := plog.NewLogs()
+	for r := range 2 {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutInt("r", int64(r))
+		for s := range 2 {
+			sl := rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName(fmt.Sprint("scope", s))
+			for i := range 3 {
+				sl.LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("%d/%d/%d", r, s, i))
+			}
+		}
+	}
+	tail := recordsFrom(ld, 5)
+	assert.Equal(t, 7, tail.LogRecordCount())
+	first := tail.ResourceLogs().At(0)
+	assert.Equal(t, map[string]any{"r": int64(0)}, first.Resource().Attributes().AsRaw())
+	assert.Equal(t, "scope1", first.ScopeLogs().At(0).Scope().Name())
+	assert.Equal(t, "0/1/2", first.ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	assert.Equal(t, 2, tail.ResourceLogs().Len())
+	assert.Equal(t, 0, recordsFrom(ld, 12).LogRecordCount())
+}

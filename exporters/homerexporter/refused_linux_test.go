@@ -1,0 +1,5 @@
+package homerexporter
+
+import "syscall"
+
+func errConnRefused() error { return syscall.ECONNREFUSED }

@@ -1,0 +1,134 @@
+package homerexporter
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
+)
+
+// TestHEPRoundTripThroughCollector sends HEP packets of every shape to the
+// hep receiver, which feeds this exporter, which sends to a capture node:
+// each packet must come out with the same HEP fields it went in with (as
+// HEP v3; the inbound auth key is the hop's secret and is not forwarded).
+func TestHEPRoundTripThroughCollector(t *testing.T) {
+	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
+	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = srv.Addr(), TransportTCP })
+
+	rf := hepreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
+	rcvAddr := heptest.FreeAddr(t, "udp")
+	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
+	rcfg.Batch.Timeout = time.Millisecond
+	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, h.exp)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+
+	conn, err := net.Dial("udp", rcvAddr)
+	require.NoError(t, err)
+	defer conn.Close()
+
+	specHex, err := os.ReadFile("../../internal/testdata/siphon/hep3-spec-example.hex")
+	require.NoError(t, err)
+	spec, err := hex.DecodeString(strings.TrimSpace(string(specHex)))
+	require.NoError(t, err)
+
+	every := hep.Packet{
+		Family: hep.FamilyIPv6, Protocol: hep.ProtoTCP,
+		SrcIP: netip.MustParseAddr("2001:db8::1"), DstIP: netip.MustParseAddr("2001:db8::2"),
+		SrcPort: 5061, DstPort: 40000, TimeSec: 1772806981, TimeUsec: 999999,
+		ProtoType: hep.TypeSIP, CaptureID: 0xdeadbeef, KeepAlive: 30, VLAN: 100,
+		EtherType: 0x86dd, TCPFlags: 0x18, IPTOS: 0xb8, MOS: 436, RFactor: 93, Jitter: 12, TagType: 7,
+		AuthKey: []byte("inbound-secret"), Payload: []byte("BYE sip:b@h SIP/2.0\r\nCall-ID: every\r\n\r\n"),
+		CorrelationID: []byte("every"), NodeName: []byte("sbc-9"),
+		SrcMAC: []byte{0, 1, 2, 3, 4, 5}, DstMAC: []byte{6, 7, 8, 9, 10, 11},
+		GeoLocation: []byte("52.5,13.4"), TransactionType: []byte("call"),
+		PayloadJSONKeys: []byte("k"), TagsValues: []byte("v"),
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort | hep.HasDstPort |
+			hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID | hep.HasKeepAlive | hep.HasVLAN |
+			hep.HasEtherType | hep.HasTCPFlags | hep.HasIPTOS | hep.HasMOS | hep.HasRFactor | hep.HasJitter | hep.HasTagType,
+		Extra: []hep.Chunk{{Vendor: hep.VendorKamailio, Type: 0x0001, Data: []byte("vendor")}, {Type: 0x00f0, Data: []byte{1}}},
+	}
+	everyRaw, err := every.AppendV3(nil)
+	require.NoError(t, err)
+
+	rtcp := hep.Packet{
+		Family: hep.FamilyIPv4, Protocol: hep.ProtoUDP,
+		SrcIP: netip.MustParseAddr("10.1.1.1"), DstIP: netip.MustParseAddr("10.1.1.2"), SrcPort: 30000, DstPort: 30001,
+		TimeSec: 1772806982, TimeUsec: 1, ProtoType: hep.TypeRTCP, CaptureID: 7,
+		Payload: []byte(`{"type":200,"ssrc":1}`), CorrelationID: []byte("rtcp-call"),
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort | hep.HasDstPort |
+			hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
+	}
+	rtcpRaw, err := rtcp.AppendV3(nil)
+	require.NoError(t, err)
+
+	v2 := []byte{2, 16, 2, 17, 0x13, 0xc4, 0x13, 0xc5, 10, 0, 0, 1, 10, 0, 0, 2}
+	v2 = binary.LittleEndian.AppendUint32(v2, 1772806983)
+	v2 = binary.LittleEndian.AppendUint32(v2, 250000)
+	v2 = binary.LittleEndian.AppendUint16(v2, 2002)
+	v2 = append(v2, 0, 0)
+	v2 = append(v2, "SIP/2.0 200 OK\r\nCall-ID: v2\r\n\r\n"...)
+
+	inputs := [][]byte{spec, everyRaw, rtcpRaw, v2}
+	var want []hep.Packet
+	for _, raw := range inputs {
+		var p hep.Packet
+		require.NoError(t, p.Decode(bytes.Clone(raw)))
+		p.Version, p.AuthKey = 3, nil
+		want = append(want, p)
+		_, err := conn.Write(raw)
+		require.NoError(t, err)
+	}
+
+	// a compressed payload comes back compressed, with the same content
+	zipped := rtcp
+	var z bytes.Buffer
+	require.NoError(t, hep.Deflate(&z, []byte("INFO sip:x SIP/2.0\r\nCall-ID: zipped\r\n\r\n")))
+	zipped.Payload, zipped.Compressed, zipped.CorrelationID = nil, z.Bytes(), []byte("zipped")
+	zippedRaw, err := zipped.AppendV3(nil)
+	require.NoError(t, err)
+	_, err = conn.Write(zippedRaw)
+	require.NoError(t, err)
+
+	got := srv.WaitFor(len(inputs)+1, waitFor)
+	byCorr := map[string]hep.Packet{}
+	for _, p := range got {
+		key := string(p.CorrelationID)
+		if key == "" {
+			key = string(p.Payload)
+		}
+		byCorr[key] = p
+	}
+	for _, w := range want {
+		key := string(w.CorrelationID)
+		if key == "" {
+			key = string(w.Payload)
+		}
+		assert.Equal(t, w, byCorr[key], "packet %q", key)
+	}
+	out := byCorr["zipped"]
+	require.NotNil(t, out.Compressed)
+	inflated, err := hep.Inflate(out.Compressed, 1<<16)
+	require.NoError(t, err)
+	assert.Equal(t, "INFO sip:x SIP/2.0\r\nCall-ID: zipped\r\n\r\n", string(inflated))
+	out.Compressed, zipped.Compressed, zipped.Version = nil, nil, 3
+	assert.Equal(t, zipped, out)
+}
+
