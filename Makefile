@@ -1,0 +1,92 @@
+# siphon-otel. The two commands a newcomer needs:
+#   make run    build otelcol-siphon and start it on its default config
+#   make test   everything the project tests
+# Every target installs what it needs: Go modules, the collector builder
+# (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+# One build cache for the distro and the tests: both build without cgo.
+export CGO_ENABLED := 0
+
+OCB_VERSION := v0.159.0
+TOOLS_BIN := $(CURDIR)/.tools/bin
+OCB := $(TOOLS_BIN)/builder
+DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
+APT_PACKAGES := kamailio sip-tester prometheus
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
+	go.mod go.sum builder-config.yaml $(wildcard distro/*.yaml)
+
+FUZZ_TIME ?= 15s
+# package:target pairs run by `make fuzz`
+FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse
+
+.PHONY: help run test distro unit race fuzz interop bench generate deps-go deps-apt clean
+
+help:
+	@echo "make run       build otelcol-siphon and start it on distro/config.yaml (Ctrl-C stops it)"
+	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp) and fuzz tests"
+	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
+	@echo "make bench     benchmarks of the codecs and components"
+	@echo "make generate  regenerate mdatagen code from metadata.yaml files"
+
+deps-go:
+	$(GO) mod download
+
+deps-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq; \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(OCB):
+	GOBIN=$(TOOLS_BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(OCB_VERSION)
+
+$(DISTRO_BIN): $(OCB) $(GO_SOURCES)
+	$(OCB) --config builder-config.yaml
+	@touch $@
+
+distro: $(DISTRO_BIN)
+
+run: $(DISTRO_BIN)
+	@echo "otelcol-siphon: HEP on 127.0.0.1:9060 (UDP+TCP), health http://127.0.0.1:13133/,"
+	@echo "own metrics http://127.0.0.1:8888/metrics, records in ./.state/records.jsonl"
+	$(DISTRO_BIN) --config siphon:config.yaml
+
+unit: deps-go
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop)
+
+# The concurrent components again under the race detector (needs cgo).
+race: deps-go
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/...
+
+interop: deps-apt $(DISTRO_BIN)
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 15m ./distro/... ./interop/...
+
+fuzz: deps-go
+	@for pt in $(FUZZ_TARGETS); do \
+		pkg=$${pt%%:*}; target=$${pt##*:}; \
+		echo "fuzz $$pkg $$target for $(FUZZ_TIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg; \
+	done
+
+test: unit race interop fuzz
+
+bench: deps-go
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./receivers/... ./exporters/...
+
+generate:
+	cd tools && $(GO) mod download
+	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/...
+
+clean:
+	rm -rf distro/_build .tools .state

@@ -1,0 +1,245 @@
+package distro
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+)
+
+func shipped(t *testing.T) []string {
+	files, err := filepath.Glob("*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	return files
+}
+
+func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
+	assert.Equal(t, shipped(t), Names())
+	for _, name := range Names() {
+		want, err := os.ReadFile(name)
+		require.NoError(t, err)
+		got, err := Config(name)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+	_, err := Config("nope.yaml")
+	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: config.yaml, homer-relay.yaml)`)
+
+	p := NewFactory().Create(confmap.ProviderSettings{})
+	assert.Equal(t, "siphon", p.Scheme())
+	r, err := p.Retrieve(context.Background(), "siphon:config.yaml", nil)
+	require.NoError(t, err)
+	conf, err := r.AsConf()
+	require.NoError(t, err)
+	assert.True(t, conf.IsSet("receivers::hep::udp::endpoint"))
+	_, err = p.Retrieve(context.Background(), "file:config.yaml", nil)
+	assert.Error(t, err)
+	require.NoError(t, p.Shutdown(context.Background()))
+}
+
+func TestComponents(t *testing.T) {
+	out, err := exec.Command(collectortest.Binary(t), "components").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, name := range []string{
+		"hep", "otlp", "prometheus", "file_log", // receivers
+		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
+		"homer", "debug", "otlp_grpc", "otlp_http", "file", // exporters
+		"file_storage", "health_check", // extensions
+	} {
+		assert.Contains(t, string(out), "- name: "+name+"\n", name)
+	}
+}
+
+func TestValidateShippedConfigs(t *testing.T) {
+	bin := collectortest.Binary(t)
+	for _, name := range shipped(t) {
+		for _, uri := range []string{name, "siphon:" + name} {
+			t.Run(uri, func(t *testing.T) {
+				out, err := exec.Command(bin, "validate", "--config", uri).CombinedOutput()
+				assert.NoError(t, err, string(out))
+			})
+		}
+	}
+	// and validate really checks: a broken copy fails
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	cfg, err := os.ReadFile("config.yaml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(broken, bytes.Replace(cfg, []byte("udp:"), []byte("udp:\n      readers: 0"), 1), 0o600))
+	out, err := exec.Command(bin, "validate", "--config", broken).CombinedOutput()
+	assert.Error(t, err)
+	assert.Contains(t, string(out), "udp: readers must be at least 1")
+}
+
+func specPacket(t *testing.T) []byte {
+	h, err := os.ReadFile("../internal/testdata/siphon/hep3-spec-example.hex")
+	require.NoError(t, err)
+	b, err := hex.DecodeString(strings.TrimSpace(string(h)))
+	require.NoError(t, err)
+	return b
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+// readRecords parses the file exporter's OTLP JSON lines.
+func readRecords(t *testing.T, path string) []plog.LogRecord {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []plog.LogRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(sc.Bytes())
+		require.NoError(t, err)
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// TestDefaultConfigEndToEnd starts the appliance on its embedded default
+// config and feeds it HEP over UDP and TCP.
+func TestDefaultConfigEndToEnd(t *testing.T) {
+	state := t.TempDir()
+	hepAddr := heptest.FreeAddr(t, "tcp")
+	health := heptest.FreeAddr(t, "tcp")
+	telemetry := port(heptest.FreeAddr(t, "tcp"))
+	p := collectortest.Start(t, collectortest.Options{
+		Config: "siphon:config.yaml",
+		Env: map[string]string{
+			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+		},
+		HealthAddr: health, TelemetryPort: telemetry,
+	})
+
+	udp, err := net.Dial("udp", hepAddr)
+	require.NoError(t, err)
+	defer udp.Close()
+	_, err = udp.Write(specPacket(t))
+	require.NoError(t, err)
+
+	invite, err := os.ReadFile("../internal/testdata/invite.sip")
+	require.NoError(t, err)
+	pkt := hep.Packet{Payload: invite, ProtoType: hep.TypeSIP, CaptureID: 2001, Fields: hep.HasProtoType | hep.HasCaptureID}
+	pkt.SetTime(time.Unix(1772806981, 0))
+	raw, err := pkt.AppendV3(nil)
+	require.NoError(t, err)
+	tcp, err := net.Dial("tcp", hepAddr)
+	require.NoError(t, err)
+	_, err = tcp.Write(raw)
+	require.NoError(t, err)
+	require.NoError(t, tcp.Close())
+
+	var recs []plog.LogRecord
+	require.Eventually(t, func() bool {
+		recs = readRecords(t, filepath.Join(state, "records.jsonl"))
+		return len(recs) == 2
+	}, 30*time.Second, 50*time.Millisecond)
+	bodies := map[string]plog.LogRecord{}
+	for _, lr := range recs {
+		bodies[lr.Body().Str()] = lr
+	}
+	spec := bodies["INVITE sip:bob"]
+	assert.Equal(t, logmodel.EventSIPMessage, spec.EventName())
+	attrs := spec.Attributes().AsRaw()
+	assert.Equal(t, "212.202.0.1", attrs[logmodel.AttrSourceAddress])
+	assert.Equal(t, int64(5060), attrs[logmodel.AttrDestinationPort])
+	assert.Equal(t, int64(228), attrs[logmodel.AttrHEPCaptureID])
+	full := bodies[string(invite)]
+	cid, _ := full.Attributes().Get(logmodel.AttrSIPCallID)
+	assert.Equal(t, "a84b4c76e66710@pc33.atlanta.example.com", cid.Str())
+
+	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
+	got, err := p.MetricSum("otelcol_hep_receiver_packets_received")
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, got)
+	_, err = os.Stat(filepath.Join(state, "queue"))
+	assert.NoError(t, err, "persistent queue directory")
+	assert.NoError(t, p.Stop(30*time.Second), "clean exit on SIGTERM")
+}
+
+// TestHomerRelaySurvivesKillWhileHomerIsDown sends HEP to the relay while
+// Homer is down, kills the collector hard, restarts it and then brings Homer
+// up: every packet accepted before the kill must arrive, once.
+func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
+	state := t.TempDir()
+	hepAddr := heptest.FreeAddr(t, "tcp")
+	homer := heptest.FreeAddr(t, "tcp") // nothing listens here yet
+	health := heptest.FreeAddr(t, "tcp")
+	telemetry := port(heptest.FreeAddr(t, "tcp"))
+	opts := collectortest.Options{
+		Config: "siphon:homer-relay.yaml",
+		Env: map[string]string{
+			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HOMER_ENDPOINT": homer, "SIPHON_HOMER_TRANSPORT": "tcp",
+			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+		},
+		HealthAddr: health, TelemetryPort: telemetry,
+	}
+	first := collectortest.Start(t, opts)
+
+	const n = 200
+	conn, err := net.Dial("tcp", hepAddr)
+	require.NoError(t, err)
+	var stream []byte
+	for i := range n {
+		p := hep.Packet{
+			Payload:   []byte(fmt.Sprintf("OPTIONS sip:x SIP/2.0\r\nCall-ID: durable-%d\r\nCSeq: 1 OPTIONS\r\n\r\n", i)),
+			ProtoType: hep.TypeSIP, CaptureID: 7, CorrelationID: []byte(fmt.Sprintf("durable-%d", i)),
+			Fields: hep.HasProtoType | hep.HasCaptureID,
+		}
+		p.SetTime(time.Now())
+		stream, err = p.AppendV3(stream)
+		require.NoError(t, err)
+	}
+	_, err = conn.Write(stream)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	// accepted = enqueued in the disk-backed queue
+	first.WaitMetric(30*time.Second, n, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
+	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", `outcome="failure"`)
+	first.Kill()
+
+	second := collectortest.Start(t, opts)
+	srv := heptest.NewStream(t, homer, nil)
+	got := srv.WaitFor(n, 90*time.Second)
+	seen := map[string]int{}
+	for _, p := range got {
+		seen[string(p.CorrelationID)]++
+	}
+	for i := range n {
+		assert.Equal(t, 1, seen[fmt.Sprintf("durable-%d", i)], "durable-%d", i)
+	}
+	assert.Len(t, got, n, "no duplicates")
+	second.WaitMetric(30*time.Second, n, "otelcol_homer_exporter_packets_sent")
+	assert.NoError(t, second.Stop(30*time.Second))
+}
