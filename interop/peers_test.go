@@ -18,17 +18,34 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 )
 
-const kamailioModules = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+// kamailioModules finds Debian's module directory (/usr/lib/<multiarch>/...).
+func kamailioModules(t *testing.T) string {
+	t.Helper()
+	dirs, _ := filepath.Glob("/usr/lib/*/kamailio/modules")
+	if len(dirs) == 0 {
+		t.Fatal("kamailio modules not found: run `make deps-apt` (Debian package kamailio)")
+	}
+	return dirs[0] + "/"
+}
 
 // need fails the test with the install hint when a peer is missing: these
-// tests are part of `make test`, which installs them.
+// tests are part of `make test`, which installs them. /usr/sbin is searched
+// too, for shells whose PATH lacks it.
 func need(t *testing.T, bin string) string {
 	t.Helper()
-	p, err := exec.LookPath(bin)
-	if err != nil {
-		t.Fatalf("%s not found: run `make deps-apt` (Debian packages kamailio, sip-tester)", bin)
+	if p, err := exec.LookPath(bin); err == nil {
+		return p
 	}
-	return p
+	if p := filepath.Join("/usr/sbin", bin); fileExists(p) {
+		return p
+	}
+	t.Fatalf("%s not found: run `make deps-apt` (Debian packages kamailio, sip-tester)", bin)
+	return ""
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // lockedBuffer collects a process's output while it runs.
@@ -88,7 +105,7 @@ func startPeer(t *testing.T, name string, args ...string) *peer {
 func kamailio(t *testing.T, cfgTemplate string, data map[string]any) *peer {
 	t.Helper()
 	dir := t.TempDir()
-	data["ModulesDir"] = kamailioModules
+	data["ModulesDir"] = kamailioModules(t)
 	data["DBDir"] = dir
 	tmpl := template.Must(template.ParseFiles(filepath.Join("testdata", cfgTemplate)))
 	var cfg bytes.Buffer

@@ -52,3 +52,15 @@ func BenchmarkEncodeInvite(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBaselineCopy copies the same packet into a reused buffer: the
+// memory-bandwidth floor that decode and encode are reported against.
+func BenchmarkBaselineCopy(b *testing.B) {
+	_, raw := invitePacket(b)
+	buf := make([]byte, len(raw))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, raw)
+	}
+}
