@@ -62,6 +62,8 @@ run: $(DISTRO_BIN)
 	$(DISTRO_BIN) --config siphon:config.yaml
 
 unit: deps-go
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop)
 

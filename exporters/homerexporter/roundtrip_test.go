@@ -131,4 +131,3 @@ func TestHEPRoundTripThroughCollector(t *testing.T) {
 	out.Compressed, zipped.Compressed, zipped.Version = nil, nil, 3
 	assert.Equal(t, zipped, out)
 }
-

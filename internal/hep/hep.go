@@ -25,38 +25,38 @@ const MaxPacketLen = 0xffff
 
 // Generic chunk types (vendor id 0), HEP3 specification REV 37.
 const (
-	ChunkIPFamily       uint16 = 0x0001 // uint8: 2 IPv4, 10 IPv6
-	ChunkIPProtocol     uint16 = 0x0002 // uint8: 6 TCP, 17 UDP, 132 SCTP
-	ChunkIPv4Src        uint16 = 0x0003
-	ChunkIPv4Dst        uint16 = 0x0004
-	ChunkIPv6Src        uint16 = 0x0005
-	ChunkIPv6Dst        uint16 = 0x0006
-	ChunkSrcPort        uint16 = 0x0007 // uint16
-	ChunkDstPort        uint16 = 0x0008 // uint16
-	ChunkTimeSec        uint16 = 0x0009 // uint32
-	ChunkTimeUsec       uint16 = 0x000a // uint32, < 1e6
-	ChunkProtoType      uint16 = 0x000b // uint8
-	ChunkCaptureID      uint16 = 0x000c // uint32
-	ChunkKeepAlive      uint16 = 0x000d // uint16 seconds
-	ChunkAuthKey        uint16 = 0x000e // octets
-	ChunkPayload        uint16 = 0x000f // octets
-	ChunkCompressed     uint16 = 0x0010 // octets, gzip or zlib
-	ChunkCorrelationID  uint16 = 0x0011 // octets
-	ChunkVLAN           uint16 = 0x0012 // uint16
-	ChunkNodeName       uint16 = 0x0013 // octets
-	ChunkSrcMAC         uint16 = 0x0014 // octets
-	ChunkDstMAC         uint16 = 0x0015 // octets
-	ChunkEtherType      uint16 = 0x0016 // uint16
-	ChunkTCPFlags       uint16 = 0x0017 // uint8
-	ChunkIPTOS          uint16 = 0x0018 // uint8
-	ChunkMOS            uint16 = 0x0020 // uint16
-	ChunkRFactor        uint16 = 0x0021 // uint16
-	ChunkGeoLocation    uint16 = 0x0022 // octets
-	ChunkJitter         uint16 = 0x0023 // uint32
-	ChunkTransactionTyp uint16 = 0x0024 // octets
+	ChunkIPFamily        uint16 = 0x0001 // uint8: 2 IPv4, 10 IPv6
+	ChunkIPProtocol      uint16 = 0x0002 // uint8: 6 TCP, 17 UDP, 132 SCTP
+	ChunkIPv4Src         uint16 = 0x0003
+	ChunkIPv4Dst         uint16 = 0x0004
+	ChunkIPv6Src         uint16 = 0x0005
+	ChunkIPv6Dst         uint16 = 0x0006
+	ChunkSrcPort         uint16 = 0x0007 // uint16
+	ChunkDstPort         uint16 = 0x0008 // uint16
+	ChunkTimeSec         uint16 = 0x0009 // uint32
+	ChunkTimeUsec        uint16 = 0x000a // uint32, < 1e6
+	ChunkProtoType       uint16 = 0x000b // uint8
+	ChunkCaptureID       uint16 = 0x000c // uint32
+	ChunkKeepAlive       uint16 = 0x000d // uint16 seconds
+	ChunkAuthKey         uint16 = 0x000e // octets
+	ChunkPayload         uint16 = 0x000f // octets
+	ChunkCompressed      uint16 = 0x0010 // octets, gzip or zlib
+	ChunkCorrelationID   uint16 = 0x0011 // octets
+	ChunkVLAN            uint16 = 0x0012 // uint16
+	ChunkNodeName        uint16 = 0x0013 // octets
+	ChunkSrcMAC          uint16 = 0x0014 // octets
+	ChunkDstMAC          uint16 = 0x0015 // octets
+	ChunkEtherType       uint16 = 0x0016 // uint16
+	ChunkTCPFlags        uint16 = 0x0017 // uint8
+	ChunkIPTOS           uint16 = 0x0018 // uint8
+	ChunkMOS             uint16 = 0x0020 // uint16
+	ChunkRFactor         uint16 = 0x0021 // uint16
+	ChunkGeoLocation     uint16 = 0x0022 // octets
+	ChunkJitter          uint16 = 0x0023 // uint32
+	ChunkTransactionTyp  uint16 = 0x0024 // octets
 	ChunkPayloadJSONKeys uint16 = 0x0025 // octets
-	ChunkTagsValues     uint16 = 0x0026 // octets
-	ChunkTagType        uint16 = 0x0027 // uint16
+	ChunkTagsValues      uint16 = 0x0026 // octets
+	ChunkTagType         uint16 = 0x0027 // uint16
 )
 
 // IP families as carried in chunk 0x01 and in the v1/v2 header.
@@ -74,12 +74,12 @@ const (
 
 // Protocol types (chunk 0x0b) that have a meaning in this project.
 const (
-	TypeSIP    uint8 = 1
-	TypeRTCP   uint8 = 5
-	TypeQoS34  uint8 = 34
-	TypeQoS35  uint8 = 35
-	TypeDNS    uint8 = 53
-	TypeLog    uint8 = 100
+	TypeSIP   uint8 = 1
+	TypeRTCP  uint8 = 5
+	TypeQoS34 uint8 = 34
+	TypeQoS35 uint8 = 35
+	TypeDNS   uint8 = 53
+	TypeLog   uint8 = 100
 )
 
 // Vendor ids of the chunk header.
@@ -134,25 +134,25 @@ type Packet struct {
 	Version uint8 // 1, 2 or 3
 	Fields  Field
 
-	Family     uint8
-	Protocol   uint8
-	SrcIP      netip.Addr
-	DstIP      netip.Addr
-	SrcPort    uint16
-	DstPort    uint16
-	TimeSec    uint32
-	TimeUsec   uint32
-	ProtoType  uint8
-	CaptureID  uint32
-	KeepAlive  uint16
-	VLAN       uint16
-	EtherType  uint16
-	TCPFlags   uint8
-	IPTOS      uint8
-	MOS        uint16
-	RFactor    uint16
-	Jitter     uint32
-	TagType    uint16
+	Family    uint8
+	Protocol  uint8
+	SrcIP     netip.Addr
+	DstIP     netip.Addr
+	SrcPort   uint16
+	DstPort   uint16
+	TimeSec   uint32
+	TimeUsec  uint32
+	ProtoType uint8
+	CaptureID uint32
+	KeepAlive uint16
+	VLAN      uint16
+	EtherType uint16
+	TCPFlags  uint8
+	IPTOS     uint8
+	MOS       uint16
+	RFactor   uint16
+	Jitter    uint32
+	TagType   uint16
 
 	AuthKey         []byte
 	Payload         []byte

@@ -96,15 +96,22 @@ func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time,
 			attrs.PutInt(AttrHEPIPProtocol, int64(p.Protocol))
 		}
 	}
-	putAddr(attrs, p, p.Has(hep.HasSrcIP), p.SrcIP, AttrSourceAddress)
-	putAddr(attrs, p, p.Has(hep.HasDstIP), p.DstIP, AttrDestinationAddress)
-	if p.Has(hep.HasFamily) && p.Family != familyOf(p) {
+	if p.Has(hep.HasSrcIP) {
+		attrs.PutStr(AttrSourceAddress, p.SrcIP.String())
+	}
+	if p.Has(hep.HasDstIP) {
+		attrs.PutStr(AttrDestinationAddress, p.DstIP.String())
+	}
+	family := familyOf(p)
+	if p.Has(hep.HasFamily) && p.Family != family {
 		attrs.PutInt(AttrHEPIPFamily, int64(p.Family))
 	}
-	if p.Has(hep.HasSrcIP) && p.SrcIP.Is6() || p.Has(hep.HasDstIP) && p.DstIP.Is6() {
-		attrs.PutStr(AttrNetworkType, "ipv6")
-	} else if p.Has(hep.HasSrcIP) || p.Has(hep.HasDstIP) {
-		attrs.PutStr(AttrNetworkType, "ipv4")
+	if p.Has(hep.HasSrcIP) || p.Has(hep.HasDstIP) {
+		if family == hep.FamilyIPv6 {
+			attrs.PutStr(AttrNetworkType, "ipv6")
+		} else {
+			attrs.PutStr(AttrNetworkType, "ipv4")
+		}
 	}
 	putInt(attrs, p.Has(hep.HasSrcPort), AttrSourcePort, int64(p.SrcPort))
 	putInt(attrs, p.Has(hep.HasDstPort), AttrDestinationPort, int64(p.DstPort))
@@ -182,12 +189,6 @@ func familyOf(p *hep.Packet) uint8 {
 		return hep.FamilyIPv6
 	}
 	return hep.FamilyIPv4
-}
-
-func putAddr(attrs pcommon.Map, p *hep.Packet, has bool, a netip.Addr, key string) {
-	if has {
-		attrs.PutStr(key, a.String())
-	}
 }
 
 func putInt(attrs pcommon.Map, has bool, key string, v int64) {

@@ -49,7 +49,7 @@ func TestFromHEPSIPMessage(t *testing.T) {
 		AttrDestinationAddress: "10.0.0.1", AttrDestinationPort: int64(5062),
 		AttrHEPVersion: int64(3), AttrHEPProtocolType: int64(1), AttrHEPCaptureID: int64(2001),
 		AttrHEPCorrelationID: "a84b4c76e66710@pc33.atlanta.example.com",
-		AttrSIPMethod: "INVITE", AttrSIPRequestURI: "sip:bob@biloxi.example.com",
+		AttrSIPMethod:        "INVITE", AttrSIPRequestURI: "sip:bob@biloxi.example.com",
 		AttrSIPCallID: "a84b4c76e66710@pc33.atlanta.example.com", AttrSIPCSeqMethod: "INVITE",
 		AttrSIPCSeqNumber: int64(314159), AttrSIPFromTag: "1928301774",
 		AttrSIPViaBranch: "z9hG4bK776asdhds", AttrSIPUserAgent: "Ozona/5.0",

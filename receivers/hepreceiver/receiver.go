@@ -92,15 +92,15 @@ func (r *hepReceiver) newBatcher(transport string, block bool) (*batcher, error)
 
 // Start opens every configured listener. A listener that cannot be opened
 // fails the start and closes those already open.
-func (r *hepReceiver) Start(ctx context.Context, host component.Host) error {
-	err := r.start(ctx, host)
+func (r *hepReceiver) Start(ctx context.Context, _ component.Host) error {
+	err := r.start(ctx)
 	if err != nil {
 		_ = r.Shutdown(ctx)
 	}
 	return err
 }
 
-func (r *hepReceiver) start(ctx context.Context, host component.Host) error {
+func (r *hepReceiver) start(ctx context.Context) error {
 	if u := r.cfg.UDP.Get(); u != nil {
 		if err := r.startUDP(u); err != nil {
 			return err
@@ -128,7 +128,6 @@ func (r *hepReceiver) start(ctx context.Context, host component.Host) error {
 			return err
 		}
 	}
-	_ = host
 	return nil
 }
 
