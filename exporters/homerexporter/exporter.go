@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"time"
@@ -45,13 +44,11 @@ type homerExporter struct {
 	// mu serialises pushes: one connection, one encoding buffer.
 	mu       sync.Mutex
 	conn     net.Conn
-	dead     chan struct{} // closed when the peer closes the stream
 	redial   time.Duration
 	nextDial time.Time
 	pkt      hep.Packet
 	scratch  bytes.Buffer
 	buf      []byte
-	watchers sync.WaitGroup
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*homerExporter, error) {
@@ -86,7 +83,6 @@ func (e *homerExporter) shutdown(context.Context) error {
 	e.mu.Lock()
 	e.closeConn()
 	e.mu.Unlock()
-	e.watchers.Wait()
 	e.tel.Shutdown()
 	return nil
 }
@@ -95,15 +91,7 @@ func (e *homerExporter) shutdown(context.Context) error {
 // the backoff after a failed attempt allows.
 func (e *homerExporter) connect(ctx context.Context) (net.Conn, error) {
 	if e.conn != nil {
-		closed := e.dead != nil && peerClosed(e.conn)
-		if !closed {
-			select {
-			case <-e.dead:
-				closed = true
-			default:
-			}
-		}
-		if !closed {
+		if e.cfg.Transport == TransportUDP || !peerClosed(e.conn) {
 			return e.conn, nil
 		}
 		e.logger.Warn("HEP endpoint closed the connection; reconnecting", zap.String("endpoint", e.cfg.Endpoint))
@@ -134,19 +122,6 @@ func (e *homerExporter) connect(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("homer exporter: connect %s %s: %w", e.cfg.Transport, e.cfg.Endpoint, err)
 	}
 	e.redial, e.conn = 0, conn
-	if e.cfg.Transport != TransportUDP {
-		// A HEP collector never writes back: a read that returns means the
-		// peer closed or reset the connection, so the next push redials
-		// instead of writing into a dead socket.
-		dead := make(chan struct{})
-		e.dead = dead
-		e.watchers.Add(1)
-		go func() {
-			defer e.watchers.Done()
-			_, _ = io.Copy(io.Discard, conn)
-			close(dead)
-		}()
-	}
 	return conn, nil
 }
 

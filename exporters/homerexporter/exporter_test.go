@@ -170,28 +170,58 @@ func TestCDRGoesAsType100WithCallID(t *testing.T) {
 	assert.Equal(t, hep.FamilyIPv4, p.Family)
 }
 
-func TestReconnectsAfterTargetRestart(t *testing.T) {
-	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
-	addr := srv.Addr()
-	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = addr, TransportTCP })
-	ld, _ := sipLogs(0, 10)
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
-	srv.WaitFor(10, waitFor)
-	srv.Close() // the target goes down, taking the connection with it
+func serverTLS(t *testing.T, pki testpki.PKI) *tls.Config {
+	t.Helper()
+	serverCert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	require.NoError(t, err)
+	return &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS13}
+}
 
-	done := make(chan error, 1)
-	ld2, want := sipLogs(10, 10)
-	go func() { done <- h.exp.ConsumeLogs(context.Background(), ld2) }()
-	require.Eventually(t, func() bool {
-		return h.sum(t, "homer_exporter_connects", attribute.String("outcome", "failure")) >= 2
-	}, waitFor, time.Millisecond, "redials while the target is down")
-	srv2 := heptest.NewStream(t, addr, nil)
-	require.NoError(t, <-done)
-	got := byPort(srv2.WaitFor(10, waitFor))
-	for _, p := range want {
-		assert.Equal(t, p, got[p.DstPort])
+func streamTarget(t *testing.T, transport, addr string, tlsCfg *tls.Config) *heptest.Server {
+	if transport == TransportTLS {
+		return heptest.NewStream(t, addr, tlsCfg)
 	}
-	assert.Equal(t, int64(2), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+	return heptest.NewStream(t, addr, nil)
+}
+
+func TestReconnectsAfterTargetRestart(t *testing.T) {
+	pki := testpki.New(t)
+	for _, transport := range []string{TransportTCP, TransportTLS} {
+		t.Run(transport, func(t *testing.T) {
+			srvTLS := serverTLS(t, pki)
+			srv := streamTarget(t, transport, "127.0.0.1:0", srvTLS)
+			addr := srv.Addr()
+			h := newHomer(t, func(c *Config) {
+				c.Endpoint, c.Transport = addr, transport
+				if transport == TransportTLS {
+					c.TLS.CAFile = pki.CAFile
+				}
+			})
+			// several batches on one connection: the liveness check before
+			// each push must not block on an open, healthy connection
+			for i := range 5 {
+				ld, _ := sipLogs(i*10, 10)
+				require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
+			}
+			srv.WaitFor(50, waitFor)
+			assert.Equal(t, int64(1), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+			srv.Close() // the target goes down, taking the connection with it
+
+			done := make(chan error, 1)
+			ld2, want := sipLogs(100, 10)
+			go func() { done <- h.exp.ConsumeLogs(context.Background(), ld2) }()
+			require.Eventually(t, func() bool {
+				return h.sum(t, "homer_exporter_connects", attribute.String("outcome", "failure")) >= 2
+			}, waitFor, time.Millisecond, "redials while the target is down")
+			srv2 := streamTarget(t, transport, addr, srvTLS)
+			require.NoError(t, <-done)
+			got := byPort(srv2.WaitFor(10, waitFor))
+			for _, p := range want {
+				assert.Equal(t, p, got[p.DstPort])
+			}
+			assert.Equal(t, int64(2), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+		})
+	}
 }
 
 func TestUDPRefusalReturnsUnsentRecords(t *testing.T) {
