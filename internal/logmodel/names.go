@@ -75,3 +75,24 @@ const (
 	AttrSIPViaBranch  = "sip.via.branch"
 	AttrSIPUserAgent  = "sip.user_agent"
 )
+
+// CDR fields of a sip.cdr record that have no sip.message counterpart.
+// (call_id, ruri, method, response_code, source/destination_ip and
+// user_agent map to the sip.* and network names above.)
+const (
+	AttrSIPFromURI             = "sip.from.uri"
+	AttrSIPToURI               = "sip.to.uri"
+	AttrSIPReason              = "sip.reason" // RFC 3326 Reason header value
+	AttrCDRTimestampStart      = "cdr.timestamp_start"
+	AttrCDRTimestampAnswer     = "cdr.timestamp_answer"
+	AttrCDRTimestampEnd        = "cdr.timestamp_end"
+	AttrCDRDurationSecs        = "cdr.duration_secs"
+	AttrCDRTransport           = "cdr.transport" // SIPhon's value: udp, tcp, tls, ws, wss
+	AttrCDRAuthUser            = "cdr.auth_user"
+	AttrCDRDisconnectInitiator = "cdr.disconnect_initiator"
+	AttrCDRRfSessionID         = "cdr.rf_session_id"
+	AttrCDRRfResultCode        = "cdr.rf_result_code"
+	AttrCDRRegEvent            = "cdr.reg_event"
+	// AttrCDRExtraPrefix starts the attribute of each script-added key.
+	AttrCDRExtraPrefix = "cdr.extra."
+)

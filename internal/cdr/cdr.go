@@ -1,0 +1,302 @@
+// Package cdr is SIPhon's call detail record: parsed from its JSON object
+// (strict about the documented fields' types, tolerant of unknown keys),
+// mapped to a sip.cdr log record and back, and rendered as JSON or CSV.
+//
+// A SIPhon record is one JSON object with the keys in fieldOrder (see the
+// contract, section 3); script-added fields are flattened into the same
+// object with string values. In a log record the documented fields become
+// the attributes in Fields, extra keys become cdr.extra.<key>, a JSON null
+// becomes an absent attribute, and the body keeps the original JSON so that
+// exporters write it back byte for byte.
+package cdr
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+)
+
+// Kind is the JSON type a documented field must have.
+type Kind int
+
+// Field kinds.
+const (
+	KindString Kind = iota
+	KindTimestamp
+	KindInt
+	KindNumber
+)
+
+func (k Kind) String() string {
+	return [...]string{"string", "RFC 3339 timestamp string", "integer", "number"}[k]
+}
+
+// Field is one documented key of the record.
+type Field struct {
+	Key      string // JSON key in SIPhon's record
+	Attr     string // log record attribute
+	Kind     Kind
+	Nullable bool // may be null; SIPhon writes the key as null when unset
+	Optional bool // may be absent; SIPhon writes it only when used
+	Required bool // must be present and not null
+}
+
+// ExtraPrefix starts the attribute of each script-added key.
+const ExtraPrefix = logmodel.AttrCDRExtraPrefix
+
+// Fields lists the documented keys in SIPhon's order, which is also the
+// order of rendered JSON and of the CSV columns.
+var Fields = []Field{
+	{Key: "timestamp", Kind: KindTimestamp, Required: true}, // the log record's Timestamp
+	{Key: "call_id", Attr: logmodel.AttrSIPCallID, Kind: KindString, Required: true},
+	{Key: "from_uri", Attr: logmodel.AttrSIPFromURI, Kind: KindString},
+	{Key: "to_uri", Attr: logmodel.AttrSIPToURI, Kind: KindString},
+	{Key: "ruri", Attr: logmodel.AttrSIPRequestURI, Kind: KindString},
+	{Key: "method", Attr: logmodel.AttrSIPMethod, Kind: KindString},
+	{Key: "response_code", Attr: logmodel.AttrSIPStatusCode, Kind: KindInt},
+	{Key: "timestamp_start", Attr: logmodel.AttrCDRTimestampStart, Kind: KindTimestamp, Nullable: true},
+	{Key: "timestamp_answer", Attr: logmodel.AttrCDRTimestampAnswer, Kind: KindTimestamp, Nullable: true},
+	{Key: "timestamp_end", Attr: logmodel.AttrCDRTimestampEnd, Kind: KindTimestamp, Nullable: true},
+	{Key: "duration_secs", Attr: logmodel.AttrCDRDurationSecs, Kind: KindNumber},
+	{Key: "source_ip", Attr: logmodel.AttrSourceAddress, Kind: KindString},
+	{Key: "destination_ip", Attr: logmodel.AttrDestinationAddress, Kind: KindString},
+	{Key: "transport", Attr: logmodel.AttrCDRTransport, Kind: KindString},
+	{Key: "user_agent", Attr: logmodel.AttrSIPUserAgent, Kind: KindString, Nullable: true},
+	{Key: "auth_user", Attr: logmodel.AttrCDRAuthUser, Kind: KindString, Nullable: true},
+	{Key: "disconnect_initiator", Attr: logmodel.AttrCDRDisconnectInitiator, Kind: KindString, Nullable: true},
+	{Key: "sip_reason", Attr: logmodel.AttrSIPReason, Kind: KindString, Nullable: true},
+	{Key: "rf_session_id", Attr: logmodel.AttrCDRRfSessionID, Kind: KindString, Optional: true, Nullable: true},
+	{Key: "rf_result_code", Attr: logmodel.AttrCDRRfResultCode, Kind: KindInt, Optional: true, Nullable: true},
+	{Key: "reg_event", Attr: logmodel.AttrCDRRegEvent, Kind: KindString, Optional: true, Nullable: true},
+}
+
+var fieldIndex = func() map[string]int {
+	m := make(map[string]int, len(Fields))
+	for i, f := range Fields {
+		m[f.Key] = i
+	}
+	return m
+}()
+
+// FieldByKey returns the documented field with JSON key k.
+func FieldByKey(k string) (Field, bool) {
+	i, ok := fieldIndex[k]
+	if !ok {
+		return Field{}, false
+	}
+	return Fields[i], true
+}
+
+// Value is one field's value. Null is true for JSON null; otherwise exactly
+// one of Str (strings and timestamps), Int, Num holds it. Raw is the value's
+// JSON text as received.
+type Value struct {
+	Null bool
+	Str  string
+	Int  int64
+	Num  float64
+	Raw  json.RawMessage
+}
+
+// Extra is a key the record does not document. SIPhon's script fields are
+// strings; other JSON values are kept verbatim in Raw.
+type Extra struct {
+	Key   string
+	Value Value
+	// IsString tells a string extra from any other JSON value.
+	IsString bool
+}
+
+// Record is one parsed CDR.
+type Record struct {
+	// Values of the documented fields present in the JSON, by index into
+	// Fields; Present tells which.
+	Values  [21]Value
+	Present [21]bool
+	Extras  []Extra
+	// Time is the parsed "timestamp".
+	Time time.Time
+}
+
+// Get returns a documented field's value by JSON key.
+func (r *Record) Get(key string) (Value, bool) {
+	i, ok := fieldIndex[key]
+	if !ok || !r.Present[i] {
+		return Value{}, false
+	}
+	return r.Values[i], true
+}
+
+// CallID returns the record's Call-ID.
+func (r *Record) CallID() string {
+	v, _ := r.Get("call_id")
+	return v.Str
+}
+
+// FieldError says which field of a record is wrong and why.
+type FieldError struct {
+	Field  string // JSON key, empty for the record as a whole
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	if e.Field == "" {
+		return "cdr: " + e.Reason
+	}
+	return fmt.Sprintf("cdr: field %q: %s", e.Field, e.Reason)
+}
+
+// MaxRecordSize bounds one record's JSON; larger input is refused before it
+// is parsed.
+const MaxRecordSize = 1 << 20
+
+// Parse reads one record from a JSON object. It reports the first problem as
+// a *FieldError.
+func Parse(b []byte) (*Record, error) {
+	if len(b) > MaxRecordSize {
+		return nil, &FieldError{Reason: fmt.Sprintf("record of %d bytes exceeds %d", len(b), MaxRecordSize)}
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, &FieldError{Reason: "not JSON: " + jsonReason(err)}
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, &FieldError{Reason: "not a JSON object"}
+	}
+	r := &Record{}
+	seen := make(map[string]bool, 24)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, &FieldError{Reason: "malformed JSON: " + jsonReason(err)}
+		}
+		key := tok.(string)
+		if seen[key] {
+			return nil, &FieldError{Field: key, Reason: "appears twice"}
+		}
+		seen[key] = true
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, &FieldError{Field: key, Reason: "malformed JSON value: " + jsonReason(err)}
+		}
+		if i, ok := fieldIndex[key]; ok {
+			v, err := parseValue(Fields[i], raw)
+			if err != nil {
+				return nil, err
+			}
+			r.Values[i], r.Present[i] = v, true
+			continue
+		}
+		e := Extra{Key: key, Value: Value{Raw: raw}}
+		if len(raw) > 0 && raw[0] == '"' {
+			if err := json.Unmarshal(raw, &e.Value.Str); err != nil {
+				return nil, &FieldError{Field: key, Reason: "bad string: " + err.Error()}
+			}
+			e.IsString = true
+		} else if string(raw) == "null" {
+			e.Value.Null = true
+		}
+		r.Extras = append(r.Extras, e)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, &FieldError{Reason: "malformed JSON: " + jsonReason(err)}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, &FieldError{Reason: "trailing data after the JSON object"}
+	}
+	for i, f := range Fields {
+		if f.Required && (!r.Present[i] || r.Values[i].Null) {
+			return nil, &FieldError{Field: f.Key, Reason: "required"}
+		}
+	}
+	ts, _ := r.Get("timestamp")
+	r.Time, _ = time.Parse(time.RFC3339Nano, ts.Str)
+	// OTel timestamps are unsigned nanoseconds since 1970 (until 2262)
+	if r.Time.Before(time.Unix(0, 0)) || r.Time.After(time.Unix(0, math.MaxInt64)) {
+		return nil, &FieldError{Field: "timestamp", Reason: fmt.Sprintf("%q is outside 1970-2262", ts.Str)}
+	}
+	return r, nil
+}
+
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at offset %d", se.Error(), se.Offset)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+func parseValue(f Field, raw json.RawMessage) (Value, error) {
+	v := Value{Raw: raw}
+	if string(raw) == "null" {
+		if !f.Nullable {
+			return v, &FieldError{Field: f.Key, Reason: "must not be null"}
+		}
+		v.Null = true
+		return v, nil
+	}
+	bad := func(got string) error {
+		return &FieldError{Field: f.Key, Reason: fmt.Sprintf("want %s, got %s", f.Kind, got)}
+	}
+	switch f.Kind {
+	case KindString, KindTimestamp:
+		if raw[0] != '"' {
+			return v, bad(jsonType(raw))
+		}
+		if err := json.Unmarshal(raw, &v.Str); err != nil {
+			return v, &FieldError{Field: f.Key, Reason: "bad string: " + err.Error()}
+		}
+		if f.Kind == KindTimestamp {
+			if _, err := time.Parse(time.RFC3339Nano, v.Str); err != nil {
+				return v, &FieldError{Field: f.Key, Reason: fmt.Sprintf("not an RFC 3339 timestamp: %q", v.Str)}
+			}
+		}
+	case KindInt:
+		if jsonType(raw) != "number" {
+			return v, bad(jsonType(raw))
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return v, bad(fmt.Sprintf("number %s", raw))
+		}
+		v.Int = n
+	case KindNumber:
+		if jsonType(raw) != "number" {
+			return v, bad(jsonType(raw))
+		}
+		n, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil || math.IsInf(n, 0) {
+			return v, bad(fmt.Sprintf("number %s", raw))
+		}
+		v.Num = n
+	}
+	return v, nil
+}
+
+func jsonType(raw json.RawMessage) string {
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}

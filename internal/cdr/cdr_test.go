@@ -1,0 +1,213 @@
+package cdr
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+)
+
+func fixture(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/siphon/siphon-cdr.json")
+	require.NoError(t, err)
+	return bytes.TrimSpace(b)
+}
+
+func record(t testing.TB, b []byte) plog.LogRecord {
+	t.Helper()
+	r, err := Parse(b)
+	require.NoError(t, err)
+	lr := plog.NewLogRecord()
+	ToLogRecord(r, b, time.Unix(1772807000, 0), lr)
+	return lr
+}
+
+func TestParseFixture(t *testing.T) {
+	r, err := Parse(fixture(t))
+	require.NoError(t, err)
+	assert.Equal(t, "a84b4c76e66710@192.168.1.100", r.CallID())
+	assert.Equal(t, time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC), r.Time)
+	code, _ := r.Get("response_code")
+	assert.Equal(t, int64(200), code.Int)
+	dur, _ := r.Get("duration_secs")
+	assert.Equal(t, 164.735, dur.Num)
+	reason, ok := r.Get("sip_reason")
+	assert.True(t, ok && reason.Null)
+	_, ok = r.Get("reg_event")
+	assert.False(t, ok)
+	require.Len(t, r.Extras, 2)
+	assert.Equal(t, "billing_id", r.Extras[0].Key)
+	assert.Equal(t, "B-12345", r.Extras[0].Value.Str)
+	assert.Equal(t, "trunk", r.Extras[1].Key)
+}
+
+func TestToLogRecord(t *testing.T) {
+	lr := record(t, fixture(t))
+	assert.Equal(t, logmodel.EventCDR, lr.EventName())
+	assert.Equal(t, time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC), lr.Timestamp().AsTime())
+	assert.Equal(t, string(fixture(t)), lr.Body().Str())
+	assert.Equal(t, map[string]any{
+		"sip.call_id": "a84b4c76e66710@192.168.1.100", "sip.from.uri": "sip:alice@example.com",
+		"sip.to.uri": "sip:bob@example.com", "sip.request.uri": "sip:bob@10.0.0.1:5060", "sip.method": "INVITE",
+		"sip.status_code": int64(200), "cdr.timestamp_start": "2026-03-06T14:20:16.100Z",
+		"cdr.timestamp_answer": "2026-03-06T14:20:16.307Z", "cdr.timestamp_end": "2026-03-06T14:23:01.042Z",
+		"cdr.duration_secs": 164.735, "source.address": "192.168.1.100", "destination.address": "10.0.0.1",
+		"cdr.transport": "udp", "sip.user_agent": "Ozona/5.0", "cdr.auth_user": "alice",
+		"cdr.disconnect_initiator": "caller", "cdr.extra.billing_id": "B-12345", "cdr.extra.trunk": "carrier-a",
+	}, lr.Attributes().AsRaw())
+}
+
+func TestRenderIsByteIdentical(t *testing.T) {
+	lr := record(t, fixture(t))
+	fromBody, err := AppendJSON(nil, lr, true)
+	require.NoError(t, err)
+	assert.Equal(t, string(fixture(t)), string(fromBody))
+	// from the attributes alone, SIPhon's own bytes come out too
+	lr.Body().SetStr("")
+	fromAttrs, err := AppendJSON(nil, lr, true)
+	require.NoError(t, err)
+	assert.Equal(t, string(fixture(t)), string(fromAttrs))
+}
+
+func TestRenderOtherShapes(t *testing.T) {
+	tests := []struct{ name, in string }{
+		{"register with reg_event", `{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"r1","from_uri":"sip:a@x","to_uri":"sip:a@x","ruri":"sip:x","method":"REGISTER","response_code":200,"timestamp_start":null,"timestamp_answer":null,"timestamp_end":null,"duration_secs":0.0,"source_ip":"10.0.0.9","destination_ip":"10.0.0.1","transport":"tcp","user_agent":null,"auth_user":"a","disconnect_initiator":null,"sip_reason":null,"reg_event":"registered"}`},
+		{"rf fields and escapes", `{"timestamp":"2026-03-06T14:23:01.000Z","call_id":"c\"2\\x\u0001","from_uri":"sip:<a>&b@x","to_uri":"sip:b@x","ruri":"sip:b@x","method":"INVITE","response_code":486,"timestamp_start":"2026-03-06T14:22:59.000Z","timestamp_answer":null,"timestamp_end":"2026-03-06T14:23:01.000Z","duration_secs":0.0,"source_ip":"::1","destination_ip":"::2","transport":"wss","user_agent":"Ünïcödé\tUA","auth_user":null,"disconnect_initiator":"callee","sip_reason":"Q.850;cause=17;text=\"User busy\"","rf_session_id":"rf;1","rf_result_code":2001,"x":"1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lr := record(t, []byte(tt.in))
+			lr.Body().SetStr("")
+			out, err := AppendJSON(nil, lr, false)
+			require.NoError(t, err)
+			assert.Equal(t, tt.in, string(out))
+		})
+	}
+}
+
+func TestNonStringExtras(t *testing.T) {
+	in := `{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"c","n":3,"f":1.5,"b":true,"z":null,"o":{"a":1},"s":"x"}`
+	lr := record(t, []byte(in))
+	attrs := lr.Attributes().AsRaw()
+	assert.Equal(t, 3.0, attrs["cdr.extra.n"])
+	assert.Equal(t, 1.5, attrs["cdr.extra.f"])
+	assert.Equal(t, true, attrs["cdr.extra.b"])
+	assert.NotContains(t, attrs, "cdr.extra.z")
+	assert.Equal(t, `{"a":1}`, attrs["cdr.extra.o"])
+	assert.Equal(t, "x", attrs["cdr.extra.s"])
+}
+
+func TestParseErrors(t *testing.T) {
+	base := string(fixture(t))
+	with := func(old, new string) string { return strings.Replace(base, old, new, 1) }
+	tests := []struct{ name, in, want string }{
+		{"not json", `{"call_id":`, `cdr: field "call_id": malformed JSON value: unexpected end of input`},
+		{"garbage", `hello`, `cdr: not JSON`},
+		{"array", `[1]`, `cdr: not a JSON object`},
+		{"code as string", with(`"response_code":200`, `"response_code":"200"`), `cdr: field "response_code": want integer, got string`},
+		{"code fractional", with(`"response_code":200`, `"response_code":200.5`), `cdr: field "response_code": want integer, got number 200.5`},
+		{"duration as string", with(`"duration_secs":164.735`, `"duration_secs":"164.735"`), `cdr: field "duration_secs": want number, got string`},
+		{"bad timestamp", with(`"timestamp_end":"2026-03-06T14:23:01.042Z"`, `"timestamp_end":"yesterday"`), `cdr: field "timestamp_end": not an RFC 3339 timestamp: "yesterday"`},
+		{"method null", with(`"method":"INVITE"`, `"method":null`), `cdr: field "method": must not be null`},
+		{"call_id missing", with(`"call_id":"a84b4c76e66710@192.168.1.100",`, ``), `cdr: field "call_id": required`},
+		{"timestamp object", with(`"timestamp":"2026-03-06T14:23:01.042Z"`, `"timestamp":{}`), `cdr: field "timestamp": want RFC 3339 timestamp string, got object`},
+		{"duplicate key", with(`"trunk":"carrier-a"`, `"trunk":"a","trunk":"b"`), `cdr: field "trunk": appears twice`},
+		{"trailing", base + `{}`, `cdr: trailing data after the JSON object`},
+		{"before 1970", with(`"timestamp":"2026-03-06T14:23:01.042Z"`, `"timestamp":"0000-01-01T00:00:00.000Z"`), `cdr: field "timestamp": "0000-01-01T00:00:00.000Z" is outside 1970-2262`},
+		{"too big", `{"call_id":"` + strings.Repeat("x", MaxRecordSize) + `"}`, `exceeds`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.in))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			var fe *FieldError
+			assert.True(t, errors.As(err, &fe))
+		})
+	}
+}
+
+func TestNotCDR(t *testing.T) {
+	lr := plog.NewLogRecord()
+	lr.SetEventName(logmodel.EventSIPMessage)
+	_, err := AppendJSON(nil, lr, true)
+	assert.ErrorIs(t, err, ErrNotCDR)
+	_, err = CSV{}.AppendRow(nil, lr)
+	assert.ErrorIs(t, err, ErrNotCDR)
+}
+
+func TestFloatsLikeSerde(t *testing.T) {
+	for f, want := range map[float64]string{
+		0: "0.0", 164.735: "164.735", 1: "1.0", -2.5: "-2.5", 1e15: "1000000000000000.0", 1e16: "1e16",
+		0.0001: "0.0001", 0.00001: "0.00001", 0.000001: "1e-6", 1.5e-7: "1.5e-7", 123456789012345680: "1.2345678901234568e17",
+		12.0: "12.0", 0.1: "0.1", math.Copysign(0, -1): "-0.0", math.Inf(1): "null",
+	} {
+		assert.Equal(t, want, string(appendFloat(nil, f)), "%v", f)
+	}
+}
+
+func TestStringsLikeSerde(t *testing.T) {
+	assert.Equal(t, `"a\"b\\c\n\r\t\b\f\u0001\u001f<>&é\u2028"`, strings.Replace(string(appendString(nil, "a\"b\\c\n\r\t\b\f\x01\x1f<>&é\u2028")), "\u2028", `\u2028`, 1))
+	assert.Equal(t, "\"x\ufffdy\"", string(appendString(nil, "x\xffy")))
+}
+
+func TestCSV(t *testing.T) {
+	c := CSV{ExtraColumns: []string{"trunk"}}
+	assert.Equal(t, "timestamp,call_id,from_uri,to_uri,ruri,method,response_code,timestamp_start,timestamp_answer,timestamp_end,duration_secs,source_ip,destination_ip,transport,user_agent,auth_user,disconnect_initiator,sip_reason,rf_session_id,rf_result_code,reg_event,trunk,extra\n",
+		string(c.AppendHeader(nil)))
+	row, err := c.AppendRow(nil, record(t, fixture(t)))
+	require.NoError(t, err)
+	assert.Equal(t, `2026-03-06T14:23:01.042Z,a84b4c76e66710@192.168.1.100,sip:alice@example.com,sip:bob@example.com,sip:bob@10.0.0.1:5060,INVITE,200,2026-03-06T14:20:16.100Z,2026-03-06T14:20:16.307Z,2026-03-06T14:23:01.042Z,164.735,192.168.1.100,10.0.0.1,udp,Ozona/5.0,alice,caller,,,,,carrier-a,"{""billing_id"":""B-12345""}"`+"\n", string(row))
+}
+
+// FuzzParse: no input panics; whatever parses renders from attributes to an
+// object that parses to the same values.
+func FuzzParse(f *testing.F) {
+	f.Add(fixture(f))
+	f.Add([]byte(`{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"c","rf_result_code":1,"x":[1,{"y":null}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Parse(b)
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("untyped error %T: %v", err, err)
+			}
+			return
+		}
+		lr := plog.NewLogRecord()
+		ToLogRecord(r, b, time.Now(), lr)
+		out, err := AppendJSON(nil, lr, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r2, err := Parse(out)
+		if err != nil {
+			t.Fatalf("rendered record does not parse: %v\n%s", err, out)
+		}
+		if !r2.Time.Equal(r.Time.Truncate(time.Millisecond)) && !r2.Time.Equal(r.Time) {
+			// rendering keeps milliseconds, SIPhon's precision
+			if r.Time.Sub(r2.Time) >= time.Millisecond || r.Time.Sub(r2.Time) < 0 {
+				t.Fatalf("time %v became %v", r.Time, r2.Time)
+			}
+		}
+		for i, fd := range Fields {
+			if fd.Key == "timestamp" {
+				continue
+			}
+			a, b := r.Values[i], r2.Values[i]
+			if r.Present[i] && !a.Null && (a.Str != b.Str || a.Int != b.Int || a.Num != b.Num) {
+				t.Fatalf("%s: %+v became %+v", fd.Key, a, b)
+			}
+		}
+	})
+}
