@@ -81,8 +81,9 @@ type ResourceConfig struct {
 	ServiceName string `mapstructure:"service_name"`
 	// Attributes are added to every resource.
 	Attributes map[string]string `mapstructure:"attributes"`
-	// Nodes adds attributes per node, keyed by node name or capture id
-	// (as a decimal string), e.g. host.name or deployment.environment.
+	// Nodes adds attributes per node, keyed by its service.instance.id: the
+	// node name when the node sends one, else its capture id as a decimal
+	// string; e.g. host.name or deployment.environment.name.
 	Nodes map[string]map[string]string `mapstructure:"nodes"`
 }
 

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
@@ -39,9 +40,9 @@ type hepReceiver struct {
 	tel     *metadata.TelemetryBuilder
 	authKey []byte
 
-	udpConn   *net.UDPConn
-	listeners []net.Listener
-	batchers  []*batcher
+	udpConn    *net.UDPConn
+	listeners  []net.Listener
+	transports []*transport
 
 	stopping     chan struct{}
 	stopOnce     sync.Once
@@ -73,21 +74,30 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*hepRe
 	return r, nil
 }
 
-func (r *hepReceiver) newBatcher(transport string, block bool) (*batcher, error) {
+// transport is one listener kind's batcher and telemetry.
+type transport struct {
+	name string
+	b    *logbatch.Batcher
+	tel  *transportTelemetry
+}
+
+func (r *hepReceiver) newTransport(name string, block bool) (*transport, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
-		ReceiverID: r.set.ID, Transport: transport, ReceiverCreateSettings: r.set,
+		ReceiverID: r.set.ID, Transport: name, ReceiverCreateSettings: r.set,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("hep receiver: obsreport: %w", err)
 	}
-	b := &batcher{
-		transport: transport, block: block, max: r.cfg.Batch.MaxSize, timeout: r.cfg.Batch.Timeout,
-		next: r.next, obs: obs, tel: newTransportTelemetry(r.tel, transport), logger: r.logger,
-		resource: resourceAttrs(r.cfg.Resource), stopping: r.stopping,
-	}
-	b.init()
-	r.batchers = append(r.batchers, b)
-	return b, nil
+	tel := newTransportTelemetry(r.tel, name)
+	t := &transport{name: name, tel: tel, b: logbatch.New(logbatch.Settings{
+		Transport: name, Format: "hep", Block: block,
+		MaxSize: r.cfg.Batch.MaxSize, Timeout: r.cfg.Batch.Timeout,
+		ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
+		Resource: resourceAttrs(r.cfg.Resource), Retried: tel.retry, Dropped: tel.dropped,
+		Stopping: r.stopping,
+	})}
+	r.transports = append(r.transports, t)
+	return t, nil
 }
 
 // Start opens every configured listener. A listener that cannot be opened
@@ -147,7 +157,7 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 		}
 	}
 	overflow := enableOverflowCounter(conn)
-	b, err := r.newBatcher("udp", false)
+	t, err := r.newTransport("udp", false)
 	if err != nil {
 		return err
 	}
@@ -155,7 +165,7 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 		r.readers.Add(1)
 		go func() {
 			defer r.readers.Done()
-			r.readUDP(conn, b, overflow)
+			r.readUDP(conn, t, overflow)
 		}()
 	}
 	r.set.Logger.Info("HEP receiver listening", zap.String("transport", "udp"), zap.Stringer("address", conn.LocalAddr()))
@@ -165,17 +175,17 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 // reader holds one goroutine's reusable decoding state.
 type reader struct {
 	r       *hepReceiver
-	b       *batcher
+	t       *transport
 	pkt     hep.Packet
 	scratch plog.LogRecord
 }
 
-func (r *hepReceiver) newReader(b *batcher) *reader {
-	return &reader{r: r, b: b, scratch: plog.NewLogRecord()}
+func (r *hepReceiver) newReader(t *transport) *reader {
+	return &reader{r: r, t: t, scratch: plog.NewLogRecord()}
 }
 
-func (r *hepReceiver) readUDP(conn *net.UDPConn, b *batcher, overflow *overflowCounter) {
-	rd := r.newReader(b)
+func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, overflow *overflowCounter) {
+	rd := r.newReader(t)
 	// one byte more than allowed, to tell a full-size packet from a truncated one
 	buf := make([]byte, r.cfg.MaxPacketSize+1)
 	oob := make([]byte, oobSize)
@@ -189,12 +199,12 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, b *batcher, overflow *overflowC
 			continue
 		}
 		if dropped := overflow.update(oob[:oobn]); dropped > 0 {
-			b.tel.dropped("socket_overflow", int(dropped))
+			t.tel.dropped("socket_overflow", int(dropped))
 			r.logger.Warn("HEP UDP packets dropped by the kernel: socket buffer full; raise udp.read_buffer_size", zap.Uint32("packets", dropped))
 		}
-		b.tel.received()
+		t.tel.received()
 		if n > r.cfg.MaxPacketSize {
-			b.tel.malformed(hep.Reason(hep.ErrOversized))
+			t.tel.malformed(hep.Reason(hep.ErrOversized))
 			r.logger.Warn("HEP packet larger than max_packet_size", zap.String("transport", "udp"), zap.Int("max_packet_size", r.cfg.MaxPacketSize))
 			continue
 		}
@@ -202,8 +212,8 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, b *batcher, overflow *overflowC
 	}
 }
 
-func (r *hepReceiver) serveStream(ln net.Listener, transport string, cfg *TCPConfig, tlsCfg *tls.Config) error {
-	b, err := r.newBatcher(transport, true)
+func (r *hepReceiver) serveStream(ln net.Listener, name string, cfg *TCPConfig, tlsCfg *tls.Config) error {
+	t, err := r.newTransport(name, true)
 	if err != nil {
 		_ = ln.Close()
 		return err
@@ -219,15 +229,15 @@ func (r *hepReceiver) serveStream(ln net.Listener, transport string, cfg *TCPCon
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
-				r.logger.Warn("HEP accept failed", zap.String("transport", transport), zap.Error(err))
+				r.logger.Warn("HEP accept failed", zap.String("transport", name), zap.Error(err))
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
 			select {
 			case slots <- struct{}{}:
 			default:
-				b.tel.rejected("limit")
-				r.logger.Warn("HEP connection refused: max_connections reached", zap.String("transport", transport), zap.Int("max_connections", cfg.MaxConnections))
+				t.tel.rejected("limit")
+				r.logger.Warn("HEP connection refused: max_connections reached", zap.String("transport", name), zap.Int("max_connections", cfg.MaxConnections))
 				_ = conn.Close()
 				continue
 			}
@@ -236,19 +246,19 @@ func (r *hepReceiver) serveStream(ln net.Listener, transport string, cfg *TCPCon
 				_ = conn.Close()
 				return
 			}
-			b.tel.connections(1)
+			t.tel.connections(1)
 			r.readers.Add(1)
 			go func() {
 				defer r.readers.Done()
-				r.readStream(conn, b, cfg, tlsCfg)
+				r.readStream(conn, t, cfg, tlsCfg)
 				r.untrack(conn)
 				<-slots
 				// only now, so that "active" never reads lower than the slots held
-				b.tel.connections(-1)
+				t.tel.connections(-1)
 			}()
 		}
 	}()
-	r.set.Logger.Info("HEP receiver listening", zap.String("transport", transport), zap.Stringer("address", ln.Addr()))
+	r.set.Logger.Info("HEP receiver listening", zap.String("transport", name), zap.Stringer("address", ln.Addr()))
 	return nil
 }
 
@@ -269,13 +279,13 @@ func (r *hepReceiver) untrack(c net.Conn) {
 	_ = c.Close()
 }
 
-func (r *hepReceiver) readStream(conn net.Conn, b *batcher, cfg *TCPConfig, tlsCfg *tls.Config) {
+func (r *hepReceiver) readStream(conn net.Conn, t *transport, cfg *TCPConfig, tlsCfg *tls.Config) {
 	peer := conn.RemoteAddr().String()
 	if tlsCfg != nil {
 		tc := tls.Server(conn, tlsCfg)
 		_ = conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
 		if err := tc.Handshake(); err != nil {
-			b.tel.rejected("tls_handshake")
+			t.tel.rejected("tls_handshake")
 			r.logger.Warn("HEP TLS handshake failed", zap.String("peer", peer), zap.Error(err))
 			return
 		}
@@ -284,7 +294,7 @@ func (r *hepReceiver) readStream(conn net.Conn, b *batcher, cfg *TCPConfig, tlsC
 	}
 	resync := cfg.OnGarbage == garbageResync
 	sr := hep.NewStreamReader(conn, r.cfg.MaxPacketSize, resync, r.cfg.MaxPacketSize)
-	rd := r.newReader(b)
+	rd := r.newReader(t)
 	var skipped int64
 	for {
 		if cfg.IdleTimeout > 0 {
@@ -293,34 +303,34 @@ func (r *hepReceiver) readStream(conn net.Conn, b *batcher, cfg *TCPConfig, tlsC
 		pkt, err := sr.Next()
 		if s := sr.Skipped(); s > skipped {
 			skipped = s
-			b.tel.malformed(hep.Reason(hep.ErrResync))
-			r.logger.Warn("HEP stream garbage skipped", zap.String("transport", b.transport), zap.String("peer", peer), zap.Int64("bytes_total", s))
+			t.tel.malformed(hep.Reason(hep.ErrResync))
+			r.logger.Warn("HEP stream garbage skipped", zap.String("transport", t.name), zap.String("peer", peer), zap.Int64("bytes_total", s))
 		}
 		if err != nil {
-			r.streamClosed(b, peer, err)
+			r.streamClosed(t, peer, err)
 			return
 		}
-		b.tel.received()
+		t.tel.received()
 		rd.handle(pkt)
 	}
 }
 
-func (r *hepReceiver) streamClosed(b *batcher, peer string, err error) {
+func (r *hepReceiver) streamClosed(t *transport, peer string, err error) {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		b.tel.malformed("truncated")
-		r.logger.Warn("HEP stream ended inside a packet", zap.String("transport", b.transport), zap.String("peer", peer))
+		t.tel.malformed("truncated")
+		r.logger.Warn("HEP stream ended inside a packet", zap.String("transport", t.name), zap.String("peer", peer))
 	case hep.Reason(err) != "other":
-		b.tel.malformed(hep.Reason(err))
-		r.logger.Warn("HEP stream closed on garbage", zap.String("transport", b.transport), zap.String("peer", peer), zap.Error(err))
+		t.tel.malformed(hep.Reason(err))
+		r.logger.Warn("HEP stream closed on garbage", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && r.isShuttingDown() {
 			return
 		}
-		r.logger.Info("HEP connection closed", zap.String("transport", b.transport), zap.String("peer", peer), zap.Error(err))
+		r.logger.Info("HEP connection closed", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
 	}
 }
 
@@ -332,23 +342,23 @@ func (r *hepReceiver) isShuttingDown() bool {
 
 // handle decodes one packet and adds its record to the batch.
 func (rd *reader) handle(raw []byte) {
-	r, b, p := rd.r, rd.b, &rd.pkt
+	r, t, p := rd.r, rd.t, &rd.pkt
 	if err := p.Decode(raw); err != nil {
-		b.tel.malformed(hep.Reason(err))
-		r.logger.Warn("malformed HEP packet", zap.String("transport", b.transport), zap.Int("size", len(raw)), zap.Error(err))
+		t.tel.malformed(hep.Reason(err))
+		r.logger.Warn("malformed HEP packet", zap.String("transport", t.name), zap.Int("size", len(raw)), zap.Error(err))
 		return
 	}
 	if r.authKey != nil && subtle.ConstantTimeCompare(p.AuthKey, r.authKey) != 1 {
-		b.tel.dropped("unauthorized", 1)
-		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", b.transport), zap.Uint32("capture_id", p.CaptureID))
+		t.tel.dropped("unauthorized", 1)
+		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", t.name), zap.Uint32("capture_id", p.CaptureID))
 		return
 	}
 	payload, compressed := p.Payload, false
 	if payload == nil && p.Compressed != nil {
 		inflated, err := hep.Inflate(p.Compressed, r.cfg.MaxPacketSize)
 		if err != nil {
-			b.tel.malformed(hep.Reason(err))
-			r.logger.Warn("malformed HEP packet", zap.String("transport", b.transport), zap.Error(err))
+			t.tel.malformed(hep.Reason(err))
+			r.logger.Warn("malformed HEP packet", zap.String("transport", t.name), zap.Error(err))
 			return
 		}
 		payload, compressed = inflated, true
@@ -356,11 +366,7 @@ func (rd *reader) handle(raw []byte) {
 		return // a keep-alive: nothing to record
 	}
 	logmodel.FromHEP(p, payload, compressed, time.Now(), rd.scratch)
-	node := nodeKey{id: p.CaptureID, hasID: p.Has(hep.HasCaptureID)}
-	if p.NodeName != nil {
-		node.name = string(p.NodeName)
-	}
-	b.add(node, rd.scratch)
+	t.b.Add(nodeID(p), rd.scratch)
 }
 
 // Shutdown stops reading, delivers what was read, and returns once every
@@ -390,8 +396,8 @@ func (r *hepReceiver) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		r.readers.Wait()
-		for _, b := range r.batchers {
-			b.flush()
+		for _, t := range r.transports {
+			t.b.Flush()
 		}
 		close(done)
 	}()
