@@ -22,15 +22,14 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver"
+	"github.com/siphon-otel/siphon-otel/internal/udpdrops"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
 // shutdownGrace bounds how long shutdown keeps retrying a batch the
 // pipeline refuses before counting it as dropped.
 const shutdownGrace = 5 * time.Second
-
-// tlsHandshakeTimeout bounds a client's TLS handshake.
-const tlsHandshakeTimeout = 10 * time.Second
 
 type hepReceiver struct {
 	cfg     *Config
@@ -41,15 +40,19 @@ type hepReceiver struct {
 	authKey []byte
 
 	udpConn    *net.UDPConn
-	listeners  []net.Listener
+	udpReaders sync.WaitGroup
+	servers    []*streamserver.Server
 	transports []*transport
 
-	stopping     chan struct{}
-	stopOnce     sync.Once
-	readers      sync.WaitGroup
-	connsMu      sync.Mutex
-	conns        map[net.Conn]struct{}
-	shuttingDown bool
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+// transport is one listener kind's batcher and telemetry.
+type transport struct {
+	name string
+	b    *logbatch.Batcher
+	tel  *transportTelemetry
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*hepReceiver, error) {
@@ -66,19 +69,11 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*hepRe
 			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
 		})),
 		stopping: make(chan struct{}),
-		conns:    make(map[net.Conn]struct{}),
 	}
 	if cfg.AuthKey != "" {
 		r.authKey = []byte(cfg.AuthKey)
 	}
 	return r, nil
-}
-
-// transport is one listener kind's batcher and telemetry.
-type transport struct {
-	name string
-	b    *logbatch.Batcher
-	tel  *transportTelemetry
 }
 
 func (r *hepReceiver) newTransport(name string, block bool) (*transport, error) {
@@ -117,11 +112,7 @@ func (r *hepReceiver) start(ctx context.Context) error {
 		}
 	}
 	if t := r.cfg.TCP.Get(); t != nil {
-		ln, err := net.Listen("tcp", t.Endpoint)
-		if err != nil {
-			return fmt.Errorf("hep receiver: tcp listen %s: %w", t.Endpoint, err)
-		}
-		if err := r.serveStream(ln, "tcp", t, nil); err != nil {
+		if err := r.startStream("tcp", t, nil); err != nil {
 			return err
 		}
 	}
@@ -130,11 +121,7 @@ func (r *hepReceiver) start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("hep receiver: tls: %w", err)
 		}
-		ln, err := net.Listen("tcp", t.Endpoint)
-		if err != nil {
-			return fmt.Errorf("hep receiver: tls listen %s: %w", t.Endpoint, err)
-		}
-		if err := r.serveStream(ln, "tls", &t.TCPConfig, tlsCfg); err != nil {
+		if err := r.startStream("tls", &t.TCPConfig, tlsCfg); err != nil {
 			return err
 		}
 	}
@@ -156,16 +143,16 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 			r.set.Logger.Warn("cannot set UDP read buffer size", zap.Int("bytes", u.ReadBufferSize), zap.Error(err))
 		}
 	}
-	overflow := enableOverflowCounter(conn)
+	drops := udpdrops.Enable(conn)
 	t, err := r.newTransport("udp", false)
 	if err != nil {
 		return err
 	}
 	for range u.Readers {
-		r.readers.Add(1)
+		r.udpReaders.Add(1)
 		go func() {
-			defer r.readers.Done()
-			r.readUDP(conn, t, overflow)
+			defer r.udpReaders.Done()
+			r.readUDP(conn, t, drops)
 		}()
 	}
 	r.set.Logger.Info("HEP receiver listening", zap.String("transport", "udp"), zap.Stringer("address", conn.LocalAddr()))
@@ -184,11 +171,11 @@ func (r *hepReceiver) newReader(t *transport) *reader {
 	return &reader{r: r, t: t, scratch: plog.NewLogRecord()}
 }
 
-func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, overflow *overflowCounter) {
+func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
 	rd := r.newReader(t)
 	// one byte more than allowed, to tell a full-size packet from a truncated one
 	buf := make([]byte, r.cfg.MaxPacketSize+1)
-	oob := make([]byte, oobSize)
+	oob := make([]byte, udpdrops.OOBSize)
 	for {
 		n, oobn, _, _, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
@@ -198,7 +185,7 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, overflow *overflo
 			r.logger.Warn("HEP UDP read failed", zap.Error(err))
 			continue
 		}
-		if dropped := overflow.update(oob[:oobn]); dropped > 0 {
+		if dropped := drops.Update(oob[:oobn]); dropped > 0 {
 			t.tel.dropped("socket_overflow", int(dropped))
 			r.logger.Warn("HEP UDP packets dropped by the kernel: socket buffer full; raise udp.read_buffer_size", zap.Uint32("packets", dropped))
 		}
@@ -212,92 +199,34 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, overflow *overflo
 	}
 }
 
-func (r *hepReceiver) serveStream(ln net.Listener, name string, cfg *TCPConfig, tlsCfg *tls.Config) error {
+func (r *hepReceiver) startStream(name string, cfg *TCPConfig, tlsCfg *tls.Config) error {
+	ln, err := net.Listen("tcp", cfg.Endpoint)
+	if err != nil {
+		return fmt.Errorf("hep receiver: %s listen %s: %w", name, cfg.Endpoint, err)
+	}
 	t, err := r.newTransport(name, true)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	r.listeners = append(r.listeners, ln)
-	slots := make(chan struct{}, cfg.MaxConnections)
-	r.readers.Add(1)
-	go func() {
-		defer r.readers.Done()
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				r.logger.Warn("HEP accept failed", zap.String("transport", name), zap.Error(err))
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			select {
-			case slots <- struct{}{}:
-			default:
-				t.tel.rejected("limit")
-				r.logger.Warn("HEP connection refused: max_connections reached", zap.String("transport", name), zap.Int("max_connections", cfg.MaxConnections))
-				_ = conn.Close()
-				continue
-			}
-			if !r.track(conn) {
-				<-slots
-				_ = conn.Close()
-				return
-			}
-			t.tel.connections(1)
-			r.readers.Add(1)
-			go func() {
-				defer r.readers.Done()
-				r.readStream(conn, t, cfg, tlsCfg)
-				r.untrack(conn)
-				<-slots
-				// only now, so that "active" never reads lower than the slots held
-				t.tel.connections(-1)
-			}()
-		}
-	}()
+	srv := streamserver.Serve(ln, streamserver.Settings{
+		Name: name, MaxConnections: cfg.MaxConnections, TLS: tlsCfg, Logger: r.logger,
+		Handle:   func(srv *streamserver.Server, c net.Conn) { r.readStream(c, srv, t, cfg) },
+		Rejected: t.tel.rejected, Active: t.tel.connections,
+	})
+	r.servers = append(r.servers, srv)
 	r.set.Logger.Info("HEP receiver listening", zap.String("transport", name), zap.Stringer("address", ln.Addr()))
 	return nil
 }
 
-func (r *hepReceiver) track(c net.Conn) bool {
-	r.connsMu.Lock()
-	defer r.connsMu.Unlock()
-	if r.shuttingDown {
-		return false
-	}
-	r.conns[c] = struct{}{}
-	return true
-}
-
-func (r *hepReceiver) untrack(c net.Conn) {
-	r.connsMu.Lock()
-	delete(r.conns, c)
-	r.connsMu.Unlock()
-	_ = c.Close()
-}
-
-func (r *hepReceiver) readStream(conn net.Conn, t *transport, cfg *TCPConfig, tlsCfg *tls.Config) {
+func (r *hepReceiver) readStream(conn net.Conn, srv *streamserver.Server, t *transport, cfg *TCPConfig) {
 	peer := conn.RemoteAddr().String()
-	if tlsCfg != nil {
-		tc := tls.Server(conn, tlsCfg)
-		_ = conn.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
-		if err := tc.Handshake(); err != nil {
-			t.tel.rejected("tls_handshake")
-			r.logger.Warn("HEP TLS handshake failed", zap.String("peer", peer), zap.Error(err))
-			return
-		}
-		_ = conn.SetDeadline(time.Time{})
-		conn = tc
-	}
 	resync := cfg.OnGarbage == garbageResync
 	sr := hep.NewStreamReader(conn, r.cfg.MaxPacketSize, resync, r.cfg.MaxPacketSize)
 	rd := r.newReader(t)
 	var skipped int64
 	for {
-		if cfg.IdleTimeout > 0 {
+		if cfg.IdleTimeout > 0 && !srv.Closing() {
 			_ = conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
 		}
 		pkt, err := sr.Next()
@@ -307,7 +236,7 @@ func (r *hepReceiver) readStream(conn net.Conn, t *transport, cfg *TCPConfig, tl
 			r.logger.Warn("HEP stream garbage skipped", zap.String("transport", t.name), zap.String("peer", peer), zap.Int64("bytes_total", s))
 		}
 		if err != nil {
-			r.streamClosed(t, peer, err)
+			r.streamClosed(t, srv, peer, err)
 			return
 		}
 		t.tel.received()
@@ -315,7 +244,7 @@ func (r *hepReceiver) readStream(conn net.Conn, t *transport, cfg *TCPConfig, tl
 	}
 }
 
-func (r *hepReceiver) streamClosed(t *transport, peer string, err error) {
+func (r *hepReceiver) streamClosed(t *transport, srv *streamserver.Server, peer string, err error) {
 	switch {
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		return
@@ -327,17 +256,11 @@ func (r *hepReceiver) streamClosed(t *transport, peer string, err error) {
 		r.logger.Warn("HEP stream closed on garbage", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
 	default:
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && r.isShuttingDown() {
+		if errors.As(err, &ne) && ne.Timeout() && srv.Closing() {
 			return
 		}
 		r.logger.Info("HEP connection closed", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
 	}
-}
-
-func (r *hepReceiver) isShuttingDown() bool {
-	r.connsMu.Lock()
-	defer r.connsMu.Unlock()
-	return r.shuttingDown
 }
 
 // handle decodes one packet and adds its record to the batch.
@@ -373,43 +296,35 @@ func (rd *reader) handle(raw []byte) {
 // goroutine has ended. A batch the pipeline keeps refusing is retried for
 // at most shutdownGrace (or until ctx ends), then counted as dropped.
 func (r *hepReceiver) Shutdown(ctx context.Context) error {
-	var errs []error
-	r.connsMu.Lock()
-	r.shuttingDown = true
-	for c := range r.conns {
-		// unblocks the reader, which then delivers what it framed
-		_ = c.SetReadDeadline(time.Now())
-	}
-	r.connsMu.Unlock()
-	for _, ln := range r.listeners {
-		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
-	if r.udpConn != nil {
-		if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
 	grace := time.AfterFunc(shutdownGrace, r.stop)
 	defer grace.Stop()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		r.readers.Wait()
+		var errs []error
+		if r.udpConn != nil {
+			if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+		}
+		for _, s := range r.servers {
+			errs = append(errs, s.Close())
+		}
+		r.udpReaders.Wait()
 		for _, t := range r.transports {
 			t.b.Flush()
 		}
-		close(done)
+		done <- errors.Join(errs...)
 	}()
+	var err error
 	select {
-	case <-done:
+	case err = <-done:
 	case <-ctx.Done():
 		r.stop()
-		<-done
+		err = <-done
 	}
 	r.stop()
 	r.tel.Shutdown()
-	return errors.Join(errs...)
+	return err
 }
 
 func (r *hepReceiver) stop() { r.stopOnce.Do(func() { close(r.stopping) }) }

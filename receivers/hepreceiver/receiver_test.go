@@ -102,7 +102,7 @@ func (h *harness) udp(t *testing.T) net.Conn {
 }
 
 func (h *harness) stream(t *testing.T, i int) net.Conn {
-	c, err := net.Dial("tcp", h.r.listeners[i].Addr().String())
+	c, err := net.Dial("tcp", h.r.servers[i].Addr().String())
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -389,7 +389,7 @@ func TestTLSWithClientCertificates(t *testing.T) {
 	tc.Endpoint = "127.0.0.1:0"
 	tc.CertFile, tc.KeyFile, tc.ClientCAFile = pki.ServerCert, pki.ServerKey, pki.CAFile
 	h := start(t, cfg, sink)
-	addr := h.r.listeners[0].Addr().String()
+	addr := h.r.servers[0].Addr().String()
 
 	caPEM, err := os.ReadFile(pki.CAFile)
 	require.NoError(t, err)

@@ -1,4 +1,8 @@
-package hepreceiver
+// Package udpdrops counts the datagrams the kernel dropped because a UDP
+// socket's receive buffer was full, which the receiving program otherwise
+// never sees: Linux reports a running count (SO_RXQ_OVFL) with every
+// datagram it does deliver.
+package udpdrops
 
 import (
 	"encoding/binary"
@@ -9,18 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// oobSize fits one SO_RXQ_OVFL control message.
-var oobSize = unix.CmsgSpace(4)
+// OOBSize fits one SO_RXQ_OVFL control message; pass a buffer this big as
+// the oob argument of ReadMsgUDP.
+var OOBSize = unix.CmsgSpace(4)
 
-// overflowCounter turns the kernel's per-socket count of datagrams dropped
-// for a full receive buffer (SO_RXQ_OVFL, sent with every datagram) into
-// deltas, so that drops the receiver never saw are counted too.
-type overflowCounter struct {
+// Counter turns the kernel's per-socket drop count into deltas.
+type Counter struct {
 	mu   sync.Mutex
 	last uint32
 }
 
-func enableOverflowCounter(conn *net.UDPConn) *overflowCounter {
+// Enable asks the kernel for drop counts on conn; nil when it cannot.
+func Enable(conn *net.UDPConn) *Counter {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return nil
@@ -31,12 +35,12 @@ func enableOverflowCounter(conn *net.UDPConn) *overflowCounter {
 	}); err != nil || serr != nil {
 		return nil
 	}
-	return &overflowCounter{}
+	return &Counter{}
 }
 
-// update parses the control messages of one datagram and returns how many
-// datagrams the kernel dropped since the last call.
-func (o *overflowCounter) update(oob []byte) uint32 {
+// Update parses the control messages of one datagram and returns how many
+// datagrams the kernel dropped since the last call. A nil Counter reports 0.
+func (o *Counter) Update(oob []byte) uint32 {
 	if o == nil {
 		return 0
 	}
