@@ -1,0 +1,168 @@
+package siphoncdrreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
+)
+
+// shutdownGrace bounds how long shutdown keeps retrying a syslog batch the
+// pipeline refuses before counting it as dropped.
+const shutdownGrace = 5 * time.Second
+
+type cdrReceiver struct {
+	cfg    *Config
+	set    receiver.Settings
+	next   consumer.Logs
+	logger *zap.Logger // rate-limited: at most one line per message per 10 s
+	tel    *metadata.TelemetryBuilder
+
+	httpServer *http.Server
+	httpDone   chan struct{}
+	udpConn    *net.UDPConn
+	udpDone    chan struct{}
+	tcpServer  *streamserver.Server
+	batchers   []*logbatch.Batcher
+
+	stopping chan struct{}
+	stopOnce sync.Once
+}
+
+func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*cdrReceiver, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("siphon_cdr receiver: telemetry: %w", err)
+	}
+	return &cdrReceiver{
+		cfg: cfg, set: set, next: next, tel: tel,
+		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
+		})),
+		stopping: make(chan struct{}),
+	}, nil
+}
+
+func (r *cdrReceiver) obsReport(transport string) (*receiverhelper.ObsReport, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: r.set.ID, Transport: transport, ReceiverCreateSettings: r.set,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("siphon_cdr receiver: obsreport: %w", err)
+	}
+	return obs, nil
+}
+
+// resource fills the resource of a sending node (its IP address).
+func (r *cdrReceiver) resource(m pcommon.Map, node string) {
+	m.PutStr(logmodel.AttrServiceName, r.cfg.Resource.ServiceName)
+	if node != "" {
+		m.PutStr(logmodel.AttrServiceInstanceID, node)
+	}
+	for k, v := range r.cfg.Resource.Attributes {
+		m.PutStr(k, v)
+	}
+	for k, v := range r.cfg.Resource.Nodes[node] {
+		m.PutStr(k, v)
+	}
+}
+
+// Start opens every configured listener; on failure it closes those
+// already open.
+func (r *cdrReceiver) Start(ctx context.Context, host component.Host) error {
+	err := r.start(ctx, host)
+	if err != nil {
+		_ = r.Shutdown(ctx)
+	}
+	return err
+}
+
+func (r *cdrReceiver) start(ctx context.Context, host component.Host) error {
+	if h := r.cfg.HTTP.Get(); h != nil {
+		if err := r.startHTTP(ctx, host, h); err != nil {
+			return err
+		}
+	}
+	if s := r.cfg.Syslog.Get(); s != nil {
+		if u := s.UDP.Get(); u != nil {
+			if err := r.startSyslogUDP(u, s.MaxMessageSize); err != nil {
+				return err
+			}
+		}
+		if t := s.TCP.Get(); t != nil {
+			if err := r.startSyslogTCP(t, s.MaxMessageSize); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Shutdown stops accepting, lets in-flight HTTP requests finish, delivers
+// what syslog already read, and waits for every goroutine.
+func (r *cdrReceiver) Shutdown(ctx context.Context) error {
+	grace := time.AfterFunc(shutdownGrace, r.stop)
+	defer grace.Stop()
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		if r.httpServer != nil {
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			if err := r.httpServer.Shutdown(shutdownCtx); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
+			<-r.httpDone
+		}
+		if r.udpConn != nil {
+			if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+				errs = append(errs, err)
+			}
+			<-r.udpDone
+		}
+		if r.tcpServer != nil {
+			errs = append(errs, r.tcpServer.Close())
+		}
+		for _, b := range r.batchers {
+			b.Flush()
+		}
+		done <- errors.Join(errs...)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		r.stop()
+		err = <-done
+	}
+	r.stop()
+	r.tel.Shutdown()
+	return err
+}
+
+func (r *cdrReceiver) stop() { r.stopOnce.Do(func() { close(r.stopping) }) }
+
+// nodeOf returns the IP of a remote address, the key of a sending node.
+func nodeOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}

@@ -1,0 +1,395 @@
+package siphoncdrreceiver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
+	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
+)
+
+const waitFor = 10 * time.Second
+
+var fixture = func() string {
+	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr.json")
+	if err != nil {
+		panic(err)
+	}
+	return string(bytes.TrimSpace(b))
+}()
+
+var fixtureLine = func() string {
+	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr-syslog.txt")
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimRight(string(b), "\n")
+}()
+
+func withCallID(id string) string {
+	return strings.Replace(fixture, "a84b4c76e66710@192.168.1.100", id, 1)
+}
+
+type harness struct {
+	r    *cdrReceiver
+	tel  *componenttest.Telemetry
+	http string // host:port
+	udp  string
+	tcp  string
+}
+
+func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
+	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+}
+
+func tr(s string) attribute.KeyValue     { return attribute.String("transport", s) }
+func reason(s string) attribute.KeyValue { return attribute.String("reason", s) }
+
+func testConfig(t *testing.T) (*Config, *harness) {
+	h := &harness{http: heptest.FreeAddr(t, "tcp"), udp: heptest.FreeAddr(t, "udp"), tcp: heptest.FreeAddr(t, "tcp")}
+	cfg := createDefaultConfig().(*Config)
+	cfg.HTTP.GetOrInsertDefault().NetAddr.Endpoint = h.http
+	s := cfg.Syslog.GetOrInsertDefault()
+	s.UDP.GetOrInsertDefault().Endpoint = h.udp
+	s.TCP.GetOrInsertDefault().Endpoint = h.tcp
+	return cfg, h
+}
+
+func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	h.tel = componenttest.NewTelemetry()
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = h.tel.NewTelemetrySettings()
+	r, err := newReceiver(set, cfg, next)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	h.r = r
+	t.Cleanup(func() {
+		require.NoError(t, r.Shutdown(context.Background()))
+		require.NoError(t, h.tel.Shutdown(context.Background()))
+	})
+	return h
+}
+
+func records(sink *consumertest.LogsSink) []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, l := range sink.AllLogs() {
+		for _, rl := range l.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func callIDs(sink *consumertest.LogsSink) map[string]int {
+	ids := map[string]int{}
+	for _, lr := range records(sink) {
+		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		ids[v.Str()]++
+	}
+	return ids
+}
+
+// rawPOST sends exactly what SIPhon's http backend sends, on a plain socket.
+func rawPOST(t *testing.T, addr, path, auth, body string) (int, http.Header, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n"
+	if auth != "" {
+		req += "Authorization: " + auth + "\r\n"
+	}
+	req += fmt.Sprintf("Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	_, err = c.Write([]byte(req))
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestHTTPExactSIPhonRequest(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	cfg.HTTP.Get().AuthHeader = "Bearer tok123"
+	start(t, cfg, h, sink)
+	status, _, body := rawPOST(t, h.http, "/v1/cdr", "Bearer tok123", fixture)
+	assert.Equal(t, http.StatusOK, status, body)
+	assert.JSONEq(t, `{"accepted":1}`, body)
+	require.Len(t, records(sink), 1)
+	lr := records(sink)[0]
+	assert.Equal(t, logmodel.EventCDR, lr.EventName())
+	assert.Equal(t, fixture, lr.Body().Str())
+	assert.Equal(t, time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC), lr.Timestamp().AsTime())
+	a := lr.Attributes().AsRaw()
+	assert.Equal(t, "a84b4c76e66710@192.168.1.100", a[logmodel.AttrSIPCallID])
+	assert.Equal(t, int64(200), a[logmodel.AttrSIPStatusCode])
+	assert.Equal(t, "carrier-a", a["cdr.extra.trunk"])
+	res := sink.AllLogs()[0].ResourceLogs().At(0).Resource().Attributes().AsRaw()
+	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "127.0.0.1"}, res)
+	assert.Equal(t, int64(1), h.sum(t, "receiver_accepted_log_records", tr("http")))
+}
+
+func TestHTTPAuth(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	cfg.HTTP.Get().AuthHeader = "Bearer tok123"
+	start(t, cfg, h, sink)
+	for _, auth := range []string{"", "Bearer tok12", "Bearer tok1234", "bearer tok123"} {
+		status, hdr, body := rawPOST(t, h.http, "/v1/cdr", auth, fixture)
+		assert.Equal(t, http.StatusUnauthorized, status, auth)
+		assert.Equal(t, "Bearer", hdr.Get("WWW-Authenticate"))
+		assert.JSONEq(t, `{"error":"unauthorized"}`, body)
+	}
+	assert.Zero(t, sink.LogRecordCount())
+	assert.Equal(t, int64(4), h.sum(t, "siphon_cdr_receiver_requests_unauthorized"))
+}
+
+func TestHTTPBatches(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	start(t, cfg, h, sink)
+	array := "[" + withCallID("a1") + ",\n " + withCallID("a2") + "]"
+	ndjson := withCallID("n1") + "\n" + withCallID("n2") + "\r\n" + withCallID("n3") + "\n"
+	for _, body := range []string{array, ndjson} {
+		status, _, resp := rawPOST(t, h.http, "/v1/cdr", "", body)
+		require.Equal(t, http.StatusOK, status, resp)
+	}
+	assert.Equal(t, map[string]int{"a1": 1, "a2": 1, "n1": 1, "n2": 1, "n3": 1}, callIDs(sink))
+	assert.Len(t, sink.AllLogs(), 2, "one ConsumeLogs per request")
+}
+
+func TestHTTPRefusals(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	cfg.HTTP.Get().MaxRecordsPerRequest = 2
+	cfg.HTTP.Get().MaxRequestBodySize = 4096
+	start(t, cfg, h, sink)
+	badCode := strings.Replace(fixture, `"response_code":200`, `"response_code":"200"`, 1)
+	tests := []struct {
+		name, path, body string
+		status           int
+		want             string
+	}{
+		{"bad field", "/v1/cdr", badCode, 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code"}`},
+		{"bad field in batch", "/v1/cdr", "[" + withCallID("ok") + "," + badCode + "]", 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code","index":1}`},
+		{"missing call_id", "/v1/cdr", `{"timestamp":"2026-03-06T14:23:01.042Z"}`, 400, `{"error":"cdr: field \"call_id\": required","field":"call_id"}`},
+		{"not json", "/v1/cdr", `call_id=1`, 400, ``},
+		{"empty", "/v1/cdr", ``, 400, `{"error":"empty body"}`},
+		{"too many", "/v1/cdr", withCallID("1") + withCallID("2") + withCallID("3"), 413, `{"error":"too many records in one request: more than 2"}`},
+		{"too large", "/v1/cdr", strings.Repeat(" ", 5000) + fixture, 413, `{"error":"body larger than 4096 bytes"}`},
+		{"wrong path", "/cdr", fixture, 404, `{"error":"not found"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, _, body := rawPOST(t, h.http, tt.path, "", tt.body)
+			assert.Equal(t, tt.status, status, body)
+			if tt.want != "" {
+				assert.JSONEq(t, tt.want, body)
+			}
+		})
+	}
+	resp, err := http.Get("http://" + h.http + "/v1/cdr")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "POST", resp.Header.Get("Allow"))
+	assert.Zero(t, sink.LogRecordCount(), "a refused request accepts nothing")
+	assert.Equal(t, int64(3), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("bad_field")))
+	assert.Equal(t, int64(2), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("too_large")))
+}
+
+// gate refuses every batch until opened.
+type gate struct {
+	consumertest.LogsSink
+	open    atomic.Bool
+	refused atomic.Int64
+}
+
+func (g *gate) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	if !g.open.Load() {
+		g.refused.Add(1)
+		return errors.New("memory limiter: data refused")
+	}
+	return g.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+func TestHTTPPipelineRefusalIs503(t *testing.T) {
+	g := &gate{}
+	cfg, h := testConfig(t)
+	start(t, cfg, h, g)
+	status, hdr, body := rawPOST(t, h.http, "/v1/cdr", "", fixture)
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "5", hdr.Get("Retry-After"))
+	assert.JSONEq(t, `{"error":"pipeline busy, retry later"}`, body)
+	assert.Equal(t, int64(1), h.sum(t, "receiver_refused_log_records", tr("http")))
+	assert.Zero(t, h.sum(t, "siphon_cdr_receiver_records_dropped"), "the client keeps it: not a drop")
+	g.open.Store(true)
+	status, _, _ = rawPOST(t, h.http, "/v1/cdr", "", fixture)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, 1, g.LogRecordCount())
+}
+
+func TestHTTPOverTLS(t *testing.T) {
+	pki := testpki.New(t)
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	tlsCfg := configtls.NewDefaultServerConfig()
+	tlsCfg.CertFile, tlsCfg.KeyFile = pki.ServerCert, pki.ServerKey
+	cfg.HTTP.Get().TLS = configoptional.Some(tlsCfg)
+	start(t, cfg, h, sink)
+	ca, err := os.ReadFile(pki.CAFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	resp, err := client.Post("https://"+h.http+"/v1/cdr", "application/json", strings.NewReader(fixture))
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, 1, sink.LogRecordCount())
+}
+
+func TestSyslogUDP(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	cfg.Resource.Nodes = map[string]map[string]string{"127.0.0.1": {"service.instance.id": "sbc-1", "host.name": "sbc-1"}}
+	start(t, cfg, h, sink)
+	c, err := net.Dial("udp", h.udp)
+	require.NoError(t, err)
+	defer c.Close()
+	for _, msg := range []string{
+		fixtureLine,
+		"<134>Mar  6 14:23:01 sbc-1 siphon[77]: " + withCallID("rfc3164"),
+		"<134>1 2026-03-06T14:23:01.042Z siphon cdr - - - not json",
+		"garbage",
+	} {
+		_, err := c.Write([]byte(msg + "\n"))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
+	require.Eventually(t, func() bool {
+		return h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_udp")) == 2
+	}, waitFor, time.Millisecond)
+	assert.Equal(t, map[string]int{"a84b4c76e66710@192.168.1.100": 1, "rfc3164": 1}, callIDs(sink))
+	for _, lr := range records(sink) {
+		if v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID); v.Str() != "rfc3164" {
+			assert.Equal(t, fixture, lr.Body().Str(), "the JSON exactly as SIPhon sent it")
+		}
+	}
+	res := sink.AllLogs()[0].ResourceLogs().At(0).Resource().Attributes().AsRaw()
+	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "sbc-1", "host.name": "sbc-1"}, res)
+	assert.Equal(t, int64(1), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_udp"), reason("bad_syslog")))
+	assert.Equal(t, int64(1), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_udp"), reason("bad_field")))
+}
+
+func TestSyslogTCPFramings(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	cfg, h := testConfig(t)
+	start(t, cfg, h, sink)
+	c, err := net.Dial("tcp", h.tcp)
+	require.NoError(t, err)
+	defer c.Close()
+	var stream []byte
+	stream = syslogmsg.AppendOctetCounted(stream, []byte(fixtureLine))
+	stream = append(stream, strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", "newline-framed", 1)+"\n"...)
+	stream = syslogmsg.AppendOctetCounted(stream, []byte(strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", "counted-2", 1)))
+	_, err = c.Write(stream)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 3 }, waitFor, time.Millisecond)
+	assert.Equal(t, map[string]int{"a84b4c76e66710@192.168.1.100": 1, "newline-framed": 1, "counted-2": 1}, callIDs(sink))
+
+	// a broken frame closes that connection and is counted
+	_, err = c.Write([]byte("12x garbage"))
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(waitFor))
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF)
+	assert.Equal(t, int64(1), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_tcp"), reason("bad_frame")))
+}
+
+func TestSyslogTCPBackpressure(t *testing.T) {
+	g := &gate{}
+	cfg, h := testConfig(t)
+	cfg.Batch = BatchConfig{MaxSize: 10, Timeout: time.Millisecond}
+	start(t, cfg, h, g)
+	c, err := net.Dial("tcp", h.tcp)
+	require.NoError(t, err)
+	defer c.Close()
+	const n = 200
+	var stream []byte
+	for i := range n {
+		stream = syslogmsg.AppendOctetCounted(stream, []byte(strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", fmt.Sprint("bp-", i), 1)))
+	}
+	go func() { _, _ = c.Write(stream) }()
+	require.Eventually(t, func() bool { return h.sum(t, "siphon_cdr_receiver_backpressure_retries") >= 5 }, waitFor, time.Millisecond)
+	g.open.Store(true)
+	require.Eventually(t, func() bool { return g.LogRecordCount() == n }, waitFor, time.Millisecond)
+	ids := callIDs(&g.LogsSink)
+	assert.Len(t, ids, n)
+	assert.Zero(t, h.sum(t, "siphon_cdr_receiver_records_dropped"))
+}
+
+func TestSyslogUDPRefusalIsCounted(t *testing.T) {
+	g := &gate{}
+	cfg, h := testConfig(t)
+	cfg.Batch = BatchConfig{MaxSize: 1, Timeout: time.Millisecond}
+	start(t, cfg, h, g)
+	c, err := net.Dial("udp", h.udp)
+	require.NoError(t, err)
+	defer c.Close()
+	for range 5 {
+		_, err := c.Write([]byte(fixtureLine))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		return h.sum(t, "siphon_cdr_receiver_records_dropped", tr("syslog_udp"), reason("pipeline_refused")) == 5
+	}, waitFor, time.Millisecond)
+}
+
+func TestSplitRecords(t *testing.T) {
+	got, err := splitRecords([]byte("  {\"a\":1}\n\n{\"b\":\n2}  "), 10)
+	require.NoError(t, err)
+	assert.Equal(t, []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage("{\"b\":\n2}")}, got)
+	_, err = splitRecords([]byte(`[{"a":1}] {}`), 10)
+	assert.ErrorContains(t, err, "data after the JSON array")
+	_, err = splitRecords([]byte(`[{}, {}, {}]`), 2)
+	assert.ErrorIs(t, err, errTooMany)
+}

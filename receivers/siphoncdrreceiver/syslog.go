@@ -1,0 +1,149 @@
+package siphoncdrreceiver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/zap"
+
+	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver"
+	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
+	"github.com/siphon-otel/siphon-otel/internal/udpdrops"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
+)
+
+// syslogIn turns syslog messages from one transport into records.
+type syslogIn struct {
+	r   *cdrReceiver
+	b   *logbatch.Batcher
+	tel *transportTelemetry
+}
+
+func (r *cdrReceiver) newSyslogIn(transport string, block bool) (*syslogIn, error) {
+	obs, err := r.obsReport(transport)
+	if err != nil {
+		return nil, err
+	}
+	tel := newTransportTelemetry(r.tel, transport)
+	b := logbatch.New(logbatch.Settings{
+		Transport: transport, Format: "siphon_cdr_syslog", Block: block,
+		MaxSize: r.cfg.Batch.MaxSize, Timeout: r.cfg.Batch.Timeout,
+		ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
+		Resource: r.resource, Retried: tel.retry, Dropped: tel.dropped, Stopping: r.stopping,
+	})
+	r.batchers = append(r.batchers, b)
+	return &syslogIn{r: r, b: b, tel: tel}, nil
+}
+
+// handle parses one syslog message carrying a CDR; scratch is the caller's
+// reusable record.
+func (s *syslogIn) handle(msg []byte, node string, scratch plog.LogRecord) {
+	m, err := syslogmsg.Parse(msg)
+	if err != nil {
+		s.tel.malformed("bad_syslog")
+		s.r.logger.Warn("malformed syslog message", zap.String("node", node), zap.Error(err))
+		return
+	}
+	rec, err := cdr.Parse(m.Msg)
+	if err != nil {
+		s.tel.malformed("bad_field")
+		s.r.logger.Warn("syslog message is not a valid CDR", zap.String("node", node), zap.Error(err))
+		return
+	}
+	cdr.ToLogRecord(rec, m.Msg, time.Now(), scratch)
+	s.b.Add(node, scratch)
+}
+
+func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
+	addr, err := net.ResolveUDPAddr("udp", cfg.Endpoint)
+	if err != nil {
+		return fmt.Errorf("siphon_cdr receiver: syslog udp endpoint %q: %w", cfg.Endpoint, err)
+	}
+	conn, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return fmt.Errorf("siphon_cdr receiver: syslog udp listen %s: %w", cfg.Endpoint, err)
+	}
+	r.udpConn, r.udpDone = conn, make(chan struct{})
+	if cfg.ReadBufferSize > 0 {
+		if err := conn.SetReadBuffer(cfg.ReadBufferSize); err != nil {
+			r.set.Logger.Warn("cannot set UDP read buffer size", zap.Int("bytes", cfg.ReadBufferSize), zap.Error(err))
+		}
+	}
+	in, err := r.newSyslogIn(transportSyslogUDP, false)
+	if err != nil {
+		close(r.udpDone)
+		return err
+	}
+	drops := udpdrops.Enable(conn)
+	go func() {
+		defer close(r.udpDone)
+		buf := make([]byte, maxSize+1)
+		oob := make([]byte, udpdrops.OOBSize)
+		scratch := plog.NewLogRecord()
+		for {
+			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				r.logger.Warn("syslog UDP read failed", zap.Error(err))
+				continue
+			}
+			if dropped := drops.Update(oob[:oobn]); dropped > 0 {
+				in.tel.dropped("socket_overflow", int(dropped))
+				r.logger.Warn("CDR syslog datagrams dropped by the kernel: socket buffer full; raise read_buffer_size", zap.Uint32("datagrams", dropped))
+			}
+			if n > maxSize {
+				in.tel.malformed("too_large")
+				r.logger.Warn("syslog datagram larger than max_message_size", zap.Int("max_message_size", maxSize))
+				continue
+			}
+			in.handle(buf[:n], from.Addr().Unmap().String(), scratch)
+		}
+	}()
+	r.set.Logger.Info("SIPhon CDR receiver listening", zap.String("transport", transportSyslogUDP), zap.Stringer("address", conn.LocalAddr()))
+	return nil
+}
+
+func (r *cdrReceiver) startSyslogTCP(cfg *SyslogTCPConfig, maxSize int) error {
+	ln, err := net.Listen("tcp", cfg.Endpoint)
+	if err != nil {
+		return fmt.Errorf("siphon_cdr receiver: syslog tcp listen %s: %w", cfg.Endpoint, err)
+	}
+	in, err := r.newSyslogIn(transportSyslogTCP, true)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	r.tcpServer = streamserver.Serve(ln, streamserver.Settings{
+		Name: transportSyslogTCP, MaxConnections: cfg.MaxConnections, Logger: r.logger,
+		Rejected: in.tel.rejected, Active: in.tel.connections,
+		Handle: func(srv *streamserver.Server, conn net.Conn) {
+			node := nodeOf(conn.RemoteAddr().String())
+			fr := syslogmsg.NewReader(conn, maxSize)
+			scratch := plog.NewLogRecord()
+			for {
+				if cfg.IdleTimeout > 0 && !srv.Closing() {
+					_ = conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+				}
+				msg, err := fr.Next()
+				if err != nil {
+					if errors.Is(err, syslogmsg.ErrBadFrame) || errors.Is(err, syslogmsg.ErrFrameTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
+						in.tel.malformed("bad_frame")
+						r.logger.Warn("syslog stream closed on a bad frame", zap.String("node", node), zap.Error(err))
+					}
+					return
+				}
+				in.handle(msg, node, scratch)
+			}
+		},
+	})
+	r.set.Logger.Info("SIPhon CDR receiver listening", zap.String("transport", transportSyslogTCP), zap.Stringer("address", ln.Addr()))
+	return nil
+}
