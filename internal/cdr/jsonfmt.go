@@ -15,6 +15,9 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
+// AppendString appends s as a JSON string, escaped as serde_json does.
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
+
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

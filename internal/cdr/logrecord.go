@@ -133,6 +133,11 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// AppendValue appends an attribute or body value as JSON, serde-style.
+// Bytes become their base64 text (JSON cannot hold raw bytes); maps and
+// slices their JSON.
+func AppendValue(dst []byte, v pcommon.Value) []byte { return appendValue(dst, v) }
+
 func appendValue(dst []byte, v pcommon.Value) []byte {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
@@ -148,6 +153,8 @@ func appendValue(dst []byte, v pcommon.Value) []byte {
 		return append(dst, "false"...)
 	case pcommon.ValueTypeEmpty:
 		return append(dst, "null"...)
+	case pcommon.ValueTypeMap, pcommon.ValueTypeSlice:
+		return append(dst, v.AsString()...) // pdata renders these as JSON
 	}
 	return appendString(dst, v.AsString())
 }
