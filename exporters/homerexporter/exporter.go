@@ -23,6 +23,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/logsubset"
 )
 
 const (
@@ -207,7 +208,7 @@ func (e *homerExporter) failed(ctx context.Context, err error, ld plog.Logs, fro
 	if from == 0 {
 		return err
 	}
-	return consumererror.NewLogs(err, recordsFrom(ld, from))
+	return consumererror.NewLogs(err, logsubset.From(ld, from))
 }
 
 // encode appends the HEP packet of one record to e.buf.
@@ -244,34 +245,4 @@ func reasonOf(err error) string {
 		return "oversized"
 	}
 	return "bad_attributes"
-}
-
-// recordsFrom copies the records with index >= from (in iteration order),
-// keeping their resource and scope.
-func recordsFrom(ld plog.Logs, from int) plog.Logs {
-	out := plog.NewLogs()
-	idx := 0
-	for _, rl := range ld.ResourceLogs().All() {
-		var orl plog.ResourceLogs
-		for _, sl := range rl.ScopeLogs().All() {
-			var osl plog.ScopeLogs
-			for _, lr := range sl.LogRecords().All() {
-				if idx >= from {
-					if osl == (plog.ScopeLogs{}) {
-						if orl == (plog.ResourceLogs{}) {
-							orl = out.ResourceLogs().AppendEmpty()
-							rl.Resource().CopyTo(orl.Resource())
-							orl.SetSchemaUrl(rl.SchemaUrl())
-						}
-						osl = orl.ScopeLogs().AppendEmpty()
-						sl.Scope().CopyTo(osl.Scope())
-						osl.SetSchemaUrl(sl.SchemaUrl())
-					}
-					lr.CopyTo(osl.LogRecords().AppendEmpty())
-				}
-				idx++
-			}
-		}
-	}
-	return out
 }

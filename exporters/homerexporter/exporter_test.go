@@ -280,26 +280,3 @@ func TestUnencodableRecordsAreCountedAndSkipped(t *testing.T) {
 	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "oversized")))
 	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "bad_attributes")))
 }
-
-func TestRecordsFrom(t *testing.T) {
-	ld := plog.NewLogs()
-	for r := range 2 {
-		rl := ld.ResourceLogs().AppendEmpty()
-		rl.Resource().Attributes().PutInt("r", int64(r))
-		for s := range 2 {
-			sl := rl.ScopeLogs().AppendEmpty()
-			sl.Scope().SetName(fmt.Sprint("scope", s))
-			for i := range 3 {
-				sl.LogRecords().AppendEmpty().Body().SetStr(fmt.Sprintf("%d/%d/%d", r, s, i))
-			}
-		}
-	}
-	tail := recordsFrom(ld, 5)
-	assert.Equal(t, 7, tail.LogRecordCount())
-	first := tail.ResourceLogs().At(0)
-	assert.Equal(t, map[string]any{"r": int64(0)}, first.Resource().Attributes().AsRaw())
-	assert.Equal(t, "scope1", first.ScopeLogs().At(0).Scope().Name())
-	assert.Equal(t, "0/1/2", first.ScopeLogs().At(0).LogRecords().At(0).Body().Str())
-	assert.Equal(t, 2, tail.ResourceLogs().Len())
-	assert.Equal(t, 0, recordsFrom(ld, 12).LogRecordCount())
-}
