@@ -3,6 +3,7 @@
 // exporters:
 //
 //   - sip.cdr: SIPhon's own CDR object (internal/cdr), byte for byte.
+//
 //   - sip.message and other HEP records: an object with the capture time,
 //     the event, the SIP summary, the endpoints and the raw message:
 //
