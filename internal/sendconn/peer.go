@@ -1,4 +1,4 @@
-package homerexporter
+package sendconn
 
 import (
 	"errors"

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package homerexporter
+package sendconn
 
 import "net"
 

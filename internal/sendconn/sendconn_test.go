@@ -1,0 +1,107 @@
+package sendconn
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+)
+
+// lines is a TCP server collecting newline-terminated lines.
+func lines(t *testing.T) (string, <-chan string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	out := make(chan string, 1000)
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			go func() {
+				sc := bufio.NewScanner(c)
+				for sc.Scan() {
+					out <- sc.Text()
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String(), out, func() {
+		ln.Close()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+}
+
+func enc(skip int) Encoder {
+	return func(dst []byte, i int) ([]byte, bool) {
+		if i == skip {
+			return dst, false
+		}
+		return fmt.Appendf(dst, "record-%d\n", i), true
+	}
+}
+
+func TestStreamSendSkipsAndRedials(t *testing.T) {
+	addr, out, stop := lines(t)
+	dials := 0
+	c := &Conn{Transport: TCP, Endpoint: addr, Timeout: time.Second, Logger: zap.NewNop(), Dialed: func(bool) { dials++ }}
+	defer c.Close()
+	sent, from, err := c.Send(context.Background(), 5, enc(2))
+	require.NoError(t, err)
+	assert.Equal(t, 4, sent)
+	assert.Equal(t, 5, from)
+	var got []string
+	for range 4 {
+		got = append(got, <-out)
+	}
+	assert.Equal(t, []string{"record-0", "record-1", "record-3", "record-4"}, got)
+
+	// the target goes away: the next send notices before writing, redials
+	// and fails without claiming anything was sent
+	stop()
+	time.Sleep(50 * time.Millisecond) // let the FIN arrive
+	sent, from, err = c.Send(context.Background(), 3, enc(-1))
+	require.Error(t, err)
+	assert.Equal(t, 0, sent)
+	assert.Equal(t, 0, from)
+	assert.Equal(t, 2, dials)
+	// and backs off before the next dial
+	_, _, err = c.Send(context.Background(), 1, enc(-1))
+	assert.ErrorContains(t, err, "unreachable, next attempt in")
+	assert.Equal(t, 2, dials)
+}
+
+func TestDatagramRefusalAccounting(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := pc.LocalAddr().String()
+	require.NoError(t, pc.Close())
+	c := &Conn{Transport: UDP, Endpoint: addr, Timeout: time.Second, Logger: zap.NewNop()}
+	defer c.Close()
+	total, sentAll := 0, 0
+	var lastErr error
+	for i := 0; i < 200 && lastErr == nil; i++ {
+		sent, from, err := c.Send(context.Background(), 10, enc(-1))
+		total += 10
+		sentAll += sent
+		if err != nil {
+			lastErr = err
+			assert.Equal(t, sent, from, "the failed datagram is the first unsent")
+			total -= 10 - from // handed back, not lost
+		}
+	}
+	require.Error(t, lastErr)
+	assert.ErrorIs(t, lastErr, syscall.ECONNREFUSED)
+	assert.Equal(t, total, sentAll, "every record is sent or handed back")
+}
