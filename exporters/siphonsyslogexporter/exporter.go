@@ -1,0 +1,151 @@
+package siphonsyslogexporter
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/logsubset"
+	"github.com/siphon-otel/siphon-otel/internal/recordjson"
+	"github.com/siphon-otel/siphon-otel/internal/sendconn"
+	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
+)
+
+// maxDatagram is the largest UDP payload over IPv4.
+const maxDatagram = 65507
+
+type syslogExporter struct {
+	cfg    *Config
+	logger *zap.Logger // rate-limited
+	tel    *metadata.TelemetryBuilder
+	pri    int
+
+	mu      sync.Mutex // one connection, one buffer
+	conn    *sendconn.Conn
+	records []record
+	json    []byte
+	msg     []byte
+}
+
+type record struct {
+	lr  plog.LogRecord
+	res pcommon.Resource
+}
+
+func newExporter(set exporter.Settings, cfg *Config) (*syslogExporter, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("siphon_syslog exporter: telemetry: %w", err)
+	}
+	e := &syslogExporter{
+		cfg: cfg, tel: tel, pri: cfg.priority(),
+		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
+		})),
+	}
+	e.conn = &sendconn.Conn{
+		Transport: cfg.Transport, Endpoint: cfg.Endpoint, Timeout: cfg.Timeout, Logger: e.logger,
+		Dialed: func(ok bool) {
+			v := "failure"
+			if ok {
+				v = "success"
+			}
+			tel.SiphonSyslogExporterConnects.Add(context.Background(), 1, metric.WithAttributes(attribute.String("outcome", v)))
+		},
+	}
+	return e, nil
+}
+
+func (e *syslogExporter) start(ctx context.Context, _ component.Host) error {
+	if e.cfg.Transport == "tls" {
+		tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+		if err != nil {
+			return fmt.Errorf("siphon_syslog exporter: tls: %w", err)
+		}
+		if tlsCfg == nil {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		e.conn.TLS = tlsCfg
+	}
+	return nil
+}
+
+func (e *syslogExporter) shutdown(context.Context) error {
+	e.mu.Lock()
+	e.conn.Close()
+	e.mu.Unlock()
+	e.tel.Shutdown()
+	return nil
+}
+
+// pushLogs sends one syslog message per record; on a failure the records
+// not yet written are handed back for retry.
+func (e *syslogExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.records = e.records[:0]
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				e.records = append(e.records, record{lr, rl.Resource()})
+			}
+		}
+	}
+	sent, from, err := e.conn.Send(ctx, len(e.records), func(dst []byte, i int) ([]byte, bool) {
+		msg, reason, err := e.message(e.records[i])
+		if err != nil {
+			e.tel.SiphonSyslogExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+			e.logger.Warn("record cannot be sent as syslog; dropped", zap.String("event", e.records[i].lr.EventName()), zap.Error(err))
+			return dst, false
+		}
+		if !e.conn.Stream() {
+			return append(dst, msg...), true
+		}
+		if e.cfg.Framing == FramingNewline {
+			return append(append(dst, msg...), '\n'), true
+		}
+		return syslogmsg.AppendOctetCounted(dst, msg), true
+	})
+	e.tel.SiphonSyslogExporterMessagesSent.Add(ctx, int64(sent))
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("siphon_syslog exporter: %w", err)
+	if from == 0 {
+		return err
+	}
+	return consumererror.NewLogs(err, logsubset.From(ld, from))
+}
+
+// message renders one record's syslog message (without framing).
+func (e *syslogExporter) message(r record) ([]byte, string, error) {
+	var err error
+	e.json, err = recordjson.Append(e.json[:0], r.lr, r.res, e.cfg.Source == "body")
+	if err != nil {
+		return nil, "render_error", err
+	}
+	t := r.lr.Timestamp().AsTime()
+	if e.cfg.Format == FormatRFC3164 {
+		e.msg = syslogmsg.Append3164(e.msg[:0], e.pri, t.UTC(), e.cfg.Hostname, e.cfg.AppName, e.json)
+	} else {
+		e.msg = syslogmsg.Append5424(e.msg[:0], e.pri, cdr.FormatTime(t), e.cfg.Hostname, e.cfg.AppName, "", "", e.json)
+	}
+	if !e.conn.Stream() && len(e.msg) > maxDatagram {
+		return nil, "oversized", fmt.Errorf("message of %d bytes does not fit a UDP datagram", len(e.msg))
+	}
+	return e.msg, "", nil
+}
