@@ -224,7 +224,9 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	first.Close() // the broker goes away
 
 	done := make(chan error, 1)
-	go func() { done <- h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "during-1", "during-2", "during-3")) }()
+	go func() {
+		done <- h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "during-1", "during-2", "during-3"))
+	}()
 	time.Sleep(time.Second) // writes fail and are retried meanwhile
 	second, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(3, "siphon-cdr"))
 	require.NoError(t, err)
