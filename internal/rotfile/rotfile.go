@@ -86,6 +86,9 @@ func Open(o Options) (*Writer, error) {
 }
 
 func (w *Writer) open() error {
+	if err := repairTail(w.o.Path); err != nil {
+		return err
+	}
 	f, err := os.OpenFile(w.o.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return fmt.Errorf("rotfile: %w", err)
@@ -101,6 +104,56 @@ func (w *Writer) open() error {
 		return w.write(w.o.Header)
 	}
 	return nil
+}
+
+// repairTail cuts a partial last line, left when the process died between
+// two writes of one buffer. Its batch was never acknowledged, so it will be
+// written again whole; appending after the fragment would corrupt the line.
+func repairTail(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("rotfile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return err
+	}
+	var last [1]byte
+	if _, err := f.ReadAt(last[:], st.Size()-1); err != nil {
+		return fmt.Errorf("rotfile: %w", err)
+	}
+	if last[0] == '\n' {
+		return nil
+	}
+	// find the last newline, reading backwards a block at a time
+	const block = 64 << 10
+	end := st.Size()
+	buf := make([]byte, block)
+	for end > 0 {
+		start := max(end-block, 0)
+		n, err := f.ReadAt(buf[:end-start], start)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("rotfile: %w", err)
+		}
+		if i := lastNewline(buf[:n]); i >= 0 {
+			return f.Truncate(start + int64(i) + 1)
+		}
+		end = start
+	}
+	return f.Truncate(0)
+}
+
+func lastNewline(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
 }
 
 func (w *Writer) write(b []byte) error {

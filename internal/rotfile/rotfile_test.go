@@ -99,3 +99,20 @@ func TestRotatedIgnoresOtherFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{path + ".20260306T142301042Z", path + ".20260306T142301042Z.gz"}, got)
 }
+
+func TestReopenCutsAPartialLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cdr.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte("{\"a\":1}\n{\"b\":"), 0o600))
+	w, err := Open(Options{Path: path})
+	require.NoError(t, err)
+	require.NoError(t, w.Write([]byte("{\"b\":2}\n")))
+	require.NoError(t, w.Close())
+	assert.Equal(t, "{\"a\":1}\n{\"b\":2}\n", read(t, path))
+
+	// a fragment with no newline at all, longer than one read block
+	require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("x", 200<<10)), 0o600))
+	w, err = Open(Options{Path: path})
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	assert.Empty(t, read(t, path))
+}
