@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
-	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
@@ -42,7 +42,7 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 		assert.Equal(t, want, got)
 	}
 	_, err := Config("nope.yaml")
-	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: config.yaml, homer-relay.yaml)`)
+	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, homer-relay.yaml)`)
 
 	p := NewFactory().Create(confmap.ProviderSettings{})
 	assert.Equal(t, "siphon", p.Scheme())
@@ -60,9 +60,9 @@ func TestComponents(t *testing.T) {
 	out, err := exec.Command(collectortest.Binary(t), "components").CombinedOutput()
 	require.NoError(t, err, string(out))
 	for _, name := range []string{
-		"hep", "otlp", "prometheus", "file_log", // receivers
+		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
 		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
-		"homer", "debug", "otlp_grpc", "otlp_http", "file", // exporters
+		"homer", "siphon_file", "siphon_http", "siphon_syslog", "siphon_kafka", "debug", "otlp_grpc", "otlp_http", "file", // exporters
 		"file_storage", "health_check", // extensions
 	} {
 		assert.Contains(t, string(out), "- name: "+name+"\n", name)
@@ -102,26 +102,20 @@ func port(addr string) string {
 	return p
 }
 
-// readRecords parses the file exporter's OTLP JSON lines.
-func readRecords(t *testing.T, path string) []plog.LogRecord {
+// readLines returns the JSON objects of a JSON Lines file.
+func readLines(t *testing.T, path string) []map[string]any {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
 	}
 	defer f.Close()
-	var out []plog.LogRecord
+	var out []map[string]any
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
-		ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(sc.Bytes())
-		require.NoError(t, err)
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					out = append(out, lr)
-				}
-			}
-		}
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		out = append(out, m)
 	}
 	return out
 }
@@ -160,24 +154,25 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tcp.Close())
 
-	var recs []plog.LogRecord
+	var recs []map[string]any
 	require.Eventually(t, func() bool {
-		recs = readRecords(t, filepath.Join(state, "records.jsonl"))
+		recs = readLines(t, filepath.Join(state, "sip.jsonl"))
 		return len(recs) == 2
 	}, 30*time.Second, 50*time.Millisecond)
-	bodies := map[string]plog.LogRecord{}
-	for _, lr := range recs {
-		bodies[lr.Body().Str()] = lr
+	byMessage := map[string]map[string]any{}
+	for _, r := range recs {
+		byMessage[r["message"].(string)] = r
 	}
-	spec := bodies["INVITE sip:bob"]
-	assert.Equal(t, logmodel.EventSIPMessage, spec.EventName())
-	attrs := spec.Attributes().AsRaw()
-	assert.Equal(t, "212.202.0.1", attrs[logmodel.AttrSourceAddress])
-	assert.Equal(t, int64(5060), attrs[logmodel.AttrDestinationPort])
-	assert.Equal(t, int64(228), attrs[logmodel.AttrHEPCaptureID])
-	full := bodies[string(invite)]
-	cid, _ := full.Attributes().Get(logmodel.AttrSIPCallID)
-	assert.Equal(t, "a84b4c76e66710@pc33.atlanta.example.com", cid.Str())
+	spec := byMessage["INVITE sip:bob"]
+	assert.Equal(t, logmodel.EventSIPMessage, spec["event"])
+	assert.Equal(t, "212.202.0.1:12010", spec["source"])
+	assert.Equal(t, "82.116.0.211:5060", spec["destination"])
+	assert.Equal(t, 228.0, spec["capture_id"])
+	assert.Equal(t, "2011-08-15T20:34:19.120Z", spec["timestamp"])
+	full := byMessage[string(invite)]
+	assert.Equal(t, "a84b4c76e66710@pc33.atlanta.example.com", full["call_id"])
+	assert.Equal(t, "INVITE", full["method"])
+	assert.Equal(t, "314159 INVITE", full["cseq"])
 
 	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
 	got, err := p.MetricSum("otelcol_hep_receiver_packets_received")
