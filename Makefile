@@ -22,9 +22,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
 	go.mod go.sum builder-config.yaml $(wildcard distro/*.yaml)
 
-FUZZ_TIME ?= 15s
+FUZZ_TIME ?= 10s
 # package:target pairs run by `make fuzz`
-FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse
+FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
+	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader
 
 .PHONY: help run test distro unit race fuzz interop bench generate deps-go deps-apt clean
 
