@@ -3,6 +3,8 @@ package siphonkafkaexporter
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/exporter"
@@ -29,6 +32,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testpki"
 )
 
 const waitFor = 30 * time.Second
@@ -172,9 +176,11 @@ func TestTopicsKeysHeadersValues(t *testing.T) {
 	sip.Attributes().PutStr(logmodel.AttrSIPCallID, "call-2")
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 
-	cdrs := consume(t, brokers, "siphon-cdr", 3)
-	assert.Equal(t, string(fixture), string(cdrs[0].Value), "SIPhon's JSON as the value")
+	cdrs := consume(t, brokers, "siphon-cdr", 3) // across partitions: in no set order
 	for _, r := range cdrs {
+		if string(r.Key) == "a84b4c76e66710@192.168.1.100" {
+			assert.Equal(t, string(fixture), string(r.Value), "SIPhon's JSON as the value")
+		}
 		parsed, err := cdr.Parse(r.Value)
 		require.NoError(t, err)
 		assert.Equal(t, parsed.CallID(), string(r.Key), "keyed by Call-ID")
@@ -271,4 +277,24 @@ func TestSASL(t *testing.T) {
 		require.Error(t, err)
 		assert.Zero(t, h.sum(t, "siphon_kafka_exporter_messages_produced"))
 	})
+}
+
+func TestTLS(t *testing.T) {
+	pki := testpki.New(t)
+	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	require.NoError(t, err)
+	c := cluster(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
+	brokers := c.ListenAddrs()
+	h := newKafka(t, brokers, func(cfg *Config) {
+		tc := configtls.NewDefaultClientConfig()
+		tc.CAFile = pki.CAFile
+		cfg.TLS = configoptional.Some(tc)
+	})
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "over-tls")))
+	ca, err := os.ReadFile(pki.CAFile)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca)
+	recs := consume(t, brokers, "siphon-cdr", 1, kgo.DialTLSConfig(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}))
+	assert.Equal(t, "over-tls", string(recs[0].Key))
 }
