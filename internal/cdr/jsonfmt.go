@@ -68,6 +68,9 @@ func appendString(dst []byte, s string) []byte {
 
 func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
 
+// AppendFloat appends f as serde_json writes an f64.
+func AppendFloat(dst []byte, f float64) []byte { return appendFloat(dst, f) }
+
 // appendFloat lays out the shortest round-trip digits like ryu: plain
 // notation when the decimal exponent is in [-5, 16), scientific otherwise.
 func appendFloat(dst []byte, f float64) []byte {

@@ -1,0 +1,405 @@
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siphon-otel/siphon-otel/proxy/calls"
+)
+
+// asIs sends a request exactly as built (a CANCEL reuses its INVITE's Via).
+var asIs = func(*sipgo.Client, *sip.Request) error { return nil }
+
+// addVia is a proxy's Via (RFC 3261 16.6 step 8): our advertised host and
+// the listening port of the outgoing transport, so answers come back to a
+// socket we read (sipgo would name the connection's ephemeral port), plus
+// received/rport on the previous hop's Via (RFC 3581).
+func (p *Proxy) addVia(c *sipgo.Client, r *sip.Request) error {
+	if err := sipgo.ClientRequestAddVia(c, r); err != nil {
+		return err
+	}
+	via := r.Via()
+	via.Host = p.host
+	via.Port = p.ports[strings.ToLower(r.Transport())]
+	return nil
+}
+
+// decMaxForwards is RFC 3261 16.6 step 3 (a request with none gets 70).
+func decMaxForwards(c *sipgo.Client, r *sip.Request) error {
+	if r.MaxForwards() == nil {
+		mf := sip.MaxForwardsHeader(70)
+		r.AppendHeader(&mf)
+	}
+	return sipgo.ClientRequestDecreaseMaxForward(c, r)
+}
+
+// recordRoute keeps this proxy on the dialog's path (16.6 step 4). When the
+// request changes transport it records both sides (RFC 5658), the outgoing
+// one on top: the callee's first Route is the side it reaches, the
+// caller's (the reversed set) the side it came in on.
+func (p *Proxy) recordRoute(inbound string) sipgo.ClientRequestOption {
+	return func(_ *sipgo.Client, r *sip.Request) error {
+		out := strings.ToLower(r.Transport())
+		if in := strings.ToLower(inbound); in != out {
+			r.PrependHeader(p.rrHeader(in))
+		}
+		r.PrependHeader(p.rrHeader(out))
+		return nil
+	}
+}
+
+func (p *Proxy) rrHeader(transport string) *sip.RecordRouteHeader {
+	u := sip.Uri{Scheme: "sip", Host: p.host, Port: p.ports[transport],
+		UriParams: sip.HeaderParams{{K: "transport", V: transport}, {K: "lr", V: ""}}}
+	if transport == "tls" {
+		u.Scheme = "sips"
+		u.UriParams = sip.HeaderParams{{K: "lr", V: ""}}
+	}
+	return &sip.RecordRouteHeader{Address: u}
+}
+
+// callOf is the call record of an initial INVITE.
+func (p *Proxy) callOf(req *sip.Request, authUser string) calls.Call {
+	c := calls.Call{
+		CallID: req.CallID().Value(), FromTag: req.From().Params.GetOr("tag", ""),
+		FromURI: req.From().Address.String(), ToURI: req.To().Address.String(), RURI: req.Recipient.String(),
+		SourceIP: hostOf(req.Source()), DestinationIP: p.host, Transport: strings.ToLower(req.Transport()), AuthUser: authUser,
+	}
+	if ua := req.GetHeader("User-Agent"); ua != nil {
+		c.UserAgent = ua.Value()
+	}
+	return c
+}
+
+// prepare points a request at its next hop.
+func (p *Proxy) prepare(req *sip.Request, next sip.Uri, transport string) error {
+	dest := hostPort(next, transport)
+	req.SetDestination(dest)
+	req.SetTransport(strings.ToUpper(transport))
+	if transport == "udp" && p.udpLaddr.IP != nil {
+		// leave from the listening socket (sipgo would open a new one)
+		req.Laddr = p.udpLaddr
+	}
+	return p.ensureConn(transport, dest)
+}
+
+// forward relays a request statefully to the first target that answers,
+// failing over on transport errors, 408, 5xx and no final answer. inDialog
+// requests do not rewrite the Request-URI (it is the remote target or the
+// route set says where to go).
+func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Target, inDialog bool, authUser string) {
+	invite := req.Method == sip.INVITE
+	initial := invite && !inDialog
+	callID, fromTag := req.CallID().Value(), req.From().Params.GetOr("tag", "")
+	if initial {
+		p.Calls.Invite(p.callOf(req, authUser))
+	}
+	if invite {
+		p.reply(tx, req, 100, "Trying")
+	}
+	cancelled := make(chan *sip.Request, 1)
+	if invite {
+		tx.OnCancel(func(c *sip.Request) {
+			// sipgo answers a matching CANCEL (200) and its INVITE (487)
+			// without calling a handler: count them here
+			p.m.Requests.WithLabelValues("CANCEL").Inc()
+			p.m.Responses.WithLabelValues("200").Inc()
+			p.m.Responses.WithLabelValues("487").Inc()
+			go p.countAck(tx)
+			select {
+			case cancelled <- c:
+			default:
+			}
+		})
+	}
+	var lastCode int
+	var lastReason string
+	for i, t := range targets {
+		fwd := req.Clone()
+		if !inDialog {
+			fwd.Recipient = t.URI
+			fwd.Recipient.UriParams = t.URI.UriParams.Clone()
+		}
+		if err := p.prepare(fwd, t.URI, t.Transport); err != nil {
+			p.log.Warn("next hop unreachable", "target", t.URI.String(), "error", err)
+			lastCode, lastReason = 503, "Service Unavailable"
+			continue
+		}
+		opts := []sipgo.ClientRequestOption{p.addVia, decMaxForwards}
+		if initial {
+			opts = append(opts, p.recordRoute(req.Transport()))
+		}
+		code, reason, final, done := p.relay(req, fwd, tx, opts, invite, initial, cancelled, i == len(targets)-1)
+		if done {
+			if initial && final != nil {
+				p.Calls.Final(callID, fromTag, code, reasonHeader(final), hostOf(fwd.Destination()), false)
+			}
+			return
+		}
+		lastCode, lastReason = code, reason
+	}
+	if lastCode == 0 {
+		lastCode, lastReason = 503, "Service Unavailable"
+	}
+	if initial {
+		p.Calls.Final(callID, fromTag, lastCode, "", "", true)
+	}
+	p.reply(tx, req, lastCode, lastReason)
+}
+
+// relay runs one client transaction. It returns the final code and whether
+// the request is finished (answered upstream, or cancelled); not done means
+// try the next target.
+func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []sipgo.ClientRequestOption,
+	invite, initial bool, cancelled <-chan *sip.Request, last bool) (int, string, *sip.Response, bool) {
+	callID, fromTag := req.CallID().Value(), req.From().Params.GetOr("tag", "")
+	timeout := 32 * time.Second // timer F
+	if invite {
+		timeout = p.cfg.Proxy.InviteTimeout
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	ctxTx, err := p.client.TransactionRequest(ctx, fwd, opts...)
+	if err != nil {
+		p.log.Warn("request not forwarded", "method", fwd.Method, "destination", fwd.Destination(), "error", err)
+		return 503, "Service Unavailable", nil, false
+	}
+	p.pending.Add(1)
+	p.m.UACPendingRequests.Inc()
+	defer func() {
+		p.pending.Add(-1)
+		p.m.UACPendingRequests.Dec()
+		p.m.TransactionDuration.WithLabelValues(fwd.Method.String(), "client").Observe(time.Since(start).Seconds())
+	}()
+	defer ctxTx.Terminate()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	answered := false // a final response went upstream
+	for {
+		select {
+		case res := <-ctxTx.Responses():
+			if res.StatusCode == 100 {
+				continue // ours went already
+			}
+			if res.StatusCode < 200 {
+				if initial {
+					p.Calls.Provisional(callID, fromTag)
+				}
+				p.relayResponse(tx, req, res)
+				continue
+			}
+			if answered {
+				// after CANCEL or timeout upstream has its answer; the
+				// downstream final (487) only closes this transaction
+				return res.StatusCode, res.Reason, res, true
+			}
+			if !last && failover(res.StatusCode) {
+				return res.StatusCode, res.Reason, res, false
+			}
+			p.relayResponse(tx, req, res)
+			return res.StatusCode, res.Reason, res, true
+		case c := <-cancelled:
+			// sipgo answered the CANCEL (200) and the INVITE (487) upstream
+			answered = true
+			reason := ""
+			if h := c.GetHeader("Reason"); h != nil {
+				reason = h.Value()
+			}
+			if initial {
+				p.Calls.Cancelled(callID, fromTag, reason)
+				p.Calls.Final(callID, fromTag, 487, reason, hostOf(fwd.Destination()), false)
+			}
+			p.cancelDownstream(fwd, reason)
+			timer.Reset(4 * time.Second) // wait a little for the 487
+		case <-timer.C:
+			if answered {
+				return 487, "Request Terminated", nil, true
+			}
+			if invite {
+				// nobody answered: CANCEL downstream, 408 upstream
+				answered = true
+				if initial {
+					p.Calls.TimedOut(callID, fromTag)
+					p.Calls.Final(callID, fromTag, 408, "", hostOf(fwd.Destination()), false)
+				}
+				p.cancelDownstream(fwd, "")
+				p.reply(tx, req, 408, "Request Timeout")
+				timer.Reset(4 * time.Second)
+				continue
+			}
+			return 408, "Request Timeout", nil, false
+		case <-ctxTx.Done():
+			if answered {
+				return 487, "Request Terminated", nil, true
+			}
+			p.log.Warn("no answer from next hop", "method", fwd.Method, "destination", fwd.Destination(), "error", ctxTx.Err())
+			return 408, "Request Timeout", nil, false
+		}
+	}
+}
+
+func failover(code int) bool { return code == 408 || code >= 500 && code < 600 }
+
+// relayResponse sends a downstream response upstream without our Via, to
+// where the request came from (a clone would keep the downstream address).
+func (p *Proxy) relayResponse(tx sip.ServerTransaction, req *sip.Request, res *sip.Response) {
+	up := res.Clone()
+	up.RemoveHeader("Via")
+	up.SetTransport(req.Transport())
+	up.SetSource("")
+	up.SetDestination(sip.NewResponseFromRequest(req, res.StatusCode, "", nil).Destination())
+	p.respond(tx, up)
+}
+
+// cancelDownstream sends CANCEL for a forwarded INVITE (RFC 3261 9.1): the
+// same Request-URI, Call-ID, To, From, CSeq number and top Via.
+func (p *Proxy) cancelDownstream(invite *sip.Request, reason string) {
+	c := sip.NewRequest(sip.CANCEL, invite.Recipient)
+	c.SipVersion = invite.SipVersion
+	c.AppendHeader(invite.Via().Clone())
+	for _, h := range invite.GetHeaders("Route") {
+		c.AppendHeader(sip.HeaderClone(h))
+	}
+	mf := sip.MaxForwardsHeader(70)
+	c.AppendHeader(&mf)
+	c.AppendHeader(sip.HeaderClone(invite.From()))
+	c.AppendHeader(sip.HeaderClone(invite.To()))
+	c.AppendHeader(sip.HeaderClone(invite.CallID()))
+	c.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
+	if reason != "" {
+		c.AppendHeader(sip.NewHeader("Reason", reason))
+	}
+	c.AppendHeader(sip.NewHeader("Content-Length", "0"))
+	c.SetTransport(invite.Transport())
+	c.SetDestination(invite.Destination())
+	c.Laddr = invite.Laddr
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 32*time.Second)
+		defer cancel()
+		ctx2, err := p.client.TransactionRequest(ctx, c, asIs)
+		if err != nil {
+			p.log.Warn("CANCEL not sent", "error", err)
+			return
+		}
+		defer ctx2.Terminate()
+		select {
+		case <-ctx2.Responses():
+		case <-ctx2.Done():
+		case <-ctx.Done():
+		}
+	}()
+}
+
+func reasonHeader(res *sip.Response) string {
+	if res == nil {
+		return ""
+	}
+	if h := res.GetHeader("Reason"); h != nil {
+		return h.Value()
+	}
+	return ""
+}
+
+// ensureConn makes sure a stream connection to dest exists and is one the
+// proxy dialled itself and handed to sipgo through its listener, so that
+// its traffic is captured for HEP and counted like accepted connections.
+// (sipgo pools connections by remote address and reuses them.)
+func (p *Proxy) ensureConn(transport, dest string) error {
+	if transport == "udp" {
+		return nil
+	}
+	inj := p.injectors[transport]
+	if inj == nil {
+		return nil // no listener of that kind: sipgo dials by itself
+	}
+	if _, err := p.ua.TransportLayer().GetConnection(transport, dest); err == nil {
+		return nil
+	}
+	p.dialMu.Lock()
+	if wait, ok := p.dialing[dest]; ok {
+		p.dialMu.Unlock()
+		<-wait
+		return nil
+	}
+	wait := make(chan struct{})
+	p.dialing[dest] = wait
+	p.dialMu.Unlock()
+	defer func() {
+		p.dialMu.Lock()
+		delete(p.dialing, dest)
+		p.dialMu.Unlock()
+		close(wait)
+	}()
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	var conn net.Conn
+	var err error
+	if transport == "tls" {
+		cfg := p.tlsClient.Clone()
+		cfg.ServerName = hostOf(dest)
+		conn, err = tls.DialWithDialer(d, "tcp", dest, cfg)
+	} else {
+		conn, err = d.Dial("tcp", dest)
+	}
+	if err != nil {
+		return errorf("dial %s %s: %v", transport, dest, err)
+	}
+	if !inj.Inject(inj.Wrap(conn)) {
+		_ = conn.Close()
+		return errClosed
+	}
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if _, err := p.ua.TransportLayer().GetConnection(transport, dest); err == nil {
+			return nil
+		}
+	}
+	return errorf("connection to %s not taken up", dest)
+}
+
+// onStrayResponse handles a response no client transaction wants: a 2xx
+// to INVITE retransmitted after its transaction ended (the callee resends
+// it until the caller's ACK arrives) goes upstream statelessly (RFC 3261
+// 16.7 step 10, 17.1.1.2); anything else is dropped.
+func (p *Proxy) onStrayResponse(res *sip.Response) {
+	via := res.Via()
+	if via == nil || !strings.EqualFold(via.Host, p.host) || !p.ourPorts[via.Port] {
+		return
+	}
+	if cseq := res.CSeq(); !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
+		return
+	}
+	up := res.Clone()
+	up.RemoveHeader("Via")
+	next := up.Via()
+	if next == nil {
+		return
+	}
+	host := next.Host
+	if h, ok := next.Params.Get("received"); ok && h != "" {
+		host = h
+	}
+	port := next.Port
+	if v, ok := next.Params.Get("rport"); ok && v != "" {
+		if n, err := strconv.Atoi(v); err == nil {
+			port = n
+		}
+	}
+	if port == 0 {
+		port = sip.DefaultPort(next.Transport)
+	}
+	up.SetTransport(next.Transport)
+	up.SetSource("")
+	up.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
+	if err := p.srv.WriteResponse(up); err != nil {
+		p.log.Debug("2xx retransmission not relayed", "error", err)
+		return
+	}
+	p.m.Responses.WithLabelValues(strconv.Itoa(up.StatusCode)).Inc()
+}

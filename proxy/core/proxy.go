@@ -1,0 +1,353 @@
+// Package core is sipproxy's SIP engine: a stateful proxy and registrar on
+// github.com/emiago/sipgo (RFC 3261 section 16), with SIPhon's telemetry.
+package core
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/siphon-otel/siphon-otel/proxy/calls"
+	"github.com/siphon-otel/siphon-otel/proxy/cdrsink"
+	"github.com/siphon-otel/siphon-otel/proxy/config"
+	"github.com/siphon-otel/siphon-otel/proxy/digest"
+	"github.com/siphon-otel/siphon-otel/proxy/heptrace"
+	"github.com/siphon-otel/siphon-otel/proxy/metrics"
+	"github.com/siphon-otel/siphon-otel/proxy/pool"
+	"github.com/siphon-otel/siphon-otel/proxy/registrar"
+)
+
+// Options are what New needs.
+type Options struct {
+	Config  *config.Config
+	Metrics *metrics.Set
+	Logger  *slog.Logger
+	// Handler routes out-of-dialog requests; nil uses the YAML Router.
+	Handler Handler
+	// CDR and Tracer are optional.
+	CDR    *cdrsink.Sink
+	Tracer *heptrace.Tracer
+}
+
+// Proxy is a running proxy.
+type Proxy struct {
+	cfg     *config.Config
+	m       *metrics.Set
+	log     *slog.Logger
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	Reg     *registrar.Registrar
+	auth    *digest.Authenticator
+	handler Handler
+	pool    *pool.Pool
+	Calls   *calls.Tracker
+	cdr     *cdrsink.Sink
+	tracer  *heptrace.Tracer
+	limiter *limiter
+
+	host      string          // advertised host, in Via and Record-Route
+	ourHosts  map[string]bool // hosts that mean "this proxy"
+	ourPorts  map[int]bool    // ports we listen on
+	domains   map[string]bool // domain.local
+	listeners []io_closer
+	injectors map[string]*heptrace.Listener // tcp/tls listeners that take dialled connections
+	udpLaddr  sip.Addr                      // the UDP listener requests leave from
+	ports     map[string]int                // first listening port per transport, for Via and Record-Route
+	tlsClient *tls.Config                   // verifies next hops over TLS
+	dialMu    sync.Mutex
+	dialing   map[string]chan struct{}
+
+	draining atomic.Bool
+	inflight atomic.Int64 // requests not answered yet
+	pending  atomic.Int64
+	closed   chan struct{}
+	bg       sync.WaitGroup
+}
+
+type io_closer interface{ Close() error }
+
+// New builds the proxy; Start opens its listeners.
+func New(o Options) (*Proxy, error) {
+	cfg := o.Config
+	p := &Proxy{cfg: cfg, m: o.Metrics, log: o.Logger, cdr: o.CDR, tracer: o.Tracer,
+		Reg: registrar.New(), ourHosts: map[string]bool{}, ourPorts: map[int]bool{}, domains: map[string]bool{},
+		injectors: map[string]*heptrace.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}
+	p.Reg.OnCount = func(n int) { p.m.RegistrationsActive.Set(float64(n)) }
+	for _, d := range cfg.Domain.Local {
+		p.domains[strings.ToLower(d)] = true
+	}
+	p.host = cfg.AdvertisedAddress
+	for i, group := range [][]string{cfg.Listen.UDP, cfg.Listen.TCP, cfg.Listen.TLS} {
+		for _, a := range group {
+			h, port, _ := net.SplitHostPort(a)
+			n, _ := strconv.Atoi(port)
+			p.ourPorts[n] = true
+			if kind := [...]string{"udp", "tcp", "tls"}[i]; p.ports[kind] == 0 {
+				p.ports[kind] = n
+			}
+			if h != "" && h != "0.0.0.0" && h != "::" {
+				p.ourHosts[strings.ToLower(h)] = true
+				if p.host == "" {
+					p.host = h
+				}
+			}
+		}
+	}
+	if p.host == "" {
+		p.host = "127.0.0.1"
+	}
+	p.ourHosts[strings.ToLower(p.host)] = true
+	if cfg.Registrar.Credentials != "" {
+		realm := cfg.Registrar.Realm
+		if realm == "" {
+			realm = cfg.Domain.Local[0]
+		}
+		creds, err := digest.Load(cfg.Registrar.Credentials, realm)
+		if err != nil {
+			return nil, err
+		}
+		p.auth = digest.New(realm, creds)
+	}
+	p.tlsClient = &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.TLS.CAFile != "" {
+		pem, err := os.ReadFile(cfg.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("core: tls.ca_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("core: tls.ca_file %s: no PEM certificate", cfg.TLS.CAFile)
+		}
+		p.tlsClient.RootCAs = roots
+	}
+	p.handler = o.Handler
+	if p.handler == nil {
+		p.handler = &Router{Routes: cfg.Routes, Reg: p.Reg, Auth: p.auth}
+	}
+	if cfg.Limits.RequestsPerSecondPerIP > 0 {
+		p.limiter = newLimiter(cfg.Limits.RequestsPerSecondPerIP, cfg.Limits.Burst)
+	}
+	var emit func(cdrsink.Record)
+	if p.cdr != nil && cfg.CDR.Enabled && cfg.CDR.AutoEmit {
+		emit = func(r cdrsink.Record) { p.cdr.Emit(r) }
+	}
+	p.Calls = calls.New(gauges{p.m}, emit)
+
+	core, ceiling := pool.Sizes(cfg.Script.SyncPoolSize, cfg.Script.SyncPoolMax)
+	p.m.PoolMax.Set(float64(ceiling))
+	p.pool = pool.New(core, ceiling, cfg.Script.ExecutorQueueCapacity, poolObserver{p.m})
+
+	// sipgo logs what it cannot parse; that is our malformed-message count
+	sipLog := slog.New(&countingHandler{Handler: p.log.Handler(), malformed: p.m.MalformedMessages})
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("sipproxy"),
+		sipgo.WithUserAgentHostname(p.host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(p.onStrayResponse)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	p.ua = ua
+	if p.srv, err = sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	if p.client, err = sipgo.NewClient(ua, sipgo.WithClientHostname(p.host), sipgo.WithClientLogger(sipLog)); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.BYE, sip.CANCEL, sip.REGISTER, sip.OPTIONS, sip.INFO,
+		sip.UPDATE, sip.PRACK, sip.MESSAGE, sip.SUBSCRIBE, sip.NOTIFY, sip.REFER, sip.PUBLISH} {
+		p.srv.OnRequest(m, p.onRequest)
+	}
+	p.srv.OnAck(p.onAck)
+	p.srv.OnNoRoute(p.onRequest)
+	return p, nil
+}
+
+// Start opens every listener; listeners that fail close those opened.
+func (p *Proxy) Start(ctx context.Context) error {
+	if err := p.start(ctx); err != nil {
+		p.closeListeners()
+		return err
+	}
+	p.bg.Add(1)
+	go p.housekeeping()
+	return nil
+}
+
+func (p *Proxy) start(ctx context.Context) error {
+	for _, a := range p.cfg.Listen.UDP {
+		pc, err := net.ListenPacket("udp", a)
+		if err != nil {
+			return fmt.Errorf("core: listen udp %s: %w", a, err)
+		}
+		p.listeners = append(p.listeners, pc)
+		if p.udpLaddr.IP == nil {
+			ua := pc.LocalAddr().(*net.UDPAddr)
+			p.udpLaddr = sip.Addr{IP: ua.IP, Port: ua.Port}
+			// port 0 in the config: the kernel chose
+			p.ports["udp"] = ua.Port
+		}
+		p.ourPorts[pc.LocalAddr().(*net.UDPAddr).Port] = true
+		var conn net.PacketConn = pc
+		if p.tracer != nil {
+			conn = &heptrace.PacketConn{PacketConn: pc, Obs: p.tracer}
+		}
+		p.m.ConnectionsActive.WithLabelValues("UDP").Set(0)
+		go func() { _ = p.srv.ServeUDP(conn) }()
+	}
+	var tlsCfg *tls.Config
+	if len(p.cfg.Listen.TLS) > 0 {
+		cert, err := tls.LoadX509KeyPair(p.cfg.TLS.CertFile, p.cfg.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("core: tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	for kind, addrs := range map[string][]string{"tcp": p.cfg.Listen.TCP, "tls": p.cfg.Listen.TLS} {
+		for _, a := range addrs {
+			ln, err := net.Listen("tcp", a)
+			if err != nil {
+				return fmt.Errorf("core: listen %s %s: %w", kind, a, err)
+			}
+			if _, ok := p.injectors[kind]; !ok {
+				p.ports[kind] = ln.Addr().(*net.TCPAddr).Port
+			}
+			p.ourPorts[ln.Addr().(*net.TCPAddr).Port] = true
+			if kind == "tls" {
+				ln = tls.NewListener(ln, tlsCfg)
+			}
+			label := strings.ToUpper(kind)
+			gauge := p.m.ConnectionsActive.WithLabelValues(label)
+			gauge.Set(0)
+			var obs heptrace.Observer
+			if p.tracer != nil {
+				obs = p.tracer
+			}
+			wl := heptrace.NewListener(ln, kind, obs, func() func() {
+				gauge.Inc()
+				return gauge.Dec
+			})
+			p.listeners = append(p.listeners, wl)
+			if _, ok := p.injectors[kind]; !ok {
+				p.injectors[kind] = wl
+			}
+			if kind == "tls" {
+				go func() { _ = p.srv.TransportLayer().ServeTLS(wl) }()
+			} else {
+				go func() { _ = p.srv.ServeTCP(wl) }()
+			}
+		}
+	}
+	_ = ctx
+	return nil
+}
+
+func (p *Proxy) closeListeners() {
+	for _, l := range p.listeners {
+		_ = l.Close()
+	}
+	p.listeners = nil
+}
+
+// housekeeping sweeps expired registrations (REGISTER CDRs with
+// reg_event expired) and calls whose BYE never came.
+func (p *Proxy) housekeeping() {
+	defer p.bg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closed:
+			return
+		case <-t.C:
+			for _, gone := range p.Reg.Sweep() {
+				p.registerCDR(calls.Register{
+					CallID: gone.Contact.CallID, FromURI: gone.AoR, ToURI: gone.AoR, RURI: gone.AoR,
+					SourceIP: hostOf(gone.Contact.Source), DestinationIP: p.host, Transport: gone.Contact.Transport,
+					UserAgent: gone.Contact.UserAgent, Code: 200, Event: string(registrar.Expired), Time: time.Now(),
+				})
+			}
+			p.Calls.Expire(12 * time.Hour)
+		}
+	}
+}
+
+// Draining reports whether SIGTERM started the drain.
+func (p *Proxy) Draining() bool { return p.draining.Load() }
+
+// Drain stops taking new calls (new out-of-dialog INVITEs get 503) while
+// in-dialog traffic goes on, and returns when no call or transaction is
+// left or ctx ends.
+func (p *Proxy) Drain(ctx context.Context) error {
+	p.draining.Store(true)
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if len(p.Calls.Active()) == 0 && p.inflight.Load() == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Close stops the listeners and the pool.
+func (p *Proxy) Close() error {
+	select {
+	case <-p.closed:
+		return nil
+	default:
+	}
+	close(p.closed)
+	p.closeListeners()
+	err := p.ua.Close()
+	p.pool.Close()
+	p.bg.Wait()
+	return err
+}
+
+// Inflight is the number of requests not answered yet.
+func (p *Proxy) Inflight() int64 { return p.inflight.Load() }
+
+var errClosed = errors.New("core: closed")
+
+type gauges struct{ m *metrics.Set }
+
+func (g gauges) Dialogs(n int)             { g.m.DialogsActive.Set(float64(n)) }
+func (g gauges) CDRSessions(n int)         { g.m.CDRSessions.Set(float64(n)) }
+func (g gauges) ProxyDialogSessions(n int) { g.m.ProxyDialogSessions.Set(float64(n)) }
+
+type poolObserver struct{ m *metrics.Set }
+
+func (o poolObserver) Size(n int)     { o.m.PoolSize.Set(float64(n)) }
+func (o poolObserver) Inflight(n int) { o.m.PoolInflight.Set(float64(n)) }
+func (o poolObserver) Queue(n int)    { o.m.PoolQueue.Set(float64(n)) }
+func (o poolObserver) Completed()     { o.m.JobsCompleted.Inc() }
+func (o poolObserver) Shed()          { o.m.JobsShed.Inc() }
+
+func hostOf(hostport string) string {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return h
+}

@@ -1,0 +1,322 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// scanners are User-Agent substrings of well-known SIP scanning tools; their
+// requests are dropped without an answer (answering helps them).
+var scanners = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "iwar", "sundayddr", "pplsip"}
+
+func isScanner(ua string) bool {
+	ua = strings.ToLower(ua)
+	for _, s := range scanners {
+		if strings.Contains(ua, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// onRequest admits a request (everything but ACK) and queues its routing
+// on the handler pool.
+func (p *Proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+	start := time.Now()
+	method := req.Method.String()
+	p.m.Requests.WithLabelValues(method).Inc()
+	// a transaction is active until sipgo lets go of it (after its
+	// linger timers); its duration is request in to final answer out
+	p.m.TransactionsActive.Inc()
+	tx.OnTerminate(func(string, error) { p.m.TransactionsActive.Dec() })
+	p.inflight.Add(1)
+	defer func() {
+		p.inflight.Add(-1)
+		p.m.TransactionDuration.WithLabelValues(method, "server").Observe(time.Since(start).Seconds())
+	}()
+	if ua := req.GetHeader("User-Agent"); ua != nil && isScanner(ua.Value()) {
+		p.m.ScannerBlocked.Inc()
+		tx.Terminate()
+		return
+	}
+	inDialog := req.To() != nil && req.To().Params.Has("tag")
+	if p.limiter != nil && !inDialog && !p.limiter.allow(hostOf(req.Source())) {
+		p.m.RateLimited.Inc()
+		p.reply(tx, req, 503, "Service Unavailable", "Retry-After", "5")
+		return
+	}
+	// the routing decision runs on the pool (SIPhon's script executor);
+	// relaying, which waits on the next hop, runs here, off the pool
+	decided := make(chan func(), 1)
+	if !p.pool.Submit(func() { decided <- p.process(req, tx, start) }) {
+		// SIPhon sheds the job and the client retransmits; over a stream
+		// there is no retransmission, so say so instead
+		if sip.IsReliable(req.Transport()) {
+			p.reply(tx, req, 503, "Service Unavailable", "Retry-After", "1")
+		} else {
+			tx.Terminate() // the retransmission starts a new transaction
+		}
+		return
+	}
+	select {
+	case relay := <-decided:
+		if relay != nil {
+			relay()
+		}
+	case <-p.closed:
+	}
+}
+
+// process decides what to do with one request, on the pool: it answers
+// by itself or returns the relay to run off the pool.
+func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.Time) (relay func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.m.ScriptErrors.Inc()
+			p.log.Error("request handling panicked", "method", req.Method, "panic", r)
+			p.reply(tx, req, 500, "Server Internal Error")
+			relay = nil
+		}
+	}()
+	defer func() { p.m.RequestDuration.WithLabelValues(req.Method.String()).Observe(time.Since(start).Seconds()) }()
+
+	if req.CallID() == nil || req.CSeq() == nil || req.From() == nil || req.To() == nil {
+		p.m.MalformedMessages.Inc()
+		p.reply(tx, req, 400, "Bad Request")
+		return nil
+	}
+	toSelf := p.isUs(req.Recipient)
+	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !(req.Method == sip.OPTIONS && toSelf) {
+		p.reply(tx, req, 483, "Too Many Hops")
+		return nil
+	}
+	p.popOwnRoutes(req)
+	if req.To().Params.Has("tag") {
+		return p.inDialog(req, tx)
+	}
+	switch {
+	case req.Method == sip.OPTIONS && (toSelf || (req.Recipient.User == "" && p.isLocalDomain(req.Recipient.Host))):
+		p.reply(tx, req, 200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+		return nil
+	case req.Method == sip.REGISTER && p.isLocalDomain(req.Recipient.Host):
+		p.register(req, tx)
+		return nil
+	case req.Route() != nil:
+		// a pre-loaded route: follow it
+		next := req.Route().Address
+		return func() {
+			p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "")
+		}
+	}
+	if req.Method == sip.INVITE && p.draining.Load() {
+		p.reply(tx, req, 503, "Service Unavailable", "Retry-After", strconv.Itoa(p.cfg.Server.DrainSecs))
+		return nil
+	}
+	authUser := ""
+	if p.auth != nil && req.Method == sip.INVITE && p.isLocalDomain(req.From().Address.Host) {
+		user, ok := p.challenge(req, tx, "Proxy-Authorization", 407, "Proxy-Authenticate")
+		if !ok {
+			return nil
+		}
+		authUser = user
+	}
+	r := &Request{Request: req, Source: req.Source(), Transport: strings.ToLower(req.Transport()), AuthUser: authUser,
+		Local: p.isLocalDomain(req.Recipient.Host)}
+	p.m.ScriptExec.WithLabelValues("on_request").Inc()
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Proxy.InviteTimeout)
+	d := p.handler.OnRequest(ctx, r)
+	cancel()
+	switch d.Action {
+	case Reply:
+		if req.Method == sip.INVITE {
+			p.Calls.Invite(p.callOf(req, authUser))
+			p.Calls.Final(req.CallID().Value(), req.From().Params.GetOr("tag", ""), d.Status, "", "", true)
+		}
+		p.reply(tx, req, d.Status, d.Reason)
+	case Forward:
+		if len(d.Targets) == 0 {
+			p.m.ScriptErrors.Inc()
+			p.reply(tx, req, 500, "Server Internal Error")
+			return nil
+		}
+		return func() { p.forward(req, tx, d.Targets, false, authUser) }
+	}
+	return nil
+}
+
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, REFER"
+
+// inDialog forwards a request of an established dialog: to the next Route,
+// else to the Request-URI (the remote target).
+func (p *Proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) func() {
+	next := req.Recipient
+	if r := req.Route(); r != nil {
+		next = r.Address
+	}
+	if req.Method == sip.BYE {
+		if callerTag, fromCaller, ok := p.Calls.Lookup(req.CallID().Value(), req.From().Params.GetOr("tag", ""), req.To().Params.GetOr("tag", "")); ok {
+			reason := ""
+			if h := req.GetHeader("Reason"); h != nil {
+				reason = h.Value()
+			}
+			p.Calls.Bye(req.CallID().Value(), callerTag, fromCaller, reason)
+		}
+	}
+	return func() {
+		p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "")
+	}
+}
+
+// onAck forwards an ACK for a 2xx (ACKs for other responses end in their
+// INVITE's server transaction); it is stateless.
+func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	p.m.Requests.WithLabelValues("ACK").Inc()
+	if req.CallID() != nil && req.From() != nil {
+		p.Calls.Ack(req.CallID().Value(), req.From().Params.GetOr("tag", ""))
+	}
+	p.popOwnRoutes(req)
+	if p.isUs(req.Recipient) && req.Route() == nil {
+		return // for us
+	}
+	next := req.Recipient
+	if r := req.Route(); r != nil {
+		next = r.Address
+	}
+	fwd := req.Clone()
+	transport := transportOf(next, req.Transport())
+	if err := p.prepare(fwd, next, transport); err != nil {
+		p.log.Warn("ACK not forwarded", "error", err)
+		return
+	}
+	if err := p.client.WriteRequest(fwd, p.addVia, decMaxForwards); err != nil {
+		p.log.Warn("ACK not forwarded", "error", err)
+	}
+}
+
+// popOwnRoutes is loose routing (RFC 3261 16.4): drop the Routes that name
+// us (two when we recorded both sides of a transport change).
+func (p *Proxy) popOwnRoutes(req *sip.Request) {
+	for r := req.Route(); r != nil && p.isUs(r.Address); r = req.Route() {
+		req.RemoveHeader("Route")
+	}
+}
+
+// reply answers a request; headers are name, value pairs.
+func (p *Proxy) reply(tx sip.ServerTransaction, req *sip.Request, code int, reason string, headers ...string) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for i := 0; i+1 < len(headers); i += 2 {
+		res.AppendHeader(sip.NewHeader(headers[i], headers[i+1]))
+	}
+	p.respond(tx, res)
+}
+
+// respond sends a response upstream and counts it.
+func (p *Proxy) respond(tx sip.ServerTransaction, res *sip.Response) {
+	if err := tx.Respond(res); err != nil {
+		p.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+		return
+	}
+	p.m.Responses.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
+	if res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
+		go p.countAck(tx)
+	}
+}
+
+// countAck counts the ACK of a non-2xx answer to INVITE, which ends in its
+// transaction inside sipgo and never reaches a handler.
+func (p *Proxy) countAck(tx sip.ServerTransaction) {
+	select {
+	case <-tx.Acks():
+		p.m.Requests.WithLabelValues("ACK").Inc()
+	case <-tx.Done():
+	}
+}
+
+// isUs reports whether a URI names this proxy (a Route or a Request-URI).
+func (p *Proxy) isUs(u sip.Uri) bool {
+	port := u.Port
+	if port == 0 {
+		port = 5060
+		if u.Scheme == "sips" {
+			port = 5061
+		}
+	}
+	return u.User == "" && p.ourHosts[strings.ToLower(u.Host)] && p.ourPorts[port] ||
+		u.User == "" && p.domains[strings.ToLower(u.Host)] && (u.Port == 0 || p.ourPorts[u.Port])
+}
+
+func (p *Proxy) isLocalDomain(host string) bool {
+	return p.domains[strings.ToLower(host)] || p.ourHosts[strings.ToLower(host)]
+}
+
+// countingHandler counts the messages sipgo cannot parse (it logs them and
+// drops them, or answers 400 statelessly) as malformed, and logs them at
+// debug level without their bytes: a flood of garbage must not flood the
+// log.
+type countingHandler struct {
+	slog.Handler
+	malformed interface{ Inc() }
+}
+
+func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelError || !malformedRecord(r) {
+		return h.Handler.Handle(ctx, r)
+	}
+	h.malformed.Inc()
+	if !h.Handler.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
+	out := slog.NewRecord(r.Time, slog.LevelDebug, "malformed SIP message dropped", r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "data" {
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	return h.Handler.Handle(ctx, out)
+}
+
+// malformedRecord recognises sipgo's parse failures: "failed to parse"
+// from the transports, and a request without the headers a transaction
+// needs ("make key failed").
+func malformedRecord(r slog.Record) bool {
+	if r.Message == "failed to parse" {
+		return true
+	}
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "error" && strings.Contains(a.Value.String(), "make key failed") {
+			found = true
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+func (h *countingHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &countingHandler{Handler: h.Handler.WithAttrs(a), malformed: h.malformed}
+}
+
+func (h *countingHandler) WithGroup(n string) slog.Handler {
+	return &countingHandler{Handler: h.Handler.WithGroup(n), malformed: h.malformed}
+}
+
+// hostPort is where a URI's requests go (no DNS: targets here are IPs or
+// resolvable names).
+func hostPort(u sip.Uri, transport string) string {
+	port := u.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(port))
+}
+
+func errorf(format string, a ...any) error { return fmt.Errorf("core: "+format, a...) }

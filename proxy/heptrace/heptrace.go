@@ -1,0 +1,188 @@
+// Package heptrace sends every SIP message the proxy reads or writes to a
+// HEP collector as HEP3, the way SIPhon's tracing.hep does: protocol type 1,
+// chunks 0x01-0x0c, the message as payload 0x0f, correlation id 0x11 = the
+// Call-ID. sipgo has no write hook, so the capture sits on the sockets:
+// wrapped UDP PacketConns and TCP/TLS connections (see capture.go).
+//
+// Sending never blocks the SIP path: packets go through a bounded queue
+// (tracing.hep.queue_size, SIPhon's 4096) and a full queue drops and counts.
+package heptrace
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/sendconn"
+	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
+)
+
+// Settings configure a Tracer; the fields are SIPhon's tracing.hep keys.
+type Settings struct {
+	Endpoint      string
+	Transport     string // udp, tcp, tls
+	AgentID       string
+	CACert        string
+	TLSServerName string
+	QueueSize     int
+	// Sent and Dropped feed the proxy's metrics.
+	Sent    func(n int)
+	Dropped func(reason string, n int)
+	Logger  *slog.Logger
+}
+
+// Tracer queues and sends HEP packets.
+type Tracer struct {
+	s       Settings
+	capture uint32
+	queue   chan []byte
+	conn    *sendconn.Conn
+	done    chan struct{}
+	stop    chan struct{}
+	once    sync.Once
+}
+
+// CaptureID maps SIPhon's agent_id: a number is used as is, any other
+// string is FNV-1a hashed to 32 bits.
+func CaptureID(agentID string) uint32 {
+	if n, err := strconv.ParseUint(agentID, 10, 32); err == nil {
+		return uint32(n)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(agentID))
+	return h.Sum32()
+}
+
+// New starts a tracer; Close stops it.
+func New(s Settings) (*Tracer, error) {
+	t := &Tracer{s: s, capture: CaptureID(s.AgentID), queue: make(chan []byte, s.QueueSize),
+		done: make(chan struct{}), stop: make(chan struct{})}
+	t.conn = &sendconn.Conn{Transport: s.Transport, Endpoint: s.Endpoint, Timeout: 5 * time.Second, Logger: zap.NewNop()}
+	if s.Transport == sendconn.TLS {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.TLSServerName}
+		if s.CACert != "" {
+			pem, err := os.ReadFile(s.CACert)
+			if err != nil {
+				return nil, fmt.Errorf("heptrace: ca_cert: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, errors.New("heptrace: ca_cert: no certificate found")
+			}
+		}
+		t.conn.TLS = cfg
+	}
+	go t.run()
+	return t, nil
+}
+
+// Capture queues one SIP message seen on the wire. It copies payload.
+func (t *Tracer) Capture(transport string, src, dst net.Addr, payload []byte, at time.Time) {
+	if t == nil || len(payload) == 0 {
+		return
+	}
+	p := hep.Packet{
+		Protocol: hep.ProtoUDP, ProtoType: hep.TypeSIP, CaptureID: t.capture, Payload: payload,
+		Fields: hep.HasFamily | hep.HasProtocol | hep.HasProtoType | hep.HasCaptureID,
+	}
+	if transport != "udp" {
+		p.Protocol = hep.ProtoTCP
+	}
+	setEnd := func(a net.Addr, ip *netip.Addr, port *uint16, f hep.Field, pf hep.Field) {
+		ap, err := netip.ParseAddrPort(a.String())
+		if err != nil {
+			return
+		}
+		*ip, *port = ap.Addr().Unmap(), ap.Port()
+		p.Fields |= f | pf
+	}
+	setEnd(src, &p.SrcIP, &p.SrcPort, hep.HasSrcIP, hep.HasSrcPort)
+	setEnd(dst, &p.DstIP, &p.DstPort, hep.HasDstIP, hep.HasDstPort)
+	p.Family = hep.FamilyIPv4
+	if p.SrcIP.Is6() || p.DstIP.Is6() {
+		p.Family = hep.FamilyIPv6
+	}
+	p.SetTime(at)
+	if s, err := sipmsg.Parse(string(payload)); err == nil && s.CallID != "" {
+		p.CorrelationID = []byte(s.CallID)
+	}
+	b, err := p.AppendV3(nil)
+	if err != nil {
+		t.s.Dropped("oversized", 1)
+		return
+	}
+	select {
+	case t.queue <- b:
+	default:
+		t.s.Dropped("queue_full", 1)
+	}
+}
+
+func (t *Tracer) run() {
+	defer close(t.done)
+	batch := make([][]byte, 0, 256)
+	for {
+		select {
+		case b := <-t.queue:
+			batch = append(batch[:0], b)
+		drain:
+			for len(batch) < cap(batch) {
+				select {
+				case b := <-t.queue:
+					batch = append(batch, b)
+				default:
+					break drain
+				}
+			}
+			t.send(batch)
+		case <-t.stop:
+			// what is queued still goes out
+			for {
+				select {
+				case b := <-t.queue:
+					t.send([][]byte{b})
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (t *Tracer) send(batch [][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sent, _, err := t.conn.Send(ctx, len(batch), func(dst []byte, i int) ([]byte, bool) {
+		return append(dst, batch[i]...), true
+	})
+	t.s.Sent(sent)
+	if err != nil {
+		t.s.Dropped("send_error", len(batch)-sent)
+		t.s.Logger.Warn("HEP send failed", "endpoint", t.s.Endpoint, "error", err)
+	}
+}
+
+// Close sends what is queued and stops.
+func (t *Tracer) Close() {
+	if t == nil {
+		return
+	}
+	t.once.Do(func() {
+		close(t.stop)
+		<-t.done
+		t.conn.Close()
+	})
+}

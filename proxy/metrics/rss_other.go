@@ -1,0 +1,5 @@
+//go:build !linux
+
+package metrics
+
+func residentBytes() float64 { return 0 }
