@@ -61,8 +61,9 @@ func (f HandlerFunc) OnRequest(ctx context.Context, r *Request) Decision { retur
 // Router is the default handler, configured from YAML: requests for local
 // users go to their registered contacts (highest q first), then to a route
 // matching the user; other domains go to a route matching the domain or
-// "*". Local users without contacts get 480 when they have credentials
-// (known, just not online) and 404 otherwise.
+// "*". Local users without contacts get 480 when they are known (have
+// credentials, or were registered within registrar.KnownFor) and 404
+// otherwise.
 type Router struct {
 	Routes []config.Route
 	Reg    *registrar.Registrar
@@ -93,7 +94,7 @@ func (rt *Router) OnRequest(_ context.Context, r *Request) Decision {
 		if ts := rt.match(func(m string) bool { return strings.HasPrefix(user, m) }, r.Recipient); ts != nil {
 			return Decision{Action: Forward, Targets: ts}
 		}
-		if rt.Auth != nil && rt.Auth.Known(user) {
+		if rt.Reg.Known(registrar.AoR(r.Recipient.String())) || (rt.Auth != nil && rt.Auth.Known(user)) {
 			return Decision{Action: Reply, Status: 480, Reason: "Temporarily Unavailable"}
 		}
 		return Decision{Action: Reply, Status: 404, Reason: "Not Found"}

@@ -3,9 +3,11 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 )
 
 // MaxLabelCombinations is SIPhon's cap on the label sets of one script
@@ -35,7 +37,7 @@ type Metric struct {
 	}
 }
 
-func (c *Custom) get(name, kind string, make func() (prometheus.Collector, any)) (*Metric, error) {
+func (c *Custom) get(name, kind string, labels []string, make func() (prometheus.Collector, any)) (*Metric, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if m, ok := c.m[name]; ok {
@@ -43,6 +45,15 @@ func (c *Custom) get(name, kind string, make func() (prometheus.Collector, any))
 			return nil, fmt.Errorf("metrics: %s exists as a %s", name, m.kind)
 		}
 		return m, nil
+	}
+	// text format 0.0.4 (the contract's) only carries legacy names
+	if !model.LegacyValidation.IsValidMetricName(name) {
+		return nil, fmt.Errorf("metrics: %q is not a valid metric name", name)
+	}
+	for _, l := range labels {
+		if !model.LegacyValidation.IsValidLabelName(l) || strings.HasPrefix(l, "__") {
+			return nil, fmt.Errorf("metrics: %s: %q is not a valid label name", name, l)
+		}
 	}
 	col, vec := make()
 	if err := c.r.Register(col); err != nil {
@@ -57,7 +68,7 @@ func (c *Custom) get(name, kind string, make func() (prometheus.Collector, any))
 
 // Counter returns (creating once) a counter vector.
 func (c *Custom) Counter(name, help string, labels ...string) (*Metric, error) {
-	return c.get(name, "counter", func() (prometheus.Collector, any) {
+	return c.get(name, "counter", labels, func() (prometheus.Collector, any) {
 		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
 		return v, &counterVec{v}
 	})
@@ -65,7 +76,7 @@ func (c *Custom) Counter(name, help string, labels ...string) (*Metric, error) {
 
 // Gauge returns (creating once) a gauge vector.
 func (c *Custom) Gauge(name, help string, labels ...string) (*Metric, error) {
-	return c.get(name, "gauge", func() (prometheus.Collector, any) {
+	return c.get(name, "gauge", labels, func() (prometheus.Collector, any) {
 		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
 		return v, &gaugeVec{v}
 	})
@@ -73,7 +84,7 @@ func (c *Custom) Gauge(name, help string, labels ...string) (*Metric, error) {
 
 // Histogram returns (creating once) a histogram vector.
 func (c *Custom) Histogram(name, help string, buckets []float64, labels ...string) (*Metric, error) {
-	return c.get(name, "histogram", func() (prometheus.Collector, any) {
+	return c.get(name, "histogram", labels, func() (prometheus.Collector, any) {
 		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
 		return v, &histogramVec{v}
 	})

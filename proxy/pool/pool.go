@@ -26,8 +26,12 @@ type Pool struct {
 	mu       sync.Mutex
 	workers  int
 	inflight atomic.Int64
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	// pending counts jobs accepted and not finished (queued or running);
+	// growth decides on it because a job a worker has just taken is in
+	// neither the queue nor inflight yet.
+	pending atomic.Int64
+	quit    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // Sizes returns SIPhon's defaults: core max(8, 2*CPUs), ceiling max(32,
@@ -70,6 +74,7 @@ func (p *Pool) spawn() {
 				p.obs.Inflight(int(p.inflight.Add(1)))
 				job()
 				p.obs.Inflight(int(p.inflight.Add(-1)))
+				p.pending.Add(-1)
 				p.obs.Completed()
 			case <-p.quit:
 				return
@@ -83,7 +88,7 @@ func (p *Pool) spawn() {
 // and Submit returns false.
 func (p *Pool) Submit(job func()) bool {
 	p.mu.Lock()
-	if int(p.inflight.Load())+len(p.queue) >= p.workers && p.workers < p.max {
+	if int(p.pending.Add(1)) > p.workers && p.workers < p.max {
 		p.spawn()
 	}
 	p.mu.Unlock()
@@ -92,6 +97,7 @@ func (p *Pool) Submit(job func()) bool {
 		p.obs.Queue(len(p.queue))
 		return true
 	default:
+		p.pending.Add(-1)
 		p.obs.Shed()
 		return false
 	}

@@ -43,6 +43,7 @@ const (
 type Registrar struct {
 	mu   sync.Mutex
 	aors map[string][]Contact
+	gone map[string]time.Time // AoRs whose bindings all went away, and when
 	now  func() time.Time
 	// OnCount is told the number of bindings whenever it changes.
 	OnCount func(n int)
@@ -50,7 +51,7 @@ type Registrar struct {
 
 // New returns an empty registrar.
 func New() *Registrar {
-	return &Registrar{aors: map[string][]Contact{}, now: time.Now, OnCount: func(int) {}}
+	return &Registrar{aors: map[string][]Contact{}, gone: map[string]time.Time{}, now: time.Now, OnCount: func(int) {}}
 }
 
 // AoR normalises a SIP URI to its address of record: scheme, user and host
@@ -83,19 +84,23 @@ func AoR(uri string) string {
 
 // Update applies one REGISTER's bindings (RFC 3261 10.3 steps 6-8). A
 // binding with Expires 0 removes it; "*" with Expires 0 removes all. It
-// returns the AoR's bindings after the update and what happened.
+// returns the AoR's bindings after the update and what happened: any new
+// contact makes it "registered", else any removal "deregistered", else
+// "refreshed". A query (no bindings) changes nothing and returns "".
 func (r *Registrar) Update(aor string, bindings []Binding, callID string, cseq uint32, source, transport, ua string) ([]Contact, Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
 	current := r.live(aor, now)
-	before := len(current)
-	event := Refreshed
+	if len(bindings) == 0 {
+		return sorted(current), ""
+	}
+	added, removed := false, false
 	for _, b := range bindings {
 		if b.URI == "*" {
 			if b.Expires == 0 {
+				removed = removed || len(current) > 0
 				current = nil
-				event = Deregistered
 			}
 			continue
 		}
@@ -103,8 +108,8 @@ func (r *Registrar) Update(aor string, bindings []Binding, callID string, cseq u
 		if b.Expires == 0 {
 			if i >= 0 {
 				current = append(current[:i], current[i+1:]...)
+				removed = true
 			}
-			event = Deregistered
 			continue
 		}
 		c := Contact{URI: b.URI, Q: b.Q, Expires: now.Add(time.Duration(b.Expires) * time.Second),
@@ -113,16 +118,18 @@ func (r *Registrar) Update(aor string, bindings []Binding, callID string, cseq u
 			current[i] = c
 		} else {
 			current = append(current, c)
-			if event != Deregistered {
-				event = Registered
-			}
+			added = true
 		}
 	}
-	if len(bindings) == 0 || (event == Refreshed && before == 0) {
-		event = Refreshed
-	}
 	r.set(aor, current)
-	return sorted(current), event
+	switch {
+	case added:
+		return sorted(current), Registered
+	case removed || len(current) == 0:
+		return sorted(current), Deregistered
+	default:
+		return sorted(current), Refreshed
+	}
 }
 
 func index(cs []Contact, uri string) int {
@@ -136,9 +143,13 @@ func index(cs []Contact, uri string) int {
 
 func (r *Registrar) set(aor string, cs []Contact) {
 	if len(cs) == 0 {
+		if _, had := r.aors[aor]; had {
+			r.forget(aor, r.now())
+		}
 		delete(r.aors, aor)
 	} else {
 		r.aors[aor] = cs
+		delete(r.gone, aor)
 	}
 	r.OnCount(r.countLocked())
 }
@@ -231,12 +242,45 @@ func (r *Registrar) Sweep() []ExpiredBinding {
 		}
 		if len(keep) == 0 {
 			delete(r.aors, aor)
+			r.forget(aor, now)
 		} else {
 			r.aors[aor] = keep
+		}
+	}
+	for aor, at := range r.gone {
+		if now.Sub(at) > KnownFor {
+			delete(r.gone, aor)
 		}
 	}
 	if changed {
 		r.OnCount(r.countLocked())
 	}
 	return gone
+}
+
+// KnownFor is how long an AoR whose bindings all went away still counts
+// as known: a call to it gets 480 (known, not reachable now) rather than
+// 404 (no such user).
+const KnownFor = 24 * time.Hour
+
+// maxGone bounds the memory of known-but-offline AoRs (~100 bytes each).
+const maxGone = 100_000
+
+// forget moves an AoR to the recently-known set.
+func (r *Registrar) forget(aor string, now time.Time) {
+	if len(r.gone) >= maxGone {
+		return // full: a later Sweep prunes; until then it answers 404
+	}
+	r.gone[aor] = now
+}
+
+// Known reports whether aor has bindings now or had some within KnownFor.
+func (r *Registrar) Known(aor string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.aors[aor]; ok {
+		return true
+	}
+	at, ok := r.gone[aor]
+	return ok && r.now().Sub(at) <= KnownFor
 }

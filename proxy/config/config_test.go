@@ -1,0 +1,97 @@
+package config
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestLoadFull(t *testing.T) {
+	t.Setenv("SIPPROXY_TEST_TOKEN", "s3cret")
+	c, err := Load(filepath.Join("testdata", "siphon.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"127.0.0.1:5060"}, c.Listen.UDP)
+	assert.Equal(t, "203.0.113.10", c.AdvertisedAddress, "default of ${VAR:-default}")
+	assert.Equal(t, "s3cret", c.Admin.Auth.Token)
+	assert.True(t, c.Admin.Auth.ProtectReads)
+	assert.Equal(t, "/metrics", c.Metrics.Prometheus.Path, "default kept")
+	assert.Equal(t, "http", c.CDR.Backend)
+	assert.Equal(t, 500, c.CDR.ChannelSize)
+	assert.True(t, c.CDR.HTTP.Retry)
+	assert.Equal(t, 2*time.Minute, c.CDR.HTTP.RetryFor)
+	assert.Equal(t, 5*time.Second, c.CDR.HTTP.Timeout)
+	assert.Equal(t, "node-1", c.Tracing.HEP.AgentID)
+	assert.Equal(t, 10, c.Server.DrainSecs)
+	assert.Equal(t, 16, c.Script.SyncPoolMax)
+	assert.Equal(t, 30*time.Second, c.Proxy.InviteTimeout)
+	require.Len(t, c.Routes, 2)
+	assert.Equal(t, "+49", c.Routes[0].Match)
+	assert.Equal(t, 2*time.Second, c.RTPEngine.PingInterval)
+	assert.Equal(t, 4096, c.Tracing.HEP.QueueSize, "default kept")
+
+	t.Setenv("SIPPROXY_TEST_ADVERTISED", "sip.example.com")
+	c, err = Load(filepath.Join("testdata", "siphon.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, "sip.example.com", c.AdvertisedAddress)
+}
+
+func TestExpand(t *testing.T) {
+	t.Setenv("SET", "v")
+	t.Setenv("EMPTY", "")
+	for in, want := range map[string]string{
+		"${SET}":          "v",
+		"a${SET}b":        "avb",
+		"${UNSET_X:-d}":   "d",
+		"${EMPTY:-d}":     "d",
+		"${EMPTY}":        "",
+		"${SET:-d}":       "v",
+		"$SET plain":      "$SET plain",
+		"${UNSET_X:-}x":   "x",
+		"${SET}${SET}":    "vv",
+		"port ${P:-5060}": "port 5060",
+	} {
+		got, err := Expand(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	_, err := Expand("token: ${NOT_SET_ANYWHERE}")
+	assert.ErrorContains(t, err, "NOT_SET_ANYWHERE is not set")
+}
+
+func TestErrors(t *testing.T) {
+	base := "listen: {udp: [\"127.0.0.1:5060\"]}\ndomain: {local: [example.com]}\n"
+	_, err := Parse([]byte(base))
+	require.NoError(t, err, "the minimal config is valid")
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"no listener", "domain: {local: [x]}\n", "listen: no listener"},
+		{"bad listen", "listen: {udp: [\"5060\"]}\ndomain: {local: [x]}\n", `listen.udp: "5060" is not host:port`},
+		{"no domain", "listen: {udp: [\"127.0.0.1:5060\"]}\n", "domain.local"},
+		{"typo key", base + "metrics: {prometheus: {listne: x}}\n", "field listne not found"},
+		{"tls without cert", "listen: {tls: [\"127.0.0.1:5061\"]}\ndomain: {local: [x]}\n", "tls: cert_file and key_file"},
+		{"cdr backend", base + "cdr: {enabled: true, backend: kafka}\n", `cdr.backend: must be file, http or syslog, got "kafka"`},
+		{"cdr url", base + "cdr: {enabled: true, backend: http, http: {url: \"ftp://x\"}}\n", "cdr.http.url"},
+		{"cdr channel", base + "cdr: {enabled: true, channel_size: 0}\n", "cdr.channel_size: must be at least 1"},
+		{"hep version", base + "tracing: {hep: {endpoint: \"127.0.0.1:9060\", version: 2}}\n", "only 3 is supported"},
+		{"hep transport", base + "tracing: {hep: {endpoint: \"127.0.0.1:9060\", transport: sctp}}\n", "tracing.hep.transport"},
+		{"pool order", base + "script: {sync_pool_size: 9, sync_pool_max: 4}\n", "exceeds sync_pool_max"},
+		{"expires order", base + "registrar: {min_expires: 100, default_expires: 50}\n", "min_expires <= default_expires"},
+		{"invite timeout", base + "proxy: {invite_timeout: 10ms}\n", "proxy.invite_timeout"},
+		{"route target", base + "routes: [{match: \"*\", targets: [\"http://x\"]}]\n", "is not a sip: URI"},
+		{"route empty", base + "routes: [{match: \"*\"}]\n", "routes[0]: needs match"},
+		{"rtpengine", base + "rtpengine: {instances: [\"nohost\"]}\n", "rtpengine.instances"},
+		{"drain", base + "server: {drain_secs: -1}\n", "server.drain_secs"},
+		{"yaml syntax", base + "listen: [\n", "config: yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
