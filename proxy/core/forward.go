@@ -112,7 +112,7 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 			p.m.Requests.WithLabelValues("CANCEL").Inc()
 			p.m.Responses.WithLabelValues("200").Inc()
 			p.m.Responses.WithLabelValues("487").Inc()
-			go p.countAck(tx)
+			p.countAck(tx) // sipgo sends the 487 after this returns
 			select {
 			case cancelled <- c:
 			default:

@@ -73,6 +73,7 @@ type Proxy struct {
 
 	draining atomic.Bool
 	inflight atomic.Int64 // requests not answered yet
+	ackWaits sync.Map     // sip.ServerTransaction -> chan struct{}: see countAck
 	pending  atomic.Int64
 	closed   chan struct{}
 	bg       sync.WaitGroup

@@ -38,8 +38,9 @@ func (p *Proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	tx.OnTerminate(func(string, error) { p.m.TransactionsActive.Dec() })
 	p.inflight.Add(1)
 	defer func() {
-		p.inflight.Add(-1)
 		p.m.TransactionDuration.WithLabelValues(method, "server").Observe(time.Since(start).Seconds())
+		p.awaitAck(tx)
+		p.inflight.Add(-1)
 	}()
 	if ua := req.GetHeader("User-Agent"); ua != nil && isScanner(ua.Value()) {
 		p.m.ScannerBlocked.Inc()
@@ -219,23 +220,53 @@ func (p *Proxy) reply(tx sip.ServerTransaction, req *sip.Request, code int, reas
 
 // respond sends a response upstream and counts it.
 func (p *Proxy) respond(tx sip.ServerTransaction, res *sip.Response) {
+	if res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
+		p.countAck(tx) // armed before the answer can be ACKed
+	}
 	if err := tx.Respond(res); err != nil {
 		p.log.Debug("response not sent", "code", res.StatusCode, "error", err)
 		return
 	}
 	p.m.Responses.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()
-	if res.StatusCode >= 300 && res.CSeq() != nil && res.CSeq().MethodName == sip.INVITE {
-		go p.countAck(tx)
-	}
 }
 
 // countAck counts the ACK of a non-2xx answer to INVITE, which ends in its
 // transaction inside sipgo and never reaches a handler.
+// sipgo hands the ACK over without blocking only to a receiver already
+// waiting (otherwise it races the transaction's end), so countAck returns
+// once its goroutine is about to wait; call it before sending the answer.
+//
+// sipgo ends a transaction when its handler returns, at once on reliable
+// transports, so the ACK of a non-2xx answer would find no transaction and
+// reach onAck as if it were end to end; onRequest therefore holds the
+// transaction (awaitAck) until the ACK came or the transaction timed out.
 func (p *Proxy) countAck(tx sip.ServerTransaction) {
+	armed, finished := make(chan struct{}), make(chan struct{})
+	if _, loaded := p.ackWaits.LoadOrStore(tx, finished); loaded {
+		return // already counting (a CANCEL's 487, then our own answer)
+	}
+	go func() {
+		defer close(finished)
+		acks, done := tx.Acks(), tx.Done()
+		close(armed)
+		select {
+		case <-acks:
+			p.m.Requests.WithLabelValues("ACK").Inc()
+		case <-done:
+		}
+	}()
+	<-armed
+}
+
+// awaitAck waits for the ACK countAck is waiting for, if any.
+func (p *Proxy) awaitAck(tx sip.ServerTransaction) {
+	v, ok := p.ackWaits.LoadAndDelete(tx)
+	if !ok {
+		return
+	}
 	select {
-	case <-tx.Acks():
-		p.m.Requests.WithLabelValues("ACK").Inc()
-	case <-tx.Done():
+	case <-v.(chan struct{}):
+	case <-p.closed:
 	}
 }
 

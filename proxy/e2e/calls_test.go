@@ -1,0 +1,319 @@
+package e2e
+
+import (
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// flowKey identifies a SIP message on one leg of a proxied call, as both
+// sipp and the proxy's HEP see it: which leg, whether it went into the
+// proxy, the method or status code, and the CSeq.
+type flowKey struct {
+	Leg   string // "uac" (caller side) or "uas" (callee side)
+	In    bool   // towards the proxy
+	First string
+	CSeq  string
+}
+
+func (k flowKey) String() string {
+	dir := "out"
+	if k.In {
+		dir = "in"
+	}
+	return fmt.Sprintf("%s/%s %s [%s]", k.Leg, dir, k.First, k.CSeq)
+}
+
+func isResponse(first string) bool { _, err := strconv.Atoi(first); return err == nil }
+
+// sippFlow is what sipp logged for callID, seen from the proxy.
+func sippFlow(leg string, s *sipp, callID string) []flowKey {
+	var out []flowKey
+	for _, m := range s.messages() {
+		if m.CallID == callID {
+			out = append(out, flowKey{Leg: leg, In: m.Sent, First: m.First, CSeq: m.CSeq})
+		}
+	}
+	return out
+}
+
+// hepFlow is what the proxy traced for callID.
+func hepFlow(msgs []hepMsg, proxyPort, uasPort int) []flowKey {
+	var out []flowKey
+	for _, m := range msgs {
+		k := flowKey{First: m.First, CSeq: m.CSeq}
+		if uasPort != 0 && (m.SrcPort == int64(uasPort) || m.DstPort == int64(uasPort)) {
+			k.Leg, k.In = "uas", m.SrcPort == int64(uasPort)
+		} else {
+			k.Leg, k.In = "uac", m.DstPort == int64(proxyPort)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func sortedKeys(ks []flowKey) []string {
+	out := make([]string, len(ks))
+	for i, k := range ks {
+		out[i] = k.String()
+	}
+	sort.Strings(out)
+	return out
+}
+
+// failScenario writes uac-fail.xml expecting code (sipp does not
+// substitute keys in recv attributes).
+func failScenario(t *testing.T, code int) string {
+	b, err := os.ReadFile(filepath.Join(sippDir, "uac-fail.xml"))
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("uac-fail-%d.xml", code))
+	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
+	return p
+}
+
+func captureID(agent string) int64 {
+	h := fnv.New32a()
+	h.Write([]byte(agent))
+	return int64(h.Sum32())
+}
+
+// cdrKeys are the keys of an INVITE CDR, exactly (contract section 3).
+var cdrKeys = []string{"timestamp", "call_id", "from_uri", "to_uri", "ruri", "method", "response_code",
+	"timestamp_start", "timestamp_answer", "timestamp_end", "duration_secs", "source_ip", "destination_ip",
+	"transport", "user_agent", "auth_user", "disconnect_initiator", "sip_reason"}
+
+type callCase struct {
+	name       string
+	uas        string // callee scenario; "" when nobody answers
+	uac        string // caller scenario, or "" for uac-fail expecting code
+	code       int
+	initiator  string
+	answered   bool
+	register   bool // register the callee at the UAS
+	unregister bool // then remove the binding again (480)
+}
+
+var callCases = []callCase{
+	{name: "answered", uas: "uas-answer", uac: "uac-call", code: 200, initiator: "caller", answered: true, register: true},
+	{name: "busy", uas: "uas-busy", code: 486, initiator: "callee", register: true},
+	{name: "cancel", uas: "uas-ring", uac: "uac-cancel", code: 487, initiator: "caller", register: true},
+	{name: "timeout", uas: "uas-ring", code: 408, initiator: "timeout", register: true},
+	{name: "not-found", code: 404, initiator: "error"},
+	{name: "unavailable", code: 480, initiator: "error", register: true, unregister: true},
+}
+
+// TestCalls runs each call case through the proxy over UDP and over TCP
+// and checks the SIP flow (sipp's verdict), the CDR, the metric deltas and
+// that HEP carried every SIP message sipp saw, on both legs.
+func TestCalls(t *testing.T) {
+	for _, tr := range []struct{ sipp, name string }{{"u1", "udp"}, {"t1", "tcp"}} {
+		t.Run(tr.name, func(t *testing.T) {
+			hep := startHEP(t, tr.name) // HEP over the same transport as SIP
+			p := startProxy(t, proxyOpts{HEPEndpoint: hep.Endpoint, HEPTransport: tr.name})
+			target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
+
+			t.Run("register", func(t *testing.T) {
+				before := p.metrics()
+				reg := startSipp(t, "register", tr.sipp, freeSIPPort(t), target, "-m", "1",
+					"-key", "user", "dave", "-key", "contact_port", "5999", "-key", "expires", "120")
+				reg.wait()
+				cid := reg.callID()
+				rec := p.waitCDR(cid, "REGISTER")
+				assert.Equal(t, "registered", rec["reg_event"])
+				assert.EqualValues(t, 200, rec["response_code"])
+				assert.Equal(t, "sipp-register", rec["user_agent"])
+				assert.Equal(t, tr.name, rec["transport"])
+				after := p.metrics()
+				assert.Equal(t, 1.0, after["siphon_requests_total{method=REGISTER}"]-before["siphon_requests_total{method=REGISTER}"])
+				assert.Equal(t, 1.0, after["siphon_registrations_active"]-before["siphon_registrations_active"])
+				code, body := p.admin("GET", "/admin/registrations/dave@127.0.0.1", "")
+				assert.Equal(t, 200, code)
+				assert.Contains(t, body, `"uri":"sip:dave@127.0.0.1:5999;transport=`)
+				checkHEP(t, hep, p, cid, sippFlow("uac", reg, cid), 0, tr.name)
+			})
+
+			for _, c := range callCases {
+				t.Run(c.name, func(t *testing.T) { runCall(t, p, hep, tr.sipp, tr.name, c) })
+			}
+			// nothing left behind once every call has ended
+			for _, g := range []string{"siphon_dialogs_active", "siphon_proxy_dialog_sessions", "siphon_cdr_sessions", "siphon_uac_pending_requests"} {
+				p.waitGauge(g, 0)
+			}
+			m := p.metrics()
+			assert.Zero(t, m["siphon_hep_packets_dropped_total{reason=queue_full}"]+m["siphon_hep_packets_dropped_total{reason=send_error}"])
+			assert.Zero(t, m["siphon_cdr_dropped_total{reason=channel_full}"]+m["siphon_cdr_dropped_total{reason=backend_error}"])
+			assert.Zero(t, m["siphon_malformed_messages_total"])
+		})
+	}
+}
+
+func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c callCase) {
+	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
+	callee := "callee-" + c.name
+	var uas *sipp
+	uasPort := 0
+	if c.uas != "" {
+		uasPort = freeSIPPort(t)
+		uas = startSipp(t, c.uas, transport, uasPort, "", "-m", "1")
+	}
+	port := uasPort
+	if port == 0 {
+		port = freeSIPPort(t)
+	}
+	if c.register {
+		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
+			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").wait()
+	}
+	if c.unregister {
+		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
+			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").wait()
+		code, _ := p.admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
+		require.Equal(t, 404, code, "the binding is gone")
+	}
+	written := p.metrics()["siphon_cdr_written_total"]
+	p.waitCDRCount(written) // REGISTER CDRs are in before the snapshot
+	before := p.metrics()
+	beforeHEP := before["siphon_hep_packets_sent_total"]
+
+	scenario := c.uac
+	if scenario == "" {
+		scenario = failScenario(t, c.code)
+	}
+	uac := startSipp(t, scenario, transport, freeSIPPort(t), target, "-m", "1", "-s", callee, "-d", "300")
+	uac.wait()
+	if uas != nil {
+		uas.wait()
+	}
+	cid := uac.callID()
+
+	// the CDR
+	rec := p.waitCDR(cid, "INVITE")
+	var keys []string
+	for k := range rec {
+		keys = append(keys, k)
+	}
+	assert.ElementsMatch(t, cdrKeys, keys)
+	assert.EqualValues(t, c.code, rec["response_code"])
+	assert.Equal(t, c.initiator, rec["disconnect_initiator"])
+	assert.Equal(t, "sip:alice@127.0.0.1", rec["from_uri"])
+	assert.Equal(t, "sip:"+callee+"@"+target, rec["to_uri"])
+	assert.Equal(t, "sip:"+callee+"@"+target, rec["ruri"])
+	assert.Equal(t, "127.0.0.1", rec["source_ip"])
+	assert.Equal(t, tname, rec["transport"])
+	assert.Equal(t, "sipp-uac", rec["user_agent"])
+	assert.Nil(t, rec["auth_user"])
+	require.NotNil(t, rec["timestamp_start"])
+	require.NotNil(t, rec["timestamp_end"])
+	start, err := time.Parse(time.RFC3339Nano, rec["timestamp_start"].(string))
+	require.NoError(t, err)
+	end, err := time.Parse(time.RFC3339Nano, rec["timestamp_end"].(string))
+	require.NoError(t, err)
+	assert.False(t, end.Before(start))
+	if c.answered {
+		require.NotNil(t, rec["timestamp_answer"])
+		answer, err := time.Parse(time.RFC3339Nano, rec["timestamp_answer"].(string))
+		require.NoError(t, err)
+		d := rec["duration_secs"].(float64)
+		assert.InDelta(t, end.Sub(answer).Seconds(), d, 0.002, "duration is answer to end")
+		assert.GreaterOrEqual(t, d, 0.3, "sipp held the call for 300 ms")
+	} else {
+		assert.Nil(t, rec["timestamp_answer"])
+		assert.Zero(t, rec["duration_secs"])
+	}
+	if c.name == "timeout" {
+		assert.GreaterOrEqual(t, end.Sub(start), 2*time.Second, "invite_timeout is 2s")
+	}
+
+	// HEP: every message sipp saw on either leg, once
+	want := sippFlow("uac", uac, cid)
+	if uas != nil {
+		want = append(want, sippFlow("uas", uas, cid)...)
+	}
+	got := checkHEP(t, hep, p, cid, want, uasPort, tname)
+
+	// metrics: what the proxy received and sent, by sipp's account
+	after := p.metrics()
+	wantReq, wantRes := map[string]float64{}, map[string]float64{}
+	for _, k := range want {
+		if k.In && !isResponse(k.First) {
+			wantReq[k.First]++
+		}
+		if !k.In && isResponse(k.First) {
+			wantRes[k.First]++
+		}
+	}
+	for _, m := range []string{"INVITE", "ACK", "BYE", "CANCEL"} {
+		key := "siphon_requests_total{method=" + m + "}"
+		assert.Equal(t, wantReq[m], after[key]-before[key], key)
+	}
+	for code := range wantRes {
+		key := "siphon_responses_total{code=" + code + "}"
+		assert.Equal(t, wantRes[code], after[key]-before[key], key)
+	}
+	var resTotal, wantResTotal float64
+	for k, v := range after {
+		if strings.HasPrefix(k, "siphon_responses_total{") {
+			resTotal += v - before[k]
+		}
+	}
+	for _, v := range wantRes {
+		wantResTotal += v
+	}
+	assert.Equal(t, wantResTotal, resTotal, "no other responses sent")
+	assert.Equal(t, 1.0, after["siphon_cdr_written_total"]-before["siphon_cdr_written_total"])
+	assert.Equal(t, float64(len(got)), after["siphon_hep_packets_sent_total"]-beforeHEP, "one HEP packet per message")
+	assert.Equal(t, wantReq["INVITE"], after["siphon_request_duration_seconds_count{method=INVITE}"]-before["siphon_request_duration_seconds_count{method=INVITE}"])
+	p.waitGauge("siphon_dialogs_active", 0)
+	p.waitGauge("siphon_cdr_sessions", 0)
+}
+
+// checkHEP waits for the HEP records of callID and compares them with the
+// messages sipp logged; it returns them.
+func checkHEP(t *testing.T, hep *hepSink, p *proxy, callID string, want []flowKey, uasPort int, transport string) []hepMsg {
+	t.Helper()
+	var got []hepMsg
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got = hep.forCall(callID)
+		if len(got) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond) // anything extra would show now
+	got = hep.forCall(callID)
+	if !assert.Equal(t, sortedKeys(want), sortedKeys(hepFlow(got, p.SIPPort, uasPort)), "HEP vs sipp for %s", callID) {
+		for _, m := range got {
+			t.Logf("HEP %s:%d -> %s:%d %s\n%s", m.SrcAddress, m.SrcPort, m.DstAddrs, m.DstPort, m.First, m.Raw)
+		}
+	}
+	for _, m := range got {
+		assert.Equal(t, captureID("siphon-e2e"), m.CaptureID, "agent_id is FNV-1a hashed")
+		assert.Equal(t, callID, m.CorrelationID, "correlation id is the Call-ID")
+		assert.Equal(t, transport, m.Transport)
+		assert.Equal(t, "127.0.0.1", m.SrcAddress)
+		assert.Equal(t, "127.0.0.1", m.DstAddrs)
+		assert.True(t, strings.HasPrefix(m.Raw, "SIP/2.0 ") || strings.Contains(m.Raw, " SIP/2.0\r\n"), "raw SIP in the body")
+	}
+	return got
+}
+
+// waitCDRCount waits until the written counter settles at n CDRs.
+func (p *proxy) waitCDRCount(n float64) {
+	p.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if float64(len(p.cdrs())) >= n {
+			return
+		}
+	}
+	p.t.Fatalf("CDR file has %d records, counter says %v", len(p.cdrs()), n)
+}

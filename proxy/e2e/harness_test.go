@@ -1,0 +1,541 @@
+// Package e2e drives the real sipproxy binary with real peers over
+// loopback: sipp for SIP, our hep receiver for HEP, HTTP and files for CDRs,
+// Debian's rtpengine for NG pings, sipvicious for scans.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
+)
+
+var (
+	sipproxyBin string
+	sippDir     string // the sipp scenarios
+)
+
+func TestMain(m *testing.M) {
+	for _, tool := range []string{"sipp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s not found: install Debian's sip-tester (make deps-apt)\n", tool)
+			os.Exit(1)
+		}
+	}
+	dir, err := os.MkdirTemp("", "sipproxy-e2e")
+	if err != nil {
+		panic(err)
+	}
+	sipproxyBin = filepath.Join(dir, "sipproxy")
+	build := exec.Command("go", "build", "-o", sipproxyBin, "./proxy/cmd/sipproxy")
+	build.Dir = collectortest.RepoRoot()
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: building sipproxy:", err)
+		os.Exit(1)
+	}
+	sippDir = filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp")
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freeSIPPort returns a loopback port free for both UDP and TCP.
+func freeSIPPort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both UDP and TCP")
+	return 0
+}
+
+func freeTCP(t testing.TB) string { return heptest.FreeAddr(t, "tcp") }
+
+// proxyOpts shapes one sipproxy instance; zero values take the defaults
+// of the config template.
+type proxyOpts struct {
+	HEPEndpoint   string
+	HEPTransport  string
+	CDR           string // the whole cdr block; default: file backend
+	DrainSecs     int
+	InviteTimeout string
+	Extra         string // more top-level YAML
+	AdminToken    string
+}
+
+type proxy struct {
+	t          testing.TB
+	SIPPort    int
+	MetricsURL string
+	AdminURL   string
+	CDRPath    string
+	Dir        string
+	cmd        *exec.Cmd
+	log        *syncBuffer
+	done       chan struct{}
+	exitErr    error
+}
+
+var configTmpl = template.Must(template.New("cfg").Parse(`listen:
+  udp: ["127.0.0.1:{{.Port}}"]
+  tcp: ["127.0.0.1:{{.Port}}"]
+domain:
+  local: ["127.0.0.1", "example.com"]
+metrics:
+  prometheus: {listen: "{{.Metrics}}", path: /metrics}
+admin:
+  listen: "{{.Admin}}"
+{{- if .Opts.AdminToken}}
+  auth: {token: "{{.Opts.AdminToken}}"}
+{{- end}}
+{{.CDR}}
+{{- if .Opts.HEPEndpoint}}
+tracing:
+  hep: {endpoint: "{{.Opts.HEPEndpoint}}", version: 3, transport: {{.Opts.HEPTransport}}, agent_id: "siphon-e2e"}
+{{- end}}
+server:
+  drain_secs: {{.Opts.DrainSecs}}
+proxy:
+  invite_timeout: {{.Opts.InviteTimeout}}
+registrar:
+  min_expires: 1
+  default_expires: 300
+{{.Opts.Extra}}
+`))
+
+// startProxy writes a config and runs sipproxy until the test ends.
+func startProxy(t testing.TB, o proxyOpts) *proxy {
+	t.Helper()
+	dir := t.TempDir()
+	if o.HEPTransport == "" {
+		o.HEPTransport = "udp"
+	}
+	if o.DrainSecs == 0 {
+		o.DrainSecs = 10
+	}
+	if o.InviteTimeout == "" {
+		o.InviteTimeout = "2s"
+	}
+	p := &proxy{t: t, SIPPort: freeSIPPort(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
+		log: &syncBuffer{}, done: make(chan struct{})}
+	metricsAddr, adminAddr := freeTCP(t), freeTCP(t)
+	p.MetricsURL = "http://" + metricsAddr + "/metrics"
+	p.AdminURL = "http://" + adminAddr
+	cdrBlock := o.CDR
+	if cdrBlock == "" {
+		cdrBlock = fmt.Sprintf("cdr:\n  enabled: true\n  auto_emit: true\n  include_register: true\n  backend: file\n  file: {path: %q}", p.CDRPath)
+	}
+	var cfg bytes.Buffer
+	require.NoError(t, configTmpl.Execute(&cfg, map[string]any{"Port": p.SIPPort, "Metrics": metricsAddr,
+		"Admin": adminAddr, "CDR": cdrBlock, "Opts": o}))
+	cfgPath := filepath.Join(dir, "siphon.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
+
+	p.cmd = exec.Command(sipproxyBin, "-config", cfgPath, "-log-level", "debug")
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	require.NoError(t, p.cmd.Start())
+	go func() { p.exitErr = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("sipproxy log:\n%s", p.log.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if code, _ := p.admin("GET", "/admin/ready", ""); code == 200 {
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("sipproxy exited at start: %v\n%s", p.exitErr, p.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sipproxy not ready\n%s", p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// admin calls the admin API; the body is returned as text.
+func (p *proxy) admin(method, path, token string) (int, string) {
+	req, err := http.NewRequest(method, p.AdminURL+path, nil)
+	if err != nil {
+		return 0, err.Error()
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// signal sends sig to the proxy.
+func (p *proxy) signal(sig syscall.Signal) { require.NoError(p.t, p.cmd.Process.Signal(sig)) }
+
+// metrics scrapes /metrics into "name{labels}" -> value; histograms add
+// _count and _sum series.
+func (p *proxy) metrics() map[string]float64 {
+	p.t.Helper()
+	resp, err := http.Get(p.MetricsURL)
+	require.NoError(p.t, err)
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	require.NoError(p.t, err)
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			var ls []string
+			for _, l := range m.GetLabel() {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			key := name
+			if len(ls) > 0 {
+				key += "{" + strings.Join(ls, ",") + "}"
+			}
+			switch {
+			case m.Counter != nil:
+				out[key] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[key] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[strings.Replace(key, name, name+"_count", 1)] = float64(m.GetHistogram().GetSampleCount())
+				out[strings.Replace(key, name, name+"_sum", 1)] = m.GetHistogram().GetSampleSum()
+			case m.Untyped != nil:
+				out[key] = m.GetUntyped().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// cdrs reads the file backend's records.
+func (p *proxy) cdrs() []map[string]any {
+	p.t.Helper()
+	b, err := os.ReadFile(p.CDRPath)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	require.NoError(p.t, err)
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var m map[string]any
+		require.NoError(p.t, json.Unmarshal(line, &m), "CDR line %q", line)
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitCDR waits for the record of callID (and method).
+func (p *proxy) waitCDR(callID, method string) map[string]any {
+	p.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range p.cdrs() {
+			if r["call_id"] == callID && r["method"] == method {
+				return r
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.t.Fatalf("no %s CDR for %s in %v", method, callID, p.cdrs())
+	return nil
+}
+
+// waitGauge waits until a gauge reads want.
+func (p *proxy) waitGauge(key string, want float64) {
+	p.t.Helper()
+	var got float64
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got = p.metrics()[key]; got == want {
+			return
+		}
+	}
+	p.t.Fatalf("%s = %v, want %v", key, got, want)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// sipp is one sipp process.
+type sipp struct {
+	t       testing.TB
+	name    string
+	msgLog  string
+	out     *syncBuffer
+	cmd     *exec.Cmd
+	done    chan struct{}
+	exitErr error
+}
+
+// startSipp runs scenario (a file in testdata/sipp, or a path) on
+// localPort; target may be empty for a UAS.
+func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipp {
+	t.Helper()
+	dir := t.TempDir()
+	sf := scenario
+	if !strings.ContainsRune(sf, '/') {
+		sf = filepath.Join(sippDir, scenario+".xml")
+	}
+	s := &sipp{t: t, name: filepath.Base(scenario), msgLog: filepath.Join(dir, "messages.log"), out: &syncBuffer{}, done: make(chan struct{})}
+	argv := []string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", transport,
+		"-trace_msg", "-message_file", s.msgLog, "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
+		"-nostdin", "-timeout", "30", "-timeout_error"}
+	argv = append(argv, args...)
+	if target != "" {
+		argv = append(argv, target)
+	}
+	s.cmd = exec.Command("sipp", argv...)
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	require.NoError(t, s.cmd.Start())
+	go func() { s.exitErr = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+// wait waits for sipp to end and requires success (exit 0).
+func (s *sipp) wait() {
+	s.t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(60 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		s.t.Fatalf("sipp %s did not finish", s.name)
+	}
+	if s.exitErr != nil {
+		errs, _ := os.ReadFile(filepath.Join(filepath.Dir(s.msgLog), "errors.log"))
+		msgs, _ := os.ReadFile(s.msgLog)
+		s.t.Fatalf("sipp %s: %v\nerrors:\n%s\nmessages:\n%s", s.name, s.exitErr, errs, msgs)
+	}
+}
+
+// sipMsg is one message as sipp logged it.
+type sipMsg struct {
+	Sent   bool   // sipp sent it (else received)
+	First  string // method, or status code for a response
+	CSeq   string // "1 INVITE"
+	CallID string
+}
+
+// messages parses sipp's -trace_msg log.
+func (s *sipp) messages() []sipMsg {
+	s.t.Helper()
+	f, err := os.Open(s.msgLog)
+	require.NoError(s.t, err)
+	defer f.Close()
+	var out []sipMsg
+	var cur *sipMsg
+	inHeaders := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case strings.HasPrefix(line, "-----------------------------------------------"):
+			if cur != nil {
+				out = append(out, *cur)
+			}
+			cur = nil
+		case cur == nil && (strings.Contains(line, " message sent") || strings.Contains(line, " message received")):
+			cur = &sipMsg{Sent: strings.Contains(line, " message sent")}
+			inHeaders = false
+		case cur != nil && cur.First == "" && line != "":
+			if code, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
+				cur.First, _, _ = strings.Cut(code, " ")
+			} else {
+				cur.First, _, _ = strings.Cut(line, " ")
+			}
+			inHeaders = true
+		case cur != nil && inHeaders && line == "":
+			inHeaders = false
+		case cur != nil && inHeaders:
+			name, value, _ := strings.Cut(line, ":")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "cseq":
+				cur.CSeq = strings.Join(strings.Fields(value), " ")
+			case "call-id", "i":
+				cur.CallID = strings.TrimSpace(value)
+			}
+		}
+	}
+	if cur != nil {
+		out = append(out, *cur)
+	}
+	require.NoError(s.t, sc.Err())
+	return out
+}
+
+// callID is the Call-ID of the first message sipp logged.
+func (s *sipp) callID() string {
+	s.t.Helper()
+	ms := s.messages()
+	require.NotEmpty(s.t, ms, "sipp %s logged no messages", s.name)
+	return ms[0].CallID
+}
+
+// hepSink is our hep receiver, in process, on a loopback port.
+type hepSink struct {
+	Endpoint  string
+	Transport string
+	sink      *consumertest.LogsSink
+}
+
+func startHEP(t testing.TB, transport string) *hepSink {
+	t.Helper()
+	f := hepreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*hepreceiver.Config)
+	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}}
+	if transport == "udp" {
+		h.Endpoint = heptest.FreeAddr(t, "udp")
+		cfg.UDP.GetOrInsertDefault().Endpoint = h.Endpoint
+	} else {
+		h.Endpoint = heptest.FreeAddr(t, "tcp")
+		cfg.TCP.GetOrInsertDefault().Endpoint = h.Endpoint
+	}
+	cfg.Batch.Timeout = 20 * time.Millisecond
+	require.NoError(t, cfg.Validate())
+	r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, h.sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	return h
+}
+
+// hepMsg is one sip.message record from the receiver.
+type hepMsg struct {
+	First                string
+	CSeq                 string
+	CallID               string
+	SrcPort, DstPort     int64
+	Transport            string
+	CaptureID            int64
+	CorrelationID        string
+	Raw                  string
+	SrcAddress, DstAddrs string
+}
+
+// messages returns every sip.message record received so far.
+func (h *hepSink) messages() []hepMsg {
+	var out []hepMsg
+	for _, ld := range h.sink.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if lr.EventName() != logmodel.EventSIPMessage {
+						continue
+					}
+					a := lr.Attributes()
+					str := func(k string) string {
+						if v, ok := a.Get(k); ok {
+							return v.AsString()
+						}
+						return ""
+					}
+					num := func(k string) int64 {
+						if v, ok := a.Get(k); ok && v.Type() == pcommon.ValueTypeInt {
+							return v.Int()
+						}
+						return -1
+					}
+					m := hepMsg{CallID: str(logmodel.AttrSIPCallID), Transport: str(logmodel.AttrNetworkTransport),
+						CSeq:    str(logmodel.AttrSIPCSeqNumber) + " " + str(logmodel.AttrSIPCSeqMethod),
+						SrcPort: num(logmodel.AttrSourcePort), DstPort: num(logmodel.AttrDestinationPort),
+						CaptureID: num(logmodel.AttrHEPCaptureID), CorrelationID: str(logmodel.AttrHEPCorrelationID),
+						Raw: lr.Body().AsString(), SrcAddress: str(logmodel.AttrSourceAddress), DstAddrs: str(logmodel.AttrDestinationAddress)}
+					if c := num(logmodel.AttrSIPStatusCode); c > 0 {
+						m.First = strconv.FormatInt(c, 10)
+					} else {
+						m.First = str(logmodel.AttrSIPMethod)
+					}
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// forCall returns the records of one Call-ID.
+func (h *hepSink) forCall(callID string) []hepMsg {
+	var out []hepMsg
+	for _, m := range h.messages() {
+		if m.CallID == callID {
+			out = append(out, m)
+		}
+	}
+	return out
+}
