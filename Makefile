@@ -16,24 +16,27 @@ OCB_VERSION := v0.159.0
 TOOLS_BIN := $(CURDIR)/.tools/bin
 OCB := $(TOOLS_BIN)/builder
 DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
-APT_PACKAGES := kamailio sip-tester prometheus
+APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
 	go.mod go.sum builder-config.yaml $(wildcard distro/*.yaml)
 
 FUZZ_TIME ?= 10s
+# calls per configuration in the sipproxy benchmark
+PROXY_BENCH_CALLS ?= 3000
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
-	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader
+	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
+	./proxy/digest:FuzzVerify
 
-.PHONY: help run test distro unit race fuzz interop bench generate deps-go deps-apt clean
+.PHONY: help run test distro unit race fuzz interop proxy-e2e bench generate deps-go deps-apt clean
 
 help:
 	@echo "make run       build otelcol-siphon and start it on distro/config.yaml (Ctrl-C stops it)"
-	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp) and fuzz tests"
+	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp), sipproxy e2e and fuzz tests"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
-	@echo "make bench     benchmarks of the codecs and components"
+	@echo "make bench     benchmarks of the codecs, the components and sipproxy (calls/s with sipp)"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files"
 
 deps-go:
@@ -62,18 +65,24 @@ run: $(DISTRO_BIN)
 	@echo "own metrics http://127.0.0.1:8888/metrics, records in ./.state/records.jsonl"
 	$(DISTRO_BIN) --config siphon:config.yaml
 
-unit: deps-go
+unit: deps-go deps-apt
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop)
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e)
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/... \
+		$$($(GO) list ./proxy/... | grep -v /proxy/e2e)
 
 interop: deps-apt $(DISTRO_BIN)
 	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 15m ./distro/... ./interop/...
+
+# sipproxy, the real binary, against sipp, sipvicious, rtpengine and our
+# hep and siphon_cdr receivers.
+proxy-e2e: deps-apt
+	$(GO) test -count=1 -timeout 15m ./proxy/e2e/...
 
 fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \
@@ -82,10 +91,11 @@ fuzz: deps-go
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 	done
 
-test: unit race interop fuzz
+test: unit race interop proxy-e2e fuzz
 
-bench: deps-go
+bench: deps-go deps-apt
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./receivers/... ./exporters/...
+	$(GO) test -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 ./proxy/e2e/
 
 generate:
 	cd tools && $(GO) mod download

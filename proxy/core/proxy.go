@@ -84,6 +84,9 @@ type io_closer interface{ Close() error }
 // New builds the proxy; Start opens its listeners.
 func New(o Options) (*Proxy, error) {
 	cfg := o.Config
+	// sipgo reads datagrams into 32 KiB buffers and would truncate a
+	// legal larger one; SIP over UDP can carry up to 65535 bytes
+	sip.TransportBufferReadSize = 65535
 	p := &Proxy{cfg: cfg, m: o.Metrics, log: o.Logger, cdr: o.CDR, tracer: o.Tracer,
 		Reg: registrar.New(), ourHosts: map[string]bool{}, ourPorts: map[int]bool{}, domains: map[string]bool{},
 		injectors: map[string]*heptrace.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}

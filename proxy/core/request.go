@@ -117,6 +117,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 		}
 	}
 	if req.Method == sip.INVITE && p.draining.Load() {
+		p.failCall(req, "", 503)
 		p.reply(tx, req, 503, "Service Unavailable", "Retry-After", strconv.Itoa(p.cfg.Server.DrainSecs))
 		return nil
 	}
@@ -136,10 +137,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 	cancel()
 	switch d.Action {
 	case Reply:
-		if req.Method == sip.INVITE {
-			p.Calls.Invite(p.callOf(req, authUser))
-			p.Calls.Final(req.CallID().Value(), req.From().Params.GetOr("tag", ""), d.Status, "", "", true)
-		}
+		p.failCall(req, authUser, d.Status)
 		p.reply(tx, req, d.Status, d.Reason)
 	case Forward:
 		if len(d.Targets) == 0 {
@@ -150,6 +148,15 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 		return func() { p.forward(req, tx, d.Targets, false, authUser) }
 	}
 	return nil
+}
+
+// failCall records an INVITE this proxy answered itself (its CDR).
+func (p *Proxy) failCall(req *sip.Request, authUser string, code int) {
+	if req.Method != sip.INVITE {
+		return
+	}
+	p.Calls.Invite(p.callOf(req, authUser))
+	p.Calls.Final(req.CallID().Value(), req.From().Params.GetOr("tag", ""), code, "", "", true)
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, REFER"

@@ -70,12 +70,15 @@ func sortedKeys(ks []flowKey) []string {
 	return out
 }
 
-// failScenario writes uac-fail.xml expecting code (sipp does not
-// substitute keys in recv attributes).
-func failScenario(t *testing.T, code int) string {
-	b, err := os.ReadFile(filepath.Join(sippDir, "uac-fail.xml"))
+// failScenario writes uac-fail.xml expecting code.
+func failScenario(t *testing.T, code int) string { return expectScenario(t, "uac-fail", code) }
+
+// expectScenario writes a scenario whose response="EXPECT" is code (sipp
+// does not substitute keys in recv attributes).
+func expectScenario(t *testing.T, name string, code int) string {
+	b, err := os.ReadFile(filepath.Join(sippDir, name+".xml"))
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("uac-fail-%d.xml", code))
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", name, code))
 	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
 	return p
 }

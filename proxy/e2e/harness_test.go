@@ -96,6 +96,7 @@ type proxyOpts struct {
 	DrainSecs     int
 	InviteTimeout string
 	Extra         string // more top-level YAML
+	Registrar     string // the whole registrar block
 	AdminToken    string
 }
 
@@ -133,9 +134,7 @@ server:
   drain_secs: {{.Opts.DrainSecs}}
 proxy:
   invite_timeout: {{.Opts.InviteTimeout}}
-registrar:
-  min_expires: 1
-  default_expires: 300
+{{.Registrar}}
 {{.Opts.Extra}}
 `))
 
@@ -161,9 +160,12 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	if cdrBlock == "" {
 		cdrBlock = fmt.Sprintf("cdr:\n  enabled: true\n  auto_emit: true\n  include_register: true\n  backend: file\n  file: {path: %q}", p.CDRPath)
 	}
+	if o.Registrar == "" {
+		o.Registrar = "registrar: {min_expires: 1, default_expires: 300}"
+	}
 	var cfg bytes.Buffer
 	require.NoError(t, configTmpl.Execute(&cfg, map[string]any{"Port": p.SIPPort, "Metrics": metricsAddr,
-		"Admin": adminAddr, "CDR": cdrBlock, "Opts": o}))
+		"Admin": adminAddr, "CDR": cdrBlock, "Registrar": o.Registrar, "Opts": o}))
 	cfgPath := filepath.Join(dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
 

@@ -1,0 +1,386 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
+)
+
+// register binds user to a contact at contactPort (expires 300).
+func register(t *testing.T, p *proxy, transport, user string, contactPort int) {
+	t.Helper()
+	startSipp(t, "register", transport, freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
+		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").wait()
+}
+
+// TestDigestRegister registers against a credentials file with sipp
+// answering the challenge; a wrong password gets 403 and is counted.
+func TestDigestRegister(t *testing.T) {
+	creds := filepath.Join(t.TempDir(), "users")
+	require.NoError(t, os.WriteFile(creds, []byte("# test users\nbob:secret\n"), 0o600))
+	p := startProxy(t, proxyOpts{Registrar: fmt.Sprintf("registrar: {min_expires: 1, default_expires: 300, credentials: %q, realm: example.com}", creds)})
+	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
+
+	before := p.metrics()
+	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", freeSIPPort(t), target, "-m", "1",
+		"-au", "bob", "-ap", "secret", "-key", "user", "bob", "-key", "contact_port", "5999", "-key", "expires", "60")
+	ok.wait()
+	rec := p.waitCDR(ok.callID(), "REGISTER")
+	assert.Equal(t, "bob", rec["auth_user"])
+	assert.Equal(t, "registered", rec["reg_event"])
+	code, _ := p.admin("GET", "/admin/registrations/bob@127.0.0.1", "")
+	assert.Equal(t, 200, code)
+
+	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", freeSIPPort(t), target, "-m", "1",
+		"-au", "bob", "-ap", "guess", "-key", "user", "bob", "-key", "contact_port", "5998", "-key", "expires", "60")
+	bad.wait()
+	after := p.metrics()
+	assert.Equal(t, 1.0, after["siphon_auth_failures_total"]-before["siphon_auth_failures_total"], "one wrong password")
+	assert.Equal(t, 2.0, after["siphon_responses_total{code=401}"]-before["siphon_responses_total{code=401}"])
+	assert.Equal(t, 1.0, after["siphon_responses_total{code=403}"]-before["siphon_responses_total{code=403}"])
+	assert.Equal(t, 1.0, after["siphon_registrations_active"], "the wrong password bound nothing")
+}
+
+// TestMalformed sends garbage, broken and huge messages over UDP and TCP
+// and a sipvicious scan: every one is counted, none crashes the proxy, and
+// a call through it still works afterwards.
+func TestMalformed(t *testing.T) {
+	p := startProxy(t, proxyOpts{})
+	addr := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
+	// rport: answer where the request came from
+	options := func(nw, extra string) string {
+		return "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/" + strings.ToUpper(nw) + " 127.0.0.1:5999;rport;branch=z9hG4bK" + nw +
+			"\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: big-" + nw + "\r\nCSeq: 1 OPTIONS\r\n" + extra + "Content-Length: 0\r\n\r\n"
+	}
+	tests := []struct {
+		name      string
+		payload   func(nw string) string
+		malformed bool   // counted as malformed
+		reply     string // first line of the answer, "" for none
+	}{
+		{"text garbage", func(string) string { return "garbage\r\n\r\n" }, true, ""},
+		{"binary", func(string) string { return string([]byte{0, 1, 2, 3, 0xff, 0xfe, 10, 13, 10, 13, 10, 9, 9, 9, 9}) }, true, ""},
+		{"http request", func(string) string { return "GET / HTTP/1.1\r\nHost: x\r\n\r\n" }, true, ""},
+		{"no Call-ID", func(string) string {
+			return "INVITE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:bob@x>\r\nContent-Length: 0\r\n\r\n"
+		}, true, "SIP/2.0 400 Bad Request"},
+		{"bad CSeq", func(string) string {
+			return "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK2\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\nCall-ID: x1\r\nCSeq: abc OPTIONS\r\nContent-Length: 0\r\n\r\n"
+		}, true, ""},
+		// legal though large: answered, not counted
+		{"60 KB header", func(nw string) string { return options(nw, "X-Big: "+strings.Repeat("a", 60000)+"\r\n") }, false, "SIP/2.0 200 OK"},
+	}
+	for _, nw := range []string{"udp", "tcp"} {
+		for _, tt := range tests {
+			t.Run(nw+"/"+tt.name, func(t *testing.T) {
+				before := p.metrics()
+				c, err := net.Dial(nw, addr)
+				require.NoError(t, err)
+				defer c.Close()
+				_, err = c.Write([]byte(tt.payload(nw)))
+				require.NoError(t, err)
+				first := readFirstLine(c, tt.reply != "")
+				assert.Equal(t, tt.reply, first)
+				want := 0.0
+				if tt.malformed {
+					want = 1
+				}
+				waitDelta(t, p, before, "siphon_malformed_messages_total", want)
+			})
+		}
+	}
+	t.Run("tcp/unterminated 100 KB header", func(t *testing.T) {
+		before := p.metrics()
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		_, _ = c.Write([]byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nX-Big: " + strings.Repeat("a", 100_000)))
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 10))
+		assert.Error(t, err, "the proxy closes the connection past 64 KiB")
+		waitDelta(t, p, before, "siphon_malformed_messages_total", 1)
+	})
+	t.Run("sipvicious", func(t *testing.T) {
+		svmap, err := exec.LookPath("svmap")
+		require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
+		before := p.metrics()
+		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(freeSIPPort(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Contains(t, string(out), "found nothing", "a scanner learns nothing")
+		after := p.metrics()
+		assert.GreaterOrEqual(t, after["siphon_scanner_blocked_total"]-before["siphon_scanner_blocked_total"], 1.0)
+		assert.Equal(t, after["siphon_scanner_blocked_total"]-before["siphon_scanner_blocked_total"],
+			after["siphon_requests_total{method=OPTIONS}"]-before["siphon_requests_total{method=OPTIONS}"], "every scanner OPTIONS blocked")
+		assert.Equal(t, before["siphon_responses_total{code=200}"], after["siphon_responses_total{code=200}"])
+	})
+
+	// still serving
+	uasPort := freeSIPPort(t)
+	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
+	register(t, p, "u1", "after-abuse", uasPort)
+	startSipp(t, "uac-call", "u1", freeSIPPort(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").wait()
+	uas.wait()
+}
+
+// readFirstLine returns the first line the proxy answers, or "" when it
+// says nothing (for a short while) or closes the connection.
+func readFirstLine(c net.Conn, expectReply bool) string {
+	wait := 300 * time.Millisecond
+	if expectReply {
+		wait = 5 * time.Second
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	buf := make([]byte, 70000)
+	n, _ := c.Read(buf)
+	first, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+	return first
+}
+
+// waitDelta waits for a counter to move by want from before, and checks it
+// does not move further.
+func waitDelta(t *testing.T, p *proxy, before map[string]float64, key string, want float64) {
+	t.Helper()
+	var got float64
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got = p.metrics()[key] - before[key]; got >= want {
+			break
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	assert.Equal(t, want, p.metrics()[key]-before[key], key)
+}
+
+// TestDrain is SIPhon's SIGTERM drain: ready turns 503, new INVITEs get
+// 503, the call in progress finishes, and the proxy exits once idle, well
+// before drain_secs.
+func TestDrain(t *testing.T) {
+	p := startProxy(t, proxyOpts{DrainSecs: 30})
+	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
+	uasPort := freeSIPPort(t)
+	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
+	register(t, p, "u1", "held", uasPort)
+	held := startSipp(t, "uac-call", "u1", freeSIPPort(t), target, "-m", "1", "-s", "held", "-d", "3000")
+	p.waitGauge("siphon_dialogs_active", 1)
+
+	p.signal(syscall.SIGTERM)
+	sent := time.Now()
+	require.Eventually(t, func() bool { code, _ := p.admin("GET", "/admin/ready", ""); return code == 503 }, 5*time.Second, 20*time.Millisecond)
+	code, body := p.admin("GET", "/admin/ready", "")
+	assert.Equal(t, `{"status":"draining"}`, body)
+	code, body = p.admin("GET", "/admin/health", "")
+	assert.Equal(t, 200, code, "health stays 200 while draining: %s", body)
+
+	// a new call is refused; the held one goes on
+	refused := startSipp(t, failScenario(t, 503), "u1", freeSIPPort(t), target, "-m", "1", "-s", "held")
+	refused.wait()
+	select {
+	case <-p.done:
+		t.Fatal("the proxy exited with a call up")
+	default:
+	}
+	held.wait() // its BYE went through the draining proxy
+	uas.wait()
+	rec := p.waitCDR(held.callID(), "INVITE")
+	assert.Equal(t, "caller", rec["disconnect_initiator"])
+	assert.EqualValues(t, 200, rec["response_code"])
+	rec = p.waitCDR(refused.callID(), "INVITE")
+	assert.EqualValues(t, 503, rec["response_code"])
+
+	select {
+	case <-p.done:
+		assert.NoError(t, p.exitErr, "clean exit")
+		assert.Less(t, time.Since(sent), 30*time.Second, "left when idle, not at drain_secs")
+	case <-time.After(20 * time.Second):
+		t.Fatal("the proxy did not exit once idle")
+	}
+}
+
+// startCDRReceiver runs our siphon_cdr receiver (the collector's CDR
+// input) on addr.
+func startCDRReceiver(t *testing.T, addr string) (*consumertest.LogsSink, func()) {
+	t.Helper()
+	f := siphoncdrreceiver.NewFactory()
+	cfg := f.CreateDefaultConfig().(*siphoncdrreceiver.Config)
+	cfg.HTTP.GetOrInsertDefault().NetAddr.Endpoint = addr
+	cfg.Batch.Timeout = 20 * time.Millisecond
+	require.NoError(t, cfg.Validate())
+	sink := &consumertest.LogsSink{}
+	r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			require.NoError(t, r.Shutdown(context.Background()))
+		}
+	}
+	t.Cleanup(stop)
+	return sink, stop
+}
+
+func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
+	out := map[string]int{}
+	for _, ld := range sink.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if lr.EventName() != logmodel.EventCDR {
+						continue
+					}
+					if v, ok := lr.Attributes().Get(logmodel.AttrSIPCallID); ok {
+						out[v.Str()]++
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// runCalls places n answered calls at rate per second and returns sipp's
+// UAC.
+func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipp {
+	t.Helper()
+	uasPort := freeSIPPort(t)
+	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", strconv.Itoa(n))
+	register(t, p, "u1", user, uasPort)
+	uac := startSipp(t, "uac-call", "u1", freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
+		"-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-s", user, "-d", "50")
+	uac.wait() // exit 0: every call succeeded
+	uas.wait()
+	return uac
+}
+
+// TestCDRCollectorRestart: with cdr.http.retry, CDRs made while the
+// collector is down arrive once it is back, each exactly once.
+func TestCDRCollectorRestart(t *testing.T) {
+	addr := freeTCP(t)
+	p := startProxy(t, proxyOpts{CDR: fmt.Sprintf(`cdr:
+  enabled: true
+  auto_emit: true
+  backend: http
+  channel_size: 100
+  http: {url: "http://%s/v1/cdr", retry: true, retry_for: 1m, timeout: 2s}`, addr)})
+	const calls = 10
+	runCalls(t, p, "restart", calls, 20)
+	m := p.metrics()
+	assert.Zero(t, m["siphon_cdr_written_total"], "nothing delivered while the collector is down")
+
+	sink, _ := startCDRReceiver(t, addr)
+	require.Eventually(t, func() bool { return len(cdrCallIDs(sink)) == calls }, 30*time.Second, 50*time.Millisecond)
+	for id, n := range cdrCallIDs(sink) {
+		assert.Equal(t, 1, n, "CDR %s delivered once", id)
+	}
+	p.waitGauge("siphon_cdr_written_total", calls)
+	m = p.metrics()
+	assert.Zero(t, m["siphon_cdr_dropped_total{reason=channel_full}"]+m["siphon_cdr_dropped_total{reason=backend_error}"])
+}
+
+// TestCDRCollectorHangs: a collector that accepts and never answers, no
+// retry, a tiny channel: every call still completes, and every CDR is
+// either written or counted as dropped.
+func TestCDRCollectorHangs(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { // read, never answer, until the proxy gives up
+				defer c.Close()
+				_, _ = c.Read(make([]byte, 65536))
+				_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+				_, _ = c.Read(make([]byte, 1))
+			}()
+		}
+	}()
+	p := startProxy(t, proxyOpts{CDR: fmt.Sprintf(`cdr:
+  enabled: true
+  auto_emit: true
+  backend: http
+  channel_size: 2
+  http: {url: "http://%s/v1/cdr", timeout: 1s}`, ln.Addr())})
+	const calls = 20
+	runCalls(t, p, "hang", calls, 20)
+	accounted := func() float64 {
+		m := p.metrics()
+		return m["siphon_cdr_written_total"] + m["siphon_cdr_dropped_total{reason=channel_full}"] + m["siphon_cdr_dropped_total{reason=backend_error}"]
+	}
+	require.Eventually(t, func() bool { return accounted() == calls }, 30*time.Second, 50*time.Millisecond, "accounted %v", accounted())
+	m := p.metrics()
+	assert.Greater(t, m["siphon_cdr_dropped_total{reason=channel_full}"], 0.0, "the channel bound was hit")
+	assert.Zero(t, m["siphon_cdr_written_total"])
+	p.waitGauge("siphon_cdr_sessions", 0)
+}
+
+// TestRTPEngineHealth points the proxy at Debian's rtpengine and at an
+// address where nothing answers, then kills rtpengine.
+func TestRTPEngineHealth(t *testing.T) {
+	bin, err := exec.LookPath("rtpengine")
+	require.NoError(t, err, "rtpengine not found: install Debian's rtpengine-daemon (make deps-apt)")
+	ng := heptest.FreeAddr(t, "udp")
+	dead := heptest.FreeAddr(t, "udp")
+	cmd := exec.Command(bin, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
+		"--listen-ng="+ng, "--port-min=30200", "--port-max=30300", "--log-level=4")
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+
+	p := startProxy(t, proxyOpts{Extra: fmt.Sprintf("rtpengine: {instances: [%q, %q], ping_interval: 200ms}", ng, dead)})
+	p.waitGauge("siphon_rtpengine_instances_total", 2)
+	p.waitGauge("siphon_rtpengine_instances_up", 1)
+	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 1)
+	p.waitGauge("siphon_rtpengine_instance_up{address="+dead+"}", 0)
+
+	_ = cmd.Process.Kill()
+	<-exited
+	p.waitGauge("siphon_rtpengine_instances_up", 0)
+	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 0)
+}
+
+// TestAdminAuth checks the token rules on the real binary: reads open,
+// a DELETE needs the bearer token and then removes the bindings.
+func TestAdminAuth(t *testing.T) {
+	p := startProxy(t, proxyOpts{AdminToken: "t0ken"})
+	register(t, p, "u1", "erin", 5997)
+	code, body := p.admin("GET", "/admin/stats", "")
+	assert.Equal(t, 200, code)
+	assert.Contains(t, body, `"registrations_active":1}`)
+	code, body = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "")
+	assert.Equal(t, 401, code)
+	assert.Equal(t, `{"error":"unauthorized"}`, body)
+	code, _ = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "wrong")
+	assert.Equal(t, 401, code)
+	code, body = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "t0ken")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, `{"status":"removed","aor":"sip:erin@127.0.0.1"}`, body)
+	p.waitGauge("siphon_registrations_active", 0)
+	code, body = p.admin("GET", "/admin/registrations", "")
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "[]", body)
+	code, _ = p.admin("GET", "/metrics", "")
+	assert.Equal(t, 200, code, "the admin port serves /metrics too")
+}
