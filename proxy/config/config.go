@@ -140,6 +140,10 @@ type Proxy struct {
 	// InviteTimeout ends an INVITE nobody answered: CANCEL downstream, 408
 	// upstream.
 	InviteTimeout time.Duration `yaml:"invite_timeout"`
+	// FailoverTimeout gives up a target that sent no response at all (not
+	// even 100 Trying) and tries the next one; the last target keeps
+	// InviteTimeout (INVITE) or Timer F (others).
+	FailoverTimeout time.Duration `yaml:"failover_timeout"`
 }
 
 // Route sends requests for matching users or domains to fixed targets,
@@ -186,6 +190,7 @@ func Defaults() Config {
 	c.Registrar.MinExpires = 60
 	c.Registrar.MaxExpires = 86400
 	c.Proxy.InviteTimeout = 60 * time.Second
+	c.Proxy.FailoverTimeout = 3 * time.Second
 	c.RTPEngine.PingInterval = 5 * time.Second
 	c.Limits.Burst = 20
 	return c
@@ -335,6 +340,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Proxy.InviteTimeout < time.Second {
 		bad("proxy.invite_timeout", "must be at least 1s")
+	}
+	if c.Proxy.FailoverTimeout < 100*time.Millisecond {
+		bad("proxy.failover_timeout", "must be at least 100ms")
 	}
 	for i, rt := range c.Routes {
 		if rt.Match == "" || len(rt.Targets) == 0 {

@@ -182,10 +182,24 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 	defer ctxTx.Terminate()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	// a next hop that says nothing at all (not even 100) within
+	// failover_timeout is given up for the next target; the last target
+	// keeps the full timeout
+	var silent <-chan time.Time
+	if !last {
+		t := time.NewTimer(p.cfg.Proxy.FailoverTimeout)
+		defer t.Stop()
+		silent = t.C
+	}
 	answered := false // a final response went upstream
 	for {
 		select {
+		case <-silent:
+			p.log.Warn("next hop silent, failing over", "method", fwd.Method, "destination", fwd.Destination(),
+				"after", p.cfg.Proxy.FailoverTimeout)
+			return 408, "Request Timeout", nil, false
 		case res := <-ctxTx.Responses():
+			silent = nil
 			if res.StatusCode == 100 {
 				continue // ours went already
 			}

@@ -95,6 +95,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 	}
 	toSelf := p.isUs(req.Recipient)
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !(req.Method == sip.OPTIONS && toSelf) {
+		p.failCall(req, "", 483)
 		p.reply(tx, req, 483, "Too Many Hops")
 		return nil
 	}

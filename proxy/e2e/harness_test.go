@@ -95,14 +95,18 @@ type proxyOpts struct {
 	CDR           string // the whole cdr block; default: file backend
 	DrainSecs     int
 	InviteTimeout string
+	FailoverTime  string
 	Extra         string // more top-level YAML
 	Registrar     string // the whole registrar block
 	AdminToken    string
+	TLSCert       string // with TLSKey: a TLS listener on TLSPort
+	TLSKey        string
 }
 
 type proxy struct {
 	t          testing.TB
 	SIPPort    int
+	TLSPort    int
 	MetricsURL string
 	AdminURL   string
 	CDRPath    string
@@ -116,6 +120,10 @@ type proxy struct {
 var configTmpl = template.Must(template.New("cfg").Parse(`listen:
   udp: ["127.0.0.1:{{.Port}}"]
   tcp: ["127.0.0.1:{{.Port}}"]
+{{- if .Opts.TLSCert}}
+  tls: ["127.0.0.1:{{.TLSPort}}"]
+tls: {cert_file: "{{.Opts.TLSCert}}", key_file: "{{.Opts.TLSKey}}"}
+{{- end}}
 domain:
   local: ["127.0.0.1", "example.com"]
 metrics:
@@ -134,6 +142,9 @@ server:
   drain_secs: {{.Opts.DrainSecs}}
 proxy:
   invite_timeout: {{.Opts.InviteTimeout}}
+{{- if .Opts.FailoverTime}}
+  failover_timeout: {{.Opts.FailoverTime}}
+{{- end}}
 {{.Registrar}}
 {{.Opts.Extra}}
 `))
@@ -154,6 +165,9 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	p := &proxy{t: t, SIPPort: freeSIPPort(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
 		log: &syncBuffer{}, done: make(chan struct{})}
 	metricsAddr, adminAddr := freeTCP(t), freeTCP(t)
+	if o.TLSCert != "" {
+		p.TLSPort = freeSIPPort(t)
+	}
 	p.MetricsURL = "http://" + metricsAddr + "/metrics"
 	p.AdminURL = "http://" + adminAddr
 	cdrBlock := o.CDR
@@ -165,7 +179,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	}
 	var cfg bytes.Buffer
 	require.NoError(t, configTmpl.Execute(&cfg, map[string]any{"Port": p.SIPPort, "Metrics": metricsAddr,
-		"Admin": adminAddr, "CDR": cdrBlock, "Registrar": o.Registrar, "Opts": o}))
+		"Admin": adminAddr, "CDR": cdrBlock, "Registrar": o.Registrar, "TLSPort": p.TLSPort, "Opts": o}))
 	cfgPath := filepath.Join(dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
 
