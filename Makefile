@@ -28,7 +28,7 @@ PROXY_BENCH_CALLS ?= 3000
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
 	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
-	./proxy/digest:FuzzVerify
+	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer
 
 .PHONY: help run test distro unit race fuzz interop proxy-e2e bench generate deps-go deps-apt clean
 
@@ -88,7 +88,12 @@ fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \
 		pkg=$${pt%%:*}; target=$${pt##*:}; \
 		echo "fuzz $$pkg $$target for $(FUZZ_TIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg 2>&1) && { echo "$$out" | tail -2; continue; }; \
+		echo "$$out" | tail -20; \
+		if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+			echo "go's fuzz engine timed out a worker at the deadline (no failing input): running $$target again"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZ_TIME) $$pkg; \
+		else exit 1; fi; \
 	done
 
 test: unit race interop proxy-e2e fuzz

@@ -125,7 +125,9 @@ func contentLength(headers []byte) int {
 		if bytes.EqualFold(name, []byte("content-length")) || bytes.EqualFold(name, []byte("l")) {
 			n, err := strconv.Atoi(string(bytes.TrimSpace(value)))
 			if err == nil && n >= 0 {
-				return n
+				// past maxFrame the message is never framed; capping keeps
+				// end+4+n from overflowing
+				return min(n, maxFrame+1)
 			}
 		}
 	}
