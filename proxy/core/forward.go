@@ -172,10 +172,8 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 		p.log.Warn("request not forwarded", "method", fwd.Method, "destination", fwd.Destination(), "error", err)
 		return 503, "Service Unavailable", nil, false
 	}
-	p.pending.Add(1)
 	p.m.UACPendingRequests.Inc()
 	defer func() {
-		p.pending.Add(-1)
 		p.m.UACPendingRequests.Dec()
 		p.m.TransactionDuration.WithLabelValues(fwd.Method.String(), "client").Observe(time.Since(start).Seconds())
 	}()

@@ -72,9 +72,8 @@ type Proxy struct {
 	dialing   map[string]chan struct{}
 
 	draining atomic.Bool
-	inflight atomic.Int64 // requests not answered yet
+	inflight atomic.Int64 // requests still being handled (Drain waits for 0)
 	ackWaits sync.Map     // sip.ServerTransaction -> chan struct{}: see countAck
-	pending  atomic.Int64
 	closed   chan struct{}
 	bg       sync.WaitGroup
 }
@@ -184,8 +183,8 @@ func New(o Options) (*Proxy, error) {
 }
 
 // Start opens every listener; listeners that fail close those opened.
-func (p *Proxy) Start(ctx context.Context) error {
-	if err := p.start(ctx); err != nil {
+func (p *Proxy) Start() error {
+	if err := p.start(); err != nil {
 		p.closeListeners()
 		return err
 	}
@@ -194,7 +193,7 @@ func (p *Proxy) Start(ctx context.Context) error {
 	return nil
 }
 
-func (p *Proxy) start(ctx context.Context) error {
+func (p *Proxy) start() error {
 	for _, a := range p.cfg.Listen.UDP {
 		pc, err := net.ListenPacket("udp", a)
 		if err != nil {
@@ -258,7 +257,6 @@ func (p *Proxy) start(ctx context.Context) error {
 			}
 		}
 	}
-	_ = ctx
 	return nil
 }
 
@@ -328,9 +326,6 @@ func (p *Proxy) Close() error {
 	p.bg.Wait()
 	return err
 }
-
-// Inflight is the number of requests not answered yet.
-func (p *Proxy) Inflight() int64 { return p.inflight.Load() }
 
 var errClosed = errors.New("core: closed")
 

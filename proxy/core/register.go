@@ -34,11 +34,10 @@ func (p *Proxy) challenge(req *sip.Request, tx sip.ServerTransaction, header str
 	if code == 407 {
 		reason = "Proxy Authentication Required"
 	}
-	if errors.Is(err, digest.ErrUnknownUser) || errors.Is(err, digest.ErrBadResponse) || errors.Is(err, digest.ErrMalformed) {
-		if value != "" && !errors.Is(err, digest.ErrMalformed) {
-			p.reply(tx, req, 403, "Forbidden")
-			return "", false
-		}
+	// credentials that were checked and are wrong: no new challenge
+	if errors.Is(err, digest.ErrUnknownUser) || errors.Is(err, digest.ErrBadResponse) {
+		p.reply(tx, req, 403, "Forbidden")
+		return "", false
 	}
 	p.reply(tx, req, code, reason, challengeHeader, p.auth.Challenge(errors.Is(err, digest.ErrStaleNonce)))
 	return "", false

@@ -90,7 +90,7 @@ func run(cfg *config.Config, log *slog.Logger) error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	if err := p.Start(ctx); err != nil {
+	if err := p.Start(); err != nil {
 		return err
 	}
 	var servers []*http.Server
