@@ -243,16 +243,7 @@ func (t *Tracker) Expire(maxAge time.Duration) int {
 // record and renders it with the shared codec, so the bytes follow SIPhon's
 // key order and formatting.
 func (t *Tracker) record(c *Call, end time.Time) cdrsink.Record {
-	lr := plog.NewLogRecord()
-	lr.SetEventName(logmodel.EventCDR)
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(end))
-	a := lr.Attributes()
-	a.PutStr(logmodel.AttrSIPCallID, c.CallID)
-	a.PutStr(logmodel.AttrSIPFromURI, c.FromURI)
-	a.PutStr(logmodel.AttrSIPToURI, c.ToURI)
-	a.PutStr(logmodel.AttrSIPRequestURI, c.RURI)
-	a.PutStr(logmodel.AttrSIPMethod, "INVITE")
-	a.PutInt(logmodel.AttrSIPStatusCode, int64(c.code))
+	lr, a := newCDR(end, c.CallID, c.FromURI, c.ToURI, c.RURI, "INVITE", c.code)
 	a.PutStr(logmodel.AttrCDRTimestampStart, cdr.FormatTime(c.Start))
 	duration := 0.0
 	if !c.Answer.IsZero() {
@@ -261,15 +252,40 @@ func (t *Tracker) record(c *Call, end time.Time) cdrsink.Record {
 	}
 	a.PutStr(logmodel.AttrCDRTimestampEnd, cdr.FormatTime(end))
 	a.PutDouble(logmodel.AttrCDRDurationSecs, duration)
-	a.PutStr(logmodel.AttrSourceAddress, c.SourceIP)
-	a.PutStr(logmodel.AttrDestinationAddress, c.DestinationIP)
-	a.PutStr(logmodel.AttrCDRTransport, c.Transport)
-	putOpt(a, logmodel.AttrSIPUserAgent, c.UserAgent)
-	putOpt(a, logmodel.AttrCDRAuthUser, c.AuthUser)
+	putPeers(a, c.SourceIP, c.DestinationIP, c.Transport, c.UserAgent, c.AuthUser)
 	putOpt(a, logmodel.AttrCDRDisconnectInitiator, c.initiator)
 	putOpt(a, logmodel.AttrSIPReason, c.reason)
+	return render(lr, end)
+}
+
+// newCDR starts a sip.cdr record with the fields every CDR has.
+func newCDR(at time.Time, callID, from, to, ruri, method string, code int) (plog.LogRecord, pcommon.Map) {
+	lr := plog.NewLogRecord()
+	lr.SetEventName(logmodel.EventCDR)
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
+	a := lr.Attributes()
+	a.PutStr(logmodel.AttrSIPCallID, callID)
+	a.PutStr(logmodel.AttrSIPFromURI, from)
+	a.PutStr(logmodel.AttrSIPToURI, to)
+	a.PutStr(logmodel.AttrSIPRequestURI, ruri)
+	a.PutStr(logmodel.AttrSIPMethod, method)
+	a.PutInt(logmodel.AttrSIPStatusCode, int64(code))
+	return lr, a
+}
+
+// putPeers adds where the request came from and who sent it.
+func putPeers(a pcommon.Map, sourceIP, destinationIP, transport, userAgent, authUser string) {
+	a.PutStr(logmodel.AttrSourceAddress, sourceIP)
+	a.PutStr(logmodel.AttrDestinationAddress, destinationIP)
+	a.PutStr(logmodel.AttrCDRTransport, transport)
+	putOpt(a, logmodel.AttrSIPUserAgent, userAgent)
+	putOpt(a, logmodel.AttrCDRAuthUser, authUser)
+}
+
+// render writes the record as SIPhon's JSON with the shared codec.
+func render(lr plog.LogRecord, at time.Time) cdrsink.Record {
 	b, _ := cdr.AppendJSON(nil, lr, false) // a sip.cdr record always renders
-	return cdrsink.Record{JSON: b, Time: end}
+	return cdrsink.Record{JSON: b, Time: at}
 }
 
 func putOpt(a pcommon.Map, k, v string) {
@@ -288,23 +304,9 @@ type Register struct {
 
 // RegisterRecord renders a REGISTER CDR in SIPhon's JSON.
 func RegisterRecord(r Register) cdrsink.Record {
-	lr := plog.NewLogRecord()
-	lr.SetEventName(logmodel.EventCDR)
-	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
-	a := lr.Attributes()
-	a.PutStr(logmodel.AttrSIPCallID, r.CallID)
-	a.PutStr(logmodel.AttrSIPFromURI, r.FromURI)
-	a.PutStr(logmodel.AttrSIPToURI, r.ToURI)
-	a.PutStr(logmodel.AttrSIPRequestURI, r.RURI)
-	a.PutStr(logmodel.AttrSIPMethod, "REGISTER")
-	a.PutInt(logmodel.AttrSIPStatusCode, int64(r.Code))
+	lr, a := newCDR(r.Time, r.CallID, r.FromURI, r.ToURI, r.RURI, "REGISTER", r.Code)
 	a.PutDouble(logmodel.AttrCDRDurationSecs, 0)
-	a.PutStr(logmodel.AttrSourceAddress, r.SourceIP)
-	a.PutStr(logmodel.AttrDestinationAddress, r.DestinationIP)
-	a.PutStr(logmodel.AttrCDRTransport, r.Transport)
-	putOpt(a, logmodel.AttrSIPUserAgent, r.UserAgent)
-	putOpt(a, logmodel.AttrCDRAuthUser, r.AuthUser)
+	putPeers(a, r.SourceIP, r.DestinationIP, r.Transport, r.UserAgent, r.AuthUser)
 	putOpt(a, logmodel.AttrCDRRegEvent, r.Event)
-	b, _ := cdr.AppendJSON(nil, lr, false)
-	return cdrsink.Record{JSON: b, Time: r.Time}
+	return render(lr, r.Time)
 }
