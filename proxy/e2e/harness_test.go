@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -112,7 +111,7 @@ type proxy struct {
 	CDRPath    string
 	Dir        string
 	cmd        *exec.Cmd
-	log        *syncBuffer
+	logPath    string // the proxy's stdout and stderr
 	done       chan struct{}
 	exitErr    error
 }
@@ -163,7 +162,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 		o.InviteTimeout = "2s"
 	}
 	p := &proxy{t: t, SIPPort: freeSIPPort(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
-		log: &syncBuffer{}, done: make(chan struct{})}
+		logPath: filepath.Join(dir, "sipproxy.log"), done: make(chan struct{})}
 	metricsAddr, adminAddr := freeTCP(t), freeTCP(t)
 	if o.TLSCert != "" {
 		p.TLSPort = freeSIPPort(t)
@@ -184,7 +183,10 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
 
 	p.cmd = exec.Command(sipproxyBin, "-config", cfgPath, "-log-level", "debug")
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	logf, err := os.Create(p.logPath)
+	require.NoError(t, err)
+	t.Cleanup(func() { logf.Close() })
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	require.NoError(t, p.cmd.Start())
 	go func() { p.exitErr = p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
@@ -195,7 +197,7 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("sipproxy log:\n%s", p.log.String())
+			t.Logf("sipproxy log:\n%s", p.log())
 		}
 	})
 	deadline := time.Now().Add(20 * time.Second)
@@ -205,11 +207,11 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("sipproxy exited at start: %v\n%s", p.exitErr, p.log.String())
+			t.Fatalf("sipproxy exited at start: %v\n%s", p.exitErr, p.log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sipproxy not ready\n%s", p.log.String())
+			t.Fatalf("sipproxy not ready\n%s", p.log())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -321,21 +323,10 @@ func (p *proxy) waitGauge(key string, want float64) {
 	p.t.Fatalf("%s = %v, want %v", key, got, want)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// log is what the proxy wrote so far.
+func (p *proxy) log() string {
+	b, _ := os.ReadFile(p.logPath)
+	return string(b)
 }
 
 // sipp is one sipp process.
@@ -343,7 +334,6 @@ type sipp struct {
 	t       testing.TB
 	name    string
 	msgLog  string
-	out     *syncBuffer
 	cmd     *exec.Cmd
 	done    chan struct{}
 	exitErr error
@@ -358,7 +348,7 @@ func startSipp(t testing.TB, scenario, transport string, localPort int, target s
 	if !strings.ContainsRune(sf, '/') {
 		sf = filepath.Join(sippDir, scenario+".xml")
 	}
-	s := &sipp{t: t, name: filepath.Base(scenario), msgLog: filepath.Join(dir, "messages.log"), out: &syncBuffer{}, done: make(chan struct{})}
+	s := &sipp{t: t, name: filepath.Base(scenario), msgLog: filepath.Join(dir, "messages.log"), done: make(chan struct{})}
 	argv := []string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", transport,
 		"-trace_msg", "-message_file", s.msgLog, "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
 		"-nostdin", "-timeout", "30", "-timeout_error"}
@@ -368,7 +358,10 @@ func startSipp(t testing.TB, scenario, transport string, localPort int, target s
 	}
 	s.cmd = exec.Command("sipp", argv...)
 	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	out, err := os.Create(filepath.Join(dir, "sipp.out"))
+	require.NoError(t, err)
+	t.Cleanup(func() { out.Close() })
+	s.cmd.Stdout, s.cmd.Stderr = out, out
 	require.NoError(t, s.cmd.Start())
 	go func() { s.exitErr = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() {
@@ -393,9 +386,11 @@ func (s *sipp) wait() {
 		s.t.Fatalf("sipp %s did not finish", s.name)
 	}
 	if s.exitErr != nil {
-		errs, _ := os.ReadFile(filepath.Join(filepath.Dir(s.msgLog), "errors.log"))
+		dir := filepath.Dir(s.msgLog)
+		out, _ := os.ReadFile(filepath.Join(dir, "sipp.out"))
+		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
 		msgs, _ := os.ReadFile(s.msgLog)
-		s.t.Fatalf("sipp %s: %v\nerrors:\n%s\nmessages:\n%s", s.name, s.exitErr, errs, msgs)
+		s.t.Fatalf("sipp %s: %v\noutput:\n%s\nerrors:\n%s\nmessages:\n%s", s.name, s.exitErr, out, errs, msgs)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
@@ -338,16 +339,9 @@ func TestCDRCollectorHangs(t *testing.T) {
 // TestRTPEngineHealth points the proxy at Debian's rtpengine and at an
 // address where nothing answers, then kills rtpengine.
 func TestRTPEngineHealth(t *testing.T) {
-	bin, err := exec.LookPath("rtpengine")
-	require.NoError(t, err, "rtpengine not found: install Debian's rtpengine-daemon (make deps-apt)")
-	ng := heptest.FreeAddr(t, "udp")
+	d := rtpenginetest.Start(t, 30200, 30300)
+	ng := d.Addr
 	dead := heptest.FreeAddr(t, "udp")
-	cmd := exec.Command(bin, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
-		"--listen-ng="+ng, "--port-min=30200", "--port-max=30300", "--log-level=4")
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 
 	p := startProxy(t, proxyOpts{Extra: fmt.Sprintf("rtpengine: {instances: [%q, %q], ping_interval: 200ms}", ng, dead)})
 	p.waitGauge("siphon_rtpengine_instances_total", 2)
@@ -355,8 +349,7 @@ func TestRTPEngineHealth(t *testing.T) {
 	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 1)
 	p.waitGauge("siphon_rtpengine_instance_up{address="+dead+"}", 0)
 
-	_ = cmd.Process.Kill()
-	<-exited
+	d.Kill()
 	p.waitGauge("siphon_rtpengine_instances_up", 0)
 	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 0)
 }
