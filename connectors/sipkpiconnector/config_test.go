@@ -1,0 +1,70 @@
+package sipkpiconnector
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestConfigDefaultIsValid(t *testing.T) {
+	cfg := loadConfig(t, "")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.Equal(t, createDefaultConfig(), cfg)
+}
+
+func TestConfigCustom(t *testing.T) {
+	cfg := loadConfig(t, "custom")
+	require.NoError(t, confmap.Validate(cfg))
+	none := "none"
+	assert.Equal(t, []Dimension{
+		{Name: "node", Attributes: []string{"service.instance.id"}},
+		{Name: "transport", Attributes: []string{"cdr.transport", "network.transport"}},
+		{Name: "trunk", Attributes: []string{"cdr.extra.trunk"}, Default: &none},
+	}, cfg.Dimensions)
+	assert.Equal(t, 200, cfg.MaxDimensionSets)
+	assert.Equal(t, 5*time.Second, cfg.FlushInterval)
+	assert.False(t, cfg.Exemplars.Enabled)
+	assert.Equal(t, []float64{10, 60, 600}, cfg.Histograms.CallDuration)
+	assert.Equal(t, TransactionsConfig{MaxEntries: 5000, Timeout: 3 * time.Minute, Linger: 32 * time.Second}, cfg.Transactions)
+	assert.Equal(t, FloodConfig{Methods: []string{"OPTIONS"}, Threshold: 20, Window: 5 * time.Second,
+		ExcludeSources: []string{"10.0.0.1", "192.168.0.0/16"}}, cfg.Scanner.Flood)
+	assert.Equal(t, []string{"friendly-scanner"}, cfg.Scanner.UserAgents)
+}
+
+func TestConfigInvalid(t *testing.T) {
+	for name, want := range map[string]string{
+		"dup_dimension":      `"node" appears twice`,
+		"reserved_dimension": `is a label the connector sets itself`,
+		"bad_buckets":        `histograms.call_duration: bounds must be positive and increasing`,
+		"bad_prefix":         `"not-an-ip" is neither an address nor a prefix`,
+		"zero_limits":        `max_dimension_sets must be at least 1`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := confmap.Validate(loadConfig(t, name))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), want)
+		})
+	}
+	err := confmap.Validate(loadConfig(t, "zero_limits"))
+	assert.ErrorContains(t, err, "transactions.max_entries must be at least 1")
+	assert.ErrorContains(t, err, "scanner.flood.threshold must be at least 1")
+}

@@ -1,0 +1,159 @@
+package sipkpiconnector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+)
+
+// kpiConnector consumes logs and emits cumulative metrics every
+// metrics_flush_interval. Because the metrics are cumulative, a flush the
+// next consumer refuses loses nothing: the next flush carries the totals.
+type kpiConnector struct {
+	cfg    *Config
+	logger *zap.Logger
+	next   consumer.Metrics
+	tel    *metadata.TelemetryBuilder
+	now    func() time.Time
+
+	mu  sync.Mutex
+	kpi *kpi
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*kpiConnector, error) {
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	c := &kpiConnector{cfg: cfg, logger: set.Logger, next: next, tel: tel, now: time.Now, kpi: newKPI(cfg)}
+	bg := context.Background()
+	c.kpi.invalid = func(reason string) {
+		tel.SipkpiRecordsInvalid.Add(bg, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	c.kpi.overflow = func() { tel.SipkpiDimensionOverflows.Add(bg, 1) }
+	c.kpi.evicted = func(state, reason string) {
+		tel.SipkpiStateEvictions.Add(bg, 1, metric.WithAttributes(attribute.String("state", state), attribute.String("reason", reason)))
+	}
+	c.kpi.entries = func(state string, d int64) {
+		tel.SipkpiStateEntries.Add(bg, d, metric.WithAttributes(attribute.String("state", state)))
+	}
+	return c, nil
+}
+
+func (c *kpiConnector) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (c *kpiConnector) Start(context.Context, component.Host) error {
+	c.stop, c.done = make(chan struct{}), make(chan struct{})
+	go c.loop()
+	return nil
+}
+
+func (c *kpiConnector) loop() {
+	defer close(c.done)
+	t := time.NewTicker(c.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.flush(context.Background())
+		}
+	}
+}
+
+// Shutdown stops the timer and emits the final totals.
+func (c *kpiConnector) Shutdown(ctx context.Context) error {
+	if c.stop == nil {
+		return nil
+	}
+	close(c.stop)
+	<-c.done
+	c.stop = nil
+	if err := c.flush(ctx); err != nil {
+		c.logger.Warn("sipkpi: final flush refused", zap.Error(err))
+	}
+	c.tel.Shutdown()
+	return nil
+}
+
+func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
+	now := c.now()
+	counts := map[string]int64{}
+	c.mu.Lock()
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for n := 0; n < lrs.Len(); n++ {
+				lr := lrs.At(n)
+				at := lr.Timestamp().AsTime()
+				if lr.Timestamp() == 0 {
+					at = lr.ObservedTimestamp().AsTime()
+				}
+				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
+					at = now
+				}
+				switch lr.EventName() {
+				case logmodel.EventCDR:
+					counts[c.kpi.cdr(res, lr.Attributes(), at, now)]++
+				case logmodel.EventSIPMessage:
+					c.kpi.message(res, lr.Attributes(), at, now)
+					counts["sip_message"]++
+				default:
+					counts["ignored"]++
+				}
+			}
+		}
+	}
+	c.mu.Unlock()
+	for reason, n := range counts {
+		c.tel.SipkpiRecords.Add(context.Background(), n, metric.WithAttributes(attribute.String("reason", reason)))
+	}
+	return nil
+}
+
+// collect expires old state and returns the current totals.
+func (c *kpiConnector) collect() pmetric.Metrics {
+	now := c.now()
+	md := pmetric.NewMetrics()
+	sm := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+	sm.Scope().SetName(metadata.ScopeName)
+	c.mu.Lock()
+	c.kpi.expire(now)
+	c.kpi.st.emit(sm, now)
+	c.mu.Unlock()
+	return md
+}
+
+func (c *kpiConnector) flush(ctx context.Context) error {
+	md := c.collect()
+	if md.MetricCount() == 0 {
+		return nil
+	}
+	err := c.next.ConsumeMetrics(ctx, md)
+	if err != nil {
+		c.logger.Warn("sipkpi: metrics refused; the next flush carries the totals", zap.Error(err))
+	}
+	return err
+}

@@ -1,0 +1,427 @@
+package sipkpiconnector
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+)
+
+// Metric indexes into store.metrics, in definition order.
+const (
+	mCalls = iota
+	mCallDuration
+	mCallSetup
+	mPostDialDelay
+	mRegistrationEvents
+	mRequests
+	mResponses
+	mTransactions
+	mRetransmissions
+	mScannerDetections
+	mScannerRequests
+)
+
+func metricDefs(cfg *Config) []*metricDef {
+	return []*metricDef{
+		mCalls: {name: "sip.calls", unit: "{call}", labels: []string{labelResult, labelStatusCode, labelInitiator},
+			description: "Calls (INVITE CDRs) by result class, final response code and who ended them."},
+		mCallDuration: {name: "sip.call.duration", unit: "s", isHistogram: true, bounds: cfg.Histograms.CallDuration,
+			description: "Duration of answered calls, answer to end (ACD = sum / count)."},
+		mCallSetup: {name: "sip.call.setup.duration", unit: "s", isHistogram: true, bounds: cfg.Histograms.Setup,
+			labels:      []string{labelResult},
+			description: "From the INVITE to the answer, or to the final response of an unanswered call (CDR timestamps)."},
+		mPostDialDelay: {name: "sip.call.post_dial_delay", unit: "s", isHistogram: true, bounds: cfg.Histograms.Setup,
+			description: "Post-dial delay (RFC 6076 SRD): from an initial INVITE to its first 18x or final response, from SIP messages."},
+		mRegistrationEvents: {name: "sip.registration.events", unit: "{event}", labels: []string{labelRegEvent, labelStatusCode},
+			description: "REGISTER CDRs by registration event and final response code."},
+		mRequests: {name: "sip.requests", unit: "{request}", labels: []string{labelMethod},
+			description: "SIP requests by method, each transaction once (retransmissions are not counted)."},
+		mResponses: {name: "sip.responses", unit: "{response}", labels: []string{labelMethod, labelStatusCode},
+			description: "SIP responses by CSeq method and code, each once per transaction and To-tag (retransmissions are not counted)."},
+		mTransactions: {name: "sip.transactions", unit: "{transaction}", labels: []string{labelMethod, labelStatusCode},
+			description: "Completed SIP transactions by method and first final response code; \"none\" when none came before transactions.timeout."},
+		mRetransmissions: {name: "sip.retransmissions", unit: "{message}", labels: []string{labelMessageType, labelMethod},
+			description: "Retransmitted SIP requests and responses."},
+		mScannerDetections: {name: "sip.scanner.detections", unit: "{detection}", labels: []string{labelScannerReason},
+			description: "Sources flagged as SIP scanners, once per episode, by reason (user_agent, flood)."},
+		mScannerRequests: {name: "sip.scanner.requests", unit: "{request}", labels: []string{labelScannerReason},
+			description: "Requests from sources flagged as SIP scanners, by reason."},
+	}
+}
+
+// Call result classes (label sip.call.result). The KPI formulas in the
+// README and alerts/ are written in terms of these and of the code.
+const (
+	resultAnswered   = "answered"   // 2xx
+	resultRedirected = "redirected" // 3xx
+	resultBusy       = "busy"       // 486, 600
+	resultNoAnswer   = "no_answer"  // 480
+	resultRejected   = "rejected"   // 603
+	resultCancelled  = "cancelled"  // 487: the caller gave up
+	resultFailed     = "failed"     // every other final code
+)
+
+func classify(code int) string {
+	switch {
+	case code >= 200 && code < 300:
+		return resultAnswered
+	case code >= 300 && code < 400:
+		return resultRedirected
+	case code == 486 || code == 600:
+		return resultBusy
+	case code == 480:
+		return resultNoAnswer
+	case code == 603:
+		return resultRejected
+	case code == 487:
+		return resultCancelled
+	}
+	return resultFailed
+}
+
+// codeLabel keeps the label bounded: a SIP status code is 100..699.
+func codeLabel(code int64) string {
+	if code < 100 || code > 699 {
+		return "invalid"
+	}
+	return strconv.FormatInt(code, 10)
+}
+
+// methodLabel keeps the label bounded: RFC 3261 methods and their
+// extensions; anything else is "other".
+func methodLabel(m string) string {
+	switch m {
+	case "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
+		"PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE":
+		return m
+	}
+	return "other"
+}
+
+// txEntry is one SIP transaction seen at one hop.
+type txEntry struct {
+	method    string
+	final     bool
+	responses []string // code + To-tag of responses seen
+	set       *dimSet
+	callID    string
+}
+
+// setupEntry tracks an initial INVITE (Call-ID + CSeq, across hops) until
+// its first 18x or final response.
+type setupEntry struct {
+	invite time.Time
+	done   bool
+}
+
+// sourceEntry is the scanner state of one source address.
+type sourceEntry struct {
+	windowStart time.Time
+	count       int
+	flooding    bool
+	uaFlagged   bool
+}
+
+// kpi computes the metrics. It is not safe for concurrent use.
+type kpi struct {
+	cfg      *Config
+	st       *store
+	tx       *lru[txEntry]
+	setups   *lru[setupEntry]
+	sources  *lru[sourceEntry]
+	uas      []string
+	excluded []netip.Prefix
+	flood    map[string]bool
+
+	// hooks for the connector's own telemetry
+	invalid   func(reason string)
+	overflow  func()
+	evicted   func(state, reason string)
+	entries   func(state string, delta int64)
+	clock     time.Time // processing time of the current call, for eviction callbacks
+}
+
+func newKPI(cfg *Config) *kpi {
+	k := &kpi{cfg: cfg, st: newStore(cfg, metricDefs(cfg)), flood: map[string]bool{},
+		invalid: func(string) {}, overflow: func() {}, evicted: func(string, string) {}, entries: func(string, int64) {}}
+	k.tx = newLRU(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
+		// A transaction that never completed still counts, as "none".
+		if !e.final && e.method != "ACK" {
+			k.st.add(mTransactions, e.set, []string{e.method, valueNone}, 1, k.clock, e.callID)
+		}
+		k.evicted("transactions", reason)
+		k.entries("transactions", -1)
+	})
+	k.setups = newLRU(cfg.Transactions.MaxEntries, func(_ string, _ *setupEntry, reason string) {
+		k.evicted("setups", reason)
+		k.entries("setups", -1)
+	})
+	k.sources = newLRU(cfg.Scanner.MaxSources, func(_ string, _ *sourceEntry, reason string) {
+		k.evicted("sources", reason)
+		k.entries("sources", -1)
+	})
+	for _, ua := range cfg.Scanner.UserAgents {
+		k.uas = append(k.uas, strings.ToLower(ua))
+	}
+	k.excluded, _ = parsePrefixes(cfg.Scanner.Flood.ExcludeSources) // checked by Validate
+	for _, m := range cfg.Scanner.Flood.Methods {
+		k.flood[m] = true
+	}
+	return k
+}
+
+func (k *kpi) dims(res, attrs pcommon.Map) *dimSet {
+	set, over := k.st.resolve(res, attrs)
+	if over {
+		k.overflow()
+	}
+	return set
+}
+
+func str(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func num(m pcommon.Map, key string) (float64, bool) {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0, false
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return float64(v.Int()), true
+	case pcommon.ValueTypeDouble:
+		return v.Double(), true
+	case pcommon.ValueTypeStr:
+		f, err := strconv.ParseFloat(v.Str(), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
+	s := str(m, key)
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// cdr counts one sip.cdr record; it returns what kind of CDR it was.
+func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
+	k.clock, k.st.now = now, now
+	method := str(attrs, logmodel.AttrSIPMethod)
+	if method != "INVITE" && method != "REGISTER" {
+		return "cdr_other"
+	}
+	code, ok := num(attrs, logmodel.AttrSIPStatusCode)
+	if !ok {
+		k.invalid("cdr_no_response_code")
+		return "cdr_invalid"
+	}
+	callID := str(attrs, logmodel.AttrSIPCallID)
+	set := k.dims(res, attrs)
+	if method == "REGISTER" {
+		ev := str(attrs, logmodel.AttrCDRRegEvent)
+		if ev == "" {
+			ev = valueNone
+		}
+		k.st.add(mRegistrationEvents, set, []string{truncate(ev), codeLabel(int64(code))}, 1, at, callID)
+		return "cdr_register"
+	}
+	result := classify(int(code))
+	initiator := str(attrs, logmodel.AttrCDRDisconnectInitiator)
+	switch initiator {
+	case "caller", "callee", "timeout", "error":
+	case "":
+		initiator = valueNone
+	default:
+		initiator = "other"
+	}
+	k.st.add(mCalls, set, []string{result, codeLabel(int64(code)), initiator}, 1, at, callID)
+	if result == resultAnswered {
+		if d, ok := num(attrs, logmodel.AttrCDRDurationSecs); ok && d >= 0 {
+			k.st.observe(mCallDuration, set, nil, d, at, callID)
+		} else {
+			k.invalid("cdr_no_duration")
+		}
+	}
+	start, okStart := timeAttr(attrs, logmodel.AttrCDRTimestampStart)
+	endKey := logmodel.AttrCDRTimestampEnd
+	if result == resultAnswered {
+		endKey = logmodel.AttrCDRTimestampAnswer
+	}
+	if end, okEnd := timeAttr(attrs, endKey); okStart && okEnd && !end.Before(start) {
+		k.st.observe(mCallSetup, set, []string{result}, end.Sub(start).Seconds(), at, callID)
+	} else {
+		k.invalid("cdr_no_setup_times")
+	}
+	return "cdr_call"
+}
+
+// message counts one sip.message record.
+func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
+	k.clock, k.st.now = now, now
+	callID := str(attrs, logmodel.AttrSIPCallID)
+	cseqMethod := str(attrs, logmodel.AttrSIPCSeqMethod)
+	cseq, okCSeq := num(attrs, logmodel.AttrSIPCSeqNumber)
+	if callID == "" || cseqMethod == "" || !okCSeq {
+		k.invalid("message_no_call_id_or_cseq")
+		return
+	}
+	method := str(attrs, logmodel.AttrSIPMethod)
+	code, isResponse := num(attrs, logmodel.AttrSIPStatusCode)
+	if method == "" && !isResponse {
+		k.invalid("message_not_request_or_response")
+		return
+	}
+	cseqStr := strconv.FormatInt(int64(cseq), 10)
+	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, logmodel.AttrSIPViaBranch)
+	set := k.dims(res, attrs)
+	mlabel := methodLabel(cseqMethod)
+
+	if !isResponse {
+		if _, seen := k.tx.get(txKey, now); seen {
+			k.st.add(mRetransmissions, set, []string{"request", mlabel}, 1, at, callID)
+			return
+		}
+		e := k.tx.add(txKey, now)
+		k.entries("transactions", 1)
+		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
+		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, callID)
+		if method == "INVITE" && str(attrs, logmodel.AttrSIPToTag) == "" {
+			sk := callID + "\x00" + cseqStr
+			if s, ok := k.setups.get(sk, now); ok {
+				if at.Before(s.invite) { // the other hop's copy came later but was sent first
+					s.invite = at
+				}
+			} else {
+				s := k.setups.add(sk, now)
+				k.entries("setups", 1)
+				s.invite = at
+			}
+		}
+		k.scanner(res, attrs, set, method, callID, at, now)
+		return
+	}
+
+	e, ok := k.tx.get(txKey, now)
+	if !ok { // the request was not captured (or has expired): the response still counts
+		e = k.tx.add(txKey, now)
+		k.entries("transactions", 1)
+		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
+	}
+	rkey := codeLabel(int64(code)) + "\x00" + str(attrs, logmodel.AttrSIPToTag)
+	if slices.Contains(e.responses, rkey) {
+		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, callID)
+		return
+	}
+	if len(e.responses) < 16 { // bounded: forks beyond 16 are counted, not remembered
+		e.responses = append(e.responses, rkey)
+	}
+	k.st.add(mResponses, set, []string{mlabel, codeLabel(int64(code))}, 1, at, callID)
+	if code >= 200 && !e.final {
+		e.final = true
+		k.st.add(mTransactions, set, []string{mlabel, codeLabel(int64(code))}, 1, at, callID)
+	}
+	if cseqMethod == "INVITE" && code > 100 {
+		if s, ok := k.setups.get(callID+"\x00"+cseqStr, now); ok && !s.done {
+			s.done = true
+			if d := at.Sub(s.invite); d >= 0 {
+				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, callID)
+			}
+		}
+	}
+}
+
+// scanner flags sources by User-Agent and by floods of new requests.
+func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string, at, now time.Time) {
+	src := str(attrs, logmodel.AttrSourceAddress)
+	if src == "" {
+		return
+	}
+	ua := strings.ToLower(str(attrs, logmodel.AttrSIPUserAgent))
+	isUA := false
+	for _, s := range k.uas {
+		if ua != "" && strings.Contains(ua, s) {
+			isUA = true
+			break
+		}
+	}
+	if !isUA && (!k.flood[method] || k.isExcluded(src)) {
+		return
+	}
+	e, ok := k.sources.get(src, now)
+	if !ok {
+		e = k.sources.add(src, now)
+		k.entries("sources", 1)
+		e.windowStart = at
+	}
+	if isUA {
+		if !e.uaFlagged {
+			e.uaFlagged = true
+			k.st.add(mScannerDetections, set, []string{"user_agent"}, 1, at, callID)
+		}
+		k.st.add(mScannerRequests, set, []string{"user_agent"}, 1, at, callID)
+		return
+	}
+	window := k.cfg.Scanner.Flood.Window
+	if at.Sub(e.windowStart) >= window {
+		if e.count < k.cfg.Scanner.Flood.Threshold {
+			e.flooding = false
+		}
+		e.windowStart, e.count = at, 0
+	}
+	e.count++
+	switch {
+	case e.flooding:
+		k.st.add(mScannerRequests, set, []string{"flood"}, 1, at, callID)
+	case e.count >= k.cfg.Scanner.Flood.Threshold:
+		e.flooding = true
+		k.st.add(mScannerDetections, set, []string{"flood"}, 1, at, callID)
+		k.st.add(mScannerRequests, set, []string{"flood"}, uint64(e.count), at, callID)
+	}
+}
+
+func (k *kpi) isExcluded(src string) bool {
+	a, err := netip.ParseAddr(src)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range k.excluded {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// expire drops state past its lifetime; transactions that never completed
+// are counted with code "none" as they go.
+func (k *kpi) expire(now time.Time) {
+	k.clock, k.st.now = now, now
+	tc := k.cfg.Transactions
+	k.tx.sweep(func(e *txEntry, touched time.Time) bool {
+		life := tc.Timeout
+		if e.final || e.method == "ACK" {
+			life = tc.Linger
+		}
+		return now.Sub(touched) > life
+	})
+	k.setups.sweep(func(e *setupEntry, touched time.Time) bool {
+		return now.Sub(touched) > tc.Timeout || (e.done && now.Sub(touched) > tc.Linger)
+	})
+	window := k.cfg.Scanner.Flood.Window
+	k.sources.sweep(func(_ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
+}

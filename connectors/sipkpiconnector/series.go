@@ -1,0 +1,269 @@
+package sipkpiconnector
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// Labels the connector sets itself; dimensions may not reuse them.
+const (
+	labelResult         = "sip.call.result"
+	labelStatusCode     = "sip.response.status_code"
+	labelInitiator      = "sip.call.disconnect_initiator"
+	labelMethod         = "sip.request.method"
+	labelMessageType    = "sip.message.type"
+	labelScannerReason  = "sip.scanner.reason"
+	labelRegEvent       = "sip.registration.event"
+	labelOverflow       = "otel.metric.overflow"
+	attrExemplarCallID  = "sip.call_id"
+	valueNone           = "none"
+	maxLabelValueLength = 128
+)
+
+var fixedLabels = []string{labelResult, labelStatusCode, labelInitiator, labelMethod, labelMessageType,
+	labelScannerReason, labelRegEvent, labelOverflow}
+
+// metricDef describes one output metric.
+type metricDef struct {
+	name, description, unit string
+	labels                  []string // the connector's own labels, in this order
+	bounds                  []float64
+	isHistogram             bool
+}
+
+// dimSet is one resolved set of dimension values. overflow replaces the
+// values once max_dimension_sets is reached.
+type dimSet struct {
+	key      string
+	values   []string
+	present  []bool
+	overflow bool
+}
+
+// exemplar is one recent measurement and its call.
+type exemplar struct {
+	at     time.Time
+	value  float64
+	callID string
+}
+
+// point is one series: a counter or a histogram.
+type point struct {
+	dims   *dimSet
+	labels []string
+	start  time.Time
+
+	count     uint64 // counter value, or histogram count
+	sum       float64
+	min, max  float64
+	buckets   []uint64
+	exemplars []exemplar // counters: one; histograms: one per bucket
+}
+
+// series holds every point of one metric.
+type series struct {
+	def    *metricDef
+	points map[string]*point
+}
+
+// store keeps the cumulative state of every metric and enforces the cap on
+// dimension sets.
+type store struct {
+	dims      []Dimension
+	maxSets   int
+	sets      map[string]*dimSet
+	overflow  *dimSet
+	metrics   []*series
+	exemplars bool
+	// now is the processing time of the record being counted: a new
+	// series starts then (record times can be old).
+	now time.Time
+}
+
+func newStore(cfg *Config, defs []*metricDef) *store {
+	s := &store{dims: cfg.Dimensions, maxSets: cfg.MaxDimensionSets, sets: map[string]*dimSet{},
+		overflow: &dimSet{key: "\x01overflow", overflow: true}, exemplars: cfg.Exemplars.Enabled}
+	for _, d := range defs {
+		s.metrics = append(s.metrics, &series{def: d, points: map[string]*point{}})
+	}
+	return s
+}
+
+// resolve finds the dimension values of a record. It reports overflow when
+// the set is new and the cap is reached.
+func (s *store) resolve(res, attrs pcommon.Map) (set *dimSet, overflowed bool) {
+	values := make([]string, len(s.dims))
+	present := make([]bool, len(s.dims))
+	var b strings.Builder
+	for i, d := range s.dims {
+		names := d.Attributes
+		if len(names) == 0 {
+			names = []string{d.Name}
+		}
+		for _, n := range names {
+			v, ok := attrs.Get(n)
+			if !ok {
+				v, ok = res.Get(n)
+			}
+			if ok {
+				values[i], present[i] = truncate(v.AsString()), true
+				break
+			}
+		}
+		if !present[i] && d.Default != nil {
+			values[i], present[i] = *d.Default, true
+		}
+		if present[i] {
+			b.WriteByte('=')
+			b.WriteString(values[i])
+		} else {
+			b.WriteByte('!')
+		}
+		b.WriteByte(0)
+	}
+	key := b.String()
+	if set, ok := s.sets[key]; ok {
+		return set, false
+	}
+	if len(s.sets) >= s.maxSets {
+		return s.overflow, true
+	}
+	set = &dimSet{key: key, values: values, present: present}
+	s.sets[key] = set
+	return set, false
+}
+
+func truncate(v string) string {
+	if len(v) > maxLabelValueLength {
+		return v[:maxLabelValueLength]
+	}
+	return v
+}
+
+func (s *store) point(m int, set *dimSet, labels []string) *point {
+	sr := s.metrics[m]
+	key := set.key + "\x02" + strings.Join(labels, "\x00")
+	p, ok := sr.points[key]
+	if !ok {
+		p = &point{dims: set, labels: slices.Clone(labels), start: s.now}
+		if sr.def.isHistogram {
+			p.buckets = make([]uint64, len(sr.def.bounds)+1)
+			p.exemplars = make([]exemplar, len(sr.def.bounds)+1)
+		} else {
+			p.exemplars = make([]exemplar, 1)
+		}
+		sr.points[key] = p
+	}
+	return p
+}
+
+// add increments counter m.
+func (s *store) add(m int, set *dimSet, labels []string, n uint64, at time.Time, callID string) {
+	p := s.point(m, set, labels)
+	p.count += n
+	if s.exemplars && callID != "" {
+		p.exemplars[0] = exemplar{at: at, value: float64(n), callID: callID}
+	}
+}
+
+// observe records v (seconds) in histogram m.
+func (s *store) observe(m int, set *dimSet, labels []string, v float64, at time.Time, callID string) {
+	p := s.point(m, set, labels)
+	bounds := s.metrics[m].def.bounds
+	i := sort.SearchFloat64s(bounds, v) // first bound >= v: buckets are (lower, upper]
+	p.buckets[i]++
+	if p.count == 0 || v < p.min {
+		p.min = v
+	}
+	if p.count == 0 || v > p.max {
+		p.max = v
+	}
+	p.count++
+	p.sum += v
+	if s.exemplars && callID != "" {
+		p.exemplars[i] = exemplar{at: at, value: v, callID: callID}
+	}
+}
+
+// emit appends every metric with at least one point to sm, as cumulative
+// data stamped now.
+func (s *store) emit(sm pmetric.ScopeMetrics, now time.Time) {
+	ts := pcommon.NewTimestampFromTime(now)
+	for _, sr := range s.metrics {
+		if len(sr.points) == 0 {
+			continue
+		}
+		m := sm.Metrics().AppendEmpty()
+		m.SetName(sr.def.name)
+		m.SetDescription(sr.def.description)
+		m.SetUnit(sr.def.unit)
+		keys := make([]string, 0, len(sr.points))
+		for k := range sr.points {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if sr.def.isHistogram {
+			h := m.SetEmptyHistogram()
+			h.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+			for _, k := range keys {
+				p := sr.points[k]
+				dp := h.DataPoints().AppendEmpty()
+				s.fillAttrs(dp.Attributes(), sr.def, p)
+				dp.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
+				dp.SetTimestamp(ts)
+				dp.SetCount(p.count)
+				dp.SetSum(p.sum)
+				dp.SetMin(p.min)
+				dp.SetMax(p.max)
+				dp.ExplicitBounds().FromRaw(sr.def.bounds)
+				dp.BucketCounts().FromRaw(p.buckets)
+				appendExemplars(dp.Exemplars(), p.exemplars)
+			}
+			continue
+		}
+		sum := m.SetEmptySum()
+		sum.SetIsMonotonic(true)
+		sum.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+		for _, k := range keys {
+			p := sr.points[k]
+			dp := sum.DataPoints().AppendEmpty()
+			s.fillAttrs(dp.Attributes(), sr.def, p)
+			dp.SetStartTimestamp(pcommon.NewTimestampFromTime(p.start))
+			dp.SetTimestamp(ts)
+			dp.SetIntValue(int64(p.count))
+			appendExemplars(dp.Exemplars(), p.exemplars)
+		}
+	}
+}
+
+func (s *store) fillAttrs(m pcommon.Map, def *metricDef, p *point) {
+	if p.dims.overflow {
+		m.PutBool(labelOverflow, true)
+	} else {
+		for i, d := range s.dims {
+			if p.dims.present[i] {
+				m.PutStr(d.Name, p.dims.values[i])
+			}
+		}
+	}
+	for i, l := range def.labels {
+		m.PutStr(l, p.labels[i])
+	}
+}
+
+func appendExemplars(dst pmetric.ExemplarSlice, ex []exemplar) {
+	for _, e := range ex {
+		if e.callID == "" {
+			continue
+		}
+		x := dst.AppendEmpty()
+		x.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
+		x.SetDoubleValue(e.value)
+		x.FilteredAttributes().PutStr(attrExemplarCallID, e.callID)
+	}
+}
