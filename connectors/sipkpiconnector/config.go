@@ -19,11 +19,11 @@ type Config struct {
 	// of further sets go to one overflow series (otel.metric.overflow=true).
 	MaxDimensionSets int `mapstructure:"max_dimension_sets"`
 	// FlushInterval is how often the cumulative metrics are emitted.
-	FlushInterval time.Duration `mapstructure:"metrics_flush_interval"`
-	Exemplars     ExemplarsConfig `mapstructure:"exemplars"`
-	Histograms    HistogramsConfig `mapstructure:"histograms"`
+	FlushInterval time.Duration      `mapstructure:"metrics_flush_interval"`
+	Exemplars     ExemplarsConfig    `mapstructure:"exemplars"`
+	Histograms    HistogramsConfig   `mapstructure:"histograms"`
 	Transactions  TransactionsConfig `mapstructure:"transactions"`
-	Scanner       ScannerConfig `mapstructure:"scanner"`
+	Scanner       ScannerConfig      `mapstructure:"scanner"`
 }
 
 // Dimension is one configurable label.
@@ -63,7 +63,7 @@ type TransactionsConfig struct {
 // ScannerConfig tunes SIP scanner detection.
 type ScannerConfig struct {
 	// UserAgents are case-insensitive substrings of known scanner tools.
-	UserAgents []string `mapstructure:"user_agents"`
+	UserAgents []string    `mapstructure:"user_agents"`
 	Flood      FloodConfig `mapstructure:"flood"`
 	// MaxSources bounds the per-source state.
 	MaxSources int `mapstructure:"max_sources"`

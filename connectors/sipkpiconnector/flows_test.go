@@ -155,7 +155,7 @@ func cdrRecord(t *testing.T, ld plog.Logs, base time.Time, callID string, code i
 		if s < 0 {
 			return "null"
 		}
-		return `"` + base.Add(time.Duration(math.Round(s*1e3)) * time.Millisecond).UTC().Format("2006-01-02T15:04:05.000Z") + `"`
+		return `"` + base.Add(time.Duration(math.Round(s*1e3))*time.Millisecond).UTC().Format("2006-01-02T15:04:05.000Z") + `"`
 	}
 	dur := 0.0
 	if answer >= 0 {

@@ -140,11 +140,11 @@ type kpi struct {
 	flood    map[string]bool
 
 	// hooks for the connector's own telemetry
-	invalid   func(reason string)
-	overflow  func()
-	evicted   func(state, reason string)
-	entries   func(state string, delta int64)
-	clock     time.Time // processing time of the current call, for eviction callbacks
+	invalid  func(reason string)
+	overflow func()
+	evicted  func(state, reason string)
+	entries  func(state string, delta int64)
+	clock    time.Time // processing time of the current call, for eviction callbacks
 }
 
 func newKPI(cfg *Config) *kpi {
