@@ -45,6 +45,14 @@ func TestExemplarsCarryTheCallID(t *testing.T) {
 	assert.Contains(t, pdd[0].exemplars, "call-9")
 	assert.Len(t, pdd[0].exemplars, 6, "one per non-empty bucket")
 
+	// Each exemplar goes out once: a store like Prometheus refuses a
+	// repeated one as out of order.
+	for _, dps := range readMetrics(h.c.collect()) {
+		for _, dp := range dps {
+			assert.Empty(t, dp.exemplars)
+		}
+	}
+
 	cfg := createDefaultConfig().(*Config)
 	cfg.Exemplars.Enabled = false
 	h2 := startConnector(t, cfg, new(consumertest.MetricsSink))
@@ -141,7 +149,11 @@ func TestScannerDetection(t *testing.T) {
 	m = readMetrics(h.c.collect())
 	assert.Equal(t, 2.0, m.sum("sip.scanner.detections", labelScannerReason, "flood"))
 	for _, dp := range m["sip.scanner.detections"] {
-		require.Len(t, dp.exemplars, 1)
+		if dp.attrs[labelScannerReason] == "flood" {
+			assert.Equal(t, []string{"again-9"}, dp.exemplars, "the request that crossed the threshold")
+		} else {
+			assert.Empty(t, dp.exemplars, "already emitted with the first flush")
+		}
 	}
 }
 

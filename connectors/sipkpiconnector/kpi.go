@@ -425,3 +425,23 @@ func (k *kpi) expire(now time.Time) {
 	window := k.cfg.Scanner.Flood.Window
 	k.sources.sweep(func(_ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
 }
+
+// Metric describes one metric the connector emits, for documentation and
+// for checks of the content built on it (dashboards, alerts).
+type Metric struct {
+	Name, Unit, Description string
+	Histogram               bool
+	// Labels are the connector's own labels; the configured dimensions
+	// come on top.
+	Labels []string
+}
+
+// Metrics lists what the connector emits.
+func Metrics() []Metric {
+	defs := metricDefs(createDefaultConfig().(*Config))
+	out := make([]Metric, len(defs))
+	for i, d := range defs {
+		out[i] = Metric{Name: d.name, Unit: d.unit, Description: d.description, Histogram: d.isHistogram, Labels: slices.Clone(d.labels)}
+	}
+	return out
+}

@@ -12,15 +12,18 @@ import (
 
 // Labels the connector sets itself; dimensions may not reuse them.
 const (
-	labelResult         = "sip.call.result"
-	labelStatusCode     = "sip.response.status_code"
-	labelInitiator      = "sip.call.disconnect_initiator"
-	labelMethod         = "sip.request.method"
-	labelMessageType    = "sip.message.type"
-	labelScannerReason  = "sip.scanner.reason"
-	labelRegEvent       = "sip.registration.event"
-	labelOverflow       = "otel.metric.overflow"
-	attrExemplarCallID  = "sip.call_id"
+	labelResult        = "sip.call.result"
+	labelStatusCode    = "sip.response.status_code"
+	labelInitiator     = "sip.call.disconnect_initiator"
+	labelMethod        = "sip.request.method"
+	labelMessageType   = "sip.message.type"
+	labelScannerReason = "sip.scanner.reason"
+	labelRegEvent      = "sip.registration.event"
+	labelOverflow      = "otel.metric.overflow"
+	// attrExemplarCallID names the Call-ID on exemplars. Not "sip.call_id":
+	// the remote-write exporter passes exemplar attribute names through
+	// untranslated, and a dotted name is not a legal Prometheus label.
+	attrExemplarCallID  = "sip_call_id"
 	valueNone           = "none"
 	maxLabelValueLength = 128
 )
@@ -256,8 +259,11 @@ func (s *store) fillAttrs(m pcommon.Map, def *metricDef, p *point) {
 	}
 }
 
+// appendExemplars emits each exemplar once and forgets it, as the OTel SDK
+// does: a backend that stores exemplars (Prometheus) refuses a repeated one
+// as out of order.
 func appendExemplars(dst pmetric.ExemplarSlice, ex []exemplar) {
-	for _, e := range ex {
+	for i, e := range ex {
 		if e.callID == "" {
 			continue
 		}
@@ -265,5 +271,6 @@ func appendExemplars(dst pmetric.ExemplarSlice, ex []exemplar) {
 		x.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
 		x.SetDoubleValue(e.value)
 		x.FilteredAttributes().PutStr(attrExemplarCallID, e.callID)
+		ex[i] = exemplar{}
 	}
 }

@@ -80,6 +80,7 @@ type Process struct {
 // Options configure Start.
 type Options struct {
 	Config        string            // --config value (a path or siphon:<name>)
+	Overlays      []string          // further --config values, merged over Config in order
 	Env           map[string]string // extra environment
 	Dir           string            // working directory (default: a temp dir)
 	HealthAddr    string            // wait until http://HealthAddr/ answers 200
@@ -98,7 +99,11 @@ func Start(t testing.TB, opts Options) *Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", opts.Config)
+	args := []string{"--config", opts.Config}
+	for _, o := range opts.Overlays {
+		args = append(args, "--config", o)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = os.Environ()

@@ -1,0 +1,212 @@
+// Package promtest runs a real Prometheus server (Debian's `prometheus`) on
+// loopback for tests and queries it through its HTTP API.
+package promtest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Server is a running Prometheus.
+type Server struct {
+	URL string // http://127.0.0.1:port
+	log string
+}
+
+// Options configure Start.
+type Options struct {
+	// Config is the prometheus.yml text.
+	Config string
+	// Flags are added to the command line (feature flags, remote write).
+	Flags []string
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Start runs Prometheus with the config and waits until it is ready. Its
+// log is printed if the test fails.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("prometheus is missing (make deps-apt installs Debian's prometheus): %v", err)
+	}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfg, []byte(opts.Config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	logPath := filepath.Join(dir, "prometheus.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr, "--log.level=info"}, opts.Flags...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	s := &Server{URL: "http://" + addr, log: logPath}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("prometheus log:\n%s", b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("prometheus not ready after 30s:\n%s", b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Sample is one element of an instant vector.
+type Sample struct {
+	Metric map[string]string
+	Value  float64
+}
+
+func (s *Server) get(path string, q url.Values, out any) error {
+	resp, err := http.Get(s.URL + path + "?" + q.Encode())
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	var env struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return fmt.Errorf("promtest: %s: %w (%s)", path, err, b)
+	}
+	if env.Status != "success" {
+		return fmt.Errorf("promtest: %s: %s", path, env.Error)
+	}
+	return json.Unmarshal(env.Data, out)
+}
+
+// Query evaluates an instant query now.
+func (s *Server) Query(expr string) ([]Sample, error) {
+	var data struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	if err := s.get("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+		return nil, err
+	}
+	if data.ResultType != "vector" {
+		return nil, fmt.Errorf("promtest: %s: result type %s, want vector", expr, data.ResultType)
+	}
+	out := make([]Sample, 0, len(data.Result))
+	for _, r := range data.Result {
+		str, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			return nil, fmt.Errorf("promtest: %s: value %v: %w", expr, r.Value[1], err)
+		}
+		out = append(out, Sample{Metric: r.Metric, Value: v})
+	}
+	return out, nil
+}
+
+// Exemplar is one stored exemplar.
+type Exemplar struct {
+	SeriesLabels map[string]string
+	Labels       map[string]string
+	Value        float64
+}
+
+// Exemplars returns the exemplars of the series a query selects over the
+// last window.
+func (s *Server) Exemplars(expr string, window time.Duration) ([]Exemplar, error) {
+	now := time.Now()
+	var data []struct {
+		SeriesLabels map[string]string `json:"seriesLabels"`
+		Exemplars    []struct {
+			Labels map[string]string `json:"labels"`
+			Value  string            `json:"value"`
+		} `json:"exemplars"`
+	}
+	q := url.Values{"query": {expr}, "start": {strconv.FormatInt(now.Add(-window).Unix(), 10)},
+		"end": {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)}}
+	if err := s.get("/api/v1/query_exemplars", q, &data); err != nil {
+		return nil, err
+	}
+	var out []Exemplar
+	for _, d := range data {
+		for _, e := range d.Exemplars {
+			v, _ := strconv.ParseFloat(e.Value, 64)
+			out = append(out, Exemplar{SeriesLabels: d.SeriesLabels, Labels: e.Labels, Value: v})
+		}
+	}
+	return out, nil
+}
+
+// Rules returns the rule groups' health as reported by /api/v1/rules:
+// rule name -> health ("ok", "err", "unknown") and last error.
+func (s *Server) Rules() (map[string][2]string, error) {
+	var data struct {
+		Groups []struct {
+			Rules []struct {
+				Name      string `json:"name"`
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"rules"`
+		} `json:"groups"`
+	}
+	if err := s.get("/api/v1/rules", url.Values{}, &data); err != nil {
+		return nil, err
+	}
+	out := map[string][2]string{}
+	for _, g := range data.Groups {
+		for _, r := range g.Rules {
+			out[r.Name] = [2]string{r.Health, r.LastError}
+		}
+	}
+	return out, nil
+}
