@@ -28,7 +28,7 @@ PROXY_BENCH_CALLS ?= 3000
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
 	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
-	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer
+	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords
 
 .PHONY: help run test distro unit race fuzz interop proxy-e2e bench generate deps-go deps-apt clean
 
@@ -37,7 +37,7 @@ help:
 	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp), sipproxy e2e and fuzz tests"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
 	@echo "make bench     benchmarks of the codecs, the components and sipproxy (calls/s with sipp)"
-	@echo "make generate  regenerate mdatagen code from metadata.yaml files"
+	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
 deps-go:
 	$(GO) mod download
@@ -73,7 +73,7 @@ unit: deps-go deps-apt
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/... \
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/... ./connectors/... \
 		$$($(GO) list ./proxy/... | grep -v /proxy/e2e)
 
 interop: deps-apt $(DISTRO_BIN)
@@ -104,7 +104,7 @@ bench: deps-go deps-apt
 
 generate:
 	cd tools && $(GO) mod download
-	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/...
+	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/... ./dashboards/...
 
 clean:
 	rm -rf distro/_build .tools .state

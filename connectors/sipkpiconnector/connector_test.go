@@ -334,3 +334,34 @@ func BenchmarkStateMemory(b *testing.B) {
 		runtime.KeepAlive(k)
 	}
 }
+
+// BenchmarkSourceMemory measures the heap held per scanner source tracked.
+func BenchmarkSourceMemory(b *testing.B) {
+	const n = 10_000
+	cfg := createDefaultConfig().(*Config)
+	cfg.Scanner.MaxSources = n
+	cfg.Transactions.MaxEntries = 1 // only the sources table grows
+	ld := newFlows("sbc-1")
+	for i := range n {
+		f := newFlow(&testing.T{}, ld, t0, fmt.Sprintf("opt-%d", i))
+		src := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+		f.request(0, src, addrP, "OPTIONS", 1, branch(f.callID, "a", 1, "OPTIONS"), "", "")
+	}
+	for b.Loop() {
+		k := newKPI(cfg)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		now := time.Now()
+		eachRecord(ld, func(res pcommon.Map, lr plog.LogRecord) {
+			k.message(res, lr.Attributes(), lr.Timestamp().AsTime(), now)
+		})
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if k.sources.len() != n {
+			b.Fatalf("%d sources tracked", k.sources.len())
+		}
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/source")
+		runtime.KeepAlive(k)
+	}
+}

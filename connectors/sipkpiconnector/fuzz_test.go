@@ -1,0 +1,69 @@
+package sipkpiconnector
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
+)
+
+// FuzzRecords feeds the KPI state machine arbitrary SIP messages and CDRs
+// (separated by "\n--\n"), as the hep and siphon_cdr receivers would turn
+// them into records, with arbitrary time jumps; the state must stay within
+// its bounds and nothing may panic.
+func FuzzRecords(f *testing.F) {
+	msgs, cdrs := recordedCalls(&testing.T{}, t0)
+	var flow [][]byte
+	eachRecord(msgs, func(_ pcommon.Map, lr plog.LogRecord) { flow = append(flow, []byte(lr.Body().Str())) })
+	eachRecord(cdrs, func(_ pcommon.Map, lr plog.LogRecord) { flow = append(flow, []byte(lr.Body().Str())) })
+	for i := 0; i+4 <= len(flow); i += 4 {
+		f.Add(bytes.Join(flow[i:i+4], []byte("\n--\n")), uint16(1))
+	}
+	f.Add(bytes.Join(flow, []byte("\n--\n")), uint16(40))
+	f.Add([]byte("SIP/2.0 180 Ringing\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n\n--\nINVITE sip:a SIP/2.0\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n"), uint16(0))
+	f.Fuzz(func(t *testing.T, data []byte, step uint16) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.Transactions.MaxEntries = 8
+		cfg.Scanner.MaxSources = 4
+		cfg.Scanner.Flood.Threshold = 3
+		k := newKPI(cfg)
+		res := pcommon.NewMap()
+		now := t0
+		for i, part := range bytes.Split(data, []byte("\n--\n")) {
+			now = now.Add(time.Duration(step) * time.Second)
+			lr := plog.NewLogRecord()
+			if r, err := cdr.Parse(part); err == nil {
+				cdr.ToLogRecord(r, part, now, lr)
+				k.cdr(res, lr.Attributes(), now, now)
+				continue
+			}
+			s, err := sipmsg.Parse(string(part))
+			if err != nil {
+				continue
+			}
+			logmodel.PutSIPSummary(lr.Attributes(), &s)
+			lr.Attributes().PutStr(logmodel.AttrSourceAddress, []string{"192.0.2.1", "192.0.2.2", "fd00::1"}[i%3])
+			k.message(res, lr.Attributes(), now.Add(-time.Duration(i%5)*time.Second), now)
+			if k.tx.len() > cfg.Transactions.MaxEntries || k.setups.len() > cfg.Transactions.MaxEntries ||
+				k.sources.len() > cfg.Scanner.MaxSources {
+				t.Fatalf("state over its bounds: %d transactions, %d setups, %d sources", k.tx.len(), k.setups.len(), k.sources.len())
+			}
+		}
+		k.expire(now.Add(time.Hour))
+		if k.tx.len() != 0 || k.setups.len() != 0 || k.sources.len() != 0 {
+			t.Fatalf("state left after every lifetime passed: %d %d %d", k.tx.len(), k.setups.len(), k.sources.len())
+		}
+		k.st.emit(pmetricScope(), now)
+	})
+}
+
+func pmetricScope() pmetric.ScopeMetrics {
+	return pmetric.NewMetrics().ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty()
+}
