@@ -1,5 +1,5 @@
 # siphon-otel. The two commands a newcomer needs:
-#   make run    build otelcol-siphon and start it on its default config
+#   make run    build otelcol-siphon and sipproxy and run the demo on loopback
 #   make test   everything the project tests
 # Every target installs what it needs: Go modules, the collector builder
 # (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus).
@@ -30,10 +30,15 @@ FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/s
 	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
 	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords
 
-.PHONY: help run test distro unit race fuzz interop proxy-e2e bench generate deps-go deps-apt clean
+BIN := $(CURDIR)/bin
+# make run: calls per second of the demo's generator
+RATE ?= 5
+
+.PHONY: help run run-fleet test distro unit race fuzz interop proxy-e2e e2e bench generate deps-go deps-apt clean
 
 help:
-	@echo "make run       build otelcol-siphon and start it on distro/config.yaml (Ctrl-C stops it)"
+	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
+	@echo "make run-fleet otelcol-siphon for a real SIPhon fleet on distro/siphon-fleet.yaml (SIPHON_* settings there)"
 	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp), sipproxy e2e and fuzz tests"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
 	@echo "make bench     benchmarks of the codecs, the components and sipproxy (calls/s with sipp)"
@@ -60,16 +65,21 @@ $(DISTRO_BIN): $(OCB) $(GO_SOURCES)
 
 distro: $(DISTRO_BIN)
 
-run: $(DISTRO_BIN)
-	@echo "otelcol-siphon: HEP on 127.0.0.1:9060 (UDP+TCP), health http://127.0.0.1:13133/,"
-	@echo "own metrics http://127.0.0.1:8888/metrics, records in ./.state/records.jsonl"
-	$(DISTRO_BIN) --config siphon:config.yaml
+$(BIN)/sipproxy $(BIN)/siphon-demo &: $(GO_SOURCES)
+	$(GO) build -o $(BIN)/sipproxy ./proxy/cmd/sipproxy
+	$(GO) build -o $(BIN)/siphon-demo ./demo/cmd/siphon-demo
+
+run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo
+	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE)
+
+run-fleet: deps-go $(DISTRO_BIN) $(BIN)/siphon-demo
+	$(BIN)/siphon-demo -fleet -collector $(DISTRO_BIN)
 
 unit: deps-go deps-apt
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e)
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e -e /demo)
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
@@ -84,6 +94,11 @@ interop: deps-apt $(DISTRO_BIN)
 proxy-e2e: deps-apt
 	$(GO) test -count=1 -timeout 15m ./proxy/e2e/...
 
+# The whole appliance end to end: the demo (otelcol-siphon, sipproxy, the
+# call generator) with every call accounted for.
+e2e: deps-apt $(DISTRO_BIN)
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 20m ./demo/...
+
 fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \
 		pkg=$${pt%%:*}; target=$${pt##*:}; \
@@ -96,7 +111,7 @@ fuzz: deps-go
 		else exit 1; fi; \
 	done
 
-test: unit race interop proxy-e2e fuzz
+test: unit race interop proxy-e2e e2e fuzz
 
 bench: deps-go deps-apt
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./receivers/... ./exporters/...
@@ -107,4 +122,4 @@ generate:
 	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/... ./dashboards/...
 
 clean:
-	rm -rf distro/_build .tools .state
+	rm -rf distro/_build .tools .state bin

@@ -42,7 +42,7 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 		assert.Equal(t, want, got)
 	}
 	_, err := Config("nope.yaml")
-	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, homer-relay.yaml, kpi-remote-write.yaml)`)
+	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
 
 	p := NewFactory().Create(confmap.ProviderSettings{})
 	assert.Equal(t, "siphon", p.Scheme())

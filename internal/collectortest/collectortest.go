@@ -261,3 +261,32 @@ func (p *Process) WaitMetric(timeout time.Duration, want float64, name string, l
 	}
 	p.t.Fatalf("%s%v: %v after %s, want %v (last error: %v)", name, labels, got, timeout, want, err)
 }
+
+var (
+	proxyOnce sync.Once
+	proxyPath string
+	proxyErr  error
+)
+
+// Sipproxy builds ./proxy/cmd/sipproxy once per test binary and returns its
+// path.
+func Sipproxy(t testing.TB) string {
+	t.Helper()
+	proxyOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sipproxy-bin")
+		if err != nil {
+			proxyErr = err
+			return
+		}
+		proxyPath = filepath.Join(dir, "sipproxy")
+		cmd := exec.Command("go", "build", "-o", proxyPath, "./proxy/cmd/sipproxy")
+		cmd.Dir = RepoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			proxyErr = fmt.Errorf("go build sipproxy: %w\n%s", err, out)
+		}
+	})
+	if proxyErr != nil {
+		t.Fatal(proxyErr)
+	}
+	return proxyPath
+}

@@ -1,0 +1,103 @@
+// Command siphon-demo runs the appliance on loopback for a first look (`make
+// run`): sipproxy, otelcol-siphon on its default config, a Homer stand-in
+// and a call generator, with a live status line until Ctrl-C.
+//
+// With -fleet it runs otelcol-siphon on distro/siphon-fleet.yaml for a real
+// SIPhon fleet instead (configured by the SIPHON_* variables of that file)
+// and shows the same status for what the fleet sends.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/siphon-otel/siphon-otel/demo"
+)
+
+func main() {
+	var (
+		collector = flag.String("collector", "distro/_build/otelcol-siphon", "otelcol-siphon binary")
+		proxy     = flag.String("proxy", "bin/sipproxy", "sipproxy binary")
+		state     = flag.String("state", ".state/demo", "directory for configs, logs, CDR and SIP files")
+		rate      = flag.Float64("rate", 5, "calls started per second")
+		hold      = flag.Duration("hold", 8*time.Second, "talk time of answered calls (+-50%)")
+		fleet     = flag.Bool("fleet", false, "run otelcol-siphon on siphon:siphon-fleet.yaml for a real SIPhon fleet, no demo proxy or calls")
+		every     = flag.Duration("status", 2*time.Second, "status line interval")
+		duration  = flag.Duration("duration", 0, "stop by itself after this long (0: run until Ctrl-C)")
+	)
+	flag.Parse()
+	// sipgo logs through the default logger; its chatter is not the demo's
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	if *fleet {
+		os.Exit(runFleet(ctx, *collector))
+	}
+	state2, err := filepath.Abs(*state)
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println("siphon-demo: starting otelcol-siphon, sipproxy and the call generator on 127.0.0.1 ...")
+	d, err := demo.Start(ctx, demo.Options{Collector: *collector, Proxy: *proxy, StateDir: state2,
+		Ports: demo.DefaultPorts, Rate: *rate, Hold: *hold,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		fail(err)
+	}
+	fmt.Println("\nWhere to look:")
+	for _, w := range d.Where() {
+		fmt.Printf("  %-42s %s\n", w[0], w[1])
+	}
+	fmt.Printf("\nPlacing %.1f calls/s (answered, busy, cancelled, failed, not found). Ctrl-C stops everything cleanly.\n\n", *rate)
+	t := time.NewTicker(*every)
+	defer t.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-t.C:
+			fmt.Printf("\r\033[K%s", d.Status())
+		}
+	}
+	fmt.Println("\n\nsiphon-demo: hanging up, draining sipproxy and otelcol-siphon ...")
+	if err := d.Stop(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "siphon-demo:", err)
+	}
+	f := d.Final()
+	fmt.Printf("%d calls placed (%d answered, %d busy, %d cancelled, %d failed, %d not found, %d errors); %d CDRs written (calls and REGISTERs), %.0f calls in the KPIs, %d HEP packets sent to Homer, %.0f drops.\n",
+		f.Placed, f.Answered, f.Busy, f.Cancelled, f.Failed, f.NotFound, f.Errors, f.CDRs, f.KPICalls, f.HEPToHomer, f.Drops)
+	fmt.Println("siphon-demo: stopped.")
+}
+
+// runFleet runs the collector in the foreground on the fleet config.
+func runFleet(ctx context.Context, collector string) int {
+	cmd := exec.CommandContext(ctx, collector, "--config", "siphon:siphon-fleet.yaml")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
+	fmt.Println("siphon-demo: otelcol-siphon on siphon:siphon-fleet.yaml (see distro/siphon-fleet.yaml for its SIPHON_* settings); Ctrl-C stops it")
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "siphon-demo:", err)
+		return 1
+	}
+	return 0
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "siphon-demo:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,124 @@
+package demo
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/demo/callgen"
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+)
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		// the SIP and HEP ports are UDP too
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			u.Close()
+			return port
+		}
+	}
+}
+
+// TestDemo runs the whole demo (real otelcol-siphon on its default config,
+// real sipproxy, the call generator, the Homer stand-in) for a few seconds,
+// stops it as Ctrl-C does, and checks that every call is accounted for
+// everywhere: one CDR each, in the KPIs, every SIP message and CDR relayed
+// to Homer, nothing dropped, clean exits.
+func TestDemo(t *testing.T) {
+	state := t.TempDir()
+	ports := Ports{ProxySIP: freePort(t), ProxyMetrics: freePort(t), ProxyAdmin: freePort(t), HEP: freePort(t),
+		CDRHTTP: freePort(t), CDRSyslog: freePort(t), Health: freePort(t), Telemetry: freePort(t), KPI: freePort(t), Homer: freePort(t)}
+	mix := map[callgen.Outcome]int{}
+	for o := range callgen.DefaultMix {
+		mix[o] = 1 // every outcome about equally often: all of them show up
+	}
+	d, err := Start(context.Background(), Options{Collector: collectortest.Binary(t), Proxy: collectortest.Sipproxy(t), StateDir: state,
+		Ports: ports, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix})
+	require.NoError(t, err)
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			_ = d.Stop(context.Background())
+		}
+		if t.Failed() {
+			for _, f := range []string{"otelcol-siphon.log", "sipproxy.log"} {
+				t.Logf("%s:\n%s", f, tail(filepath.Join(state, f), 60))
+			}
+		}
+	})
+	require.Eventually(t, func() bool { return d.Status().Placed >= 150 }, 30*time.Second, 100*time.Millisecond)
+	live := d.Status()
+	assert.Positive(t, live.HEPIn, "HEP reaches the collector while calls run")
+	require.NoError(t, d.Stop(context.Background()), "every part exits cleanly")
+	stopped = true
+
+	f := d.Final()
+	t.Logf("final: %s", f)
+	assert.Zero(t, f.Errors)
+	assert.Zero(t, f.Active)
+	for name, n := range map[string]int64{"answered": f.Answered, "busy": f.Busy, "cancelled": f.Cancelled,
+		"failed": f.Failed, "not found": f.NotFound} {
+		assert.Positive(t, n, name)
+	}
+	assert.Equal(t, f.Placed, f.Answered+f.Busy+f.Cancelled+f.Failed+f.NotFound, "every call ended one way")
+	assert.Zero(t, f.Drops)
+
+	// one CDR per call (plus the five REGISTERs), each call once
+	cdrs := readJSONLines(t, filepath.Join(state, "collector", "cdr.jsonl"))
+	invites := map[string]int{}
+	byCode := map[float64]int64{}
+	for _, c := range cdrs {
+		if c["method"] == "INVITE" {
+			invites[c["call_id"].(string)]++
+			byCode[c["response_code"].(float64)]++
+		}
+	}
+	assert.Len(t, invites, int(f.Placed))
+	for id, n := range invites {
+		assert.Equal(t, 1, n, id)
+	}
+	assert.Equal(t, int(f.Placed)+5, len(cdrs))
+	assert.Equal(t, f.Answered, byCode[200])
+	assert.Equal(t, f.Busy, byCode[486])
+	assert.Equal(t, f.Cancelled, byCode[487])
+	assert.Equal(t, f.Failed, byCode[503])
+	assert.Equal(t, f.NotFound, byCode[404])
+	// the KPIs counted the same calls
+	assert.Equal(t, float64(f.Placed), f.KPICalls)
+	assert.InDelta(t, float64(f.Answered)/float64(f.Placed), f.ASR, 1e-9)
+	// every SIP message and every CDR went on to Homer
+	sip := readJSONLines(t, filepath.Join(state, "collector", "sip.jsonl"))
+	assert.Equal(t, int64(len(sip)+len(cdrs)), f.HEPToHomer)
+}
+
+func readJSONLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	fh, err := os.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		out = append(out, m)
+	}
+	require.NoError(t, sc.Err())
+	return out
+}

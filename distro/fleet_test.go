@@ -1,0 +1,101 @@
+package distro
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+)
+
+// TestFleetConfig runs siphon-fleet.yaml on loopback against a real node
+// (sipproxy) listed in a file_sd targets file: the node's series come out of
+// the KPI endpoint with the file's labels, a CDR posted by the node's way
+// reaches the CDR file, the KPIs and Homer (HEP type 100 over TCP).
+func TestFleetConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	nodeMetrics, nodeAdmin := heptest.FreeAddr(t, "tcp"), heptest.FreeAddr(t, "tcp")
+	nodeSIP := heptest.FreeAddr(t, "udp")
+	cfg := fmt.Sprintf("listen:\n  udp: [%q]\ndomain:\n  local: [\"127.0.0.1\"]\nmetrics:\n  prometheus: {listen: %q}\nadmin:\n  listen: %q\n",
+		nodeSIP, nodeMetrics, nodeAdmin)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "siphon.yaml"), []byte(cfg), 0o600))
+	node := exec.Command(collectortest.Sipproxy(t), "-config", filepath.Join(dir, "siphon.yaml"))
+	require.NoError(t, node.Start())
+	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
+
+	targets := filepath.Join(dir, "targets.yaml")
+	require.NoError(t, os.WriteFile(targets, []byte(fmt.Sprintf("- targets: [%q]\n  labels: {site: lab1}\n", nodeMetrics)), 0o600))
+	homer := heptest.NewStream(t, "127.0.0.1:0", nil)
+	ports := map[string]string{}
+	for _, k := range []string{"SIPHON_HEP_PORT", "SIPHON_CDR_HTTP_PORT", "SIPHON_CDR_SYSLOG_PORT", "SIPHON_KPI_PORT",
+		"SIPHON_HEALTH_PORT", "SIPHON_TELEMETRY_PORT"} {
+		ports[k] = port(heptest.FreeAddr(t, "tcp"))
+	}
+	env := map[string]string{"SIPHON_LISTEN_ADDRESS": "127.0.0.1", "SIPHON_TARGETS_FILE": targets,
+		"SIPHON_HOMER_ENDPOINT": homer.Addr(), "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
+		"SIPHON_CDR_AUTH_HEADER": "Bearer fleet-token"}
+	for k, v := range ports {
+		env[k] = v
+	}
+	collectortest.Start(t, collectortest.Options{Config: "siphon:siphon-fleet.yaml", Env: env,
+		HealthAddr: "127.0.0.1:" + ports["SIPHON_HEALTH_PORT"], TelemetryPort: ports["SIPHON_TELEMETRY_PORT"]})
+
+	cdrAddr := "127.0.0.1:" + ports["SIPHON_CDR_HTTP_PORT"]
+	code, err := siphonPOST(cdrAddr, cdrWithID("fleet-1@10.0.0.5"))
+	require.NoError(t, err)
+	assert.Equal(t, 401, code, "the fleet config requires the Authorization header")
+	req, err := http.NewRequest("POST", "http://"+cdrAddr+"/v1/cdr", strings.NewReader(string(cdrWithID("fleet-1@10.0.0.5"))))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer fleet-token")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+
+	lines := fileLines(t, filepath.Join(dir, "state", "cdr.jsonl"), 1, 30*time.Second)
+	assert.Contains(t, lines[0], `"call_id":"fleet-1@10.0.0.5"`)
+	require.Eventually(t, func() bool {
+		for _, p := range homer.Packets() {
+			if p.ProtoType == hep.TypeLog && string(p.CorrelationID) == "fleet-1@10.0.0.5" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 100*time.Millisecond, "the CDR reaches Homer as HEP type 100")
+
+	kpi := "http://127.0.0.1:" + ports["SIPHON_KPI_PORT"] + "/metrics"
+	var body string
+	require.Eventually(t, func() bool {
+		r, err := http.Get(kpi)
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		body = string(b)
+		return strings.Contains(body, "siphon_uptime_seconds{") && strings.Contains(body, "sip_calls_total{")
+	}, 60*time.Second, 500*time.Millisecond)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "siphon_uptime_seconds{") {
+			assert.Contains(t, line, `instance="`+nodeMetrics+`"`, "the node is named by its scrape address")
+			assert.Contains(t, line, `job="siphon"`)
+			assert.Contains(t, line, `site="lab1"`, "file_sd labels come along")
+		}
+		if strings.HasPrefix(line, "sip_calls_total{") {
+			assert.Contains(t, line, `sip_call_result="answered"`)
+		}
+	}
+}
