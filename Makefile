@@ -79,7 +79,7 @@ unit: deps-go deps-apt
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e -e /demo)
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e -e /demo -e /e2e)
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
@@ -95,9 +95,11 @@ proxy-e2e: deps-apt
 	$(GO) test -count=1 -timeout 15m ./proxy/e2e/...
 
 # The whole appliance end to end: the demo (otelcol-siphon, sipproxy, the
-# call generator) with every call accounted for.
+# call generator) with every call accounted for; sipp through sipproxy into
+# otelcol-siphon, a real Prometheus evaluating alerts/ and every dashboard
+# query, CDRs compared across file, HTTP, syslog and Kafka (kfake).
 e2e: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 20m ./demo/...
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 20m ./demo/... ./e2e/...
 
 fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \

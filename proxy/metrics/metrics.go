@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"runtime/metrics"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,7 @@ import (
 type Set struct {
 	Registry *prometheus.Registry
 	start    time.Time
+	names    []string
 
 	Requests            *prometheus.CounterVec // method
 	Responses           *prometheus.CounterVec // code
@@ -63,8 +65,8 @@ type Set struct {
 // New registers the series on a new registry.
 func New() *Set {
 	r := prometheus.NewRegistry()
-	f := factory{r}
 	s := &Set{Registry: r, start: time.Now()}
+	f := factory{r, &s.names}
 	s.Requests = f.counterVec("siphon_requests_total", "Total SIP requests received", "method")
 	s.Responses = f.counterVec("siphon_responses_total", "Total SIP responses sent", "code")
 	s.TransactionsActive = f.gauge("siphon_transactions_active", "Active SIP transactions")
@@ -117,45 +119,66 @@ func New() *Set {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.Custom = newCustom(r)
 	s.RTPEngineTotal.Set(0)
+	// drop counters exist at 0 from the start, so rate() and the alerts see
+	// the first drop
+	for _, r := range []string{"channel_full", "backend_error"} {
+		s.CDRDropped.WithLabelValues(r)
+	}
+	for _, r := range []string{"queue_full", "send_error"} {
+		s.HEPDropped.WithLabelValues(r)
+	}
 	return s
 }
+
+// Names lists the SIPhon series this set registers (histograms by their
+// base name), whether or not they have been observed yet.
+func (s *Set) Names() []string { return slices.Clone(s.names) }
 
 // Uptime returns the time since New.
 func (s *Set) Uptime() time.Duration { return time.Since(s.start) }
 
-type factory struct{ r *prometheus.Registry }
+// factory registers the series and remembers their names (for Names).
+type factory struct {
+	r     *prometheus.Registry
+	names *[]string
+}
+
+func (f factory) register(name string, c prometheus.Collector) {
+	f.r.MustRegister(c)
+	*f.names = append(*f.names, name)
+}
 
 func (f factory) counter(name, help string) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	f.r.MustRegister(c)
+	f.register(name, c)
 	return c
 }
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(c)
+	f.register(name, c)
 	return c
 }
 
 func (f factory) gauge(name, help string) prometheus.Gauge {
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	f.r.MustRegister(g)
+	f.register(name, g)
 	return g
 }
 
 func (f factory) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
 	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	f.r.MustRegister(g)
+	f.register(name, g)
 	return g
 }
 
 func (f factory) gaugeFunc(name, help string, fn func() float64) {
-	f.r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+	f.register(name, prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
 }
 
 func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-	f.r.MustRegister(h)
+	f.register(name, h)
 	return h
 }
 

@@ -1,0 +1,370 @@
+// Package e2e drives the whole appliance with real peers on loopback:
+// sipp calls through sipproxy, otelcol-siphon on its default config (plus
+// CDR outputs to HTTP, syslog and Kafka), a real Prometheus scraping it and
+// evaluating every rule of alerts/, and the dashboards' queries run against
+// that Prometheus.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/promtest"
+)
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			u.Close()
+			return p
+		}
+	}
+}
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// cdrSet collects CDRs (SIPhon JSON) from one output.
+type cdrSet struct {
+	mu  sync.Mutex
+	ids map[string]int // INVITE Call-ID -> times seen
+	all int
+}
+
+func newCDRSet() *cdrSet { return &cdrSet{ids: map[string]int{}} }
+
+func (s *cdrSet) add(t testing.TB, raw []byte) {
+	var rec map[string]any
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Errorf("not a CDR: %q: %v", raw, err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.all++
+	if rec["method"] == "INVITE" {
+		s.ids[rec["call_id"].(string)]++
+	}
+}
+
+func (s *cdrSet) invites() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.ids))
+	for k, v := range s.ids {
+		out[k] = v
+	}
+	return out
+}
+
+// appliance is everything the test runs.
+type appliance struct {
+	t                      testing.TB
+	dir                    string
+	sipPort                int
+	proxyMetrics           string
+	collectorHEP, cdrHTTP  string
+	rtpengine              string
+	kpi, telemetry         string
+	collector              *collectortest.Process
+	prom                   *promtest.Server
+	billing, syslog, kafka *cdrSet
+	billingDown            atomic.Bool
+	billingRefused         atomic.Int64
+	brokers                []string
+}
+
+func startAppliance(t *testing.T) *appliance {
+	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet()}
+
+	// billing: SIPhon's one record per POST; refuses while billingDown
+	bill := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if a.billingDown.Load() {
+			a.billingRefused.Add(1)
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		a.billing.add(t, body)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(bill.Close)
+
+	// syslog over TCP, newline framed: `<134>1 ts host cdr - - - {json}`
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { sl.Close() })
+	go func() {
+		for {
+			c, err := sl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				sc.Buffer(make([]byte, 1<<20), 1<<20)
+				for sc.Scan() {
+					line := sc.Text()
+					i := strings.Index(line, " - - - ")
+					if i < 0 {
+						t.Errorf("not SIPhon's syslog line: %q", line)
+						continue
+					}
+					a.syslog.add(t, []byte(line[i+7:]))
+				}
+			}()
+		}
+	}()
+
+	kport := freePort(t)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kport), kfake.SeedTopics(2, "siphon-cdr", "siphon-sip"))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	a.brokers = []string{addr(kport)}
+	go a.consumeKafka()
+
+	// otelcol-siphon on its default config plus the CDR outputs
+	a.collectorHEP, a.cdrHTTP = addr(freePort(t)), addr(freePort(t))
+	a.kpi, a.telemetry = addr(freePort(t)), strconv.Itoa(freePort(t))
+	health := addr(freePort(t))
+	a.sipPort = freePort(t)
+	a.proxyMetrics = addr(freePort(t))
+	// an RTPEngine the proxy pings that does not answer (nothing listens)
+	a.rtpengine = addr(freePort(t))
+	overlay, err := filepath.Abs("testdata/outputs.yaml")
+	require.NoError(t, err)
+	a.collector = collectortest.Start(t, collectortest.Options{
+		Config: "siphon:config.yaml", Overlays: []string{overlay},
+		Env: map[string]string{
+			"SIPHON_HEP_ENDPOINT": a.collectorHEP, "SIPHON_CDR_HTTP_ENDPOINT": a.cdrHTTP,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(freePort(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_TELEMETRY_PORT": a.telemetry, "SIPHON_STATE_DIR": filepath.Join(a.dir, "collector"),
+			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
+			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
+			"SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": sl.Addr().String(),
+			"E2E_KAFKA_BROKERS": a.brokers[0],
+		},
+		HealthAddr: health, TelemetryPort: a.telemetry,
+	})
+
+	// sipproxy: CDRs over HTTP with retries, HEP over TCP
+	cfg := fmt.Sprintf(`listen:
+  udp: ["%[1]s"]
+  tcp: ["%[1]s"]
+domain:
+  local: ["127.0.0.1"]
+metrics:
+  prometheus: {listen: "%[2]s"}
+admin:
+  listen: "%[3]s"
+cdr:
+  enabled: true
+  auto_emit: true
+  include_register: true
+  backend: http
+  http: {url: "http://%[4]s/v1/cdr", retry: true}
+tracing:
+  hep: {endpoint: "%[5]s", version: 3, transport: tcp, agent_id: "e2e-node"}
+registrar: {min_expires: 1, default_expires: 300}
+proxy:
+  invite_timeout: 10s
+rtpengine:
+  instances: ["%[6]s"]
+  ping_interval: 1s
+`, addr(a.sipPort), a.proxyMetrics, addr(freePort(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine)
+	cfgPath := filepath.Join(a.dir, "siphon.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	logPath := filepath.Join(a.dir, "sipproxy.log")
+	logf, err := os.Create(logPath)
+	require.NoError(t, err)
+	proxy := exec.Command(collectortest.Sipproxy(t), "-config", cfgPath)
+	proxy.Stdout, proxy.Stderr = logf, logf
+	require.NoError(t, proxy.Start())
+	t.Cleanup(func() {
+		_ = proxy.Process.Kill()
+		_ = proxy.Wait()
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("sipproxy log:\n%s", b)
+		}
+	})
+
+	rules, err := filepath.Glob(filepath.Join(collectortest.RepoRoot(), "alerts", "*.rules.yml"))
+	require.NoError(t, err)
+	a.prom = promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: %s
+scrape_configs:
+  - job_name: otelcol-siphon-kpi
+    honor_labels: true
+    static_configs: [{targets: [%q]}]
+  - job_name: otelcol-siphon
+    static_configs: [{targets: ["127.0.0.1:%s"]}]
+`, jsonList(rules), a.kpi, a.telemetry)})
+	return a
+}
+
+func jsonList(ss []string) string {
+	b, _ := json.Marshal(ss)
+	return string(b)
+}
+
+func (a *appliance) consumeKafka() {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(a.brokers...), kgo.ConsumeTopics("siphon-cdr"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		a.t.Errorf("kafka client: %v", err)
+		return
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fs.IsClientClosed() {
+			return
+		}
+		for _, r := range fs.Records() {
+			a.kafka.add(a.t, r.Value)
+			if rec := string(r.Key); rec == "" {
+				a.t.Errorf("kafka record without a key")
+			}
+		}
+	}
+}
+
+// fileCDRs reads the CDR file the collector writes.
+func (a *appliance) fileCDRs() *cdrSet {
+	s := newCDRSet()
+	f, err := os.Open(filepath.Join(a.dir, "collector", "cdr.jsonl"))
+	if err != nil {
+		return s
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		s.add(a.t, sc.Bytes())
+	}
+	return s
+}
+
+// sipp runs one sipp scenario.
+type sipp struct {
+	t    testing.TB
+	name string
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func sippDir() string { return filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp") }
+
+func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipp {
+	t := a.t
+	t.Helper()
+	sf := scenario
+	if !strings.ContainsRune(sf, '/') {
+		sf = filepath.Join(sippDir(), scenario+".xml")
+	}
+	s := &sipp{t: t, name: filepath.Base(sf), dir: t.TempDir(), done: make(chan struct{})}
+	argv := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", "u1",
+		"-trace_err", "-error_file", filepath.Join(s.dir, "errors.log"), "-trace_stat", "-stf", filepath.Join(s.dir, "stat.csv"),
+		"-fd", "1", "-nostdin", "-timeout", "60", "-timeout_error"}, args...)
+	s.cmd = exec.Command("sipp", argv...)
+	s.cmd.Dir = s.dir
+	out, err := os.Create(filepath.Join(s.dir, "sipp.out"))
+	require.NoError(t, err)
+	s.cmd.Stdout, s.cmd.Stderr = out, out
+	require.NoError(t, s.cmd.Start())
+	go func() { s.err = s.cmd.Wait(); out.Close(); close(s.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-s.done:
+		default:
+			_ = s.cmd.Process.Kill()
+			<-s.done
+		}
+	})
+	return s
+}
+
+// wait requires sipp to finish successfully and returns its final
+// SuccessfulCall and FailedCall counts from its statistics file.
+func (s *sipp) wait() (ok, failed int) {
+	s.t.Helper()
+	select {
+	case <-s.done:
+	case <-time.After(90 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+		s.t.Fatalf("sipp %s did not finish", s.name)
+	}
+	if s.err != nil {
+		out, _ := os.ReadFile(filepath.Join(s.dir, "sipp.out"))
+		errs, _ := os.ReadFile(filepath.Join(s.dir, "errors.log"))
+		s.t.Fatalf("sipp %s: %v\n%s\n%s", s.name, s.err, out, errs)
+	}
+	f, err := os.Open(filepath.Join(s.dir, "stat.csv"))
+	require.NoError(s.t, err)
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.Comma = ';'
+	r.FieldsPerRecord = -1
+	rows, err := r.ReadAll()
+	require.NoError(s.t, err)
+	require.GreaterOrEqual(s.t, len(rows), 2, "sipp %s wrote no statistics", s.name)
+	col := func(name string) int {
+		for i, h := range rows[0] {
+			if h == name {
+				v, err := strconv.Atoi(rows[len(rows)-1][i])
+				require.NoError(s.t, err)
+				return v
+			}
+		}
+		s.t.Fatalf("sipp %s statistics have no %s", s.name, name)
+		return 0
+	}
+	return col("SuccessfulCall(C)"), col("FailedCall(C)")
+}
+
+// expectScenario writes a copy of a scenario that expects code (sipp does
+// not substitute keys in recv attributes).
+func expectScenario(t testing.TB, name string, code int) string {
+	b, err := os.ReadFile(filepath.Join(sippDir(), name+".xml"))
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", name, code))
+	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
+	return p
+}
