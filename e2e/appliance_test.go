@@ -64,7 +64,7 @@ func between(lo, hi float64) func(float64) bool {
 // recording rules must equal what sipp did, every dashboard query must return
 // data, and every CDR must be in every output exactly once.
 func TestAppliance(t *testing.T) {
-	a := startAppliance(t)
+	a := startAppliance(t, options{})
 	target := addr(a.sipPort)
 	const answered, busy = 20, 10
 	aliceP, bobP := freePort(t), freePort(t)

@@ -100,7 +100,16 @@ type appliance struct {
 	brokers                []string
 }
 
-func startAppliance(t *testing.T) *appliance {
+// options vary the appliance per test.
+type options struct {
+	// compressRules loads a time-compressed copy of alerts/ (see compress).
+	compressRules bool
+	// rtpengine is the NG address the proxy pings (default: one where
+	// nothing listens).
+	rtpengine string
+}
+
+func startAppliance(t *testing.T, o options) *appliance {
 	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet()}
 
 	// billing: SIPhon's one record per POST; refuses while billingDown
@@ -158,7 +167,10 @@ func startAppliance(t *testing.T) *appliance {
 	a.sipPort = freePort(t)
 	a.proxyMetrics = addr(freePort(t))
 	// an RTPEngine the proxy pings that does not answer (nothing listens)
-	a.rtpengine = addr(freePort(t))
+	a.rtpengine = o.rtpengine
+	if a.rtpengine == "" {
+		a.rtpengine = addr(freePort(t))
+	}
 	overlay, err := filepath.Abs("testdata/outputs.yaml")
 	require.NoError(t, err)
 	a.collector = collectortest.Start(t, collectortest.Options{
@@ -221,6 +233,9 @@ rtpengine:
 
 	rules, err := filepath.Glob(filepath.Join(collectortest.RepoRoot(), "alerts", "*.rules.yml"))
 	require.NoError(t, err)
+	if o.compressRules {
+		rules = compress(t, rules)
+	}
 	a.prom = promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: %s
@@ -367,4 +382,32 @@ func expectScenario(t testing.TB, name string, code int) string {
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", name, code))
 	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
 	return p
+}
+
+// compression maps the shipped rules' durations to seconds, so that an alert
+// that needs minutes of a fault fires in seconds: the same expressions over
+// shorter windows (rates need >= 2 samples of the 1 s scrapes per window).
+var compression = []struct{ from, to string }{
+	{"for: 1h", "for: 20s"}, {"for: 30m", "for: 15s"}, {"for: 15m", "for: 8s"}, {"for: 10m", "for: 6s"},
+	{"for: 5m", "for: 4s"}, {"for: 2m", "for: 3s"}, {"for: 1m", "for: 2s"},
+	{"[1d]", "[5m]"}, {"[30m]", "[30s]"}, {"offset 30m", "offset 30s"}, {"[15m]", "[20s]"},
+	{"[10m]", "[15s]"}, {"[5m]", "[10s]"},
+}
+
+func compress(t *testing.T, rules []string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	var out []string
+	for _, r := range rules {
+		b, err := os.ReadFile(r)
+		require.NoError(t, err)
+		s := string(b)
+		for _, c := range compression {
+			s = strings.ReplaceAll(s, c.from, c.to)
+		}
+		p := filepath.Join(dir, filepath.Base(r))
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o600))
+		out = append(out, p)
+	}
+	return out
 }

@@ -136,6 +136,9 @@ func TestScannerDetection(t *testing.T) {
 	require.NoError(t, h.c.ConsumeLogs(ctx, requests(t, "203.0.113.5", "REGISTER", "Yealink", t0, ids("phone", 9)...)))
 
 	m := readMetrics(h.c.collect())
+	// a node's scanner counters exist from its first message, at 0 until a
+	// detection (so that the first detection is an increase)
+	require.Len(t, m["sip.scanner.detections"], 2)
 	assert.Equal(t, 1.0, m.sum("sip.scanner.detections", labelScannerReason, "user_agent"))
 	assert.Equal(t, 5.0, m.sum("sip.scanner.requests", labelScannerReason, "user_agent"))
 	assert.Equal(t, 1.0, m.sum("sip.scanner.detections", labelScannerReason, "flood"))

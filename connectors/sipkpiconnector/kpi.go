@@ -288,6 +288,15 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	cseqStr := strconv.FormatInt(int64(cseq), 10)
 	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, logmodel.AttrSIPViaBranch)
 	set := k.dims(res, attrs)
+	if !set.scannerSeries {
+		// the scanner counters of a node exist at 0 from its first message,
+		// so that its first detection is an increase an alert can see
+		set.scannerSeries = true
+		for _, r := range []string{"user_agent", "flood"} {
+			k.st.add(mScannerDetections, set, []string{r}, 0, at, "")
+			k.st.add(mScannerRequests, set, []string{r}, 0, at, "")
+		}
+	}
 	mlabel := methodLabel(cseqMethod)
 
 	if !isResponse {

@@ -112,11 +112,12 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 		{"sip.transactions", []string{labelMethod, "CANCEL", labelStatusCode, "200"}, 3},
 		{"sip.transactions", []string{labelMethod, "BYE", labelStatusCode, "200"}, 6},
 		{"sip.transactions", []string{labelStatusCode, "none"}, 0},
-		{"sip.scanner.detections", nil, 0},
+		{"sip.scanner.detections", nil, 0}, // the series exist, at 0
 	}
 	for _, c := range counts {
 		assert.Equal(t, c.want, m.sum(c.metric, c.matchers...), "%s%v", c.metric, c.matchers)
 	}
+	assert.Len(t, m["sip.scanner.detections"], 2, "user_agent and flood, at 0")
 	// Every INVITE transaction (22 initial + 2 re-INVITE) ends once.
 	assert.Equal(t, 24.0, m.sum("sip.transactions", labelMethod, "INVITE"))
 }

@@ -46,6 +46,8 @@ type dimSet struct {
 	values   []string
 	present  []bool
 	overflow bool
+	// scannerSeries is set once the scanner series of this set exist
+	scannerSeries bool
 }
 
 // exemplar is one recent measurement and its call.

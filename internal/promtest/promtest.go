@@ -210,3 +210,27 @@ func (s *Server) Rules() (map[string][2]string, error) {
 	}
 	return out, nil
 }
+
+// Alert is one active alert (pending or firing).
+type Alert struct {
+	Labels map[string]string
+	State  string
+}
+
+// Alerts returns the active alerts.
+func (s *Server) Alerts() ([]Alert, error) {
+	var data struct {
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+			State  string            `json:"state"`
+		} `json:"alerts"`
+	}
+	if err := s.get("/api/v1/alerts", url.Values{}, &data); err != nil {
+		return nil, err
+	}
+	out := make([]Alert, 0, len(data.Alerts))
+	for _, a := range data.Alerts {
+		out = append(out, Alert{Labels: a.Labels, State: a.State})
+	}
+	return out, nil
+}

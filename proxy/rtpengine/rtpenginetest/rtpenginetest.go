@@ -28,16 +28,24 @@ type Daemon struct {
 // an NG ping. It is killed when the test ends.
 func Start(t testing.TB, portMin, portMax int) *Daemon {
 	t.Helper()
-	bin, err := exec.LookPath("rtpengine")
-	if err != nil {
-		t.Fatal("rtpengine not found: install Debian's rtpengine-daemon (make deps-apt)")
-	}
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &Daemon{Addr: pc.LocalAddr().String(), done: make(chan struct{})}
+	addr := pc.LocalAddr().String()
 	pc.Close()
+	return StartOn(t, addr, portMin, portMax)
+}
+
+// StartOn is Start with the NG control address given (to restart an engine
+// where a proxy expects it).
+func StartOn(t testing.TB, addr string, portMin, portMax int) *Daemon {
+	t.Helper()
+	bin, err := exec.LookPath("rtpengine")
+	if err != nil {
+		t.Fatal("rtpengine not found: install Debian's rtpengine-daemon (make deps-apt)")
+	}
+	d := &Daemon{Addr: addr, done: make(chan struct{})}
 	d.cmd = exec.Command(bin, "--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1",
 		"--listen-ng="+d.Addr, "--port-min="+strconv.Itoa(portMin), "--port-max="+strconv.Itoa(portMax), "--log-level=4")
 	d.cmd.Stdout, d.cmd.Stderr = os.Stderr, os.Stderr

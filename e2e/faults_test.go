@@ -1,0 +1,85 @@
+package e2e
+
+import (
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/promtest"
+	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
+)
+
+// alertState returns the state of the named alert ("" when inactive).
+func alertState(t *testing.T, p *promtest.Server, name string) string {
+	t.Helper()
+	as, err := p.Alerts()
+	require.NoError(t, err)
+	state := ""
+	for _, a := range as {
+		if a.Labels["alertname"] == name && (state == "" || a.State == "firing") {
+			state = a.State
+		}
+	}
+	return state
+}
+
+func waitAlert(t *testing.T, p *promtest.Server, name, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := alertState(t, p, name)
+		if got == want {
+			t.Logf("%s: %q", name, want)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q after %s, want %q", name, got, within, want)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// TestFaultsRaiseAndClearAlerts induces faults in the running appliance and
+// follows the matching alert in Prometheus to firing and back to inactive.
+// Prometheus runs a time-compressed copy of alerts/ (same expressions,
+// windows and `for` in seconds; see compression).
+func TestFaultsRaiseAndClearAlerts(t *testing.T) {
+	engine := rtpenginetest.Start(t, 31000, 31099)
+	a := startAppliance(t, options{compressRules: true, rtpengine: engine.Addr})
+	p := a.prom
+	for _, name := range []string{"SiphonRTPEngineUnhealthy", "OtelcolExporterSendFailing", "SIPScannerActivity"} {
+		require.Equal(t, "", alertState(t, p, name), "%s before any fault", name)
+	}
+
+	t.Run("RTPEngine killed", func(t *testing.T) {
+		waitValue(t, p, `siphon_rtpengine_instances_up`, near(1, 0), "the engine is up")
+		engine.Kill()
+		waitAlert(t, p, "SiphonRTPEngineUnhealthy", "firing", 60*time.Second)
+		rtpenginetest.StartOn(t, engine.Addr, 31100, 31199)
+		waitAlert(t, p, "SiphonRTPEngineUnhealthy", "", 60*time.Second)
+	})
+
+	t.Run("CDR exporter target down", func(t *testing.T) {
+		a.billingDown.Store(true)
+		target := addr(a.sipPort)
+		// calls to an unknown user (404): each CDR is refused by billing and
+		// retried from the queue
+		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "10", "-r", "2", "-s", "nobody", target)
+		waitAlert(t, p, "OtelcolExporterSendFailing", "firing", 90*time.Second)
+		calls.wait()
+		a.billingDown.Store(false)
+		waitAlert(t, p, "OtelcolExporterSendFailing", "", 90*time.Second)
+		// nothing was lost on the way: billing has every call the file has
+		checkCDROutputs(t, a, len(a.fileCDRs().invites()))
+	})
+
+	t.Run("scanner", func(t *testing.T) {
+		out, err := exec.Command("svmap", "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(freePort(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		waitAlert(t, p, "SIPScannerActivity", "firing", 60*time.Second)
+		waitAlert(t, p, "SIPScannerActivity", "", 90*time.Second)
+	})
+}
