@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 )
@@ -48,9 +50,17 @@ func waitAlert(t *testing.T, p *promtest.Server, name, want string, within time.
 // windows and `for` in seconds; see compression).
 func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	engine := rtpenginetest.Start(t, 31000, 31099)
-	a := startAppliance(t, options{compressRules: true, rtpengine: engine.Addr})
+	slow := filepath.Join(t.TempDir(), "slowproxy")
+	build := exec.Command("go", "build", "-o", slow, "./e2e/testdata/slowproxy")
+	build.Dir = collectortest.RepoRoot()
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	a := startAppliance(t, options{compressRules: true, rtpengine: engine.Addr,
+		proxy:       []string{slow, "-slow-user", "slow", "-slow-for", "2s"},
+		proxyConfig: "script: {sync_pool_size: 2, sync_pool_max: 2, executor_queue_capacity: 2}"})
 	p := a.prom
-	for _, name := range []string{"SiphonRTPEngineUnhealthy", "OtelcolExporterSendFailing", "SIPScannerActivity"} {
+	for _, name := range []string{"SiphonRTPEngineUnhealthy", "OtelcolExporterSendFailing", "SIPScannerActivity",
+		"SiphonPoolSaturated", "SiphonJobsShed"} {
 		require.Equal(t, "", alertState(t, p, name), "%s before any fault", name)
 	}
 
@@ -74,6 +84,17 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		waitAlert(t, p, "OtelcolExporterSendFailing", "", 90*time.Second)
 		// nothing was lost on the way: billing has every call the file has
 		checkCDROutputs(t, a, len(a.fileCDRs().invites()))
+	})
+
+	t.Run("handler pool saturated", func(t *testing.T) {
+		target := addr(a.sipPort)
+		// every INVITE to "slow" holds a worker for 2 s; 2 workers, 2 queued
+		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "60", "-r", "10", "-s", "slow", target)
+		waitAlert(t, p, "SiphonPoolSaturated", "firing", 60*time.Second)
+		waitAlert(t, p, "SiphonJobsShed", "firing", 60*time.Second)
+		_ = calls.cmd.Process.Kill() // the callers give up; the pool drains
+		waitAlert(t, p, "SiphonPoolSaturated", "", 60*time.Second)
+		waitAlert(t, p, "SiphonJobsShed", "", 60*time.Second)
 	})
 
 	t.Run("scanner", func(t *testing.T) {

@@ -107,6 +107,10 @@ type options struct {
 	// rtpengine is the NG address the proxy pings (default: one where
 	// nothing listens).
 	rtpengine string
+	// proxy is the proxy binary and arguments (default: sipproxy);
+	// proxyConfig is added to its configuration.
+	proxy       []string
+	proxyConfig string
 }
 
 func startAppliance(t *testing.T, o options) *appliance {
@@ -212,13 +216,18 @@ proxy:
 rtpengine:
   instances: ["%[6]s"]
   ping_interval: 1s
-`, addr(a.sipPort), a.proxyMetrics, addr(freePort(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine)
+%[7]s
+`, addr(a.sipPort), a.proxyMetrics, addr(freePort(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
 	cfgPath := filepath.Join(a.dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	logPath := filepath.Join(a.dir, "sipproxy.log")
 	logf, err := os.Create(logPath)
 	require.NoError(t, err)
-	proxy := exec.Command(collectortest.Sipproxy(t), "-config", cfgPath)
+	argv := o.proxy
+	if argv == nil {
+		argv = []string{collectortest.Sipproxy(t)}
+	}
+	proxy := exec.Command(argv[0], append(argv[1:], "-config", cfgPath)...)
 	proxy.Stdout, proxy.Stderr = logf, logf
 	require.NoError(t, proxy.Start())
 	t.Cleanup(func() {

@@ -37,6 +37,9 @@ type Options struct {
 	Logger  *slog.Logger
 	// Handler routes out-of-dialog requests; nil uses the YAML Router.
 	Handler Handler
+	// Wrap, when set, wraps the handler (the YAML Router when Handler is
+	// nil): code around the default routing.
+	Wrap func(Handler) Handler
 	// CDR and Tracer are optional.
 	CDR    *cdrsink.Sink
 	Tracer *heptrace.Tracer
@@ -140,6 +143,9 @@ func New(o Options) (*Proxy, error) {
 	p.handler = o.Handler
 	if p.handler == nil {
 		p.handler = &Router{Routes: cfg.Routes, Reg: p.Reg, Auth: p.auth}
+	}
+	if o.Wrap != nil {
+		p.handler = o.Wrap(p.handler)
 	}
 	if cfg.Limits.RequestsPerSecondPerIP > 0 {
 		p.limiter = newLimiter(cfg.Limits.RequestsPerSecondPerIP, cfg.Limits.Burst)
