@@ -93,6 +93,10 @@ type appliance struct {
 	rtpengine              string
 	kpi, telemetry         string
 	collector              *collectortest.Process
+	collectorOpts          collectortest.Options
+	syslogAddr             string
+	syslogMu               sync.Mutex
+	syslogLn               net.Listener
 	prom                   *promtest.Server
 	billing, syslog, kafka *cdrSet
 	billingDown            atomic.Bool
@@ -133,29 +137,9 @@ func startAppliance(t *testing.T, o options) *appliance {
 	// syslog over TCP, newline framed: `<134>1 ts host cdr - - - {json}`
 	sl, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	t.Cleanup(func() { sl.Close() })
-	go func() {
-		for {
-			c, err := sl.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				sc.Buffer(make([]byte, 1<<20), 1<<20)
-				for sc.Scan() {
-					line := sc.Text()
-					i := strings.Index(line, " - - - ")
-					if i < 0 {
-						t.Errorf("not SIPhon's syslog line: %q", line)
-						continue
-					}
-					a.syslog.add(t, []byte(line[i+7:]))
-				}
-			}()
-		}
-	}()
+	a.syslogAddr = sl.Addr().String()
+	a.serveSyslog(sl)
+	t.Cleanup(func() { a.pauseSyslog() })
 
 	kport := freePort(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kport), kfake.SeedTopics(2, "siphon-cdr", "siphon-sip"))
@@ -177,7 +161,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 	}
 	overlay, err := filepath.Abs("testdata/outputs.yaml")
 	require.NoError(t, err)
-	a.collector = collectortest.Start(t, collectortest.Options{
+	a.collectorOpts = collectortest.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": a.collectorHEP, "SIPHON_CDR_HTTP_ENDPOINT": a.cdrHTTP,
@@ -186,11 +170,12 @@ func startAppliance(t *testing.T, o options) *appliance {
 			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
 			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
 			"SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
-			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": sl.Addr().String(),
+			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": a.syslogAddr,
 			"E2E_KAFKA_BROKERS": a.brokers[0],
 		},
 		HealthAddr: health, TelemetryPort: a.telemetry,
-	})
+	}
+	a.collector = collectortest.Start(t, a.collectorOpts)
 
 	// sipproxy: CDRs over HTTP with retries, HEP over TCP
 	cfg := fmt.Sprintf(`listen:
@@ -419,4 +404,50 @@ func compress(t *testing.T, rules []string) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+func (a *appliance) serveSyslog(ln net.Listener) {
+	a.syslogMu.Lock()
+	a.syslogLn = ln
+	a.syslogMu.Unlock()
+	t := a.t
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				sc := bufio.NewScanner(c)
+				sc.Buffer(make([]byte, 1<<20), 1<<20)
+				for sc.Scan() {
+					line := sc.Text()
+					i := strings.Index(line, " - - - ")
+					if i < 0 {
+						t.Errorf("not SIPhon's syslog line: %q", line)
+						continue
+					}
+					a.syslog.add(t, []byte(line[i+7:]))
+				}
+			}()
+		}
+	}()
+}
+
+// pauseSyslog closes the syslog server's listener: new connections are
+// refused until resumeSyslog.
+func (a *appliance) pauseSyslog() {
+	a.syslogMu.Lock()
+	defer a.syslogMu.Unlock()
+	if a.syslogLn != nil {
+		a.syslogLn.Close()
+		a.syslogLn = nil
+	}
+}
+
+func (a *appliance) resumeSyslog() {
+	ln, err := net.Listen("tcp", a.syslogAddr)
+	require.NoError(a.t, err)
+	a.serveSyslog(ln)
 }
