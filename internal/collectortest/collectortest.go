@@ -290,3 +290,9 @@ func Sipproxy(t testing.TB) string {
 	}
 	return proxyPath
 }
+
+// PID is the collector's process id.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Done is closed when the collector exits.
+func (p *Process) Done() <-chan struct{} { return p.done }
