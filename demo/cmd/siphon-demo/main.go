@@ -64,13 +64,18 @@ func main() {
 	fmt.Printf("\nPlacing %.1f calls/s (answered, busy, cancelled, failed, not found). Ctrl-C stops everything cleanly.\n\n", *rate)
 	t := time.NewTicker(*every)
 	defer t.Stop()
+	var lastPlaced int64
+	last := time.Now()
 loop:
 	for {
 		select {
 		case <-ctx.Done():
 			break loop
-		case <-t.C:
-			fmt.Printf("\r\033[K%s", d.Status())
+		case now := <-t.C:
+			s := d.Status()
+			cps := float64(s.Placed-lastPlaced) / now.Sub(last).Seconds()
+			lastPlaced, last = s.Placed, now
+			fmt.Printf("\r\033[K%.1f calls/s | %s", cps, s)
 		}
 	}
 	fmt.Println("\n\nsiphon-demo: hanging up, draining sipproxy and otelcol-siphon ...")
