@@ -62,6 +62,7 @@ func startConfig(t *testing.T, config string, state string, extra map[string]str
 		"SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 		"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
 		"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+		"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
 	}
 	for k, v := range extra {
 		env[k] = v

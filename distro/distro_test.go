@@ -141,6 +141,7 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+			"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})

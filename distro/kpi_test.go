@@ -163,7 +163,7 @@ func TestKPIsRemoteWrittenWithCallIDExemplars(t *testing.T) {
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 			"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
-			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
 			"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_KPI_FLUSH_INTERVAL": "500ms",
 			"SIPHON_REMOTE_WRITE_URL": p.URL + "/api/v1/write",
 		},

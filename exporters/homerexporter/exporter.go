@@ -59,6 +59,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*homerExporter, error) {
 	}
 	e.conn = &sendconn.Conn{
 		Transport: cfg.Transport, Endpoint: cfg.Endpoint, Timeout: cfg.Timeout, Logger: e.logger,
+		Unreachable: func(bool) { // a datagram lost at a closed port, written or not
+			tel.HomerExporterRecordsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "port_unreachable")))
+		},
 		Dialed: func(ok bool) { tel.HomerExporterConnects.Add(context.Background(), 1, outcome(ok)) },
 	}
 	return e, nil

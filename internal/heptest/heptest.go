@@ -155,21 +155,25 @@ func (s *Server) Close() {
 }
 
 // FreeAddr returns a loopback host:port that was free a moment ago for
-// network ("tcp" or "udp"), for configuring a component that listens.
+// both TCP and UDP (whatever network says: many of our listeners take both
+// on one address, HEP and syslog among them), for configuring a component
+// that listens.
 func FreeAddr(t testing.TB, network string) string {
 	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	_ = network
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer pc.Close()
-		return pc.LocalAddr().String()
+		addr := ln.Addr().String()
+		pc, err := net.ListenPacket("udp", addr)
+		ln.Close()
+		if err == nil {
+			pc.Close()
+			return addr
+		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("heptest: no loopback port free for both TCP and UDP")
+	return ""
 }

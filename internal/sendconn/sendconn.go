@@ -7,8 +7,10 @@ package sendconn
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -39,11 +41,24 @@ type Conn struct {
 	Logger    *zap.Logger
 	// Dialed is told the outcome of each TCP/TLS dial.
 	Dialed func(ok bool)
+	// Unreachable is told when a datagram met a closed port (an ICMP port
+	// unreachable, reported by the next write): written is true for an
+	// earlier datagram that went out and was lost, false for the current
+	// one, dropped unsent. UDP has no acknowledgement, so the loss is counted
+	// and the send goes on rather than retrying for ever and stalling the
+	// pipeline behind a Homer that is not there.
+	Unreachable func(written bool)
 
 	conn     net.Conn
 	redial   time.Duration
 	nextDial time.Time
 	buf      []byte
+}
+
+func (c *Conn) unreachable(written bool) {
+	if c.Unreachable != nil {
+		c.Unreachable(written)
+	}
 }
 
 // Stream reports whether records go back to back on a connection.
@@ -133,7 +148,16 @@ func (c *Conn) Send(ctx context.Context, n int, enc Encoder) (sent, from int, er
 		}
 		if !c.Stream() {
 			_, err := conn.Write(c.buf)
+			// ECONNREFUSED is about an earlier datagram; this one is not out
+			for try := 0; errors.Is(err, syscall.ECONNREFUSED) && try < 3; try++ {
+				c.unreachable(true)
+				_, err = conn.Write(c.buf)
+			}
 			c.buf = c.buf[:0]
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				c.unreachable(false) // nobody listens: this one is dropped
+				continue
+			}
 			if err != nil {
 				return fail(err, i)
 			}

@@ -1,5 +1,0 @@
-package homerexporter
-
-import "syscall"
-
-func errConnRefused() error { return syscall.ECONNREFUSED }
