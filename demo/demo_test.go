@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,23 +14,8 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		// the SIP and HEP ports are UDP too
-		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			u.Close()
-			return port
-		}
-	}
-}
 
 // TestDemo runs the whole demo (real otelcol-siphon on its default config,
 // real sipproxy, the call generator, the Homer stand-in) for a few seconds,
@@ -41,8 +24,8 @@ func freePort(t *testing.T) int {
 // to Homer, nothing dropped, clean exits.
 func TestDemo(t *testing.T) {
 	state := t.TempDir()
-	ports := Ports{ProxySIP: freePort(t), ProxyMetrics: freePort(t), ProxyAdmin: freePort(t), HEP: freePort(t),
-		CDRHTTP: freePort(t), CDRSyslog: freePort(t), Health: freePort(t), Telemetry: freePort(t), KPI: freePort(t), Homer: freePort(t)}
+	ports := Ports{ProxySIP: heptest.FreePort(t), ProxyMetrics: heptest.FreePort(t), ProxyAdmin: heptest.FreePort(t), HEP: heptest.FreePort(t),
+		CDRHTTP: heptest.FreePort(t), CDRSyslog: heptest.FreePort(t), Health: heptest.FreePort(t), Telemetry: heptest.FreePort(t), KPI: heptest.FreePort(t), Homer: heptest.FreePort(t)}
 	mix := map[callgen.Outcome]int{}
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up

@@ -76,7 +76,7 @@ func TestAppliance(t *testing.T) {
 			port int
 		}{{"alice", aliceP}, {"bob", bobP}} {
 			a.sipp("register", freePort(t), "-m", "1", "-key", "user", r.user, "-key", "contact_port", strconv.Itoa(r.port),
-				"-key", "expires", "300", target).wait()
+				"-key", "expires", "300", target).Wait()
 		}
 	}
 	register()
@@ -84,8 +84,8 @@ func TestAppliance(t *testing.T) {
 
 	// One call of each kind first: their series exist in Prometheus before
 	// the wave, so rate() sees all of the wave.
-	okA, _ := a.sipp("uac-call", freePort(t), "-m", "1", "-s", "alice", "-d", "1000", target).wait()
-	okB, _ := a.sipp(busyScenario, freePort(t), "-m", "1", "-s", "bob", target).wait()
+	okA, _ := finish(a.sipp("uac-call", freePort(t), "-m", "1", "-s", "alice", "-d", "1000", target))
+	okB, _ := finish(a.sipp(busyScenario, freePort(t), "-m", "1", "-s", "bob", target))
 	require.Equal(t, 1, okA)
 	require.Equal(t, 1, okB)
 	waitValue(t, a.prom, `sum(sip_calls_total)`, near(2, 0), "warm-up calls in Prometheus")
@@ -98,10 +98,10 @@ func TestAppliance(t *testing.T) {
 	a.billingDown.Store(true)
 	time.Sleep(3 * time.Second)
 	a.billingDown.Store(false)
-	waOK, waFail := uacA.wait()
-	wbOK, wbFail := uacB.wait()
-	uasA.wait()
-	uasB.wait()
+	waOK, waFail := finish(uacA)
+	wbOK, wbFail := finish(uacB)
+	uasA.Wait()
+	uasB.Wait()
 	require.Equal(t, answered, waOK, "sipp: answered calls")
 	require.Equal(t, busy, wbOK, "sipp: busy calls")
 	require.Zero(t, waFail+wbFail)

@@ -22,7 +22,7 @@ func TestDurability(t *testing.T) {
 	uasPort := freePort(t)
 	uas := a.sipp("uas-answer", uasPort, "-m", strconv.Itoa(calls))
 	a.sipp("register", freePort(t), "-m", "1", "-key", "user", "alice", "-key", "contact_port", strconv.Itoa(uasPort),
-		"-key", "expires", "300", target).wait()
+		"-key", "expires", "300", target).Wait()
 	uac := a.sipp("uac-call", freePort(t), "-m", strconv.Itoa(calls), "-r", "10", "-s", "alice", "-d", "500", target)
 
 	time.Sleep(2 * time.Second)
@@ -36,8 +36,8 @@ func TestDurability(t *testing.T) {
 	a.billingDown.Store(false)
 	a.resumeSyslog()
 
-	ok, failed := uac.wait()
-	uas.wait()
+	ok, failed := finish(uac)
+	uas.Wait()
 	require.Equal(t, calls, ok, "sipp completed every call")
 	require.Zero(t, failed)
 

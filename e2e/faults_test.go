@@ -79,7 +79,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		// retried from the queue
 		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "10", "-r", "2", "-s", "nobody", target)
 		waitAlert(t, p, "OtelcolExporterSendFailing", "firing", 90*time.Second)
-		calls.wait()
+		calls.Wait()
 		a.billingDown.Store(false)
 		waitAlert(t, p, "OtelcolExporterSendFailing", "", 90*time.Second)
 		// nothing was lost on the way: billing has every call the file has
@@ -92,7 +92,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "60", "-r", "10", "-s", "slow", target)
 		waitAlert(t, p, "SiphonPoolSaturated", "firing", 60*time.Second)
 		waitAlert(t, p, "SiphonJobsShed", "firing", 60*time.Second)
-		_ = calls.cmd.Process.Kill() // the callers give up; the pool drains
+		calls.Kill() // the callers give up; the pool drains
 		waitAlert(t, p, "SiphonPoolSaturated", "", 60*time.Second)
 		waitAlert(t, p, "SiphonJobsShed", "", 60*time.Second)
 	})

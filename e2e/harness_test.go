@@ -8,7 +8,6 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,21 +31,10 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
+	"github.com/siphon-otel/siphon-otel/internal/sipptest"
 )
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		if u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
-			u.Close()
-			return p
-		}
-	}
-}
+func freePort(t testing.TB) int { return heptest.FreePort(t) }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
@@ -288,94 +276,27 @@ func (a *appliance) fileCDRs() *cdrSet {
 	return s
 }
 
-// sipp runs one sipp scenario.
-type sipp struct {
-	t    testing.TB
-	name string
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
 func sippDir() string { return filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp") }
 
-func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipp {
-	t := a.t
-	t.Helper()
+// sipp runs a scenario of proxy/testdata/sipp (or a path) over UDP.
+func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipptest.Sipp {
+	a.t.Helper()
 	sf := scenario
 	if !strings.ContainsRune(sf, '/') {
 		sf = filepath.Join(sippDir(), scenario+".xml")
 	}
-	s := &sipp{t: t, name: filepath.Base(sf), dir: t.TempDir(), done: make(chan struct{})}
-	argv := append([]string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", "u1",
-		"-trace_err", "-error_file", filepath.Join(s.dir, "errors.log"), "-trace_stat", "-stf", filepath.Join(s.dir, "stat.csv"),
-		"-fd", "1", "-nostdin", "-timeout", "60", "-timeout_error"}, args...)
-	s.cmd = exec.Command("sipp", argv...)
-	s.cmd.Dir = s.dir
-	out, err := os.Create(filepath.Join(s.dir, "sipp.out"))
-	require.NoError(t, err)
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	require.NoError(t, s.cmd.Start())
-	go func() { s.err = s.cmd.Wait(); out.Close(); close(s.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	return s
+	return sipptest.Start(a.t, sf, "u1", localPort, args...)
 }
 
-// wait requires sipp to finish successfully and returns its final
-// SuccessfulCall and FailedCall counts from its statistics file.
-func (s *sipp) wait() (ok, failed int) {
-	s.t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(90 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		s.t.Fatalf("sipp %s did not finish", s.name)
-	}
-	if s.err != nil {
-		out, _ := os.ReadFile(filepath.Join(s.dir, "sipp.out"))
-		errs, _ := os.ReadFile(filepath.Join(s.dir, "errors.log"))
-		s.t.Fatalf("sipp %s: %v\n%s\n%s", s.name, s.err, out, errs)
-	}
-	f, err := os.Open(filepath.Join(s.dir, "stat.csv"))
-	require.NoError(s.t, err)
-	defer f.Close()
-	r := csv.NewReader(f)
-	r.Comma = ';'
-	r.FieldsPerRecord = -1
-	rows, err := r.ReadAll()
-	require.NoError(s.t, err)
-	require.GreaterOrEqual(s.t, len(rows), 2, "sipp %s wrote no statistics", s.name)
-	col := func(name string) int {
-		for i, h := range rows[0] {
-			if h == name {
-				v, err := strconv.Atoi(rows[len(rows)-1][i])
-				require.NoError(s.t, err)
-				return v
-			}
-		}
-		s.t.Fatalf("sipp %s statistics have no %s", s.name, name)
-		return 0
-	}
-	return col("SuccessfulCall(C)"), col("FailedCall(C)")
+// finish requires sipp to succeed and returns its call statistics.
+func finish(s *sipptest.Sipp) (ok, failed int) {
+	s.Wait()
+	return s.Stats()
 }
 
-// expectScenario writes a copy of a scenario that expects code (sipp does
-// not substitute keys in recv attributes).
+// expectScenario is a copy of a scenario expecting code.
 func expectScenario(t testing.TB, name string, code int) string {
-	b, err := os.ReadFile(filepath.Join(sippDir(), name+".xml"))
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", name, code))
-	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
-	return p
+	return sipptest.Expect(t, filepath.Join(sippDir(), name+".xml"), code)
 }
 
 // compression maps the shipped rules' durations to seconds, so that an alert

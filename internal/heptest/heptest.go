@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -176,4 +177,18 @@ func FreeAddr(t testing.TB, network string) string {
 	}
 	t.Fatal("heptest: no loopback port free for both TCP and UDP")
 	return ""
+}
+
+// FreePort is FreeAddr's port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(FreeAddr(t, "tcp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

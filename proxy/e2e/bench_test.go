@@ -23,12 +23,12 @@ func BenchmarkProxyCalls(b *testing.B) {
 		uasPort := freeSIPPort(b)
 		startSipp(b, "uas-answer", "u1", uasPort, "") // runs until the benchmark ends
 		startSipp(b, "register", "u1", freeSIPPort(b), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
-			"-key", "user", "bench", "-key", "contact_port", strconv.Itoa(uasPort), "-key", "expires", "300").wait()
+			"-key", "user", "bench", "-key", "contact_port", strconv.Itoa(uasPort), "-key", "expires", "300").Wait()
 		cpu0 := p.metrics()["process_cpu_seconds_total"]
 		start := time.Now()
 		uac := startSipp(b, "uac-call", "u1", freeSIPPort(b), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
 			"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(concurrent), "-s", "bench", "-d", "20")
-		uac.wait()
+		uac.Wait()
 		elapsed := time.Since(start)
 		m := p.metrics()
 		if got := m["siphon_requests_total{method=INVITE}"]; got != float64(calls) {

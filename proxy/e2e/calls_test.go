@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"hash/fnv"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/sipptest"
 )
 
 // flowKey identifies a SIP message on one leg of a proxied call, as both
@@ -36,9 +37,9 @@ func (k flowKey) String() string {
 func isResponse(first string) bool { _, err := strconv.Atoi(first); return err == nil }
 
 // sippFlow is what sipp logged for callID, seen from the proxy.
-func sippFlow(leg string, s *sipp, callID string) []flowKey {
+func sippFlow(leg string, s *sipptest.Sipp, callID string) []flowKey {
 	var out []flowKey
-	for _, m := range s.messages() {
+	for _, m := range s.Messages() {
 		if m.CallID == callID {
 			out = append(out, flowKey{Leg: leg, In: m.Sent, First: m.First, CSeq: m.CSeq})
 		}
@@ -73,14 +74,9 @@ func sortedKeys(ks []flowKey) []string {
 // failScenario writes uac-fail.xml expecting code.
 func failScenario(t *testing.T, code int) string { return expectScenario(t, "uac-fail", code) }
 
-// expectScenario writes a scenario whose response="EXPECT" is code (sipp
-// does not substitute keys in recv attributes).
+// expectScenario writes a copy of a testdata scenario expecting code.
 func expectScenario(t *testing.T, name string, code int) string {
-	b, err := os.ReadFile(filepath.Join(sippDir, name+".xml"))
-	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", name, code))
-	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
-	return p
+	return sipptest.Expect(t, filepath.Join(sippDir, name+".xml"), code)
 }
 
 func captureID(agent string) int64 {
@@ -128,8 +124,8 @@ func TestCalls(t *testing.T) {
 				before := p.metrics()
 				reg := startSipp(t, "register", tr.sipp, freeSIPPort(t), target, "-m", "1",
 					"-key", "user", "dave", "-key", "contact_port", "5999", "-key", "expires", "120")
-				reg.wait()
-				cid := reg.callID()
+				reg.Wait()
+				cid := reg.CallID()
 				rec := p.waitCDR(cid, "REGISTER")
 				assert.Equal(t, "registered", rec["reg_event"])
 				assert.EqualValues(t, 200, rec["response_code"])
@@ -162,7 +158,7 @@ func TestCalls(t *testing.T) {
 func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c callCase) {
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 	callee := "callee-" + c.name
-	var uas *sipp
+	var uas *sipptest.Sipp
 	uasPort := 0
 	if c.uas != "" {
 		uasPort = freeSIPPort(t)
@@ -174,11 +170,11 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	}
 	if c.register {
 		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
-			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").wait()
+			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").Wait()
 	}
 	if c.unregister {
 		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
-			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").wait()
+			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").Wait()
 		code, _ := p.admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
 		require.Equal(t, 404, code, "the binding is gone")
 	}
@@ -192,11 +188,11 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 		scenario = failScenario(t, c.code)
 	}
 	uac := startSipp(t, scenario, transport, freeSIPPort(t), target, "-m", "1", "-s", callee, "-d", "300")
-	uac.wait()
+	uac.Wait()
 	if uas != nil {
-		uas.wait()
+		uas.Wait()
 	}
-	cid := uac.callID()
+	cid := uac.CallID()
 
 	// the CDR
 	rec := p.waitCDR(cid, "INVITE")

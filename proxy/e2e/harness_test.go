@@ -4,13 +4,11 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -33,6 +31,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/sipptest"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -67,22 +66,7 @@ func TestMain(m *testing.M) {
 }
 
 // freeSIPPort returns a loopback port free for both UDP and TCP.
-func freeSIPPort(t testing.TB) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		port := ln.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", "127.0.0.1:"+strconv.Itoa(port))
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return port
-		}
-	}
-	t.Fatal("no port free for both UDP and TCP")
-	return 0
-}
+func freeSIPPort(t testing.TB) int { return heptest.FreePort(t) }
 
 func freeTCP(t testing.TB) string { return heptest.FreeAddr(t, "tcp") }
 
@@ -329,133 +313,18 @@ func (p *proxy) log() string {
 	return string(b)
 }
 
-// sipp is one sipp process.
-type sipp struct {
-	t       testing.TB
-	name    string
-	msgLog  string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	exitErr error
-}
-
 // startSipp runs scenario (a file in testdata/sipp, or a path) on
 // localPort; target may be empty for a UAS.
-func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipp {
+func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipptest.Sipp {
 	t.Helper()
-	dir := t.TempDir()
 	sf := scenario
 	if !strings.ContainsRune(sf, '/') {
 		sf = filepath.Join(sippDir, scenario+".xml")
 	}
-	s := &sipp{t: t, name: filepath.Base(scenario), msgLog: filepath.Join(dir, "messages.log"), done: make(chan struct{})}
-	argv := []string{"-sf", sf, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", transport,
-		"-trace_msg", "-message_file", s.msgLog, "-trace_err", "-error_file", filepath.Join(dir, "errors.log"),
-		"-nostdin", "-timeout", "30", "-timeout_error"}
-	argv = append(argv, args...)
 	if target != "" {
-		argv = append(argv, target)
+		args = append(args, target)
 	}
-	s.cmd = exec.Command("sipp", argv...)
-	s.cmd.Dir = dir
-	out, err := os.Create(filepath.Join(dir, "sipp.out"))
-	require.NoError(t, err)
-	t.Cleanup(func() { out.Close() })
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	require.NoError(t, s.cmd.Start())
-	go func() { s.exitErr = s.cmd.Wait(); close(s.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-s.done:
-		default:
-			_ = s.cmd.Process.Kill()
-			<-s.done
-		}
-	})
-	return s
-}
-
-// wait waits for sipp to end and requires success (exit 0).
-func (s *sipp) wait() {
-	s.t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(60 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-		s.t.Fatalf("sipp %s did not finish", s.name)
-	}
-	if s.exitErr != nil {
-		dir := filepath.Dir(s.msgLog)
-		out, _ := os.ReadFile(filepath.Join(dir, "sipp.out"))
-		errs, _ := os.ReadFile(filepath.Join(dir, "errors.log"))
-		msgs, _ := os.ReadFile(s.msgLog)
-		s.t.Fatalf("sipp %s: %v\noutput:\n%s\nerrors:\n%s\nmessages:\n%s", s.name, s.exitErr, out, errs, msgs)
-	}
-}
-
-// sipMsg is one message as sipp logged it.
-type sipMsg struct {
-	Sent   bool   // sipp sent it (else received)
-	First  string // method, or status code for a response
-	CSeq   string // "1 INVITE"
-	CallID string
-}
-
-// messages parses sipp's -trace_msg log.
-func (s *sipp) messages() []sipMsg {
-	s.t.Helper()
-	f, err := os.Open(s.msgLog)
-	require.NoError(s.t, err)
-	defer f.Close()
-	var out []sipMsg
-	var cur *sipMsg
-	inHeaders := false
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		switch {
-		case strings.HasPrefix(line, "-----------------------------------------------"):
-			if cur != nil {
-				out = append(out, *cur)
-			}
-			cur = nil
-		case cur == nil && (strings.Contains(line, " message sent") || strings.Contains(line, " message received")):
-			cur = &sipMsg{Sent: strings.Contains(line, " message sent")}
-			inHeaders = false
-		case cur != nil && cur.First == "" && line != "":
-			if code, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
-				cur.First, _, _ = strings.Cut(code, " ")
-			} else {
-				cur.First, _, _ = strings.Cut(line, " ")
-			}
-			inHeaders = true
-		case cur != nil && inHeaders && line == "":
-			inHeaders = false
-		case cur != nil && inHeaders:
-			name, value, _ := strings.Cut(line, ":")
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "cseq":
-				cur.CSeq = strings.Join(strings.Fields(value), " ")
-			case "call-id", "i":
-				cur.CallID = strings.TrimSpace(value)
-			}
-		}
-	}
-	if cur != nil {
-		out = append(out, *cur)
-	}
-	require.NoError(s.t, sc.Err())
-	return out
-}
-
-// callID is the Call-ID of the first message sipp logged.
-func (s *sipp) callID() string {
-	s.t.Helper()
-	ms := s.messages()
-	require.NotEmpty(s.t, ms, "sipp %s logged no messages", s.name)
-	return ms[0].CallID
+	return sipptest.Start(t, sf, transport, localPort, args...)
 }
 
 // hepSink is our hep receiver, in process, on a loopback port.
@@ -500,7 +369,7 @@ type hepMsg struct {
 }
 
 // messages returns every sip.message record received so far.
-func (h *hepSink) messages() []hepMsg {
+func (h *hepSink) Messages() []hepMsg {
 	var out []hepMsg
 	for _, ld := range h.sink.AllLogs() {
 		for _, rl := range ld.ResourceLogs().All() {
@@ -543,7 +412,7 @@ func (h *hepSink) messages() []hepMsg {
 // forCall returns the records of one Call-ID.
 func (h *hepSink) forCall(callID string) []hepMsg {
 	var out []hepMsg
-	for _, m := range h.messages() {
+	for _, m := range h.Messages() {
 		if m.CallID == callID {
 			out = append(out, m)
 		}

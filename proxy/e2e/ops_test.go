@@ -21,6 +21,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/sipptest"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
@@ -29,7 +30,7 @@ import (
 func register(t *testing.T, p *proxy, transport, user string, contactPort int) {
 	t.Helper()
 	startSipp(t, "register", transport, freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
-		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").wait()
+		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").Wait()
 }
 
 // TestDigestRegister registers against a credentials file with sipp
@@ -43,8 +44,8 @@ func TestDigestRegister(t *testing.T) {
 	before := p.metrics()
 	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", freeSIPPort(t), target, "-m", "1",
 		"-au", "bob", "-ap", "secret", "-key", "user", "bob", "-key", "contact_port", "5999", "-key", "expires", "60")
-	ok.wait()
-	rec := p.waitCDR(ok.callID(), "REGISTER")
+	ok.Wait()
+	rec := p.waitCDR(ok.CallID(), "REGISTER")
 	assert.Equal(t, "bob", rec["auth_user"])
 	assert.Equal(t, "registered", rec["reg_event"])
 	code, _ := p.admin("GET", "/admin/registrations/bob@127.0.0.1", "")
@@ -52,7 +53,7 @@ func TestDigestRegister(t *testing.T) {
 
 	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", freeSIPPort(t), target, "-m", "1",
 		"-au", "bob", "-ap", "guess", "-key", "user", "bob", "-key", "contact_port", "5998", "-key", "expires", "60")
-	bad.wait()
+	bad.Wait()
 	after := p.metrics()
 	assert.Equal(t, 1.0, after["siphon_auth_failures_total"]-before["siphon_auth_failures_total"], "one wrong password")
 	assert.Equal(t, 2.0, after["siphon_responses_total{code=401}"]-before["siphon_responses_total{code=401}"])
@@ -137,8 +138,8 @@ func TestMalformed(t *testing.T) {
 	uasPort := freeSIPPort(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "after-abuse", uasPort)
-	startSipp(t, "uac-call", "u1", freeSIPPort(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").wait()
-	uas.wait()
+	startSipp(t, "uac-call", "u1", freeSIPPort(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
+	uas.Wait()
 }
 
 // readFirstLine returns the first line the proxy answers, or "" when it
@@ -191,18 +192,18 @@ func TestDrain(t *testing.T) {
 
 	// a new call is refused; the held one goes on
 	refused := startSipp(t, failScenario(t, 503), "u1", freeSIPPort(t), target, "-m", "1", "-s", "held")
-	refused.wait()
+	refused.Wait()
 	select {
 	case <-p.done:
 		t.Fatal("the proxy exited with a call up")
 	default:
 	}
-	held.wait() // its BYE went through the draining proxy
-	uas.wait()
-	rec := p.waitCDR(held.callID(), "INVITE")
+	held.Wait() // its BYE went through the draining proxy
+	uas.Wait()
+	rec := p.waitCDR(held.CallID(), "INVITE")
 	assert.Equal(t, "caller", rec["disconnect_initiator"])
 	assert.EqualValues(t, 200, rec["response_code"])
-	rec = p.waitCDR(refused.callID(), "INVITE")
+	rec = p.waitCDR(refused.CallID(), "INVITE")
 	assert.EqualValues(t, 503, rec["response_code"])
 
 	select {
@@ -259,15 +260,15 @@ func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
 
 // runCalls places n answered calls at rate per second and returns sipp's
 // UAC.
-func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipp {
+func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
 	t.Helper()
 	uasPort := freeSIPPort(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", strconv.Itoa(n))
 	register(t, p, "u1", user, uasPort)
 	uac := startSipp(t, "uac-call", "u1", freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
 		"-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-s", user, "-d", "50")
-	uac.wait() // exit 0: every call succeeded
-	uas.wait()
+	uac.Wait() // exit 0: every call succeeded
+	uas.Wait()
 	return uac
 }
 

@@ -41,9 +41,9 @@ func TestStaticRouteFailover(t *testing.T) {
     targets: ["sip:127.0.0.1:%d", "sip:127.0.0.1:%d"]`, dead, uasPort)})
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	uac := startSipp(t, "uac-call", "u1", freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
-	uac.wait()
-	uas.wait()
-	rec := p.waitCDR(uac.callID(), "INVITE")
+	uac.Wait()
+	uas.Wait()
+	rec := p.waitCDR(uac.CallID(), "INVITE")
 	assert.EqualValues(t, 200, rec["response_code"])
 	assert.Equal(t, "caller", rec["disconnect_initiator"])
 	select {
@@ -53,7 +53,7 @@ func TestStaticRouteFailover(t *testing.T) {
 		t.Fatal("the first target never saw the INVITE")
 	}
 	invites := 0
-	for _, m := range uas.messages() {
+	for _, m := range uas.Messages() {
 		if m.First == "INVITE" && !m.Sent {
 			invites++
 		}
