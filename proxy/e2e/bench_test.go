@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -12,6 +14,8 @@ import (
 // then with all of it on (HEP to our hep receiver, CDRs to a file), in
 // one run, and reports both rates and the proxy's CPU time per call (its
 // own process_cpu_seconds_total), whose ratio is the telemetry overhead.
+// SIPPROXY_PROFILE_OFF / SIPPROXY_PROFILE_ON name files for CPU profiles of
+// the two runs (go tool pprof).
 // The offered rate stays below what sipp and the proxy sustain together on
 // two cores, so every call succeeds; run it with -benchtime Nx (make bench
 // does).
@@ -34,12 +38,17 @@ func BenchmarkProxyCalls(b *testing.B) {
 		if got := m["siphon_requests_total{method=INVITE}"]; got != float64(calls) {
 			b.Fatalf("proxy saw %v INVITEs, want %d", got, calls)
 		}
+		if o.CPUProfile != "" { // the profile is written as the proxy exits
+			p.signal(syscall.SIGTERM)
+			<-p.done
+		}
 		return float64(calls) / elapsed.Seconds(), (m["process_cpu_seconds_total"] - cpu0) / float64(calls)
 	}
 	b.ResetTimer()
-	off, cpuOff := run(proxyOpts{CDR: "cdr: {enabled: false}"})
+	// info, as in production: debug logging would dominate both runs
+	off, cpuOff := run(proxyOpts{CDR: "cdr: {enabled: false}", LogLevel: "info", CPUProfile: os.Getenv("SIPPROXY_PROFILE_OFF")})
 	hep := startHEP(b, "udp")
-	on, cpuOn := run(proxyOpts{HEPEndpoint: hep.Endpoint})
+	on, cpuOn := run(proxyOpts{HEPEndpoint: hep.Endpoint, LogLevel: "info", CPUProfile: os.Getenv("SIPPROXY_PROFILE_ON")})
 	b.ReportMetric(off, "calls/s-telemetry-off")
 	b.ReportMetric(on, "calls/s-telemetry-on")
 	b.ReportMetric(cpuOff*1e6, "cpu-µs/call-off")

@@ -84,6 +84,8 @@ type proxyOpts struct {
 	AdminToken    string
 	TLSCert       string // with TLSKey: a TLS listener on TLSPort
 	TLSKey        string
+	LogLevel      string // default debug (the log is shown when a test fails)
+	CPUProfile    string // write a CPU profile of the whole run there
 }
 
 type proxy struct {
@@ -166,7 +168,14 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	cfgPath := filepath.Join(dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
 
-	p.cmd = exec.Command(sipproxyBin, "-config", cfgPath, "-log-level", "debug")
+	if o.LogLevel == "" {
+		o.LogLevel = "debug"
+	}
+	args := []string{"-config", cfgPath, "-log-level", o.LogLevel}
+	if o.CPUProfile != "" {
+		args = append(args, "-cpuprofile", o.CPUProfile)
+	}
+	p.cmd = exec.Command(sipproxyBin, args...)
 	logf, err := os.Create(p.logPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { logf.Close() })

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 
 	"github.com/siphon-otel/siphon-otel/proxy/app"
 	"github.com/siphon-otel/siphon-otel/proxy/config"
@@ -18,6 +19,7 @@ func main() {
 	path := flag.String("config", "siphon.yaml", "configuration file (SIPhon's keys)")
 	check := flag.Bool("check", false, "validate the configuration and exit")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
@@ -34,6 +36,18 @@ func main() {
 	if *check {
 		fmt.Println("sipproxy: configuration OK")
 		return
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "sipproxy: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "sipproxy: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	if err := app.Run(cfg, log, app.Options{}); err != nil {
 		log.Error("sipproxy stopped", "error", err)
