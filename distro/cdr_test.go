@@ -386,8 +386,27 @@ func TestCollectorKilledMidStream(t *testing.T) {
 	env := map[string]string{"SIPHON_CDR_HTTP_ENDPOINT": first.httpAddr}
 	second := startConfig(t, "config.yaml", state, env)
 	<-done
-	lines := fileLines(t, filepath.Join(state, "cdr.jsonl"), total, 60*time.Second)
-	ids := callIDCounts(t, lines)
+	// at least once: duplicates may fill `total` lines before the last
+	// record is in, so wait for the unique count, over complete lines
+	path := filepath.Join(state, "cdr.jsonl")
+	complete := func() []string {
+		b, _ := os.ReadFile(path)
+		if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+			return strings.Split(string(b[:i]), "\n")
+		}
+		return nil
+	}
+	var ids map[string]int
+	assert.Eventually(t, func() bool {
+		ids = map[string]int{}
+		for _, l := range complete() {
+			if r, err := cdr.Parse([]byte(l)); err == nil {
+				ids[r.CallID()]++
+			}
+		}
+		return len(ids) == total
+	}, 60*time.Second, 50*time.Millisecond)
+	ids = callIDCounts(t, complete()) // every line a valid CDR
 	assert.Len(t, ids, total, "unique records delivered = records sent")
 	second.WaitMetric(30*time.Second, 1, "otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`)
 }
