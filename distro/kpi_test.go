@@ -59,31 +59,14 @@ func rulesPath(t *testing.T) string {
 	return p
 }
 
-// waitValue polls Prometheus until expr has exactly one sample and ok(value).
-func waitValue(t *testing.T, p *promtest.Server, expr string, ok func(float64) bool) promtest.Sample {
-	t.Helper()
-	var last []promtest.Sample
-	var err error
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		last, err = p.Query(expr)
-		if err == nil && len(last) == 1 && ok(last[0].Value) {
-			return last[0]
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-	t.Fatalf("%s: last result %v, err %v", expr, last, err)
-	return promtest.Sample{}
-}
-
 // kpiWaves sends two waves of 3 answered + 2 busy calls (the second once
 // Prometheus holds the first, so rate() sees an increase) and checks the
 // shipped recording rules over what Prometheus received.
 func kpiWaves(t *testing.T, c *collector, p *promtest.Server, sel string) []string {
 	ids := sendWave(t, c.httpAddr, "w1", 3, 2)
-	waitValue(t, p, `sum(sip_calls_total`+sel+`)`, func(v float64) bool { return v == 5 })
+	p.WaitValue(t, "", `sum(sip_calls_total`+sel+`)`, func(v float64) bool { return v == 5 })
 	ids = append(ids, sendWave(t, c.httpAddr, "w2", 3, 2)...)
-	waitValue(t, p, `sum(sip_calls_total`+sel+`)`, func(v float64) bool { return v == 10 })
+	p.WaitValue(t, "", `sum(sip_calls_total`+sel+`)`, func(v float64) bool { return v == 10 })
 
 	// The series carry the sipkpi labels under Prometheus names.
 	got, err := p.Query(`sip_calls_total` + sel)
@@ -110,12 +93,12 @@ func kpiWaves(t *testing.T, c *collector, p *promtest.Server, sel string) []stri
 	within := func(want float64) func(float64) bool {
 		return func(v float64) bool { return v > want-1e-9 && v < want+1e-9 }
 	}
-	waitValue(t, p, `node:sip_asr:ratio_rate5m{node="127.0.0.1"}`, within(0.6))
-	waitValue(t, p, `node:sip_ner:ratio_rate5m{node="127.0.0.1"}`, within(1))
-	waitValue(t, p, `node:sip_seer:ratio_rate5m{node="127.0.0.1"}`, within(1))
-	waitValue(t, p, `node:sip_isa:ratio_rate5m{node="127.0.0.1"}`, within(0))
-	waitValue(t, p, `node:sip_scr:ratio_rate5m{node="127.0.0.1"}`, within(0.6))
-	waitValue(t, p, `node:sip_acd_seconds:mean5m{node="127.0.0.1"}`, within(164.735))
+	p.WaitValue(t, "", `node:sip_asr:ratio_rate5m{node="127.0.0.1"}`, within(0.6))
+	p.WaitValue(t, "", `node:sip_ner:ratio_rate5m{node="127.0.0.1"}`, within(1))
+	p.WaitValue(t, "", `node:sip_seer:ratio_rate5m{node="127.0.0.1"}`, within(1))
+	p.WaitValue(t, "", `node:sip_isa:ratio_rate5m{node="127.0.0.1"}`, within(0))
+	p.WaitValue(t, "", `node:sip_scr:ratio_rate5m{node="127.0.0.1"}`, within(0.6))
+	p.WaitValue(t, "", `node:sip_acd_seconds:mean5m{node="127.0.0.1"}`, within(164.735))
 	rules, err := p.Rules()
 	require.NoError(t, err)
 	require.NotEmpty(t, rules)

@@ -35,22 +35,6 @@ func value(t testing.TB, p *promtest.Server, expr string) float64 {
 	return s[0].Value
 }
 
-func waitValue(t testing.TB, p *promtest.Server, expr string, ok func(float64) bool, what string) float64 {
-	t.Helper()
-	var v float64
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		v = value(t, p, expr)
-		if ok(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %s is %v", what, expr, v)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
-}
-
 func near(want, tol float64) func(float64) bool {
 	return func(v float64) bool { return math.Abs(v-want) <= tol }
 }
@@ -88,7 +72,7 @@ func TestAppliance(t *testing.T) {
 	okB, _ := finish(a.sipp(busyScenario, freePort(t), "-m", "1", "-s", "bob", target))
 	require.Equal(t, 1, okA)
 	require.Equal(t, 1, okB)
-	waitValue(t, a.prom, `sum(sip_calls_total)`, near(2, 0), "warm-up calls in Prometheus")
+	a.prom.WaitValue(t, "warm-up calls in Prometheus", `sum(sip_calls_total)`, near(2, 0))
 	register() // the phones refresh their registrations
 
 	// The wave; billing refuses every CDR for 3 s in the middle of it.
@@ -106,7 +90,7 @@ func TestAppliance(t *testing.T) {
 	require.Equal(t, busy, wbOK, "sipp: busy calls")
 	require.Zero(t, waFail+wbFail)
 	calls := float64(2 + answered + busy)
-	waitValue(t, a.prom, `sum(sip_calls_total)`, near(calls, 0), "every call in Prometheus")
+	a.prom.WaitValue(t, "every call in Prometheus", `sum(sip_calls_total)`, near(calls, 0))
 
 	// The recording rules over the wave (the warm-up calls are the series'
 	// first samples, so rate() counts the wave alone).
@@ -134,7 +118,7 @@ func TestAppliance(t *testing.T) {
 		{`siphon:kpi_drop_floor:ratio`, near(0.8, 0)},
 	}
 	for _, k := range kpis {
-		v := waitValue(t, a.prom, k.rule, k.ok, "recording rule")
+		v := a.prom.WaitValue(t, "recording rule", k.rule, k.ok)
 		t.Logf("%-45s %v", k.rule, v)
 	}
 

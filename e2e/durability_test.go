@@ -42,7 +42,7 @@ func TestDurability(t *testing.T) {
 	require.Zero(t, failed)
 
 	// the proxy emitted one CDR per call (plus the REGISTER) and dropped none
-	waitValue(t, a.prom, `sum(siphon_cdr_written_total)`, near(calls+1, 0), "CDRs the proxy handed to its backend")
+	a.prom.WaitValue(t, "CDRs the proxy handed to its backend", `sum(siphon_cdr_written_total)`, near(calls+1, 0))
 	assert.Zero(t, value(t, a.prom, `sum(siphon_cdr_dropped_total)`), "the proxy dropped no CDR")
 
 	want := map[string]bool{}

@@ -65,7 +65,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	}
 
 	t.Run("RTPEngine killed", func(t *testing.T) {
-		waitValue(t, p, `siphon_rtpengine_instances_up`, near(1, 0), "the engine is up")
+		p.WaitValue(t, "the engine is up", `siphon_rtpengine_instances_up`, near(1, 0))
 		engine.Kill()
 		waitAlert(t, p, "SiphonRTPEngineUnhealthy", "firing", 60*time.Second)
 		rtpenginetest.StartOn(t, engine.Addr, 31100, 31199)

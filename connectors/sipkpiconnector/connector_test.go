@@ -311,17 +311,9 @@ func TestFlushesCumulativeTotalsOnTimerAndShutdown(t *testing.T) {
 	assert.Equal(t, start(next.batches[0]), start(last))
 }
 
-// BenchmarkStateMemory measures the heap held per tracked transaction (with
-// its setup entry): the figure behind the README's memory table.
-func BenchmarkStateMemory(b *testing.B) {
-	const n = 100_000
-	cfg := createDefaultConfig().(*Config)
-	cfg.Transactions.MaxEntries = n
-	ld := newFlows("sbc-1")
-	for i := range n {
-		f := newFlow(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i))
-		f.request(0, addrA, addrP, "INVITE", 1, branch(f.callID, "a", 1, "INVITE"), "", "")
-	}
+// heapPerEntry feeds ld to a fresh kpi on each iteration and reports the
+// heap it holds afterwards divided by n, in unit; check sees the kpi.
+func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, check func(*kpi)) {
 	for b.Loop() {
 		k := newKPI(cfg)
 		var before, after runtime.MemStats
@@ -333,9 +325,28 @@ func BenchmarkStateMemory(b *testing.B) {
 		})
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/transaction")
+		check(k)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(n), unit)
 		runtime.KeepAlive(k)
 	}
+}
+
+// BenchmarkStateMemory measures the heap held per tracked transaction (with
+// its setup entry): the figure behind the README's memory table.
+func BenchmarkStateMemory(b *testing.B) {
+	const n = 100_000
+	cfg := createDefaultConfig().(*Config)
+	cfg.Transactions.MaxEntries = n
+	ld := newFlows("sbc-1")
+	for i := range n {
+		f := newFlow(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i))
+		f.request(0, addrA, addrP, "INVITE", 1, branch(f.callID, "a", 1, "INVITE"), "", "")
+	}
+	heapPerEntry(b, cfg, ld, n, "B/transaction", func(k *kpi) {
+		if k.tx.len() != n {
+			b.Fatalf("%d transactions tracked", k.tx.len())
+		}
+	})
 }
 
 // BenchmarkSourceMemory measures the heap held per scanner source tracked.
@@ -350,21 +361,9 @@ func BenchmarkSourceMemory(b *testing.B) {
 		src := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 		f.request(0, src, addrP, "OPTIONS", 1, branch(f.callID, "a", 1, "OPTIONS"), "", "")
 	}
-	for b.Loop() {
-		k := newKPI(cfg)
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		now := time.Now()
-		eachRecord(ld, func(res pcommon.Map, lr plog.LogRecord) {
-			k.message(res, lr.Attributes(), lr.Timestamp().AsTime(), now)
-		})
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+	heapPerEntry(b, cfg, ld, n, "B/source", func(k *kpi) {
 		if k.sources.len() != n {
 			b.Fatalf("%d sources tracked", k.sources.len())
 		}
-		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/source")
-		runtime.KeepAlive(k)
-	}
+	})
 }

@@ -234,3 +234,23 @@ func (s *Server) Alerts() ([]Alert, error) {
 	}
 	return out, nil
 }
+
+// WaitValue polls expr until it returns exactly one sample whose value
+// satisfies ok and returns that value; after 60 s the test fails with the
+// last result (what says what was awaited).
+func (s *Server) WaitValue(t testing.TB, what, expr string, ok func(float64) bool) float64 {
+	t.Helper()
+	var last []Sample
+	var err error
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		last, err = s.Query(expr)
+		if err == nil && len(last) == 1 && ok(last[0].Value) {
+			return last[0].Value
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %s: last result %v, err %v", what, expr, last, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
