@@ -2,9 +2,12 @@ package cdr
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -175,7 +178,47 @@ func TestCSV(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(fixture(f))
 	f.Add([]byte(`{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"c","rf_result_code":1,"x":[1,{"y":null}]}`))
+	// seeds for the scanner/decoder agreement: escapes, whitespace, nesting
+	// with brackets inside strings, invalid UTF-8, duplicates past the
+	// linear scan, escaped keys
+	f.Add([]byte(" {\n\t\"timestamp\" : \"2026-03-06T14:23:01Z\" ,\r\n \"call_id\":\"a\\\"b\\u00e9\\\\\", \"x\" : { \"s\": \"}]\\\"[{\" , \"a\": [ 1 , -2.5e3, true, null ] } } "))
+	f.Add([]byte("{\"timestamp\":\"2026-03-06T14:23:01Z\",\"call_id\":\"\xff\xfe\",\"e\":\"\xc3\"}"))
+	f.Add([]byte(`{"timestamp":"2026-03-06T14:23:01Z","call_id":"c","a":"1","b":"2","c":"3","d":"4","e":"5","f":"6","g":"7","h":"8","i":"9","e":"again"}`))
+	f.Add([]byte(`{"timestamp":"2026-03-06T14:23:01Z","call_\u0069d":"c","call_id":"d"}`))
+	f.Add([]byte(`{"timestamp":"2026-03-06T14:23:01Z","call_id":"c","duration_secs":"1","response_code":1.5}`))
+	f.Add([]byte(`[{"timestamp":"2026-03-06T14:23:01Z"}]`))
+	f.Add([]byte(" [ {\"a\":\"],[\\\"\"} ,\n[1,[2]], \"x\" ,null,-1.5e-3 ,{} ] "))
+	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if trimmed := bytes.TrimSpace(b); json.Valid(b) && len(trimmed) > 0 && trimmed[0] == '[' {
+			// ArrayElements slices what encoding/json decodes
+			var want []json.RawMessage
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			got := ArrayElements(b)
+			if len(got) != len(want) {
+				t.Fatalf("ArrayElements: %d elements, encoding/json %d", len(got), len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("element %d: %q, encoding/json %q", i, got[i], want[i])
+				}
+			}
+		}
+		if json.Valid(b) && len(b) <= MaxRecordSize {
+			// the fast scanner and encoding/json's decoder agree on valid JSON
+			fast, errFast := parseValid(b)
+			slow, errSlow := parseDecoder(b)
+			if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
+				t.Fatalf("scanner error %v, decoder error %v", errFast, errSlow)
+			}
+			if errFast == nil {
+				if !reflect.DeepEqual(fast, slow) {
+					t.Fatalf("scanner and decoder differ:\n%+v\n%+v", fast, slow)
+				}
+			}
+		}
 		r, err := Parse(b)
 		if err != nil {
 			var fe *FieldError

@@ -63,6 +63,12 @@ func transportProto(name string) (uint8, bool) {
 // payload (p.Payload, or p.Compressed inflated by the caller, in which case
 // compressed is true). received is when the packet arrived.
 func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord) {
+	FromHEPInterned(p, payload, compressed, received, lr, nil)
+}
+
+// FromHEPInterned is FromHEP taking the strings of addresses and node names
+// from in (see Interner), for a reader that converts many packets.
+func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord, in *Interner) {
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(24)
 
@@ -97,10 +103,10 @@ func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time,
 		}
 	}
 	if p.Has(hep.HasSrcIP) {
-		attrs.PutStr(AttrSourceAddress, p.SrcIP.String())
+		attrs.PutStr(AttrSourceAddress, in.Addr(p.SrcIP))
 	}
 	if p.Has(hep.HasDstIP) {
-		attrs.PutStr(AttrDestinationAddress, p.DstIP.String())
+		attrs.PutStr(AttrDestinationAddress, in.Addr(p.DstIP))
 	}
 	family := familyOf(p)
 	if p.Has(hep.HasFamily) && p.Family != family {
@@ -129,7 +135,11 @@ func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time,
 	putInt(attrs, p.Has(hep.HasJitter), AttrHEPJitter, int64(p.Jitter))
 	putInt(attrs, p.Has(hep.HasTagType), AttrHEPTagType, int64(p.TagType))
 	putStr(attrs, AttrHEPCorrelationID, p.CorrelationID)
-	putStr(attrs, AttrHEPNodeName, p.NodeName)
+	if p.NodeName != nil && utf8.Valid(p.NodeName) {
+		attrs.PutStr(AttrHEPNodeName, in.Bytes(p.NodeName))
+	} else {
+		putStr(attrs, AttrHEPNodeName, p.NodeName)
+	}
 	putStr(attrs, AttrHEPGeoLocation, p.GeoLocation)
 	putStr(attrs, AttrHEPTransactionType, p.TransactionType)
 	putStr(attrs, AttrHEPPayloadJSONKeys, p.PayloadJSONKeys)

@@ -216,6 +216,23 @@ func BenchmarkFromHEPInvite(b *testing.B) {
 	}
 }
 
+// BenchmarkFromHEPInternedInvite is FromHEP as the hep receiver calls it,
+// with a reader's Interner.
+func BenchmarkFromHEPInternedInvite(b *testing.B) {
+	p := sipPacket(b)
+	logs := plog.NewLogs()
+	records := logs.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	now := time.Now()
+	in := NewInterner()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%1000 == 0 {
+			records.RemoveIf(func(plog.LogRecord) bool { return true })
+		}
+		FromHEPInterned(&p, p.Payload, false, now, records.AppendEmpty(), in)
+	}
+}
+
 func BenchmarkToHEPInvite(b *testing.B) {
 	p := sipPacket(b)
 	lr := plog.NewLogRecord()

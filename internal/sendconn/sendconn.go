@@ -7,10 +7,8 @@ package sendconn
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -53,6 +51,7 @@ type Conn struct {
 	redial   time.Duration
 	nextDial time.Time
 	buf      []byte
+	dgrams   datagrams
 }
 
 func (c *Conn) unreachable(written bool) {
@@ -114,8 +113,9 @@ func (c *Conn) Close() {
 // record it could not encode (having counted and logged it).
 type Encoder func(dst []byte, i int) ([]byte, bool)
 
-// Send writes records 0..n-1: one datagram each over UDP, back to back in
-// FlushSize writes over a stream. It returns how many were written and,
+// Send writes records 0..n-1: one datagram each over UDP (many per system
+// call where the system has sendmmsg), back to back in FlushSize writes
+// over a stream. It returns how many were written and,
 // on failure, the index of the first record that may not have been (the
 // caller hands those back for retry) with the error; the connection is then
 // closed.
@@ -133,6 +133,14 @@ func (c *Conn) Send(ctx context.Context, n int, enc Encoder) (sent, from int, er
 		c.Close()
 		return sent, from, fmt.Errorf("send to %s: %w", c.Endpoint, err)
 	}
+	if !c.Stream() {
+		var err error
+		var from int
+		if sent, from, err = c.sendDatagrams(conn, n, enc); err != nil {
+			return fail(err, from)
+		}
+		return sent, n, nil
+	}
 	c.buf = c.buf[:0]
 	written := 0 // records before this index are out (streams)
 	pending := 0 // records encoded into buf since the last write
@@ -144,24 +152,6 @@ func (c *Conn) Send(ctx context.Context, n int, enc Encoder) (sent, from int, er
 			if pending == 0 {
 				written = i + 1
 			}
-			continue
-		}
-		if !c.Stream() {
-			_, err := conn.Write(c.buf)
-			// ECONNREFUSED is about an earlier datagram; this one is not out
-			for try := 0; errors.Is(err, syscall.ECONNREFUSED) && try < 3; try++ {
-				c.unreachable(true)
-				_, err = conn.Write(c.buf)
-			}
-			c.buf = c.buf[:0]
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				c.unreachable(false) // nobody listens: this one is dropped
-				continue
-			}
-			if err != nil {
-				return fail(err, i)
-			}
-			sent++
 			continue
 		}
 		pending++

@@ -107,3 +107,46 @@ func TestDatagramRefusalAccounting(t *testing.T) {
 	assert.Positive(t, lostWritten+dropped, "the ICMP port unreachables are reported")
 	assert.Equal(t, total, sentAll+dropped, "every record is written or dropped and counted")
 }
+
+// TestDatagramBatches: more records than one batch write carries, some
+// skipped by the encoder, arrive one datagram each, in order, on IPv4 and
+// IPv6 loopback.
+func TestDatagramBatches(t *testing.T) {
+	for _, network := range []string{"127.0.0.1:0", "[::1]:0"} {
+		pc, err := net.ListenPacket("udp", network)
+		if err != nil && network[0] == '[' {
+			t.Logf("no IPv6 loopback: %v", err)
+			continue
+		}
+		require.NoError(t, err)
+		require.NoError(t, pc.(*net.UDPConn).SetReadBuffer(4<<20))
+		c := &Conn{Transport: UDP, Endpoint: pc.LocalAddr().String(), Timeout: time.Second, Logger: zap.NewNop()}
+		const n = 2*datagramBatch + 37
+		sent, from, err := c.Send(context.Background(), n, func(dst []byte, i int) ([]byte, bool) {
+			if i%7 == 3 {
+				return dst, false
+			}
+			return fmt.Appendf(dst, "record-%d", i), true
+		})
+		require.NoError(t, err)
+		assert.Equal(t, n, from)
+		var want []string
+		for i := range n {
+			if i%7 != 3 {
+				want = append(want, fmt.Sprintf("record-%d", i))
+			}
+		}
+		assert.Equal(t, len(want), sent)
+		var got []string
+		buf := make([]byte, 100)
+		require.NoError(t, pc.SetReadDeadline(time.Now().Add(5*time.Second)))
+		for len(got) < len(want) {
+			m, _, err := pc.ReadFrom(buf)
+			require.NoError(t, err, "after %d datagrams", len(got))
+			got = append(got, string(buf[:m]))
+		}
+		assert.Equal(t, want, got, network)
+		c.Close()
+		pc.Close()
+	}
+}

@@ -60,23 +60,23 @@ func Parse(msg string) (Summary, error) {
 		}
 		name := strings.TrimRight(line[:colon], " \t")
 		value := strings.TrimSpace(line[colon+1:])
-		switch {
-		case is(name, "call-id", "i"):
+		switch header(name) {
+		case hCallID:
 			s.CallID = value
-		case is(name, "cseq", ""):
+		case hCSeq:
 			s.cseq(value)
-		case is(name, "from", "f"):
+		case hFrom:
 			s.FromTag = tagParam(value)
-		case is(name, "to", "t"):
+		case hTo:
 			s.ToTag = tagParam(value)
-		case is(name, "via", "v"):
+		case hVia:
 			if !viaSeen {
 				viaSeen = true
 				s.ViaBranch = branchParam(value)
 			}
-		case is(name, "user-agent", ""):
+		case hUserAgent:
 			s.UserAgent = value
-		case is(name, "server", ""):
+		case hServer:
 			server = value
 		}
 	}
@@ -94,8 +94,63 @@ func nextLine(s string) (line, rest string) {
 	return strings.TrimSuffix(s[:i], "\r"), s[i+1:]
 }
 
-func is(name, long, compact string) bool {
-	return strings.EqualFold(name, long) || (compact != "" && len(name) == 1 && strings.EqualFold(name, compact))
+// Headers the summary reads.
+const (
+	hOther = iota
+	hCallID
+	hCSeq
+	hFrom
+	hTo
+	hVia
+	hUserAgent
+	hServer
+)
+
+// header classifies a header name, long or compact form, any case. It
+// switches on the length first: most headers of a message are none of
+// these, and this runs for every header of every captured message.
+func header(name string) int {
+	switch len(name) {
+	case 1:
+		switch name[0] | 0x20 { // ASCII lower case
+		case 'i':
+			return hCallID
+		case 'f':
+			return hFrom
+		case 't':
+			return hTo
+		case 'v':
+			return hVia
+		}
+	case 2:
+		if strings.EqualFold(name, "to") {
+			return hTo
+		}
+	case 3:
+		if strings.EqualFold(name, "via") {
+			return hVia
+		}
+	case 4:
+		if strings.EqualFold(name, "cseq") {
+			return hCSeq
+		}
+		if strings.EqualFold(name, "from") {
+			return hFrom
+		}
+	case 6:
+		if strings.EqualFold(name, "server") {
+			return hServer
+		}
+	case 7:
+		if strings.EqualFold(name, "call-id") {
+			return hCallID
+		}
+	case 10:
+		if strings.EqualFold(name, "user-agent") {
+			return hUserAgent
+		}
+	}
+	return hOther
 }
 
 // startLine parses "METHOD uri SIP/2.0" or "SIP/2.0 code reason".

@@ -97,3 +97,24 @@ func BenchmarkParseInvite(b *testing.B) {
 		}
 	}
 }
+
+func TestHeaderNames(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		want int
+	}{
+		{"Call-ID", hCallID}, {"call-id", hCallID}, {"CALL-ID", hCallID}, {"i", hCallID}, {"I", hCallID},
+		{"CSeq", hCSeq}, {"cseq", hCSeq},
+		{"From", hFrom}, {"f", hFrom}, {"F", hFrom},
+		{"To", hTo}, {"t", hTo}, {"tO", hTo},
+		{"Via", hVia}, {"v", hVia}, {"VIA", hVia},
+		{"User-Agent", hUserAgent}, {"user-agent", hUserAgent},
+		{"Server", hServer}, {"SERVER", hServer},
+		{"Contact", hOther}, {"m", hOther}, {"Call-Info", hOther}, {"Tx", hOther}, {"Vias", hOther},
+		{"", hOther}, {")", hOther}, {"\x49", hCallID}, {"\x09", hOther}, {"User_Agent", hOther},
+	} {
+		if got := header(tc.name); got != tc.want {
+			t.Errorf("header(%q) = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

@@ -83,8 +83,23 @@ func (s *Sink) Emit(r Record) bool {
 	}
 }
 
+// bufferedBackend is a backend whose writes may be held in a buffer until
+// Flush: the sink flushes when its channel runs empty (or every
+// flushEvery records), so a burst of CDRs costs one write to the file, not
+// one each. Records count as written once flushed.
+type bufferedBackend interface {
+	Buffer(r Record) error
+	Flush() error
+}
+
+const flushEvery = 256
+
 func (s *Sink) run() {
 	defer close(s.done)
+	if bb, ok := s.backend.(bufferedBackend); ok {
+		s.runBuffered(bb)
+		return
+	}
 	for r := range s.ch {
 		if err := s.backend.Write(s.ctx, r); err != nil {
 			s.dropped("backend_error")
@@ -92,6 +107,32 @@ func (s *Sink) run() {
 			continue
 		}
 		s.written()
+	}
+}
+
+func (s *Sink) runBuffered(bb bufferedBackend) {
+	pending := 0
+	for r := range s.ch {
+		if err := bb.Buffer(r); err != nil {
+			s.dropped("backend_error")
+			s.log.Warn("CDR not delivered", "error", err)
+			continue
+		}
+		if pending++; len(s.ch) > 0 && pending < flushEvery {
+			continue
+		}
+		err := bb.Flush()
+		for range pending {
+			if err != nil {
+				s.dropped("backend_error")
+			} else {
+				s.written()
+			}
+		}
+		if err != nil {
+			s.log.Warn("CDRs not delivered", "records", pending, "error", err)
+		}
+		pending = 0
 	}
 }
 
@@ -121,11 +162,22 @@ func newFile(cfg config.CDR) (*fileBackend, error) {
 }
 
 func (f *fileBackend) Write(_ context.Context, r Record) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.w.Write(append(r.JSON, '\n')); err != nil {
+	if err := f.Buffer(r); err != nil {
 		return err
 	}
+	return f.Flush()
+}
+
+// Buffer appends the record's line without flushing it.
+func (f *fileBackend) Buffer(r Record) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.w.Write(append(r.JSON, '\n'))
+}
+
+func (f *fileBackend) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.w.Flush()
 }
 

@@ -180,3 +180,25 @@ func TestNoRetryAndFullChannel(t *testing.T) {
 	assert.GreaterOrEqual(t, accepted, 2)
 	assert.LessOrEqual(t, accepted, 3, "channel of 2 plus the one in flight")
 }
+
+// TestFileBurst: a burst larger than one flush lands whole, each record
+// once, and a record counts as written only once it reached the file.
+func TestFileBurst(t *testing.T) {
+	rec, _ := fixture(t)
+	cfg := baseConfig()
+	cfg.File.Path = filepath.Join(t.TempDir(), "cdr.jsonl")
+	cfg.ChannelSize = 3 * flushEvery
+	s, c := newSink(t, cfg)
+	const n = 2*flushEvery + 17
+	for range n {
+		require.True(t, s.Emit(rec))
+	}
+	require.Eventually(t, func() bool { w, _ := c.get(); return w == n }, 10*time.Second, time.Millisecond)
+	// every counted record is in the file before Close flushes anything
+	b, err := os.ReadFile(cfg.File.Path)
+	require.NoError(t, err)
+	assert.Equal(t, n, bytes.Count(b, []byte("\n")))
+	require.NoError(t, s.Close(t.Context()))
+	_, dropped := c.get()
+	assert.Empty(t, dropped)
+}

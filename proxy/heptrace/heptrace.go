@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"go.uber.org/zap"
 
@@ -102,8 +103,8 @@ func (t *Tracer) Capture(transport string, src, dst net.Addr, payload []byte, at
 		p.Protocol = hep.ProtoTCP
 	}
 	setEnd := func(a net.Addr, ip *netip.Addr, port *uint16, f hep.Field, pf hep.Field) {
-		ap, err := netip.ParseAddrPort(a.String())
-		if err != nil {
+		ap, ok := addrPort(a)
+		if !ok {
 			return
 		}
 		*ip, *port = ap.Addr().Unmap(), ap.Port()
@@ -116,10 +117,13 @@ func (t *Tracer) Capture(transport string, src, dst net.Addr, payload []byte, at
 		p.Family = hep.FamilyIPv6
 	}
 	p.SetTime(at)
-	if s, err := sipmsg.Parse(string(payload)); err == nil && s.CallID != "" {
-		p.CorrelationID = []byte(s.CallID)
+	// a view of payload, not a copy: the summary only lives until AppendV3
+	// has copied what it needs (this runs for every message the proxy
+	// sends or receives)
+	if s, err := sipmsg.Parse(unsafe.String(unsafe.SliceData(payload), len(payload))); err == nil && s.CallID != "" {
+		p.CorrelationID = unsafe.Slice(unsafe.StringData(s.CallID), len(s.CallID))
 	}
-	b, err := p.AppendV3(nil)
+	b, err := p.AppendV3(packetBuf())
 	if err != nil {
 		t.s.Dropped("oversized", 1)
 		return
@@ -128,8 +132,29 @@ func (t *Tracer) Capture(transport string, src, dst net.Addr, payload []byte, at
 	case t.queue <- b:
 	default:
 		t.s.Dropped("queue_full", 1)
+		recycle(b)
 	}
 }
+
+// addrPort reads the address of the UDP and TCP kinds without the
+// String/parse round trip, and any other kind through it.
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort(), a != nil
+	case *net.TCPAddr:
+		return a.AddrPort(), a != nil
+	case nil:
+		return netip.AddrPort{}, false
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	return ap, err == nil
+}
+
+// linger is how long the sender lets packets gather after the first one
+// of a batch: at a few thousand messages per second, waking for each and
+// writing each alone cost more CPU than the proxy's own SIP work.
+const linger = time.Millisecond
 
 func (t *Tracer) run() {
 	defer close(t.done)
@@ -138,6 +163,10 @@ func (t *Tracer) run() {
 		select {
 		case b := <-t.queue:
 			batch = append(batch[:0], b)
+			select {
+			case <-time.After(linger):
+			case <-t.stop: // drained below
+			}
 		drain:
 			for len(batch) < cap(batch) {
 				select {
@@ -162,7 +191,29 @@ func (t *Tracer) run() {
 	}
 }
 
+// packets holds encoding buffers between messages: one per captured
+// message would otherwise be garbage the proxy's GC pays for.
+var packets sync.Pool
+
+func packetBuf() []byte {
+	if b, ok := packets.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 2048)
+}
+
+func recycle(b []byte) {
+	if cap(b) <= 64<<10 { // keep only ordinary sizes
+		packets.Put(&b)
+	}
+}
+
 func (t *Tracer) send(batch [][]byte) {
+	defer func() {
+		for _, b := range batch {
+			recycle(b)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	sent, _, err := t.conn.Send(ctx, len(batch), func(dst []byte, i int) ([]byte, bool) {

@@ -165,10 +165,11 @@ type reader struct {
 	t       *transport
 	pkt     hep.Packet
 	scratch plog.LogRecord
+	strs    *logmodel.Interner
 }
 
 func (r *hepReceiver) newReader(t *transport) *reader {
-	return &reader{r: r, t: t, scratch: plog.NewLogRecord()}
+	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: logmodel.NewInterner()}
 }
 
 func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
@@ -288,8 +289,8 @@ func (rd *reader) handle(raw []byte) {
 	} else if payload == nil && p.Compressed == nil && !p.Has(hep.HasProtoType) {
 		return // a keep-alive: nothing to record
 	}
-	logmodel.FromHEP(p, payload, compressed, time.Now(), rd.scratch)
-	t.b.Add(nodeID(p), rd.scratch)
+	logmodel.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs)
+	t.b.Add(nodeID(p, rd.strs), rd.scratch)
 }
 
 // Shutdown stops reading, delivers what was read, and returns once every

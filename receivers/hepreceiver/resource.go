@@ -1,8 +1,6 @@
 package hepreceiver
 
 import (
-	"strconv"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
@@ -12,12 +10,12 @@ import (
 // nodeID names the node a packet came from: its node name (chunk 0x13)
 // when sent, else its capture agent id (chunk 0x0c); records of one node
 // share a resource.
-func nodeID(p *hep.Packet) string {
+func nodeID(p *hep.Packet, in *logmodel.Interner) string {
 	switch {
 	case p.NodeName != nil:
-		return string(p.NodeName)
+		return in.Bytes(p.NodeName)
 	case p.Has(hep.HasCaptureID):
-		return strconv.FormatUint(uint64(p.CaptureID), 10)
+		return in.Uint(p.CaptureID)
 	}
 	return ""
 }

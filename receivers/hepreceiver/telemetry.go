@@ -14,11 +14,14 @@ type transportTelemetry struct {
 	tel       *metadata.TelemetryBuilder
 	transport attribute.KeyValue
 	set       metric.MeasurementOption
+	// once per packet: a variadic call would allocate its option slice each time
+	addOpts []metric.AddOption
 }
 
 func newTransportTelemetry(tel *metadata.TelemetryBuilder, transport string) *transportTelemetry {
 	kv := attribute.String("transport", transport)
-	return &transportTelemetry{tel: tel, transport: kv, set: metric.WithAttributeSet(attribute.NewSet(kv))}
+	set := metric.WithAttributeSet(attribute.NewSet(kv))
+	return &transportTelemetry{tel: tel, transport: kv, set: set, addOpts: []metric.AddOption{set}}
 }
 
 func (t *transportTelemetry) withReason(reason string) metric.MeasurementOption {
@@ -26,7 +29,7 @@ func (t *transportTelemetry) withReason(reason string) metric.MeasurementOption 
 }
 
 func (t *transportTelemetry) received() {
-	t.tel.HepReceiverPacketsReceived.Add(context.Background(), 1, t.set)
+	t.tel.HepReceiverPacketsReceived.Add(context.Background(), 1, t.addOpts...)
 }
 
 func (t *transportTelemetry) malformed(reason string) {

@@ -29,6 +29,7 @@ type httpHandler struct {
 	tel        *transportTelemetry
 	authHeader []byte
 	retryAfter string
+	commit     committer
 }
 
 func (r *cdrReceiver) startHTTP(ctx context.Context, host component.Host, cfg *HTTPConfig) error {
@@ -40,6 +41,7 @@ func (r *cdrReceiver) startHTTP(ctx context.Context, host component.Host, cfg *H
 		r: r, cfg: cfg, obs: obs, tel: newTransportTelemetry(r.tel, transportHTTP),
 		retryAfter: strconv.Itoa(int(cfg.RetryAfter / time.Second)),
 	}
+	h.commit.consume = r.next.ConsumeLogs
 	if cfg.AuthHeader != "" {
 		h.authHeader = []byte(cfg.AuthHeader)
 	}
@@ -107,7 +109,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusBadRequest, errorBody{Error: "cannot read body: " + err.Error()})
 		return
 	}
-	raws, err := splitRecords(body, h.cfg.MaxRecordsPerRequest)
+	raws, valid, err := splitRecords(body, h.cfg.MaxRecordsPerRequest)
 	if err != nil {
 		status := http.StatusBadRequest
 		reason := "not_json"
@@ -121,12 +123,17 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	logs := plog.NewLogs()
 	rl := logs.ResourceLogs().AppendEmpty()
-	h.r.resource(rl.Resource().Attributes(), nodeOf(req.RemoteAddr))
+	node := nodeOf(req.RemoteAddr)
+	h.r.resource(rl.Resource().Attributes(), node)
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	now := time.Now()
 	for i, raw := range raws {
-		rec, err := cdr.Parse(raw)
+		parse := cdr.Parse
+		if valid {
+			parse = cdr.ParseValid
+		}
+		rec, err := parse(raw)
 		if err != nil {
 			h.tel.malformed("bad_field")
 			h.r.logger.Warn("malformed CDR refused", zap.String("peer", req.RemoteAddr), zap.Int("index", i), zap.Error(err))
@@ -144,7 +151,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		cdr.ToLogRecord(rec, raw, now, sl.LogRecords().AppendEmpty())
 	}
 	ctx := h.obs.StartLogsOp(req.Context())
-	err = h.r.next.ConsumeLogs(ctx, logs)
+	err = h.commit.submit(ctx, node, logs, len(raws))
 	h.obs.EndLogsOp(ctx, "siphon_cdr_json", len(raws), err)
 	switch {
 	case err == nil:
@@ -160,13 +167,31 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 var errTooMany = errors.New("too many records in one request")
 
-// splitRecords returns the JSON objects of a body: one object, a JSON array
+// splitRecords returns the JSON values of a body: one object, a JSON array
 // of objects, or objects one after another (NDJSON, or any whitespace).
-func splitRecords(body []byte, max int) ([]json.RawMessage, error) {
+// valid tells that the values are well-formed JSON already.
+func splitRecords(body []byte, max int) (records []json.RawMessage, valid bool, err error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil, errors.New("empty body")
+		return nil, false, errors.New("empty body")
 	}
+	if json.Valid(body) { // one object or one array: sliced, not decoded twice
+		out := []json.RawMessage{body}
+		if body[0] == '[' {
+			out = cdr.ArrayElements(body)
+		}
+		if len(out) > max {
+			return nil, false, fmt.Errorf("%w: %d, the limit is %d", errTooMany, len(out), max)
+		}
+		return out, true, nil
+	}
+	out, err := splitDecoded(body, max)
+	return out, false, err
+}
+
+// splitDecoded splits what json.Valid refused as a whole: NDJSON, or
+// malformed input whose error the decoder reports.
+func splitDecoded(body []byte, max int) ([]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var out []json.RawMessage
 	if body[0] == '[' {

@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
@@ -385,11 +386,28 @@ func TestSyslogUDPRefusalIsCounted(t *testing.T) {
 }
 
 func TestSplitRecords(t *testing.T) {
-	got, err := splitRecords([]byte("  {\"a\":1}\n\n{\"b\":\n2}  "), 10)
+	got, valid, err := splitRecords([]byte("  {\"a\":1}\n\n{\"b\":\n2}  "), 10)
 	require.NoError(t, err)
+	assert.False(t, valid, "NDJSON is split by the decoder")
 	assert.Equal(t, []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage("{\"b\":\n2}")}, got)
-	_, err = splitRecords([]byte(`[{"a":1}] {}`), 10)
+	_, _, err = splitRecords([]byte(`[{"a":1}] {}`), 10)
 	assert.ErrorContains(t, err, "data after the JSON array")
-	_, err = splitRecords([]byte(`[{}, {}, {}]`), 2)
+	_, _, err = splitRecords([]byte(`[{}, {}, {}]`), 2)
 	assert.ErrorIs(t, err, errTooMany)
+	// one object and one array are validated once and sliced
+	got, valid, err = splitRecords([]byte(` [ {"a":"]"} , {"b":[1,{}]} ] `), 10)
+	require.NoError(t, err)
+	assert.True(t, valid)
+	assert.Equal(t, []json.RawMessage{json.RawMessage(`{"a":"]"}`), json.RawMessage(`{"b":[1,{}]}`)}, got)
+	got, valid, err = splitRecords([]byte("{\"a\":1}\n"), 10)
+	require.NoError(t, err)
+	assert.True(t, valid)
+	assert.Equal(t, []json.RawMessage{json.RawMessage(`{"a":1}`)}, got)
+	// a valid array of non-objects: each element is refused by the parser
+	got, valid, err = splitRecords([]byte(`[1, "x"]`), 10)
+	require.NoError(t, err)
+	assert.True(t, valid)
+	assert.Len(t, got, 2)
+	_, err = cdr.ParseValid(got[0])
+	assert.ErrorContains(t, err, "not a JSON object")
 }
