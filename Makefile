@@ -23,8 +23,15 @@ GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -p
 	go.mod go.sum builder-config.yaml $(wildcard distro/*.yaml)
 
 FUZZ_TIME ?= 10s
-# calls per configuration in the sipproxy benchmark
+# calls per configuration and round in the sipproxy benchmark
 PROXY_BENCH_CALLS ?= 3000
+# packets per HEP ingest run, records per CDR path run
+HEP_BENCH_PACKETS ?= 1000000
+CDR_BENCH_RECORDS ?= 100000
+# samples of each codec micro-benchmark, for benchstat
+BENCH_COUNT ?= 6
+MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/logmodel ./internal/cdr
+BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
 	./internal/cdr:FuzzParse ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
@@ -34,14 +41,14 @@ BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
 
-.PHONY: help run run-fleet test distro unit race fuzz interop proxy-e2e e2e bench generate deps-go deps-apt clean
+.PHONY: help run run-fleet test distro unit race fuzz interop proxy-e2e e2e bench bench-smoke generate deps-go deps-apt clean
 
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
 	@echo "make run-fleet otelcol-siphon for a real SIPhon fleet on distro/siphon-fleet.yaml (SIPHON_* settings there)"
 	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp), sipproxy e2e and fuzz tests"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
-	@echo "make bench     benchmarks of the codecs, the components and sipproxy (calls/s with sipp)"
+	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
 deps-go:
@@ -113,15 +120,38 @@ fuzz: deps-go
 		else exit 1; fi; \
 	done
 
-test: unit race interop proxy-e2e e2e fuzz
+test: unit race interop proxy-e2e e2e fuzz bench-smoke
 
-bench: deps-go deps-apt
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/... ./receivers/... ./exporters/...
-	$(GO) test -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 ./proxy/e2e/
+# Every benchmark once at a tiny size, so that they keep working (each
+# checks what it measures: every CDR written once, every call answered,
+# no TCP packet lost); the figures of so small a run mean nothing.
+bench-smoke: deps-apt $(DISTRO_BIN)
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100x ./internal/... ./receivers/... ./connectors/...
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
+	PROXY_BENCH_ROUNDS=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
+
+# The figures of BENCHMARKS.md, written to .bench/ (see BENCHMARKS.md for
+# what each measures). BENCH_BASE=<git ref> also runs the codec
+# micro-benchmarks at that ref and compares with benchstat.
+bench: deps-go deps-apt $(DISTRO_BIN)
+	mkdir -p .bench
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(MICRO_BENCH) | tee .bench/micro.txt
+	$(BENCHSTAT) .bench/micro.txt
+	@if [ -n "$(BENCH_BASE)" ]; then \
+		rm -rf .bench/base && git worktree add -f --detach .bench/base $(BENCH_BASE) >/dev/null && \
+		cp internal/cdr/bench_test.go .bench/base/internal/cdr/ 2>/dev/null; \
+		(cd .bench/base && $(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(MICRO_BENCH)) > .bench/micro-base.txt; \
+		git worktree remove --force .bench/base; \
+		$(BENCHSTAT) .bench/micro-base.txt .bench/micro.txt; \
+	fi
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./receivers/... ./exporters/... ./connectors/... | tee .bench/components.txt
+	$(GO) test -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 60m ./bench/ | tee .bench/cdr.txt
+	$(GO) test -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
 
 generate:
 	cd tools && $(GO) mod download
 	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/... ./dashboards/...
 
 clean:
-	rm -rf distro/_build .tools .state bin
+	rm -rf distro/_build .tools .state bin .bench
