@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 )
@@ -124,6 +125,10 @@ type Record struct {
 	Extras  []Extra
 	// Time is the parsed "timestamp".
 	Time time.Time
+	// Source is the JSON the record was parsed from, when it was well
+	// formed; the strings above are substrings of it and Raw values views
+	// of it (never to be written to).
+	Source string
 }
 
 // Get returns a documented field's value by JSON key.
@@ -169,7 +174,7 @@ func Parse(b []byte) (*Record, error) {
 	// times faster, a tenth of the allocations: profiled on the CDR path).
 	// Malformed input takes the decoder, whose errors say where.
 	if json.Valid(b) {
-		return parseValid(b)
+		return parseValid(string(b))
 	}
 	return parseDecoder(b)
 }
@@ -180,7 +185,7 @@ func ParseValid(b []byte) (*Record, error) {
 	if len(b) > MaxRecordSize {
 		return nil, &FieldError{Reason: fmt.Sprintf("record of %d bytes exceeds %d", len(b), MaxRecordSize)}
 	}
-	return parseValid(b)
+	return parseValid(string(b))
 }
 
 // parseDecoder parses with encoding/json's decoder, for its error reports.
@@ -211,14 +216,14 @@ func parseDecoder(b []byte) (*Record, error) {
 			return nil, &FieldError{Field: key, Reason: "malformed JSON value: " + jsonReason(err)}
 		}
 		if i, ok := fieldIndex[key]; ok {
-			v, err := parseValue(Fields[i], raw)
+			v, err := parseValue(Fields[i], raw, false)
 			if err != nil {
 				return nil, err
 			}
 			r.Values[i], r.Present[i] = v, true
 			continue
 		}
-		e, err := extra(key, raw)
+		e, err := extra(key, raw, false)
 		if err != nil {
 			return nil, err
 		}
@@ -233,11 +238,11 @@ func parseDecoder(b []byte) (*Record, error) {
 	return r.finish()
 }
 
-func extra(key string, raw json.RawMessage) (Extra, error) {
+func extra(key string, raw json.RawMessage, immutable bool) (Extra, error) {
 	e := Extra{Key: key, Value: Value{Raw: raw}}
 	if len(raw) > 0 && raw[0] == '"' {
 		var err error
-		if e.Value.Str, err = jsonString(raw); err != nil {
+		if e.Value.Str, err = jsonString(raw, immutable); err != nil {
 			return e, &FieldError{Field: key, Reason: "bad string: " + err.Error()}
 		}
 		e.IsString = true
@@ -247,18 +252,21 @@ func extra(key string, raw json.RawMessage) (Extra, error) {
 	return e, nil
 }
 
-// parseValid parses b, which json.Valid accepted.
-func parseValid(b []byte) (*Record, error) {
+// parseValid parses s, which json.Valid accepted. The record's strings
+// are substrings of s and its Raw values views of it: one copy of the
+// input per record instead of one per field.
+func parseValid(s string) (*Record, error) {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only: s is immutable
 	i := skipSpace(b, 0)
 	if b[i] != '{' {
 		return nil, &FieldError{Reason: "not a JSON object"}
 	}
-	r := &Record{}
+	r := &Record{Source: s}
 	var extraKeys map[string]bool // past a few extras, so duplicates are not found in quadratic time
 	i = skipSpace(b, i+1)
 	for b[i] != '}' {
 		end := valueEnd(b, i)
-		key, err := jsonString(b[i:end])
+		key, err := jsonString(b[i:end], true)
 		if err != nil {
 			return nil, &FieldError{Reason: "malformed JSON: " + err.Error()}
 		}
@@ -273,7 +281,7 @@ func parseValid(b []byte) (*Record, error) {
 			if r.Present[fi] {
 				return nil, &FieldError{Field: key, Reason: "appears twice"}
 			}
-			v, err := parseValue(Fields[fi], raw)
+			v, err := parseValue(Fields[fi], raw, true)
 			if err != nil {
 				return nil, err
 			}
@@ -283,7 +291,7 @@ func parseValid(b []byte) (*Record, error) {
 		if dup := hasExtra(r.Extras, &extraKeys, key); dup {
 			return nil, &FieldError{Field: key, Reason: "appears twice"}
 		}
-		e, err := extra(key, raw)
+		e, err := extra(key, raw, true)
 		if err != nil {
 			return nil, err
 		}
@@ -360,11 +368,16 @@ func valueEnd(b []byte, i int) int {
 	return len(b)
 }
 
-// jsonString decodes a JSON string literal; one without escapes is copied
-// as is (when valid UTF-8, which encoding/json would otherwise repair).
-func jsonString(raw []byte) (string, error) {
+// jsonString decodes a JSON string literal; one without escapes is taken
+// as is (when valid UTF-8, which encoding/json would otherwise repair):
+// a view of raw when raw is immutable (it is a string's memory), else a
+// copy.
+func jsonString(raw []byte, immutable bool) (string, error) {
 	body := raw[1 : len(raw)-1]
 	if bytes.IndexByte(body, '\\') < 0 && utf8.Valid(body) {
+		if immutable && len(body) > 0 {
+			return unsafe.String(&body[0], len(body)), nil
+		}
 		return string(body), nil
 	}
 	var s string
@@ -399,7 +412,7 @@ func jsonReason(err error) string {
 	return err.Error()
 }
 
-func parseValue(f Field, raw json.RawMessage) (Value, error) {
+func parseValue(f Field, raw json.RawMessage, immutable bool) (Value, error) {
 	v := Value{Raw: raw}
 	if string(raw) == "null" {
 		if !f.Nullable {
@@ -417,7 +430,7 @@ func parseValue(f Field, raw json.RawMessage) (Value, error) {
 			return v, bad(jsonType(raw))
 		}
 		var err error
-		if v.Str, err = jsonString(raw); err != nil {
+		if v.Str, err = jsonString(raw, immutable); err != nil {
 			return v, &FieldError{Field: f.Key, Reason: "bad string: " + err.Error()}
 		}
 		if f.Kind == KindTimestamp {

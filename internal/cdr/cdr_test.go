@@ -208,12 +208,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if json.Valid(b) && len(b) <= MaxRecordSize {
 			// the fast scanner and encoding/json's decoder agree on valid JSON
-			fast, errFast := parseValid(b)
+			fast, errFast := parseValid(string(b))
 			slow, errSlow := parseDecoder(b)
 			if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
 				t.Fatalf("scanner error %v, decoder error %v", errFast, errSlow)
 			}
 			if errFast == nil {
+				if fast.Source != string(b) {
+					t.Fatalf("Source %q, want the input", fast.Source)
+				}
+				fast.Source = "" // the decoder keeps no copy of its input
 				if !reflect.DeepEqual(fast, slow) {
 					t.Fatalf("scanner and decoder differ:\n%+v\n%+v", fast, slow)
 				}

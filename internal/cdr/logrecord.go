@@ -18,7 +18,12 @@ func ToLogRecord(r *Record, body []byte, received time.Time, lr plog.LogRecord) 
 	lr.SetEventName(logmodel.EventCDR)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(r.Time))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(received))
-	lr.Body().SetStr(string(bytes.TrimSpace(body)))
+	trimmed := bytes.TrimSpace(body)
+	if src := strings.TrimSpace(r.Source); src == string(trimmed) {
+		lr.Body().SetStr(src) // the parsed copy: no second one
+	} else {
+		lr.Body().SetStr(string(trimmed))
+	}
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(len(Fields) + len(r.Extras))
 	for i, f := range Fields {
