@@ -25,6 +25,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/procstat"
 )
 
 // cdrBatch is the number of records per request in batch mode.
@@ -125,7 +126,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 		rate = cdrRate
 	}
 
-	cpu0, err := procCPU(p.PID())
+	cpu0, err := procstat.CPU(p.PID())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -140,11 +141,11 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	p.WaitMetric(5*time.Minute, float64(b.N), metric, label)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu1, err := procCPU(p.PID())
+	cpu1, err := procstat.CPU(p.PID())
 	if err != nil {
 		b.Fatal(err)
 	}
-	rss, err := procPeakRSS(p.PID())
+	rss, err := procstat.PeakRSS(p.PID())
 	if err != nil {
 		b.Fatal(err)
 	}

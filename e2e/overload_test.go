@@ -21,6 +21,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/procstat"
 )
 
 // The nominal load is what 100 calls/s make (about ten HEP messages and
@@ -92,18 +93,11 @@ func paced(ctx context.Context, perSec int, d time.Duration, fn func() bool) {
 }
 
 func rssMiB(pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := procstat.RSS(pid)
 	if err != nil {
 		return 0
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	return float64(rss) / (1 << 20)
 }
 
 // TestOverload offers ten times the nominal HEP and CDR load for 60 s to a

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/siphon-otel/siphon-otel/internal/procstat"
 )
 
 // benchSystem is one system under test of BenchmarkProxyCalls: it starts
@@ -205,7 +207,7 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 	})
 	// ready once the workers are forked (main, SIP worker, timers, ...)
 	deadline := time.Now().Add(20 * time.Second)
-	for len(processTree(cmd.Process.Pid)) < 4 {
+	for len(procstat.Tree(cmd.Process.Pid)) < 4 {
 		if time.Now().After(deadline) {
 			b.Fatalf("kamailio did not start:\n%s", out.String())
 		}
@@ -213,9 +215,9 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 	}
 	time.Sleep(500 * time.Millisecond)
 	cpu := func() time.Duration {
-		var total time.Duration
-		for _, pid := range processTree(cmd.Process.Pid) {
-			total += processCPU(pid)
+		total, err := procstat.TreeCPU(cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
 		}
 		return total
 	}
@@ -238,53 +240,4 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
-}
-
-// processTree returns pid and its descendants.
-func processTree(pid int) []int {
-	children := map[int][]int{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pp, ok := parentOf(p); ok {
-			children[pp] = append(children[pp], p)
-		}
-	}
-	out := []int{pid}
-	for i := 0; i < len(out); i++ {
-		out = append(out, children[out[i]]...)
-	}
-	return out
-}
-
-// statFields returns the fields of /proc/<pid>/stat after the command name.
-func statFields(pid int) []string {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
-}
-
-func parentOf(pid int) (int, bool) {
-	f := statFields(pid)
-	if len(f) < 2 {
-		return 0, false
-	}
-	pp, err := strconv.Atoi(f[1])
-	return pp, err == nil
-}
-
-// processCPU is user+system time of one process (USER_HZ = 100).
-func processCPU(pid int) time.Duration {
-	f := statFields(pid)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * 10 * time.Millisecond
 }

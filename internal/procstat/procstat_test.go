@@ -1,0 +1,56 @@
+package procstat
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestSelf(t *testing.T) {
+	pid := os.Getpid()
+	before, err := CPU(pid)
+	require.NoError(t, err)
+	// burn CPU until the kernel's 10 ms tick shows it (bounded)
+	deadline := time.Now().Add(5 * time.Second)
+	x := 0
+	for time.Now().Before(deadline) {
+		for i := range 1_000_000 {
+			x += i
+		}
+		if now, _ := CPU(pid); now >= before+50*time.Millisecond {
+			break
+		}
+	}
+	after, err := CPU(pid)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, after-before, 50*time.Millisecond, "busy loop %d", x)
+
+	rss, err := RSS(pid)
+	require.NoError(t, err)
+	peak, err := PeakRSS(pid)
+	require.NoError(t, err)
+	assert.Positive(t, rss)
+	assert.GreaterOrEqual(t, peak, rss)
+
+	_, err = CPU(-1)
+	assert.Error(t, err)
+}
+
+func TestTree(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	require.NoError(t, cmd.Start())
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	tree := Tree(os.Getpid())
+	assert.Equal(t, os.Getpid(), tree[0])
+	assert.True(t, slices.Contains(tree, cmd.Process.Pid), "the child is in the tree: %v", tree)
+	total, err := TreeCPU(os.Getpid())
+	require.NoError(t, err)
+	own, err := CPU(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, total, own)
+}
