@@ -24,6 +24,15 @@ type Config struct {
 	Histograms    HistogramsConfig   `mapstructure:"histograms"`
 	Transactions  TransactionsConfig `mapstructure:"transactions"`
 	Scanner       ScannerConfig      `mapstructure:"scanner"`
+	Duplicates    DuplicatesConfig   `mapstructure:"duplicates"`
+}
+
+// DuplicatesConfig drops a CDR identical to one counted within Window:
+// delivery between collector tiers is at least once, and a CDR sent again
+// must not count twice. MaxEntries 0 turns it off.
+type DuplicatesConfig struct {
+	MaxEntries int           `mapstructure:"max_entries"`
+	Window     time.Duration `mapstructure:"window"`
 }
 
 // Dimension is one configurable label.
@@ -113,6 +122,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Transactions.Timeout <= 0 || c.Transactions.Linger <= 0 {
 		errs = append(errs, errors.New("transactions.timeout and transactions.linger must be positive"))
+	}
+	if c.Duplicates.MaxEntries < 0 {
+		errs = append(errs, errors.New("duplicates.max_entries must not be negative"))
+	}
+	if c.Duplicates.MaxEntries > 0 && c.Duplicates.Window <= 0 {
+		errs = append(errs, errors.New("duplicates.window must be positive"))
 	}
 	if c.Scanner.MaxSources < 1 {
 		errs = append(errs, errors.New("scanner.max_sources must be at least 1"))

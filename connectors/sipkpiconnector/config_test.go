@@ -48,6 +48,7 @@ func TestConfigCustom(t *testing.T) {
 	assert.Equal(t, FloodConfig{Methods: []string{"OPTIONS"}, Threshold: 20, Window: 5 * time.Second,
 		ExcludeSources: []string{"10.0.0.1", "192.168.0.0/16"}}, cfg.Scanner.Flood)
 	assert.Equal(t, []string{"friendly-scanner"}, cfg.Scanner.UserAgents)
+	assert.Equal(t, DuplicatesConfig{MaxEntries: 2000, Window: 30 * time.Minute}, cfg.Duplicates)
 }
 
 func TestConfigInvalid(t *testing.T) {
@@ -57,6 +58,7 @@ func TestConfigInvalid(t *testing.T) {
 		"bad_buckets":        `histograms.call_duration: bounds must be positive and increasing`,
 		"bad_prefix":         `"not-an-ip" is neither an address nor a prefix`,
 		"zero_limits":        `max_dimension_sets must be at least 1`,
+		"bad_duplicates":     `duplicates.window must be positive`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := confmap.Validate(loadConfig(t, name))

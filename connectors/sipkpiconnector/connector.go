@@ -116,6 +116,10 @@ func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 				}
 				switch lr.EventName() {
 				case logmodel.EventCDR:
+					if c.kpi.duplicate(lr, now) {
+						counts["cdr_duplicate"]++
+						continue
+					}
 					counts[c.kpi.cdr(res, lr.Attributes(), at, now)]++
 				case logmodel.EventSIPMessage:
 					c.kpi.message(res, lr.Attributes(), at, now)

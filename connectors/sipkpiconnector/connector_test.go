@@ -242,6 +242,9 @@ func TestRegisterCDRs(t *testing.T) {
 	}{{200, "registered"}, {200, "refreshed"}, {200, "registered"}, {403, ""}} {
 		lr := lrs.AppendEmpty()
 		lr.SetEventName(logmodel.EventCDR)
+		// every CDR has a Call-ID (cdr.Parse requires it); distinct ones make
+		// these distinct registrations rather than copies of one
+		lr.Attributes().PutStr(logmodel.AttrSIPCallID, fmt.Sprintf("reg-%d", lrs.Len()))
 		lr.Attributes().PutStr(logmodel.AttrSIPMethod, "REGISTER")
 		lr.Attributes().PutInt(logmodel.AttrSIPStatusCode, ev.code)
 		if ev.event != "" {
@@ -366,4 +369,45 @@ func BenchmarkSourceMemory(b *testing.B) {
 			b.Fatalf("%d sources tracked", k.sources.len())
 		}
 	})
+}
+
+// TestDuplicateCDRsCountOnce: a CDR delivered again (at-least-once delivery
+// between collector tiers) counts once within the window, and again after
+// it; the drop is counted; max_entries 0 counts every copy.
+func TestDuplicateCDRsCountOnce(t *testing.T) {
+	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	batch := func() plog.Logs {
+		ld := newFlows("sbc-1")
+		cdrRecord(t, ld, base, "dup-1", 200, 0, 1, 61, "caller", "a")
+		cdrRecord(t, ld, base, "dup-2", 486, 0, -1, 2, "", "a")
+		return ld
+	}
+	cfg := createDefaultConfig().(*Config)
+	cfg.Duplicates.Window = time.Minute
+	h := startConnector(t, cfg, new(consumertest.MetricsSink))
+	for range 3 {
+		require.NoError(t, h.c.ConsumeLogs(context.Background(), batch()))
+	}
+	// a record rendered without its original body is recognised by its fields
+	noBody := batch()
+	for _, lr := range noBody.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {
+		lr.Body().SetStr("")
+	}
+	require.NoError(t, h.c.ConsumeLogs(context.Background(), noBody))
+	require.NoError(t, h.c.ConsumeLogs(context.Background(), noBody))
+	m := readMetrics(h.c.collect())
+	assert.Equal(t, 4.0, m.sum("sip.calls"), "each CDR once, with and without a body")
+	assert.Equal(t, int64(6), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records", attribute.String("reason", "cdr_duplicate")))
+
+	h.now = h.now.Add(2 * time.Minute) // past the window: the same CDR counts again
+	h.c.collect()
+	require.NoError(t, h.c.ConsumeLogs(context.Background(), batch()))
+	assert.Equal(t, 6.0, readMetrics(h.c.collect()).sum("sip.calls"))
+
+	off := createDefaultConfig().(*Config)
+	off.Duplicates.MaxEntries = 0
+	h2 := startConnector(t, off, new(consumertest.MetricsSink))
+	require.NoError(t, h2.c.ConsumeLogs(context.Background(), batch()))
+	require.NoError(t, h2.c.ConsumeLogs(context.Background(), batch()))
+	assert.Equal(t, 4.0, readMetrics(h2.c.collect()).sum("sip.calls"))
 }

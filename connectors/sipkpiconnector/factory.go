@@ -39,6 +39,7 @@ func createDefaultConfig() component.Config {
 			Setup:        []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60},
 		},
 		Transactions: TransactionsConfig{MaxEntries: 100_000, Timeout: 5 * time.Minute, Linger: 32 * time.Second},
+		Duplicates:   DuplicatesConfig{MaxEntries: 100_000, Window: 15 * time.Minute},
 		Scanner: ScannerConfig{
 			UserAgents: defaultScannerUserAgents,
 			Flood:      FloodConfig{Methods: []string{"OPTIONS", "REGISTER"}, Threshold: 100, Window: 10 * time.Second},

@@ -1,6 +1,9 @@
 package sipkpiconnector
 
 import (
+	"fmt"
+	"hash/fnv"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -8,6 +11,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 )
@@ -135,6 +139,7 @@ type kpi struct {
 	tx       *lru[txEntry]
 	setups   *lru[setupEntry]
 	sources  *lru[sourceEntry]
+	cdrs     *lru[struct{}] // CDRs counted within the duplicates window, by hash
 	uas      []string
 	excluded []netip.Prefix
 	flood    map[string]bool
@@ -161,6 +166,10 @@ func newKPI(cfg *Config) *kpi {
 	k.setups = newLRU(cfg.Transactions.MaxEntries, func(_ string, _ *setupEntry, reason string) {
 		k.evicted("setups", reason)
 		k.entries("setups", -1)
+	})
+	k.cdrs = newLRU(max(cfg.Duplicates.MaxEntries, 1), func(_ string, _ *struct{}, reason string) {
+		k.evicted("cdrs", reason)
+		k.entries("cdrs", -1)
 	})
 	k.sources = newLRU(cfg.Scanner.MaxSources, func(_ string, _ *sourceEntry, reason string) {
 		k.evicted("sources", reason)
@@ -433,6 +442,33 @@ func (k *kpi) expire(now time.Time) {
 	})
 	window := k.cfg.Scanner.Flood.Window
 	k.sources.sweep(func(_ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
+	k.cdrs.sweep(func(_ *struct{}, touched time.Time) bool { return now.Sub(touched) > k.cfg.Duplicates.Window })
+}
+
+// duplicate tells whether a CDR identical to lr was counted within the
+// window, and remembers lr. Identical means the same original JSON (the
+// body), or for a CDR without one the same Call-ID, time, method, code and
+// registration event.
+func (k *kpi) duplicate(lr plog.LogRecord, now time.Time) bool {
+	if k.cfg.Duplicates.MaxEntries == 0 {
+		return false
+	}
+	h := fnv.New128a()
+	if b := lr.Body(); b.Type() == pcommon.ValueTypeStr && b.Str() != "" {
+		_, _ = io.WriteString(h, b.Str())
+	} else {
+		attrs := lr.Attributes()
+		code, _ := num(attrs, logmodel.AttrSIPStatusCode)
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%v\x00%s", lr.Timestamp(), str(attrs, logmodel.AttrSIPCallID),
+			str(attrs, logmodel.AttrSIPMethod), code, str(attrs, logmodel.AttrCDRRegEvent))
+	}
+	key := string(h.Sum(nil))
+	if _, seen := k.cdrs.get(key, now); seen {
+		return true
+	}
+	k.cdrs.add(key, now)
+	k.entries("cdrs", 1)
+	return false
 }
 
 // Metric describes one metric the connector emits, for documentation and
