@@ -42,7 +42,7 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 		assert.Equal(t, want, got)
 	}
 	_, err := Config("nope.yaml")
-	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
+	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: agent.yaml, cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, gateway.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
 
 	p := NewFactory().Create(confmap.ProviderSettings{})
 	assert.Equal(t, "siphon", p.Scheme())
@@ -63,9 +63,9 @@ func TestComponents(t *testing.T) {
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
 		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
 		"homer", "siphon_file", "siphon_http", "siphon_syslog", "siphon_kafka", "debug", "otlp_grpc", "otlp_http", "file", // exporters
-		"prometheus_remote_write",
-		"sipkpi",                       // connectors
-		"file_storage", "health_check", // extensions
+		"prometheus_remote_write", "nop", "load_balancing",
+		"sipkpi",                                // connectors
+		"file_storage", "health_check", "pprof", // extensions
 	} {
 		assert.Contains(t, string(out), "- name: "+name+"\n", name)
 	}

@@ -1,0 +1,217 @@
+package distro
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/heptest"
+)
+
+// tier is one collector of the two-tier topology.
+type tier struct {
+	*collectortest.Process
+	opts             collectortest.Options
+	otlp, kpi, httpA string
+}
+
+func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
+	t.Helper()
+	g := &tier{otlp: heptest.FreeAddr(t, "tcp"), kpi: heptest.FreeAddr(t, "tcp")}
+	health, telemetry := heptest.FreeAddr(t, "tcp"), port(heptest.FreeAddr(t, "tcp"))
+	overlay, err := filepath.Abs("testdata/tiers-gateway.yaml")
+	require.NoError(t, err)
+	g.opts = collectortest.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
+		TelemetryPort: telemetry, Dir: state, Env: map[string]string{
+			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": topic,
+			"SIPHON_KPI_ENDPOINT": g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
+		}}
+	g.Process = collectortest.Start(t, g.opts)
+	return g
+}
+
+func startAgent(t *testing.T, gateways ...*tier) *tier {
+	t.Helper()
+	a := &tier{httpA: heptest.FreeAddr(t, "tcp")}
+	var eps []string
+	for _, g := range gateways {
+		eps = append(eps, strconv.Quote(g.otlp))
+	}
+	health, telemetry, state := heptest.FreeAddr(t, "tcp"), port(heptest.FreeAddr(t, "tcp")), t.TempDir()
+	a.opts = collectortest.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
+		Env: map[string]string{
+			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
+		}}
+	a.Process = collectortest.Start(t, a.opts)
+	return a
+}
+
+// kpiText is a gateway's KPI exposition.
+func (g *tier) kpiText() string {
+	resp, err := http.Get("http://" + g.kpi + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// kpiSum reads a gateway's KPI endpoint.
+func (g *tier) kpiSum(t *testing.T, name string, labels ...string) float64 {
+	resp, err := http.Get("http://" + g.kpi + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	v, err := collectortest.SumSamples(b, name, labels...)
+	if err != nil {
+		return 0
+	}
+	return v
+}
+
+// legCDR is the fixture for call id with a trunk naming its leg, answered
+// or busy: two legs of one call are two distinct records with one Call-ID.
+func legCDR(id, leg string, answered bool) []byte {
+	b := cdrWithID(id)
+	if !answered {
+		b = busyCDR(id)
+	}
+	return bytes.Replace(b, []byte(`"trunk":"carrier-a"`), []byte(`"trunk":"`+leg+`"`), 1)
+}
+
+// TestTwoTiers: two agents (agent.yaml) route every record by Call-ID to two
+// gateways (gateway.yaml) that compute the call KPIs and write to Kafka
+// (kfake). Both legs of a call, posted to different agents, go through one
+// gateway; the KPI totals across the gateways equal those of one gateway fed
+// everything; a gateway killed and restarted mid-run loses no CDR.
+func TestTwoTiers(t *testing.T) {
+	k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "siphon-cdr", "siphon-sip", "ref-cdr"))
+	require.NoError(t, err)
+	defer k.Close()
+	brokers := k.ListenAddrs()[0]
+	gws := []*tier{startGateway(t, "gw-0", brokers, "siphon-cdr", t.TempDir()), startGateway(t, "gw-1", brokers, "siphon-cdr", t.TempDir())}
+	agents := []*tier{startAgent(t, gws...), startAgent(t, gws...)}
+	ref := startGateway(t, "ref", brokers, "ref-cdr", t.TempDir())
+	refAgent := startAgent(t, ref)
+
+	// phase 1: 120 calls, 90 answered; leg a through agent 0, leg b through agent 1
+	const calls, answered = 120, 90
+	for i := range calls {
+		id := fmt.Sprintf("tier-%03d@192.0.2.1", i)
+		for leg, a := range []*tier{agents[0], agents[1]} {
+			body := legCDR(id, []string{"leg-a", "leg-b"}[leg], i < answered)
+			for _, addr := range []string{a.httpA, refAgent.httpA} {
+				code, err := siphonPOST(addr, body)
+				require.NoError(t, err)
+				require.Equal(t, 200, code)
+			}
+		}
+	}
+	recs := consumeTopic(t, brokers, "siphon-cdr", 2*calls)
+	gatewayOf := map[string]string{}
+	perGateway := map[string]int{}
+	for _, r := range recs {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(r.Value, &m))
+		id, gw := m["call_id"].(string), m["gateway"].(string)
+		if prev, ok := gatewayOf[id]; ok {
+			assert.Equal(t, prev, gw, "both legs of %s through one gateway", id)
+		}
+		gatewayOf[id] = gw
+		perGateway[gw]++
+	}
+	assert.Len(t, gatewayOf, calls)
+	assert.Positive(t, perGateway["gw-0"], "calls spread over both gateways: %v", perGateway)
+	assert.Positive(t, perGateway["gw-1"], "calls spread over both gateways: %v", perGateway)
+	t.Logf("records per gateway: %v", perGateway)
+
+	// KPI totals: the sum over the two gateways equals the single gateway's
+	for _, result := range []string{"answered", "busy"} {
+		label := `sip_call_result="` + result + `"`
+		var got, want float64
+		ok := assert.Eventually(t, func() bool {
+			want = ref.kpiSum(t, "sip_calls_total", label)
+			got = gws[0].kpiSum(t, "sip_calls_total", label) + gws[1].kpiSum(t, "sip_calls_total", label)
+			return want > 0 && got == want
+		}, 30*time.Second, 200*time.Millisecond, result)
+		if !ok {
+			t.Fatalf("%s calls: %v over the gateways, %v on one; the reference serves:\n%s", result, got, want, ref.kpiText())
+		}
+	}
+	assert.Equal(t, float64(2*answered), ref.kpiSum(t, "sip_calls_total", `sip_call_result="answered"`))
+
+	// phase 2: gw-1 is killed after a third of 150 calls and restarted on its
+	// state after two thirds; every CDR reaches Kafka
+	const more = 150
+	for i := range more {
+		if i == more/3 {
+			gws[1].Kill()
+		}
+		if i == 2*more/3 {
+			gws[1].Process = collectortest.Start(t, gws[1].opts)
+		}
+		id := fmt.Sprintf("kill-%03d@192.0.2.1", i)
+		code, err := siphonPOST(agents[i%2].httpA, legCDR(id, "leg-a", true))
+		require.NoError(t, err)
+		require.Equal(t, 200, code, "the agent takes CDRs while a gateway is down")
+	}
+	unique := map[string]int{}
+	deadline := time.Now().Add(90 * time.Second)
+	for len(unique) < more && time.Now().Before(deadline) {
+		unique = map[string]int{}
+		for _, r := range consumeTopic(t, brokers, "siphon-cdr", 0) {
+			if s := string(r.Key); strings.HasPrefix(s, "kill-") {
+				unique[s]++
+			}
+		}
+	}
+	assert.Len(t, unique, more, "every CDR sent while a gateway was down arrived")
+	dups := 0
+	for _, n := range unique {
+		dups += n - 1
+	}
+	t.Logf("phase 2: %d unique CDRs, %d delivered twice (at least once)", len(unique), dups)
+}
+
+// consumeTopic reads topic from the start: until n records came (n > 0,
+// failing after 90 s), or until a poll of 2 s brings nothing (n == 0).
+func consumeTopic(t *testing.T, brokers, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(90 * time.Second)
+	for n == 0 || len(out) < n {
+		require.True(t, time.Now().Before(deadline), "%d of %d records in %s", len(out), n, topic)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if n == 0 && fs.NumRecords() == 0 {
+			break
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
