@@ -42,6 +42,9 @@ func (c *Conn) sendDatagrams(conn net.Conn, n int, enc Encoder) (sent, from int,
 		for k, refused := 0, 0; k < len(d.ends); {
 			w, err := d.w.write(c.buf, d.ends, k)
 			sent, k = sent+w, k+w
+			if w > 0 {
+				refused = 0 // the count is per datagram
+			}
 			switch {
 			case err == nil:
 			case errors.Is(err, syscall.ECONNREFUSED):
