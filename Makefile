@@ -16,7 +16,7 @@ OCB_VERSION := v0.159.0
 TOOLS_BIN := $(CURDIR)/.tools/bin
 OCB := $(TOOLS_BIN)/builder
 DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
-APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon
+APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
@@ -86,7 +86,7 @@ unit: deps-go deps-apt
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /interop -e /proxy/e2e -e /demo -e /e2e)
+	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /deploy -e /interop -e /proxy/e2e -e /demo -e /e2e)
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
@@ -94,7 +94,7 @@ race: deps-go
 		$$($(GO) list ./proxy/... | grep -v /proxy/e2e)
 
 interop: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 15m ./distro/... ./interop/...
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 15m ./distro/... ./deploy/... ./interop/...
 
 # sipproxy, the real binary, against sipp, sipvicious, rtpengine and our
 # hep and siphon_cdr receivers.
@@ -151,7 +151,7 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 
 generate:
 	cd tools && $(GO) mod download
-	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/... ./dashboards/...
+	$(GO) generate ./receivers/... ./exporters/... ./processors/... ./connectors/... ./dashboards/... ./deploy/...
 
 clean:
 	rm -rf distro/_build .tools .state bin .bench

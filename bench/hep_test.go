@@ -31,6 +31,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/procstat"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -104,7 +105,7 @@ func (c *counter) wait(tb testing.TB, want int64, quiet time.Duration) int64 {
 
 // ingestResult is one sub-benchmark's last (largest) run.
 type ingestResult struct {
-	perSec, loss, allocs float64
+	perSec, loss, allocs, cpuPerPacket float64
 }
 
 // BenchmarkHEPIngest sends b.N HEP packets of 700-byte SIP messages over
@@ -136,8 +137,13 @@ func BenchmarkHEPIngest(b *testing.B) {
 	for _, n := range names {
 		r := results[n]
 		raw := results[strings.SplitN(n, "/", 2)[0]+"/raw"]
-		fmt.Printf("hep ingest %-10s %9.0f packets/s  %.3f of raw  loss %.2f%%  %.1f allocs/packet\n",
-			n, r.perSec, r.perSec/raw.perSec, 100*r.loss, r.allocs)
+		own := r.cpuPerPacket - raw.cpuPerPacket
+		perCore := "-"
+		if own > 0 {
+			perCore = fmt.Sprintf("%.0f", 1e6/own)
+		}
+		fmt.Printf("hep ingest %-12s %9.0f packets/s  %.3f of raw  loss %.2f%%  %.1f allocs/packet  %.2f CPU-µs/packet (%.2f over raw: %s packets/s per core)\n",
+			n, r.perSec, r.perSec/raw.perSec, 100*r.loss, r.allocs, r.cpuPerPacket, own, perCore)
 	}
 }
 
@@ -151,6 +157,10 @@ func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	send := dialSender(b, transport, addr, sender != transport)
 	var m0, m1 runtimeMem
 	m0.read()
+	cpu0, err := procstat.CPU(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
@@ -168,6 +178,10 @@ func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	n := got.wait(b, int64(b.N), quiet)
 	elapsed := time.Unix(0, got.last.Load()).Sub(start)
 	b.StopTimer()
+	cpu1, err := procstat.CPU(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
 	m1.read()
 	if transport == "tcp" && n != int64(b.N) {
 		b.Fatalf("TCP lost packets: %d of %d delivered", n, b.N)
@@ -176,8 +190,12 @@ func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 		perSec: float64(n) / elapsed.Seconds(),
 		loss:   1 - float64(n)/float64(b.N),
 		allocs: float64(m1.mallocs-m0.mallocs) / float64(b.N),
+		// the whole process: sender, pipeline and sinks; a pipeline's own
+		// cost is this minus the raw run's (same sender, trivial reader)
+		cpuPerPacket: (cpu1 - cpu0).Seconds() / float64(n) * 1e6,
 	}
 	b.ReportMetric(r.perSec, "packets/s")
+	b.ReportMetric(r.cpuPerPacket, "cpu-µs/packet")
 	b.ReportMetric(100*r.loss, "loss-%")
 	return r
 }
