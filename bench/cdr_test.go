@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
+	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/procstat"
@@ -270,18 +271,8 @@ func postCDRs(b *testing.B, url, contentType string, n, per int, rate float64, c
 	return refused.Load()
 }
 
-var cdrFixture = func() []byte {
-	raw, err := os.ReadFile("../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return bytes.TrimSpace(raw)
-}()
-
 // cdrWithID is SIPhon's fixture record with Call-ID bench-<i>.
-func cdrWithID(i int) []byte {
-	return bytes.Replace(cdrFixture, []byte("a84b4c76e66710@192.168.1.100"), []byte("bench-"+strconv.Itoa(i)), 1)
-}
+func cdrWithID(i int) []byte { return cdrtest.WithID("bench-" + strconv.Itoa(i)) }
 
 // cdrJSON is one record, or a JSON array of count records.
 func cdrJSON(first, count int) []byte {

@@ -25,22 +25,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
 )
 
-var cdrFixture = func() []byte {
-	b, err := os.ReadFile("../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return bytes.TrimSpace(b)
-}()
+var cdrFixture = cdrtest.Fixture()
 
-func cdrWithID(id string) []byte {
-	return bytes.Replace(cdrFixture, []byte("a84b4c76e66710@192.168.1.100"), []byte(id), 1)
-}
+func cdrWithID(id string) []byte { return cdrtest.WithID(id) }
 
 // collector starts a shipped config on free loopback ports and a temp state
 // dir; extra env is added.
