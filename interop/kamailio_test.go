@@ -28,6 +28,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/peertest"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -55,15 +56,15 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
 
-	kam := kamailio(t, "kamailio-siptrace.cfg", map[string]any{
+	kam := peertest.Kamailio(t, "testdata/kamailio-siptrace.cfg", map[string]any{
 		"Port": kamPort, "HEPPort": hepPort, "NextHopPort": uasPort, "CaptureID": 2001,
 	})
-	waitUDP(t, kam, kamPort)
-	uas := startPeer(t, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin")
-	waitUDP(t, uas, uasPort)
+	kam.WaitUDP(t, kamPort)
+	uas := peertest.Start(t, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin")
+	uas.WaitUDP(t, uasPort)
 
 	const calls = 5
-	uac := exec.Command(need(t, "sipp"), "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
+	uac := exec.Command(peertest.Need(t, "sipp"), "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
 		fmt.Sprintf("127.0.0.1:%d", kamPort), "-m", strconv.Itoa(calls), "-r", "10", "-d", "200",
 		"-timeout", "30s", "-nostdin")
 	out, err := uac.CombinedOutput()
@@ -163,8 +164,8 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 	for _, transport := range []string{homerexporter.TransportUDP, homerexporter.TransportTCP} {
 		t.Run(transport, func(t *testing.T) {
 			capPort := port(t)
-			kam := kamailio(t, "kamailio-sipcapture.cfg", map[string]any{"Port": capPort})
-			waitUDP(t, kam, capPort)
+			kam := peertest.Kamailio(t, "testdata/kamailio-sipcapture.cfg", map[string]any{"Port": capPort})
+			kam.WaitUDP(t, capPort)
 
 			f := homerexporter.NewFactory()
 			cfg := f.CreateDefaultConfig().(*homerexporter.Config)
@@ -217,7 +218,7 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 			var got []capture
 			require.Eventually(t, func() bool {
 				got = got[:0]
-				for _, m := range captureLine.FindAllStringSubmatch(kam.out.String(), -1) {
+				for _, m := range captureLine.FindAllStringSubmatch(kam.Output(), -1) {
 					got = append(got, capture{m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]})
 				}
 				return len(got) >= len(want)

@@ -1,20 +1,16 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/peertest"
 	"github.com/siphon-otel/siphon-otel/internal/procstat"
 )
 
@@ -148,96 +144,24 @@ func BenchmarkProxyCalls(b *testing.B) {
 // to a hep receiver when trace is set. Its CPU time is that of the main
 // process and its children (the SIP workers, timers), from /proc.
 func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() float64, func()) {
-	bin, err := exec.LookPath("kamailio")
-	if err != nil {
-		bin = "/usr/sbin/kamailio"
-	}
-	mods, _ := filepath.Glob("/usr/lib/*/kamailio/modules")
-	if len(mods) == 0 {
-		b.Fatal("kamailio modules not found: run `make deps-apt` (Debian package kamailio)")
-	}
 	port := freeSIPPort(b)
 	// one SIP worker: with several, a 180 and its 200 handled by two
 	// workers can leave out of order, and sipp's scenario fails the call
-	data := map[string]any{"Port": port, "ModulesDir": mods[0] + "/", "Children": 1, "HEPPort": 0}
+	data := map[string]any{"Port": port, "Children": 1, "HEPPort": 0}
 	if trace {
 		hep := startHEP(b, "udp")
 		_, p, _ := strings.Cut(hep.Endpoint, ":")
 		data["HEPPort"] = p
 	}
-	dir := b.TempDir()
-	var cfg bytes.Buffer
-	if err := template.Must(template.ParseFiles("testdata/kamailio-bench.cfg")).Execute(&cfg, data); err != nil {
-		b.Fatal(err)
-	}
-	path := filepath.Join(dir, "kamailio.cfg")
-	if err := os.WriteFile(path, cfg.Bytes(), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	var out lockedBuffer
 	// -m: shared memory in MB; the default 64 runs out at ~2,000 calls in flight or in tm wait
-	cmd := exec.Command(bin, "-f", path, "-m", "512", "-DD", "-E", "-w", dir, "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stop := func() {
-		select {
-		case <-done:
-			return
-		default:
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	b.Cleanup(func() {
-		stop()
-		if b.Failed() {
-			log := out.String()
-			b.Logf("kamailio output (last 4 KiB):\n%s", log[max(0, len(log)-4096):])
-		}
-	})
-	// ready once the workers are forked (main, SIP worker, timers, ...)
-	deadline := time.Now().Add(20 * time.Second)
-	for len(procstat.Tree(cmd.Process.Pid)) < 4 {
-		if time.Now().After(deadline) {
-			b.Fatalf("kamailio did not start:\n%s", out.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond)
+	kam := peertest.Kamailio(b, "testdata/kamailio-bench.cfg", data, "-m", "512")
+	kam.WaitUDP(b, port)
 	cpu := func() time.Duration {
-		total, err := procstat.TreeCPU(cmd.Process.Pid)
+		total, err := procstat.TreeCPU(kam.Pid())
 		if err != nil {
 			b.Fatal(err)
 		}
 		return total
 	}
-	return port, cpu, nil, stop
-}
-
-// lockedBuffer collects a child's output while the benchmark may read it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+	return port, cpu, nil, kam.Stop
 }
