@@ -76,6 +76,8 @@ func TestDemo(t *testing.T) {
 		assert.Equal(t, 1, n, id)
 	}
 	assert.Equal(t, int(f.Placed)+5, len(cdrs))
+	// the response codes of all CDRs, so that a call ending unexpectedly is named
+	t.Logf("INVITE CDRs by response code: %v", byCode)
 	assert.Equal(t, f.Answered, byCode[200])
 	assert.Equal(t, f.Busy, byCode[486])
 	assert.Equal(t, f.Cancelled, byCode[487])
