@@ -25,8 +25,8 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/procstat"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // cdrBatch is the number of records per request in batch mode.
@@ -86,8 +86,8 @@ func BenchmarkCDRPath(b *testing.B) {
 
 func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	state := b.TempDir()
-	health, cdrHTTP, otlpHTTP, pprofAddr := heptest.FreeAddr(b, "tcp"), heptest.FreeAddr(b, "tcp"), heptest.FreeAddr(b, "tcp"), heptest.FreeAddr(b, "tcp")
-	_, telemetry, _ := net.SplitHostPort(heptest.FreeAddr(b, "tcp"))
+	health, cdrHTTP, otlpHTTP, pprofAddr := testport.Addr(b), testport.Addr(b), testport.Addr(b), testport.Addr(b)
+	_, telemetry, _ := net.SplitHostPort(testport.Addr(b))
 	env := map[string]string{
 		"BENCH_HEALTH": health, "BENCH_STATE": state, "BENCH_CDR_HTTP": cdrHTTP,
 		"BENCH_OTLP_HTTP": otlpHTTP, "BENCH_TELEMETRY_PORT": telemetry, "BENCH_PPROF": pprofAddr,

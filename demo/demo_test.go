@@ -14,7 +14,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // TestDemo runs the whole demo (real otelcol-siphon on its default config,
@@ -24,8 +24,8 @@ import (
 // to Homer, nothing dropped, clean exits.
 func TestDemo(t *testing.T) {
 	state := t.TempDir()
-	ports := Ports{ProxySIP: heptest.FreePort(t), ProxyMetrics: heptest.FreePort(t), ProxyAdmin: heptest.FreePort(t), HEP: heptest.FreePort(t),
-		CDRHTTP: heptest.FreePort(t), CDRSyslog: heptest.FreePort(t), Health: heptest.FreePort(t), Telemetry: heptest.FreePort(t), KPI: heptest.FreePort(t), Homer: heptest.FreePort(t)}
+	ports := Ports{ProxySIP: testport.Port(t), ProxyMetrics: testport.Port(t), ProxyAdmin: testport.Port(t), HEP: testport.Port(t),
+		CDRHTTP: testport.Port(t), CDRSyslog: testport.Port(t), Health: testport.Port(t), Telemetry: testport.Port(t), KPI: testport.Port(t), Homer: testport.Port(t)}
 	mix := map[callgen.Outcome]int{}
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up

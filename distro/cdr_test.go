@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,8 +26,8 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 var cdrFixture = cdrtest.Fixture()
@@ -48,14 +47,14 @@ func startConfig(t *testing.T, config string, state string, extra map[string]str
 		state = t.TempDir()
 	}
 	c := &collector{state: state}
-	c.httpAddr, c.syslogAddr = heptest.FreeAddr(t, "tcp"), heptest.FreeAddr(t, "udp")
-	health := heptest.FreeAddr(t, "tcp")
-	telemetry := port(heptest.FreeAddr(t, "tcp"))
+	c.httpAddr, c.syslogAddr = testport.Addr(t), testport.Addr(t)
+	health := testport.Addr(t)
+	telemetry := port(testport.Addr(t))
 	env := map[string]string{
-		"SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
+		"SIPHON_HEP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 		"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
 		"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-		"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
+		"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -229,17 +228,11 @@ func consumeKafka(t *testing.T, brokers []string, n int) []*kgo.Record {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	p, err := strconv.Atoi(port(heptest.FreeAddr(t, "tcp")))
-	require.NoError(t, err)
-	return p
-}
-
 // TestTenThousandCDRsHTTPToKafka: 10,000 records in over HTTP, out through
 // siphon_kafka into kfake, consumed back with a Kafka client.
 func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 	t.Parallel()
-	kport := freePort(t)
+	kport := testport.Port(t)
 	k := kafkaCluster(t, kport)
 	defer k.Close()
 	brokers := k.ListenAddrs()
@@ -280,7 +273,7 @@ func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 // it again: everything accepted reaches Kafka.
 func TestKafkaBrokerOutage(t *testing.T) {
 	t.Parallel()
-	kport := freePort(t)
+	kport := testport.Port(t)
 	first := kafkaCluster(t, kport)
 	brokers := first.ListenAddrs()
 	c := startConfig(t, "cdr-kafka.yaml", "", map[string]string{"SIPHON_KAFKA_BROKERS": brokers[0]})

@@ -23,6 +23,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 func shipped(t *testing.T) []string {
@@ -133,15 +134,15 @@ func readLines(t *testing.T, path string) []map[string]any {
 // config and feeds it HEP over UDP and TCP.
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := heptest.FreeAddr(t, "tcp")
-	health := heptest.FreeAddr(t, "tcp")
-	telemetry := port(heptest.FreeAddr(t, "tcp"))
+	hepAddr := testport.Addr(t)
+	health := testport.Addr(t)
+	telemetry := port(testport.Addr(t))
 	p := collectortest.Start(t, collectortest.Options{
 		Config: "siphon:config.yaml",
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-			"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
@@ -198,10 +199,10 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 // up: every packet accepted before the kill must arrive, once.
 func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := heptest.FreeAddr(t, "tcp")
-	homer := heptest.FreeAddr(t, "tcp") // nothing listens here yet
-	health := heptest.FreeAddr(t, "tcp")
-	telemetry := port(heptest.FreeAddr(t, "tcp"))
+	hepAddr := testport.Addr(t)
+	homer := testport.Addr(t) // nothing listens here yet
+	health := testport.Addr(t)
+	telemetry := port(testport.Addr(t))
 	opts := collectortest.Options{
 		Config: "siphon:homer-relay.yaml",
 		Env: map[string]string{

@@ -17,6 +17,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // TestFleetConfig runs siphon-fleet.yaml on loopback against a real node
@@ -26,8 +27,8 @@ import (
 func TestFleetConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	nodeMetrics, nodeAdmin := heptest.FreeAddr(t, "tcp"), heptest.FreeAddr(t, "tcp")
-	nodeSIP := heptest.FreeAddr(t, "udp")
+	nodeMetrics, nodeAdmin := testport.Addr(t), testport.Addr(t)
+	nodeSIP := testport.Addr(t)
 	cfg := fmt.Sprintf("listen:\n  udp: [%q]\ndomain:\n  local: [\"127.0.0.1\"]\nmetrics:\n  prometheus: {listen: %q}\nadmin:\n  listen: %q\n",
 		nodeSIP, nodeMetrics, nodeAdmin)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "siphon.yaml"), []byte(cfg), 0o600))
@@ -41,7 +42,7 @@ func TestFleetConfig(t *testing.T) {
 	ports := map[string]string{}
 	for _, k := range []string{"SIPHON_HEP_PORT", "SIPHON_CDR_HTTP_PORT", "SIPHON_CDR_SYSLOG_PORT", "SIPHON_KPI_PORT",
 		"SIPHON_HEALTH_PORT", "SIPHON_TELEMETRY_PORT"} {
-		ports[k] = port(heptest.FreeAddr(t, "tcp"))
+		ports[k] = port(testport.Addr(t))
 	}
 	env := map[string]string{"SIPHON_LISTEN_ADDRESS": "127.0.0.1", "SIPHON_TARGETS_FILE": targets,
 		"SIPHON_HOMER_ENDPOINT": homer.Addr(), "SIPHON_STATE_DIR": filepath.Join(dir, "state"),

@@ -12,8 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // busyCDR turns the fixture into a 486 Busy Here that was never answered.
@@ -120,7 +120,7 @@ rule_files: [%q]
 // expected ASR, NER, SEER, ISA, SCR and ACD from them.
 func TestKPIsScrapedByPrometheus(t *testing.T) {
 	t.Parallel()
-	kpiAddr := heptest.FreeAddr(t, "tcp")
+	kpiAddr := testport.Addr(t)
 	c := startConfig(t, "config.yaml", "", map[string]string{"SIPHON_KPI_ENDPOINT": kpiAddr, "SIPHON_KPI_FLUSH_INTERVAL": "500ms"})
 	p := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(promGlobal, rulesPath(t)) + fmt.Sprintf(`
 scrape_configs:
@@ -139,15 +139,15 @@ func TestKPIsRemoteWrittenWithCallIDExemplars(t *testing.T) {
 		Flags: []string{"--web.enable-remote-write-receiver", "--enable-feature=exemplar-storage"}})
 	state := t.TempDir()
 	c := &collector{state: state}
-	c.httpAddr, c.syslogAddr = heptest.FreeAddr(t, "tcp"), heptest.FreeAddr(t, "udp")
-	health, telemetry := heptest.FreeAddr(t, "tcp"), port(heptest.FreeAddr(t, "tcp"))
+	c.httpAddr, c.syslogAddr = testport.Addr(t), testport.Addr(t)
+	health, telemetry := testport.Addr(t), port(testport.Addr(t))
 	c.Process = collectortest.Start(t, collectortest.Options{
 		Config: "siphon:config.yaml", Overlays: []string{"siphon:kpi-remote-write.yaml"},
 		Env: map[string]string{
-			"SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
+			"SIPHON_HEP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 			"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
-			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
-			"SIPHON_KPI_ENDPOINT": heptest.FreeAddr(t, "tcp"), "SIPHON_KPI_FLUSH_INTERVAL": "500ms",
+			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_KPI_FLUSH_INTERVAL": "500ms",
 			"SIPHON_REMOTE_WRITE_URL": p.URL + "/api/v1/write",
 		},
 		HealthAddr: health, TelemetryPort: telemetry,

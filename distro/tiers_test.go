@@ -19,7 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // tier is one collector of the two-tier topology.
@@ -31,8 +31,8 @@ type tier struct {
 
 func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 	t.Helper()
-	g := &tier{otlp: heptest.FreeAddr(t, "tcp"), kpi: heptest.FreeAddr(t, "tcp")}
-	health, telemetry := heptest.FreeAddr(t, "tcp"), port(heptest.FreeAddr(t, "tcp"))
+	g := &tier{otlp: testport.Addr(t), kpi: testport.Addr(t)}
+	health, telemetry := testport.Addr(t), port(testport.Addr(t))
 	overlay, err := filepath.Abs("testdata/tiers-gateway.yaml")
 	require.NoError(t, err)
 	g.opts = collectortest.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
@@ -47,16 +47,16 @@ func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 
 func startAgent(t *testing.T, gateways ...*tier) *tier {
 	t.Helper()
-	a := &tier{httpA: heptest.FreeAddr(t, "tcp")}
+	a := &tier{httpA: testport.Addr(t)}
 	var eps []string
 	for _, g := range gateways {
 		eps = append(eps, strconv.Quote(g.otlp))
 	}
-	health, telemetry, state := heptest.FreeAddr(t, "tcp"), port(heptest.FreeAddr(t, "tcp")), t.TempDir()
+	health, telemetry, state := testport.Addr(t), port(testport.Addr(t)), t.TempDir()
 	a.opts = collectortest.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
 		Env: map[string]string{
-			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": heptest.FreeAddr(t, "udp"),
-			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": testport.Addr(t),
+			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": testport.Addr(t),
 			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
 		}}
 	a.Process = collectortest.Start(t, a.opts)

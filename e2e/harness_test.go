@@ -29,12 +29,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
 	"github.com/siphon-otel/siphon-otel/internal/sipptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
-func freePort(t testing.TB) int { return heptest.FreePort(t) }
+func freePort(t testing.TB) int { return testport.Port(t) }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
@@ -157,7 +157,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 			"SIPHON_TELEMETRY_PORT": a.telemetry, "SIPHON_STATE_DIR": filepath.Join(a.dir, "collector"),
 			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
 			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
-			"SIPHON_HOMER_ENDPOINT": heptest.FreeAddr(t, "udp"),
+			"SIPHON_HOMER_ENDPOINT": testport.Addr(t),
 			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": a.syslogAddr,
 			"E2E_KAFKA_BROKERS": a.brokers[0],
 		},

@@ -5,13 +5,13 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // port returns a free loopback port (for both UDP and TCP on this host).
 func port(t *testing.T) int {
 	t.Helper()
-	_, p, _ := net.SplitHostPort(heptest.FreeAddr(t, "udp"))
+	_, p, _ := net.SplitHostPort(testport.Addr(t))
 	n, _ := strconv.Atoi(p)
 	return n
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -32,7 +33,7 @@ func TestHEPRoundTripThroughCollector(t *testing.T) {
 
 	rf := hepreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
-	rcvAddr := heptest.FreeAddr(t, "udp")
+	rcvAddr := testport.Addr(t)
 	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
 	rcfg.Batch.Timeout = time.Millisecond
 	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, h.exp)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +32,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 const waitFor = 30 * time.Second
@@ -217,10 +217,7 @@ func TestOneCallOnePartition(t *testing.T) {
 }
 
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
+	port := testport.Port(t)
 	first, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(3, "siphon-cdr"))
 	require.NoError(t, err)
 	brokers := first.ListenAddrs()

@@ -28,9 +28,9 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
@@ -223,7 +223,7 @@ func TestSIPMessageRecords(t *testing.T) {
 // TestIntoSiphonCDRReceiver closes the loop: what the exporter sends over
 // TCP, the receiver's syslog listener turns back into the same records.
 func TestIntoSiphonCDRReceiver(t *testing.T) {
-	addr := heptest.FreeAddr(t, "tcp")
+	addr := testport.Addr(t)
 	sink := new(consumertest.LogsSink)
 	rf := siphoncdrreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig().(*siphoncdrreceiver.Config)

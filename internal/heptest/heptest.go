@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -153,42 +152,4 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-}
-
-// FreeAddr returns a loopback host:port that was free a moment ago for
-// both TCP and UDP (whatever network says: many of our listeners take both
-// on one address, HEP and syslog among them), for configuring a component
-// that listens.
-func FreeAddr(t testing.TB, network string) string {
-	t.Helper()
-	_ = network
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		pc, err := net.ListenPacket("udp", addr)
-		ln.Close()
-		if err == nil {
-			pc.Close()
-			return addr
-		}
-	}
-	t.Fatal("heptest: no loopback port free for both TCP and UDP")
-	return ""
-}
-
-// FreePort is FreeAddr's port.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	_, p, err := net.SplitHostPort(FreeAddr(t, "tcp"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // Server is a running Prometheus.
@@ -32,16 +33,6 @@ type Options struct {
 	Flags []string
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Start runs Prometheus with the config and waits until it is ready. Its
 // log is printed if the test fails.
 func Start(t testing.TB, opts Options) *Server {
@@ -55,7 +46,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err := os.WriteFile(cfg, []byte(opts.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testport.Addr(t)
 	logPath := filepath.Join(dir, "prometheus.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

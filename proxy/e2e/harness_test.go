@@ -29,9 +29,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/sipptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -66,9 +66,9 @@ func TestMain(m *testing.M) {
 }
 
 // freeSIPPort returns a loopback port free for both UDP and TCP.
-func freeSIPPort(t testing.TB) int { return heptest.FreePort(t) }
+func freeSIPPort(t testing.TB) int { return testport.Port(t) }
 
-func freeTCP(t testing.TB) string { return heptest.FreeAddr(t, "tcp") }
+func freeTCP(t testing.TB) string { return testport.Addr(t) }
 
 // proxyOpts shapes one sipproxy instance; zero values take the defaults
 // of the config template.
@@ -349,10 +349,10 @@ func startHEP(t testing.TB, transport string) *hepSink {
 	cfg := f.CreateDefaultConfig().(*hepreceiver.Config)
 	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}}
 	if transport == "udp" {
-		h.Endpoint = heptest.FreeAddr(t, "udp")
+		h.Endpoint = testport.Addr(t)
 		cfg.UDP.GetOrInsertDefault().Endpoint = h.Endpoint
 	} else {
-		h.Endpoint = heptest.FreeAddr(t, "tcp")
+		h.Endpoint = testport.Addr(t)
 		cfg.TCP.GetOrInsertDefault().Endpoint = h.Endpoint
 	}
 	cfg.Batch.Timeout = 20 * time.Millisecond

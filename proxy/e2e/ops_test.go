@@ -19,9 +19,9 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/sipptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
@@ -342,7 +342,7 @@ func TestCDRCollectorHangs(t *testing.T) {
 func TestRTPEngineHealth(t *testing.T) {
 	d := rtpenginetest.Start(t, 30200, 30300)
 	ng := d.Addr
-	dead := heptest.FreeAddr(t, "udp")
+	dead := testport.Addr(t)
 
 	p := startProxy(t, proxyOpts{Extra: fmt.Sprintf("rtpengine: {instances: [%q, %q], ping_interval: 200ms}", ng, dead)})
 	p.waitGauge("siphon_rtpengine_instances_total", 2)

@@ -11,21 +11,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 )
 
-func freeUDPPort(t *testing.T) int {
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
 func TestCheckerAgainstRTPEngine(t *testing.T) {
 	d := rtpenginetest.Start(t, 30000, 30100)
 	addr := d.Addr
-	dead := "127.0.0.1:" + strconv.Itoa(freeUDPPort(t)) // nothing listens
+	dead := "127.0.0.1:" + strconv.Itoa(testport.Port(t)) // nothing listens
 
 	reports := make(chan map[string]bool, 16)
 	c := &rtpengine.Checker{Instances: []string{addr, dead}, Interval: 200 * time.Millisecond, Timeout: 300 * time.Millisecond,

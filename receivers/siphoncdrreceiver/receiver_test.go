@@ -30,11 +30,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
@@ -76,7 +76,7 @@ func tr(s string) attribute.KeyValue     { return attribute.String("transport", 
 func reason(s string) attribute.KeyValue { return attribute.String("reason", s) }
 
 func testConfig(t *testing.T) (*Config, *harness) {
-	h := &harness{http: heptest.FreeAddr(t, "tcp"), udp: heptest.FreeAddr(t, "udp"), tcp: heptest.FreeAddr(t, "tcp")}
+	h := &harness{http: testport.Addr(t), udp: testport.Addr(t), tcp: testport.Addr(t)}
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTP.GetOrInsertDefault().NetAddr.Endpoint = h.http
 	s := cfg.Syslog.GetOrInsertDefault()

@@ -5,13 +5,13 @@ package rtpenginetest
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
 )
 
@@ -28,13 +28,7 @@ type Daemon struct {
 // an NG ping. It is killed when the test ends.
 func Start(t testing.TB, portMin, portMax int) *Daemon {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return StartOn(t, addr, portMin, portMax)
+	return StartOn(t, testport.Addr(t), portMin, portMax)
 }
 
 // StartOn is Start with the NG control address given (to restart an engine
