@@ -56,20 +56,40 @@ type cdrResult struct {
 // Each run has its own collector process; its CPU time (from /proc) is
 // counted from healthy to the last record sent, its peak RSS is VmHWM.
 // The parent prints each figure as a ratio of the baseline's.
+// CDR_BENCH_ROUNDS (default 1) runs every setup that many times,
+// interleaved, and reports the median; CDR_BENCH_SINKS picks setups.
 func BenchmarkCDRPath(b *testing.B) {
 	collectortest.Binary(b) // build or find the distro once, before any timing
-	results := map[string]cdrResult{}
+	rounds := 1
+	if r, err := strconv.Atoi(os.Getenv("CDR_BENCH_ROUNDS")); err == nil && r > 0 {
+		rounds = r
+	}
+	samples := map[string][]cdrResult{}
 	var names []string
-	for _, sink := range []string{"otlp", "file", "file-memq", "kafka"} {
-		for _, mode := range []string{"single", "batch"} {
-			for _, pace := range []string{"max", "10k"} {
-				name := sink + "/" + mode + "/" + pace
-				names = append(names, name)
-				b.Run(name, func(b *testing.B) {
-					results[name] = runCDR(b, sink, mode, pace == "10k")
-				})
+	// rounds interleave the setups, so that a slow spell of this shared
+	// machine hits them alike; each figure is the median round's (by CPU)
+	for round := range rounds {
+		for _, sink := range sinks() {
+			for _, mode := range []string{"single", "batch"} {
+				for _, pace := range []string{"max", "10k"} {
+					name := sink + "/" + mode + "/" + pace
+					if round == 0 {
+						names = append(names, name)
+					}
+					b.Run(name, func(b *testing.B) {
+						r := runCDR(b, sink, mode, pace == "10k")
+						if b.N > 1 { // not the probe run
+							samples[name] = append(samples[name], r)
+						}
+					})
+				}
 			}
 		}
+	}
+	results := map[string]cdrResult{}
+	for name, rs := range samples {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].cpuPer100k < rs[j].cpuPer100k })
+		results[name] = rs[len(rs)/2]
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -79,8 +99,8 @@ func BenchmarkCDRPath(b *testing.B) {
 		}
 		_, rest, _ := strings.Cut(n, "/")
 		base := results["otlp/"+rest]
-		fmt.Printf("cdr path %-18s %8.0f CDR/s (%.2f of otlp)  %6.2f CPU-s/100k (%.2f of otlp)  %5.1f%% of a core  peak RSS %5.1f MiB (%.2f of otlp)\n",
-			n, r.perSec, r.perSec/base.perSec, r.cpuPer100k, r.cpuPer100k/base.cpuPer100k, r.corePct, r.rssMiB, r.rssMiB/base.rssMiB)
+		fmt.Printf("cdr path %-18s %8.0f CDR/s (%.2f of otlp)  %6.2f CPU-s/100k (%.2f of otlp)  %5.1f%% of a core  peak RSS %5.1f MiB (%.2f of otlp)  median of %d\n",
+			n, r.perSec, r.perSec/base.perSec, r.cpuPer100k, r.cpuPer100k/base.cpuPer100k, r.corePct, r.rssMiB, r.rssMiB/base.rssMiB, len(samples[n]))
 	}
 }
 
@@ -344,4 +364,13 @@ func countKafka(b *testing.B, brokers []string, want int) int {
 		n += fs.NumRecords()
 	}
 	return n
+}
+
+// sinks are the collector setups to run: CDR_BENCH_SINKS=otlp,file picks
+// some (the ratios need otlp among them).
+func sinks() []string {
+	if s := os.Getenv("CDR_BENCH_SINKS"); s != "" {
+		return strings.Split(s, ",")
+	}
+	return []string{"otlp", "file", "file-memq", "kafka"}
 }

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/jsonvalid"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
@@ -175,7 +176,7 @@ func splitRecords(body []byte, max int) (records []json.RawMessage, valid bool, 
 	if len(body) == 0 {
 		return nil, false, errors.New("empty body")
 	}
-	if json.Valid(body) { // one object or one array: sliced, not decoded twice
+	if jsonvalid.Valid(body) { // one object or one array: sliced, not decoded twice
 		out := []json.RawMessage{body}
 		if body[0] == '[' {
 			out = cdr.ArrayElements(body)
@@ -189,7 +190,7 @@ func splitRecords(body []byte, max int) (records []json.RawMessage, valid bool, 
 	return out, false, err
 }
 
-// splitDecoded splits what json.Valid refused as a whole: NDJSON, or
+// splitDecoded splits what jsonvalid.Valid refused as a whole: NDJSON, or
 // malformed input whose error the decoder reports.
 func splitDecoded(body []byte, max int) ([]json.RawMessage, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
