@@ -2,7 +2,7 @@ package jsonvalid
 
 import (
 	"encoding/json"
-		"strings"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
