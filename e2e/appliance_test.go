@@ -20,6 +20,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/dashboards"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
 )
 
@@ -51,7 +52,7 @@ func TestAppliance(t *testing.T) {
 	a := startAppliance(t, options{})
 	target := addr(a.sipPort)
 	const answered, busy = 20, 10
-	aliceP, bobP := freePort(t), freePort(t)
+	aliceP, bobP := testport.Port(t), testport.Port(t)
 	uasA := a.sipp("uas-answer", aliceP, "-m", strconv.Itoa(answered+1))
 	uasB := a.sipp("uas-busy", bobP, "-m", strconv.Itoa(busy+1))
 	register := func() {
@@ -59,7 +60,7 @@ func TestAppliance(t *testing.T) {
 			user string
 			port int
 		}{{"alice", aliceP}, {"bob", bobP}} {
-			a.sipp("register", freePort(t), "-m", "1", "-key", "user", r.user, "-key", "contact_port", strconv.Itoa(r.port),
+			a.sipp("register", testport.Port(t), "-m", "1", "-key", "user", r.user, "-key", "contact_port", strconv.Itoa(r.port),
 				"-key", "expires", "300", target).Wait()
 		}
 	}
@@ -68,16 +69,16 @@ func TestAppliance(t *testing.T) {
 
 	// One call of each kind first: their series exist in Prometheus before
 	// the wave, so rate() sees all of the wave.
-	okA, _ := finish(a.sipp("uac-call", freePort(t), "-m", "1", "-s", "alice", "-d", "1000", target))
-	okB, _ := finish(a.sipp(busyScenario, freePort(t), "-m", "1", "-s", "bob", target))
+	okA, _ := finish(a.sipp("uac-call", testport.Port(t), "-m", "1", "-s", "alice", "-d", "1000", target))
+	okB, _ := finish(a.sipp(busyScenario, testport.Port(t), "-m", "1", "-s", "bob", target))
 	require.Equal(t, 1, okA)
 	require.Equal(t, 1, okB)
 	a.prom.WaitValue(t, "warm-up calls in Prometheus", `sum(sip_calls_total)`, near(2, 0))
 	register() // the phones refresh their registrations
 
 	// The wave; billing refuses every CDR for 3 s in the middle of it.
-	uacA := a.sipp("uac-call", freePort(t), "-m", strconv.Itoa(answered), "-r", "10", "-s", "alice", "-d", "1000", target)
-	uacB := a.sipp(busyScenario, freePort(t), "-m", strconv.Itoa(busy), "-r", "10", "-s", "bob", target)
+	uacA := a.sipp("uac-call", testport.Port(t), "-m", strconv.Itoa(answered), "-r", "10", "-s", "alice", "-d", "1000", target)
+	uacB := a.sipp(busyScenario, testport.Port(t), "-m", strconv.Itoa(busy), "-r", "10", "-s", "bob", target)
 	time.Sleep(500 * time.Millisecond)
 	a.billingDown.Store(true)
 	time.Sleep(3 * time.Second)
@@ -127,7 +128,7 @@ func TestAppliance(t *testing.T) {
 	// twice (a retransmission), one without a Call-ID, a bad CDR.
 	svmap, err := exec.LookPath("svmap")
 	require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
-	out, err := exec.Command(svmap, "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(freePort(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+	out, err := exec.Command(svmap, "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	hepConn, err := net.Dial("udp", a.collectorHEP)
 	require.NoError(t, err)

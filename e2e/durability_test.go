@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // TestDurability: calls run while billing and syslog are down, the collector
@@ -19,11 +20,11 @@ func TestDurability(t *testing.T) {
 	a := startAppliance(t, options{})
 	target := addr(a.sipPort)
 	const calls = 120
-	uasPort := freePort(t)
+	uasPort := testport.Port(t)
 	uas := a.sipp("uas-answer", uasPort, "-m", strconv.Itoa(calls))
-	a.sipp("register", freePort(t), "-m", "1", "-key", "user", "alice", "-key", "contact_port", strconv.Itoa(uasPort),
+	a.sipp("register", testport.Port(t), "-m", "1", "-key", "user", "alice", "-key", "contact_port", strconv.Itoa(uasPort),
 		"-key", "expires", "300", target).Wait()
-	uac := a.sipp("uac-call", freePort(t), "-m", strconv.Itoa(calls), "-r", "10", "-s", "alice", "-d", "500", target)
+	uac := a.sipp("uac-call", testport.Port(t), "-m", strconv.Itoa(calls), "-r", "10", "-s", "alice", "-d", "500", target)
 
 	time.Sleep(2 * time.Second)
 	a.billingDown.Store(true)

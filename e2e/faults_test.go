@@ -11,6 +11,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/promtest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 )
 
@@ -77,7 +78,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		target := addr(a.sipPort)
 		// calls to an unknown user (404): each CDR is refused by billing and
 		// retried from the queue
-		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "10", "-r", "2", "-s", "nobody", target)
+		calls := a.sipp(expectScenario(t, "uac-fail", 404), testport.Port(t), "-m", "10", "-r", "2", "-s", "nobody", target)
 		waitAlert(t, p, "OtelcolExporterSendFailing", "firing", 90*time.Second)
 		calls.Wait()
 		a.billingDown.Store(false)
@@ -89,7 +90,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	t.Run("handler pool saturated", func(t *testing.T) {
 		target := addr(a.sipPort)
 		// every INVITE to "slow" holds a worker for 2 s; 2 workers, 2 queued
-		calls := a.sipp(expectScenario(t, "uac-fail", 404), freePort(t), "-m", "60", "-r", "10", "-s", "slow", target)
+		calls := a.sipp(expectScenario(t, "uac-fail", 404), testport.Port(t), "-m", "60", "-r", "10", "-s", "slow", target)
 		waitAlert(t, p, "SiphonPoolSaturated", "firing", 60*time.Second)
 		waitAlert(t, p, "SiphonJobsShed", "firing", 60*time.Second)
 		calls.Kill() // the callers give up; the pool drains
@@ -98,7 +99,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	})
 
 	t.Run("scanner", func(t *testing.T) {
-		out, err := exec.Command("svmap", "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(freePort(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		out, err := exec.Command("svmap", "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		waitAlert(t, p, "SIPScannerActivity", "firing", 60*time.Second)
 		waitAlert(t, p, "SIPScannerActivity", "", 90*time.Second)

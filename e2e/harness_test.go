@@ -34,8 +34,6 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
-func freePort(t testing.TB) int { return testport.Port(t) }
-
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // cdrSet collects CDRs (SIPhon JSON) from one output.
@@ -129,7 +127,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 	a.serveSyslog(sl)
 	t.Cleanup(func() { a.pauseSyslog() })
 
-	kport := freePort(t)
+	kport := testport.Port(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kport), kfake.SeedTopics(2, "siphon-cdr", "siphon-sip"))
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
@@ -137,15 +135,15 @@ func startAppliance(t *testing.T, o options) *appliance {
 	go a.consumeKafka()
 
 	// otelcol-siphon on its default config plus the CDR outputs
-	a.collectorHEP, a.cdrHTTP = addr(freePort(t)), addr(freePort(t))
-	a.kpi, a.telemetry = addr(freePort(t)), strconv.Itoa(freePort(t))
-	health := addr(freePort(t))
-	a.sipPort = freePort(t)
-	a.proxyMetrics = addr(freePort(t))
+	a.collectorHEP, a.cdrHTTP = addr(testport.Port(t)), addr(testport.Port(t))
+	a.kpi, a.telemetry = addr(testport.Port(t)), strconv.Itoa(testport.Port(t))
+	health := addr(testport.Port(t))
+	a.sipPort = testport.Port(t)
+	a.proxyMetrics = addr(testport.Port(t))
 	// an RTPEngine the proxy pings that does not answer (nothing listens)
 	a.rtpengine = o.rtpengine
 	if a.rtpengine == "" {
-		a.rtpengine = addr(freePort(t))
+		a.rtpengine = addr(testport.Port(t))
 	}
 	overlay, err := filepath.Abs("testdata/outputs.yaml")
 	require.NoError(t, err)
@@ -153,7 +151,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": a.collectorHEP, "SIPHON_CDR_HTTP_ENDPOINT": a.cdrHTTP,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(freePort(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": a.telemetry, "SIPHON_STATE_DIR": filepath.Join(a.dir, "collector"),
 			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
 			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
@@ -190,7 +188,7 @@ rtpengine:
   instances: ["%[6]s"]
   ping_interval: 1s
 %[7]s
-`, addr(a.sipPort), a.proxyMetrics, addr(freePort(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
+`, addr(a.sipPort), a.proxyMetrics, addr(testport.Port(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
 	cfgPath := filepath.Join(a.dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	logPath := filepath.Join(a.dir, "sipproxy.log")

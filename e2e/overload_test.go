@@ -22,6 +22,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/procstat"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // The nominal load is what 100 calls/s make (about ten HEP messages and
@@ -108,17 +109,17 @@ func rssMiB(pid int) float64 {
 func TestOverload(t *testing.T) {
 	dir := t.TempDir()
 	sink := newSlowSink(t, 512<<10)
-	hepAddr, cdrAddr, health := addr(freePort(t)), addr(freePort(t)), addr(freePort(t))
-	telemetry := strconv.Itoa(freePort(t))
+	hepAddr, cdrAddr, health := addr(testport.Port(t)), addr(testport.Port(t)), addr(testport.Port(t))
+	telemetry := strconv.Itoa(testport.Port(t))
 	overlay, err := filepath.Abs("testdata/overload.yaml")
 	require.NoError(t, err)
 	col := collectortest.Start(t, collectortest.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_CDR_HTTP_ENDPOINT": cdrAddr,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(freePort(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
-			"SIPHON_KPI_ENDPOINT": addr(freePort(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
+			"SIPHON_KPI_ENDPOINT": addr(testport.Port(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
 			"E2E_LIMIT_MIB": strconv.Itoa(limitMiB), "E2E_SPIKE_MIB": strconv.Itoa(spikeMiB),
 			// as the memory_limiter documentation advises: the Go runtime's
 			// soft limit below the limiter's (70%)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/peertest"
 	"github.com/siphon-otel/siphon-otel/internal/procstat"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // benchSystem is one system under test of BenchmarkProxyCalls: it starts
@@ -95,13 +96,13 @@ func BenchmarkProxyCalls(b *testing.B) {
 	for range rounds {
 		for _, s := range systems {
 			port, cpu, invites, stop := s.start(b)
-			uasPort := freeSIPPort(b)
+			uasPort := testport.Port(b)
 			uas := startSipp(b, "uas-answer", "u1", uasPort, "")
-			startSipp(b, "register", "u1", freeSIPPort(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
+			startSipp(b, "register", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
 				"-key", "user", "bench", "-key", "contact_port", strconv.Itoa(uasPort), "-key", "expires", "300").Wait()
 			cpu0 := cpu()
 			start := time.Now()
-			uac := startSipp(b, "uac-call", "u1", freeSIPPort(b), "127.0.0.1:"+strconv.Itoa(port),
+			uac := startSipp(b, "uac-call", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port),
 				"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(concurrent), "-s", "bench", "-d", "20")
 			uac.Wait()
 			elapsed := time.Since(start)
@@ -144,7 +145,7 @@ func BenchmarkProxyCalls(b *testing.B) {
 // to a hep receiver when trace is set. Its CPU time is that of the main
 // process and its children (the SIP workers, timers), from /proc.
 func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() float64, func()) {
-	port := freeSIPPort(b)
+	port := testport.Port(b)
 	// one SIP worker: with several, a 180 and its 200 handled by two
 	// workers can leave out of order, and sipp's scenario fails the call
 	data := map[string]any{"Port": port, "Children": 1, "HEPPort": 0}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/internal/sipptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // flowKey identifies a SIP message on one leg of a proxied call, as both
@@ -122,7 +123,7 @@ func TestCalls(t *testing.T) {
 
 			t.Run("register", func(t *testing.T) {
 				before := p.metrics()
-				reg := startSipp(t, "register", tr.sipp, freeSIPPort(t), target, "-m", "1",
+				reg := startSipp(t, "register", tr.sipp, testport.Port(t), target, "-m", "1",
 					"-key", "user", "dave", "-key", "contact_port", "5999", "-key", "expires", "120")
 				reg.Wait()
 				cid := reg.CallID()
@@ -161,19 +162,19 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	var uas *sipptest.Sipp
 	uasPort := 0
 	if c.uas != "" {
-		uasPort = freeSIPPort(t)
+		uasPort = testport.Port(t)
 		uas = startSipp(t, c.uas, transport, uasPort, "", "-m", "1")
 	}
 	port := uasPort
 	if port == 0 {
-		port = freeSIPPort(t)
+		port = testport.Port(t)
 	}
 	if c.register {
-		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
+		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").Wait()
 	}
 	if c.unregister {
-		startSipp(t, "register", transport, freeSIPPort(t), target, "-m", "1",
+		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").Wait()
 		code, _ := p.admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
 		require.Equal(t, 404, code, "the binding is gone")
@@ -187,7 +188,7 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	if scenario == "" {
 		scenario = failScenario(t, c.code)
 	}
-	uac := startSipp(t, scenario, transport, freeSIPPort(t), target, "-m", "1", "-s", callee, "-d", "300")
+	uac := startSipp(t, scenario, transport, testport.Port(t), target, "-m", "1", "-s", callee, "-d", "300")
 	uac.Wait()
 	if uas != nil {
 		uas.Wait()

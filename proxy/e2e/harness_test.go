@@ -65,11 +65,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeSIPPort returns a loopback port free for both UDP and TCP.
-func freeSIPPort(t testing.TB) int { return testport.Port(t) }
-
-func freeTCP(t testing.TB) string { return testport.Addr(t) }
-
 // proxyOpts shapes one sipproxy instance; zero values take the defaults
 // of the config template.
 type proxyOpts struct {
@@ -147,11 +142,11 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	if o.InviteTimeout == "" {
 		o.InviteTimeout = "2s"
 	}
-	p := &proxy{t: t, SIPPort: freeSIPPort(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
+	p := &proxy{t: t, SIPPort: testport.Port(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
 		logPath: filepath.Join(dir, "sipproxy.log"), done: make(chan struct{})}
-	metricsAddr, adminAddr := freeTCP(t), freeTCP(t)
+	metricsAddr, adminAddr := testport.Addr(t), testport.Addr(t)
 	if o.TLSCert != "" {
-		p.TLSPort = freeSIPPort(t)
+		p.TLSPort = testport.Port(t)
 	}
 	p.MetricsURL = "http://" + metricsAddr + "/metrics"
 	p.AdminURL = "http://" + adminAddr

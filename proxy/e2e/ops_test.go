@@ -29,7 +29,7 @@ import (
 // register binds user to a contact at contactPort (expires 300).
 func register(t *testing.T, p *proxy, transport, user string, contactPort int) {
 	t.Helper()
-	startSipp(t, "register", transport, freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
+	startSipp(t, "register", transport, testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
 		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").Wait()
 }
 
@@ -42,7 +42,7 @@ func TestDigestRegister(t *testing.T) {
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 
 	before := p.metrics()
-	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", freeSIPPort(t), target, "-m", "1",
+	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", testport.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "secret", "-key", "user", "bob", "-key", "contact_port", "5999", "-key", "expires", "60")
 	ok.Wait()
 	rec := p.waitCDR(ok.CallID(), "REGISTER")
@@ -51,7 +51,7 @@ func TestDigestRegister(t *testing.T) {
 	code, _ := p.admin("GET", "/admin/registrations/bob@127.0.0.1", "")
 	assert.Equal(t, 200, code)
 
-	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", freeSIPPort(t), target, "-m", "1",
+	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", testport.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "guess", "-key", "user", "bob", "-key", "contact_port", "5998", "-key", "expires", "60")
 	bad.Wait()
 	after := p.metrics()
@@ -124,7 +124,7 @@ func TestMalformed(t *testing.T) {
 		svmap, err := exec.LookPath("svmap")
 		require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
 		before := p.metrics()
-		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(freeSIPPort(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "found nothing", "a scanner learns nothing")
 		after := p.metrics()
@@ -135,10 +135,10 @@ func TestMalformed(t *testing.T) {
 	})
 
 	// still serving
-	uasPort := freeSIPPort(t)
+	uasPort := testport.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "after-abuse", uasPort)
-	startSipp(t, "uac-call", "u1", freeSIPPort(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
+	startSipp(t, "uac-call", "u1", testport.Port(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
 	uas.Wait()
 }
 
@@ -176,10 +176,10 @@ func waitDelta(t *testing.T, p *proxy, before map[string]float64, key string, wa
 func TestDrain(t *testing.T) {
 	p := startProxy(t, proxyOpts{DrainSecs: 30})
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
-	uasPort := freeSIPPort(t)
+	uasPort := testport.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "held", uasPort)
-	held := startSipp(t, "uac-call", "u1", freeSIPPort(t), target, "-m", "1", "-s", "held", "-d", "3000")
+	held := startSipp(t, "uac-call", "u1", testport.Port(t), target, "-m", "1", "-s", "held", "-d", "3000")
 	p.waitGauge("siphon_dialogs_active", 1)
 
 	p.signal(syscall.SIGTERM)
@@ -191,7 +191,7 @@ func TestDrain(t *testing.T) {
 	assert.Equal(t, 200, code, "health stays 200 while draining: %s", body)
 
 	// a new call is refused; the held one goes on
-	refused := startSipp(t, failScenario(t, 503), "u1", freeSIPPort(t), target, "-m", "1", "-s", "held")
+	refused := startSipp(t, failScenario(t, 503), "u1", testport.Port(t), target, "-m", "1", "-s", "held")
 	refused.Wait()
 	select {
 	case <-p.done:
@@ -262,10 +262,10 @@ func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
 // UAC.
 func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
 	t.Helper()
-	uasPort := freeSIPPort(t)
+	uasPort := testport.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", strconv.Itoa(n))
 	register(t, p, "u1", user, uasPort)
-	uac := startSipp(t, "uac-call", "u1", freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
+	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
 		"-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-s", user, "-d", "50")
 	uac.Wait() // exit 0: every call succeeded
 	uas.Wait()
@@ -275,7 +275,7 @@ func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
 // TestCDRCollectorRestart: with cdr.http.retry, CDRs made while the
 // collector is down arrive once it is back, each exactly once.
 func TestCDRCollectorRestart(t *testing.T) {
-	addr := freeTCP(t)
+	addr := testport.Addr(t)
 	p := startProxy(t, proxyOpts{CDR: fmt.Sprintf(`cdr:
   enabled: true
   auto_emit: true

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // TestStaticRouteFailover routes a number prefix to two upstreams: the
@@ -35,12 +36,12 @@ func TestStaticRouteFailover(t *testing.T) {
 		}
 	}()
 	dead := silent.LocalAddr().(*net.UDPAddr).Port
-	uasPort := freeSIPPort(t)
+	uasPort := testport.Port(t)
 	p := startProxy(t, proxyOpts{InviteTimeout: "10s", FailoverTime: "500ms", Extra: fmt.Sprintf(`routes:
   - match: "+49"
     targets: ["sip:127.0.0.1:%d", "sip:127.0.0.1:%d"]`, dead, uasPort)})
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
-	uac := startSipp(t, "uac-call", "u1", freeSIPPort(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
+	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
 	uac.Wait()
 	uas.Wait()
 	rec := p.waitCDR(uac.CallID(), "INVITE")
