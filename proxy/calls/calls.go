@@ -42,6 +42,7 @@ type Call struct {
 	initiator     string
 	reason        string
 	ackPending    bool
+	byePending    bool // a BYE came before the INVITE's final response
 }
 
 type key struct{ callID, fromTag string }
@@ -129,6 +130,10 @@ func (t *Tracker) Final(callID, fromTag string, code int, reason, destIP string,
 	}
 	if code/100 == 2 {
 		c.State, c.Answer, c.ackPending = "confirmed", t.now(), true
+		if c.byePending {
+			t.end(k, c)
+			return
+		}
 		t.publish()
 		return
 	}
@@ -155,7 +160,11 @@ func (t *Tracker) Ack(callID, fromTag string) {
 	}
 }
 
-// Bye ends a confirmed call; fromCaller tells who sent the BYE.
+// Bye ends a confirmed call; fromCaller tells who sent the BYE. A BYE
+// before the INVITE's final response is recorded (a callee's BYE that
+// overtook its own 200 inside this proxy, whose goroutines handle the two
+// apart, or a caller's BYE on an early dialog) ends the call when that
+// response comes: the CDR keeps the response's code and the BYE's sender.
 func (t *Tracker) Bye(callID, callerTag string, fromCaller bool, reason string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -167,6 +176,10 @@ func (t *Tracker) Bye(callID, callerTag string, fromCaller bool, reason string) 
 	c.initiator, c.reason = Callee, reason
 	if fromCaller {
 		c.initiator = Caller
+	}
+	if c.State != "confirmed" {
+		c.byePending = true
+		return
 	}
 	t.end(k, c)
 }
