@@ -18,15 +18,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/procstat"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-
-	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 // cdrBatch is the number of records per request in batch mode.
@@ -292,7 +291,7 @@ func postCDRs(b *testing.B, url, contentType string, n, per int, rate float64, c
 }
 
 // cdrWithID is SIPhon's fixture record with Call-ID bench-<i>.
-func cdrWithID(i int) []byte { return cdrtest.WithID("bench-" + strconv.Itoa(i)) }
+func cdrWithID(i int) []byte { return fixture.CDRWithID("bench-" + strconv.Itoa(i)) }
 
 // cdrJSON is one record, or a JSON array of count records.
 func cdrJSON(first, count int) []byte {

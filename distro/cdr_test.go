@@ -24,15 +24,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
-var cdrFixture = cdrtest.Fixture()
+var cdrFixture = fixture.CDR()
 
-func cdrWithID(id string) []byte { return cdrtest.WithID(id) }
+func cdrWithID(id string) []byte { return fixture.CDRWithID(id) }
 
 // collector starts a shipped config on free loopback ports and a temp state
 // dir; extra env is added.

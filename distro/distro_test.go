@@ -22,7 +22,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
@@ -175,7 +175,7 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 		byMessage[r["message"].(string)] = r
 	}
 	spec := byMessage["INVITE sip:bob"]
-	assert.Equal(t, logmodel.EventSIPMessage, spec["event"])
+	assert.Equal(t, record.EventSIPMessage, spec["event"])
 	assert.Equal(t, "212.202.0.1:12010", spec["source"])
 	assert.Equal(t, "82.116.0.211:5060", spec["destination"])
 	assert.Equal(t, 228.0, spec["capture_id"])

@@ -27,8 +27,9 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/peertest"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -85,23 +86,20 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 	seen := func() map[string]map[leg]int {
 		calls := map[string]map[leg]int{}
 		for _, ld := range sink.AllLogs() {
-			for _, rl := range ld.ResourceLogs().All() {
-				for _, sl := range rl.ScopeLogs().All() {
-					for _, lr := range sl.LogRecords().All() {
-						a := lr.Attributes().AsRaw()
-						what, _ := a[logmodel.AttrSIPMethod].(string)
-						if code, ok := a[logmodel.AttrSIPStatusCode].(int64); ok {
-							what = fmt.Sprintf("%d/%s", code, a[logmodel.AttrSIPCSeqMethod])
-						}
-						src, _ := a[logmodel.AttrSourcePort].(int64)
-						dst, _ := a[logmodel.AttrDestinationPort].(int64)
-						cid, _ := a[logmodel.AttrSIPCallID].(string)
-						if calls[cid] == nil {
-							calls[cid] = map[leg]int{}
-						}
-						calls[cid][leg{what, int(src), int(dst)}]++
-					}
+			for _, r := range record.All(ld) {
+				lr := r.Log
+				a := lr.Attributes().AsRaw()
+				what, _ := a[record.AttrSIPRequestMethod].(string)
+				if code, ok := a[record.AttrSIPResponseStatusCode].(int64); ok {
+					what = fmt.Sprintf("%d/%s", code, a[record.AttrSIPCSeqMethod])
 				}
+				src, _ := a[record.AttrSourcePort].(int64)
+				dst, _ := a[record.AttrDestinationPort].(int64)
+				cid, _ := a[record.AttrSIPCallID].(string)
+				if calls[cid] == nil {
+					calls[cid] = map[leg]int{}
+				}
+				calls[cid][leg{what, int(src), int(dst)}]++
 			}
 		}
 		return calls
@@ -123,22 +121,19 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 
 	// every record carries Kamailio's HEP metadata and loopback addresses
 	for _, ld := range sink.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			assert.Equal(t, "2001", mustStr(rl.Resource().Attributes(), logmodel.AttrServiceInstanceID))
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					a := lr.Attributes().AsRaw()
-					assert.Equal(t, logmodel.EventSIPMessage, lr.EventName())
-					assert.Equal(t, int64(3), a[logmodel.AttrHEPVersion])
-					assert.Equal(t, int64(2001), a[logmodel.AttrHEPCaptureID])
-					assert.Equal(t, "udp", a[logmodel.AttrNetworkTransport])
-					assert.Equal(t, "127.0.0.1", a[logmodel.AttrSourceAddress])
-					assert.Equal(t, "127.0.0.1", a[logmodel.AttrDestinationAddress])
-					assert.WithinDuration(t, time.Now(), lr.Timestamp().AsTime(), time.Minute)
-					assert.True(t, strings.HasSuffix(lr.Body().Str(), "\r\n\r\n") || strings.Contains(lr.Body().Str(), "\r\n\r\nv=0"),
-						"the whole SIP message is the body")
-				}
-			}
+		for _, r := range record.All(ld) {
+			lr := r.Log
+			assert.Equal(t, "2001", mustStr(r.Resource.Attributes(), record.AttrServiceInstanceID))
+			a := lr.Attributes().AsRaw()
+			assert.Equal(t, record.EventSIPMessage, lr.EventName())
+			assert.Equal(t, int64(3), a[record.AttrHEPVersion])
+			assert.Equal(t, int64(2001), a[record.AttrHEPCaptureID])
+			assert.Equal(t, "udp", a[record.AttrNetworkTransport])
+			assert.Equal(t, "127.0.0.1", a[record.AttrSourceAddress])
+			assert.Equal(t, "127.0.0.1", a[record.AttrDestinationAddress])
+			assert.WithinDuration(t, time.Now(), lr.Timestamp().AsTime(), time.Minute)
+			assert.True(t, strings.HasSuffix(lr.Body().Str(), "\r\n\r\n") || strings.Contains(lr.Body().Str(), "\r\n\r\nv=0"),
+				"the whole SIP message is the body")
 		}
 	}
 }
@@ -195,7 +190,7 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 						hep.HasDstPort | hep.HasProtoType | hep.HasCaptureID,
 				}
 				p.SetTime(time.Now())
-				logmodel.FromHEP(&p, p.Payload, false, time.Now(), recs.AppendEmpty())
+				heprecord.FromHEP(&p, p.Payload, false, time.Now(), recs.AppendEmpty())
 				want = append(want, capture{"3", "1", strconv.Itoa(3000 + i), "10.0.0.1:5060",
 					fmt.Sprintf("10.0.0.2:%d", 5070+i), string(p.CorrelationID), strconv.Itoa(len(msg)), md5hex(msg)})
 			}
@@ -203,14 +198,14 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 			require.NoError(t, err)
 			cdrBody := strings.TrimSpace(string(cdrJSON))
 			cdr := recs.AppendEmpty()
-			cdr.SetEventName(logmodel.EventCDR)
+			cdr.SetEventName(record.EventCDR)
 			cdr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
 			cdr.Body().SetStr(cdrBody)
-			cdr.Attributes().PutStr(logmodel.AttrSIPCallID, "a84b4c76e66710@192.168.1.100")
-			cdr.Attributes().PutStr(logmodel.AttrSourceAddress, "192.168.1.100")
-			cdr.Attributes().PutStr(logmodel.AttrSourcePort, "5060")
-			cdr.Attributes().PutStr(logmodel.AttrDestinationAddress, "10.0.0.1")
-			cdr.Attributes().PutInt(logmodel.AttrDestinationPort, 5060)
+			cdr.Attributes().PutStr(record.AttrSIPCallID, "a84b4c76e66710@192.168.1.100")
+			cdr.Attributes().PutStr(record.AttrSourceAddress, "192.168.1.100")
+			cdr.Attributes().PutStr(record.AttrSourcePort, "5060")
+			cdr.Attributes().PutStr(record.AttrDestinationAddress, "10.0.0.1")
+			cdr.Attributes().PutInt(record.AttrDestinationPort, 5060)
 			want = append(want, capture{"3", "100", "2001", "192.168.1.100:5060", "10.0.0.1:5060",
 				"a84b4c76e66710@192.168.1.100", strconv.Itoa(len(cdrBody)), md5hex(cdrBody)})
 

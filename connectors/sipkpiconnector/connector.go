@@ -15,7 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // kpiConnector consumes logs and emits cumulative metrics every
@@ -98,36 +98,27 @@ func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 	now := c.now()
 	counts := map[string]int64{}
 	c.mu.Lock()
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		rl := rls.At(i)
-		res := rl.Resource().Attributes()
-		sls := rl.ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for n := 0; n < lrs.Len(); n++ {
-				lr := lrs.At(n)
-				at := lr.Timestamp().AsTime()
-				if lr.Timestamp() == 0 {
-					at = lr.ObservedTimestamp().AsTime()
-				}
-				if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
-					at = now
-				}
-				switch lr.EventName() {
-				case logmodel.EventCDR:
-					if c.kpi.duplicate(lr, now) {
-						counts["cdr_duplicate"]++
-						continue
-					}
-					counts[c.kpi.cdr(res, lr.Attributes(), at, now)]++
-				case logmodel.EventSIPMessage:
-					c.kpi.message(res, lr.Attributes(), at, now)
-					counts["sip_message"]++
-				default:
-					counts["ignored"]++
-				}
+	for _, r := range record.All(ld) {
+		lr, res := r.Log, r.Resource.Attributes()
+		at := lr.Timestamp().AsTime()
+		if lr.Timestamp() == 0 {
+			at = lr.ObservedTimestamp().AsTime()
+		}
+		if lr.Timestamp() == 0 && lr.ObservedTimestamp() == 0 {
+			at = now
+		}
+		switch lr.EventName() {
+		case record.EventCDR:
+			if c.kpi.duplicate(lr, now) {
+				counts["cdr_duplicate"]++
+				continue
 			}
+			counts[c.kpi.cdr(res, lr.Attributes(), at, now)]++
+		case record.EventSIPMessage:
+			c.kpi.message(res, lr.Attributes(), at, now)
+			counts["sip_message"]++
+		default:
+			counts["ignored"]++
 		}
 	}
 	c.mu.Unlock()

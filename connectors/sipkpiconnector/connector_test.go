@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
@@ -17,9 +19,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/otel/attribute"
-
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 )
 
 var t0 = time.Date(2026, 11, 24, 11, 0, 0, 0, time.UTC)
@@ -212,15 +211,15 @@ func TestInvalidRecordsAreCounted(t *testing.T) {
 	ld := newFlows("sbc-1")
 	lrs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	noCallID := lrs.AppendEmpty()
-	noCallID.SetEventName(logmodel.EventSIPMessage)
-	noCallID.Attributes().PutStr(logmodel.AttrSIPMethod, "INVITE")
+	noCallID.SetEventName(record.EventSIPMessage)
+	noCallID.Attributes().PutStr(record.AttrSIPRequestMethod, "INVITE")
 	noCode := lrs.AppendEmpty()
-	noCode.SetEventName(logmodel.EventCDR)
-	noCode.Attributes().PutStr(logmodel.AttrSIPMethod, "INVITE")
-	noCode.Attributes().PutStr(logmodel.AttrSIPCallID, "x")
+	noCode.SetEventName(record.EventCDR)
+	noCode.Attributes().PutStr(record.AttrSIPRequestMethod, "INVITE")
+	noCode.Attributes().PutStr(record.AttrSIPCallID, "x")
 	media := lrs.AppendEmpty()
-	media.SetEventName(logmodel.EventCDR)
-	media.Attributes().PutStr(logmodel.AttrSIPMethod, "MEDIA")
+	media.SetEventName(record.EventCDR)
+	media.Attributes().PutStr(record.AttrSIPRequestMethod, "MEDIA")
 	other := lrs.AppendEmpty()
 	other.SetEventName("hep.rtcp")
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
@@ -241,14 +240,14 @@ func TestRegisterCDRs(t *testing.T) {
 		event string
 	}{{200, "registered"}, {200, "refreshed"}, {200, "registered"}, {403, ""}} {
 		lr := lrs.AppendEmpty()
-		lr.SetEventName(logmodel.EventCDR)
+		lr.SetEventName(record.EventCDR)
 		// every CDR has a Call-ID (cdr.Parse requires it); distinct ones make
 		// these distinct registrations rather than copies of one
-		lr.Attributes().PutStr(logmodel.AttrSIPCallID, fmt.Sprintf("reg-%d", lrs.Len()))
-		lr.Attributes().PutStr(logmodel.AttrSIPMethod, "REGISTER")
-		lr.Attributes().PutInt(logmodel.AttrSIPStatusCode, ev.code)
+		lr.Attributes().PutStr(record.AttrSIPCallID, fmt.Sprintf("reg-%d", lrs.Len()))
+		lr.Attributes().PutStr(record.AttrSIPRequestMethod, "REGISTER")
+		lr.Attributes().PutInt(record.AttrSIPResponseStatusCode, ev.code)
 		if ev.event != "" {
-			lr.Attributes().PutStr(logmodel.AttrCDRRegEvent, ev.event)
+			lr.Attributes().PutStr(record.AttrCDRRegEvent, ev.event)
 		}
 	}
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
@@ -323,9 +322,9 @@ func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, c
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		now := time.Now()
-		eachRecord(ld, func(res pcommon.Map, lr plog.LogRecord) {
-			k.message(res, lr.Attributes(), lr.Timestamp().AsTime(), now)
-		})
+		for _, r := range record.All(ld) {
+			k.message(r.Resource.Attributes(), r.Log.Attributes(), r.Log.Timestamp().AsTime(), now)
+		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		check(k)

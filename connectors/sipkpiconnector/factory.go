@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // NewFactory returns the sipkpi connector factory.
@@ -30,7 +30,7 @@ var defaultScannerUserAgents = []string{
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		Dimensions:       []Dimension{{Name: "node", Attributes: []string{logmodel.AttrServiceInstanceID}}},
+		Dimensions:       []Dimension{{Name: "node", Attributes: []string{record.AttrServiceInstanceID}}},
 		MaxDimensionSets: 1000,
 		FlushInterval:    15 * time.Second,
 		Exemplars:        ExemplarsConfig{Enabled: true},

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 )
 
 // A recorded call as a SIPhon node captures it: caller A, proxy P, callee B
@@ -40,8 +41,8 @@ type flow struct {
 func newFlows(node string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr(logmodel.AttrServiceName, "siphon")
-	rl.Resource().Attributes().PutStr(logmodel.AttrServiceInstanceID, node)
+	rl.Resource().Attributes().PutStr(record.AttrServiceName, "siphon")
+	rl.Resource().Attributes().PutStr(record.AttrServiceInstanceID, node)
 	rl.ScopeLogs().AppendEmpty()
 	return ld
 }
@@ -70,7 +71,7 @@ func (f *flow) emit(at float64, src, dst, sip string) {
 	var got hep.Packet
 	require.NoError(f.t, got.Decode(wire))
 	lr := f.logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
-	logmodel.FromHEP(&got, got.Payload, false, ts, lr)
+	heprecord.FromHEP(&got, got.Payload, false, ts, lr)
 }
 
 func (f *flow) request(at float64, src, dst, method string, cseq int, br, toTag, ua string) {
@@ -173,7 +174,7 @@ func cdrRecord(t *testing.T, ld plog.Logs, base time.Time, callID string, code i
 	r, err := cdr.Parse([]byte(body))
 	require.NoError(t, err, body)
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
-	cdr.ToLogRecord(r, []byte(body), base, lr)
+	cdrrecord.FromCDR(r, []byte(body), base, lr)
 }
 
 // recordedCalls builds eleven calls and their CDRs. The hand-computed KPIs
@@ -287,16 +288,4 @@ func recordedCalls(t *testing.T, base time.Time) (msgs, cdrs plog.Logs) {
 	f.ackFailure(0.06, "b1")
 	cdrRecord(t, cdrs, base.Add(10*time.Minute), "call-11", 404, 0, -1, 0.051, "", "carrier-a")
 	return msgs, cdrs
-}
-
-func eachRecord(ld plog.Logs, fn func(res pcommon.Map, lr plog.LogRecord)) {
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		rl := ld.ResourceLogs().At(i)
-		for j := 0; j < rl.ScopeLogs().Len(); j++ {
-			lrs := rl.ScopeLogs().At(j).LogRecords()
-			for n := 0; n < lrs.Len(); n++ {
-				fn(rl.Resource().Attributes(), lrs.At(n))
-			}
-		}
-	}
 }

@@ -10,7 +10,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
 )
 
@@ -21,8 +23,11 @@ import (
 func FuzzRecords(f *testing.F) {
 	msgs, cdrs := recordedCalls(&testing.T{}, t0)
 	var flow [][]byte
-	eachRecord(msgs, func(_ pcommon.Map, lr plog.LogRecord) { flow = append(flow, []byte(lr.Body().Str())) })
-	eachRecord(cdrs, func(_ pcommon.Map, lr plog.LogRecord) { flow = append(flow, []byte(lr.Body().Str())) })
+	for _, ld := range []plog.Logs{msgs, cdrs} {
+		for _, r := range record.All(ld) {
+			flow = append(flow, []byte(r.Log.Body().Str()))
+		}
+	}
 	for i := 0; i+4 <= len(flow); i += 4 {
 		f.Add(bytes.Join(flow[i:i+4], []byte("\n--\n")), uint16(1))
 	}
@@ -40,7 +45,7 @@ func FuzzRecords(f *testing.F) {
 			now = now.Add(time.Duration(step) * time.Second)
 			lr := plog.NewLogRecord()
 			if r, err := cdr.Parse(part); err == nil {
-				cdr.ToLogRecord(r, part, now, lr)
+				cdrrecord.FromCDR(r, part, now, lr)
 				k.cdr(res, lr.Attributes(), now, now)
 				continue
 			}
@@ -48,8 +53,8 @@ func FuzzRecords(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			logmodel.PutSIPSummary(lr.Attributes(), &s)
-			lr.Attributes().PutStr(logmodel.AttrSourceAddress, []string{"192.0.2.1", "192.0.2.2", "fd00::1"}[i%3])
+			heprecord.PutSIPSummary(lr.Attributes(), &s)
+			lr.Attributes().PutStr(record.AttrSourceAddress, []string{"192.0.2.1", "192.0.2.2", "fd00::1"}[i%3])
 			k.message(res, lr.Attributes(), now.Add(-time.Duration(i%5)*time.Second), now)
 			if k.tx.len() > cfg.Transactions.MaxEntries || k.setups.len() > cfg.Transactions.MaxEntries ||
 				k.sources.len() > cfg.Scanner.MaxSources {

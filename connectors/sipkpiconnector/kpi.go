@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // Metric indexes into store.metrics, in definition order.
@@ -229,19 +229,19 @@ func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
 // cdr counts one sip.cdr record; it returns what kind of CDR it was.
 func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
 	k.clock, k.st.now = now, now
-	method := str(attrs, logmodel.AttrSIPMethod)
+	method := str(attrs, record.AttrSIPRequestMethod)
 	if method != "INVITE" && method != "REGISTER" {
 		return "cdr_other"
 	}
-	code, ok := num(attrs, logmodel.AttrSIPStatusCode)
+	code, ok := num(attrs, record.AttrSIPResponseStatusCode)
 	if !ok {
 		k.invalid("cdr_no_response_code")
 		return "cdr_invalid"
 	}
-	callID := str(attrs, logmodel.AttrSIPCallID)
+	callID := str(attrs, record.AttrSIPCallID)
 	set := k.dims(res, attrs)
 	if method == "REGISTER" {
-		ev := str(attrs, logmodel.AttrCDRRegEvent)
+		ev := str(attrs, record.AttrCDRRegEvent)
 		if ev == "" {
 			ev = valueNone
 		}
@@ -249,7 +249,7 @@ func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
 		return "cdr_register"
 	}
 	result := classify(int(code))
-	initiator := str(attrs, logmodel.AttrCDRDisconnectInitiator)
+	initiator := str(attrs, record.AttrCDRDisconnectInitiator)
 	switch initiator {
 	case "caller", "callee", "timeout", "error":
 	case "":
@@ -259,16 +259,16 @@ func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
 	}
 	k.st.add(mCalls, set, []string{result, codeLabel(int64(code)), initiator}, 1, at, callID)
 	if result == resultAnswered {
-		if d, ok := num(attrs, logmodel.AttrCDRDurationSecs); ok && d >= 0 {
+		if d, ok := num(attrs, record.AttrCDRDurationSecs); ok && d >= 0 {
 			k.st.observe(mCallDuration, set, nil, d, at, callID)
 		} else {
 			k.invalid("cdr_no_duration")
 		}
 	}
-	start, okStart := timeAttr(attrs, logmodel.AttrCDRTimestampStart)
-	endKey := logmodel.AttrCDRTimestampEnd
+	start, okStart := timeAttr(attrs, record.AttrCDRTimestampStart)
+	endKey := record.AttrCDRTimestampEnd
 	if result == resultAnswered {
-		endKey = logmodel.AttrCDRTimestampAnswer
+		endKey = record.AttrCDRTimestampAnswer
 	}
 	if end, okEnd := timeAttr(attrs, endKey); okStart && okEnd && !end.Before(start) {
 		k.st.observe(mCallSetup, set, []string{result}, end.Sub(start).Seconds(), at, callID)
@@ -281,21 +281,21 @@ func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
 // message counts one sip.message record.
 func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	k.clock, k.st.now = now, now
-	callID := str(attrs, logmodel.AttrSIPCallID)
-	cseqMethod := str(attrs, logmodel.AttrSIPCSeqMethod)
-	cseq, okCSeq := num(attrs, logmodel.AttrSIPCSeqNumber)
+	callID := str(attrs, record.AttrSIPCallID)
+	cseqMethod := str(attrs, record.AttrSIPCSeqMethod)
+	cseq, okCSeq := num(attrs, record.AttrSIPCSeqNumber)
 	if callID == "" || cseqMethod == "" || !okCSeq {
 		k.invalid("message_no_call_id_or_cseq")
 		return
 	}
-	method := str(attrs, logmodel.AttrSIPMethod)
-	code, isResponse := num(attrs, logmodel.AttrSIPStatusCode)
+	method := str(attrs, record.AttrSIPRequestMethod)
+	code, isResponse := num(attrs, record.AttrSIPResponseStatusCode)
 	if method == "" && !isResponse {
 		k.invalid("message_not_request_or_response")
 		return
 	}
 	cseqStr := strconv.FormatInt(int64(cseq), 10)
-	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, logmodel.AttrSIPViaBranch)
+	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, record.AttrSIPViaBranch)
 	set := k.dims(res, attrs)
 	if !set.scannerSeries {
 		// the scanner counters of a node exist at 0 from its first message,
@@ -317,7 +317,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		k.entries("transactions", 1)
 		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
 		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, callID)
-		if method == "INVITE" && str(attrs, logmodel.AttrSIPToTag) == "" {
+		if method == "INVITE" && str(attrs, record.AttrSIPToTag) == "" {
 			sk := callID + "\x00" + cseqStr
 			if s, ok := k.setups.get(sk, now); ok {
 				if at.Before(s.invite) { // the other hop's copy came later but was sent first
@@ -339,7 +339,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		k.entries("transactions", 1)
 		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
 	}
-	rkey := codeLabel(int64(code)) + "\x00" + str(attrs, logmodel.AttrSIPToTag)
+	rkey := codeLabel(int64(code)) + "\x00" + str(attrs, record.AttrSIPToTag)
 	if slices.Contains(e.responses, rkey) {
 		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, callID)
 		return
@@ -364,11 +364,11 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 
 // scanner flags sources by User-Agent and by floods of new requests.
 func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string, at, now time.Time) {
-	src := str(attrs, logmodel.AttrSourceAddress)
+	src := str(attrs, record.AttrSourceAddress)
 	if src == "" {
 		return
 	}
-	ua := strings.ToLower(str(attrs, logmodel.AttrSIPUserAgent))
+	ua := strings.ToLower(str(attrs, record.AttrUserAgentOriginal))
 	isUA := false
 	for _, s := range k.uas {
 		if ua != "" && strings.Contains(ua, s) {
@@ -458,9 +458,9 @@ func (k *kpi) duplicate(lr plog.LogRecord, now time.Time) bool {
 		_, _ = io.WriteString(h, b.Str())
 	} else {
 		attrs := lr.Attributes()
-		code, _ := num(attrs, logmodel.AttrSIPStatusCode)
-		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%v\x00%s", lr.Timestamp(), str(attrs, logmodel.AttrSIPCallID),
-			str(attrs, logmodel.AttrSIPMethod), code, str(attrs, logmodel.AttrCDRRegEvent))
+		code, _ := num(attrs, record.AttrSIPResponseStatusCode)
+		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%v\x00%s", lr.Timestamp(), str(attrs, record.AttrSIPCallID),
+			str(attrs, record.AttrSIPRequestMethod), code, str(attrs, record.AttrCDRRegEvent))
 	}
 	key := string(h.Sum(nil))
 	if _, seen := k.cdrs.get(key, now); seen {

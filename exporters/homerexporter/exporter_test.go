@@ -26,7 +26,8 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 )
@@ -53,7 +54,7 @@ func sipLogs(from, n int) (plog.Logs, []hep.Packet) {
 	var want []hep.Packet
 	for i := from; i < from+n; i++ {
 		p := sipPacket(i)
-		logmodel.FromHEP(&p, p.Payload, false, time.Now(), recs.AppendEmpty())
+		heprecord.FromHEP(&p, p.Payload, false, time.Now(), recs.AppendEmpty())
 		want = append(want, p)
 	}
 	return ld, want
@@ -145,15 +146,15 @@ func TestCDRGoesAsType100WithCallID(t *testing.T) {
 	})
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr(logmodel.AttrServiceInstanceID, "sbc-1")
+	rl.Resource().Attributes().PutStr(record.AttrServiceInstanceID, "sbc-1")
 	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetEventName(logmodel.EventCDR)
+	lr.SetEventName(record.EventCDR)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC)))
 	body := `{"call_id":"a84b4c76e66710@192.168.1.100","response_code":200}`
 	lr.Body().SetStr(body)
-	lr.Attributes().PutStr(logmodel.AttrSIPCallID, "a84b4c76e66710@192.168.1.100")
-	lr.Attributes().PutStr(logmodel.AttrSourceAddress, "192.168.1.100")
-	lr.Attributes().PutStr(logmodel.AttrDestinationAddress, "10.0.0.1")
+	lr.Attributes().PutStr(record.AttrSIPCallID, "a84b4c76e66710@192.168.1.100")
+	lr.Attributes().PutStr(record.AttrSourceAddress, "192.168.1.100")
+	lr.Attributes().PutStr(record.AttrDestinationAddress, "10.0.0.1")
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	p := srv.WaitFor(1, waitFor)[0]
 	assert.Equal(t, hep.TypeLog, p.ProtoType)
@@ -255,10 +256,10 @@ func TestUnencodableRecordsAreCountedAndSkipped(t *testing.T) {
 	ld, want := sipLogs(0, 3)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	big := recs.AppendEmpty()
-	big.SetEventName(logmodel.EventCDR)
+	big.SetEventName(record.EventCDR)
 	big.Body().SetStr(strings.Repeat("x", 70000))
 	bad := recs.AppendEmpty()
-	bad.Attributes().PutStr(logmodel.AttrSourceAddress, "not an address")
+	bad.Attributes().PutStr(record.AttrSourceAddress, "not an address")
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	got := srv.WaitFor(3, waitFor)
 	assert.Len(t, got, 3)

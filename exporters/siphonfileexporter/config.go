@@ -7,6 +7,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // Formats.
@@ -20,12 +22,6 @@ const (
 	FsyncNever  = "never"  // leave it to the OS
 	FsyncRotate = "rotate" // before a file is renamed away
 	FsyncBatch  = "batch"  // after every batch: an acknowledged record is on disk
-)
-
-// Sources of a CDR's JSON.
-const (
-	SourceBody       = "body"       // SIPhon's original bytes (the record's body)
-	SourceAttributes = "attributes" // rendered from the attributes, after any processing
 )
 
 // Config is the siphon_file exporter's configuration. path and
@@ -43,8 +39,8 @@ type Config struct {
 	// Source of a CDR's JSON: "body" writes SIPhon's bytes as received;
 	// "attributes" renders it from the attributes, so that processors that
 	// redact or enrich attributes show in the file.
-	Source string    `mapstructure:"source"`
-	CSV    CSVConfig `mapstructure:"csv"`
+	Source record.Source `mapstructure:"source"`
+	CSV    CSVConfig     `mapstructure:"csv"`
 
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -84,9 +80,6 @@ func (c *Config) Validate() error {
 	case FsyncNever, FsyncRotate, FsyncBatch:
 	default:
 		errs = append(errs, fmt.Errorf("fsync must be never, rotate or batch, got %q", c.Fsync))
-	}
-	if c.Source != SourceBody && c.Source != SourceAttributes {
-		errs = append(errs, fmt.Errorf("source must be body or attributes, got %q", c.Source))
 	}
 	if len(c.CSV.ExtraColumns) > 0 && c.Format != FormatCSV {
 		errs = append(errs, errors.New("csv.extra_columns is set but format is not csv"))

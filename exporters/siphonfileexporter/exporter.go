@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
@@ -13,11 +12,12 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonfileexporter/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/recordjson"
+	"github.com/siphon-otel/siphon-otel/internal/logexport"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/record/recordjson"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
 )
 
@@ -25,7 +25,7 @@ type fileExporter struct {
 	cfg    *Config
 	logger *zap.Logger // rate-limited
 	tel    *metadata.TelemetryBuilder
-	csv    *cdr.CSV
+	csv    *cdrrecord.CSV
 
 	mu   sync.Mutex // pushes write one file
 	w    *rotfile.Writer
@@ -39,12 +39,10 @@ func newExporter(set exporter.Settings, cfg *Config) (*fileExporter, error) {
 	}
 	e := &fileExporter{
 		cfg: cfg, tel: tel,
-		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
-		})),
+		logger: logexport.SampledLogger(set.Logger),
 	}
 	if cfg.Format == FormatCSV {
-		e.csv = &cdr.CSV{ExtraColumns: cfg.CSV.ExtraColumns}
+		e.csv = &cdrrecord.CSV{ExtraColumns: cfg.CSV.ExtraColumns}
 	}
 	return e, nil
 }
@@ -94,21 +92,17 @@ func (e *fileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return errors.New("siphon_file exporter: not started")
 	}
 	written := 0
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				line, reason, err := e.render(lr, rl)
-				if err != nil {
-					e.tel.SiphonFileExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
-					e.logger.Warn("record cannot be written as "+e.cfg.Format+"; dropped", zap.String("event", lr.EventName()), zap.Error(err))
-					continue
-				}
-				if err := e.w.Write(line); err != nil {
-					return fmt.Errorf("siphon_file exporter: %w", err)
-				}
-				written++
-			}
+	for _, r := range record.All(ld) {
+		line, reason, err := e.render(r)
+		if err != nil {
+			e.tel.SiphonFileExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+			e.logger.Warn("record cannot be written as "+e.cfg.Format+"; dropped", zap.String("event", r.Log.EventName()), zap.Error(err))
+			continue
 		}
+		if err := e.w.Write(line); err != nil {
+			return fmt.Errorf("siphon_file exporter: %w", err)
+		}
+		written++
 	}
 	if err := e.w.Flush(); err != nil {
 		return fmt.Errorf("siphon_file exporter: %w", err)
@@ -117,16 +111,16 @@ func (e *fileExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	return nil
 }
 
-func (e *fileExporter) render(lr plog.LogRecord, rl plog.ResourceLogs) ([]byte, string, error) {
+func (e *fileExporter) render(r record.Item) ([]byte, string, error) {
 	var err error
 	if e.csv != nil {
-		e.line, err = e.csv.AppendRow(e.line[:0], lr)
-		if errors.Is(err, cdr.ErrNotCDR) {
+		e.line, err = e.csv.AppendRow(e.line[:0], r.Log)
+		if errors.Is(err, cdrrecord.ErrNotCDR) {
 			return nil, "not_cdr", err
 		}
 		return e.line, "render_error", err
 	}
-	e.line, err = recordjson.Append(e.line[:0], lr, rl.Resource(), e.cfg.Source == SourceBody)
+	e.line, err = recordjson.Append(e.line[:0], r.Log, r.Resource, e.cfg.Source)
 	if err != nil {
 		return nil, "render_error", err
 	}

@@ -26,7 +26,8 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonfileexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 )
@@ -46,7 +47,7 @@ func cdrLogs(t testing.TB, ids ...string) plog.Logs {
 		b := bytes.Replace(fixture, []byte("a84b4c76e66710@192.168.1.100"), []byte(id), 1)
 		r, err := cdr.Parse(b)
 		require.NoError(t, err)
-		cdr.ToLogRecord(r, b, time.Now(), recs.AppendEmpty())
+		cdrrecord.FromCDR(r, b, time.Now(), recs.AppendEmpty())
 	}
 	return ld
 }
@@ -102,12 +103,12 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, cfg.Compress)
 	assert.Equal(t, 30, cfg.MaxFiles)
 	assert.Equal(t, FsyncRotate, cfg.Fsync)
-	assert.Equal(t, SourceAttributes, cfg.Source)
+	assert.Equal(t, record.SourceAttributes, cfg.Source)
 	assert.Equal(t, []string{"billing_id", "trunk"}, cfg.CSV.ExtraColumns)
 	assert.Equal(t, "file_storage/cdr", cfg.QueueConfig.Get().StorageID.String())
 	_, err = load("bad")
 	for _, want := range []string{`format must be json or csv, got "xml"`, `fsync must be never, rotate or batch, got "sometimes"`,
-		`source must be body or attributes, got "nowhere"`, "compress and max_files need rotate_size_mb"} {
+		`source: must be "body" or "attributes", got "nowhere"`, "compress and max_files need rotate_size_mb"} {
 		assert.ErrorContains(t, err, want)
 	}
 }
@@ -116,9 +117,9 @@ func TestJSONLinesAreSIPhonBytes(t *testing.T) {
 	h := newFile(t, func(*Config) {})
 	ld := cdrLogs(t, "a84b4c76e66710@192.168.1.100")
 	sip := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
-	sip.SetEventName(logmodel.EventSIPMessage)
+	sip.SetEventName(record.EventSIPMessage)
 	sip.Body().SetStr("OPTIONS sip:x SIP/2.0\r\n\r\n")
-	sip.Attributes().PutStr(logmodel.AttrSIPCallID, "opt-1")
+	sip.Attributes().PutStr(record.AttrSIPCallID, "opt-1")
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	b, err := os.ReadFile(h.cfg.Path)
 	require.NoError(t, err)
@@ -131,10 +132,10 @@ func TestJSONLinesAreSIPhonBytes(t *testing.T) {
 }
 
 func TestSourceAttributesShowsProcessing(t *testing.T) {
-	h := newFile(t, func(c *Config) { c.Source = SourceAttributes })
+	h := newFile(t, func(c *Config) { c.Source = record.SourceAttributes })
 	ld := cdrLogs(t, "c1")
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
-	lr.Attributes().PutStr(logmodel.AttrSIPFromURI, "sip:redacted@example.com") // as a processor would
+	lr.Attributes().PutStr(record.AttrSIPFromURI, "sip:redacted@example.com") // as a processor would
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	b, err := os.ReadFile(h.cfg.Path)
 	require.NoError(t, err)
@@ -145,7 +146,7 @@ func TestSourceAttributesShowsProcessing(t *testing.T) {
 func TestCSV(t *testing.T) {
 	h := newFile(t, func(c *Config) { c.Format, c.CSV.ExtraColumns = FormatCSV, []string{"trunk"} })
 	ld := cdrLogs(t, "c1", "c2")
-	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty().SetEventName(logmodel.EventSIPMessage)
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty().SetEventName(record.EventSIPMessage)
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	b, err := os.ReadFile(h.cfg.Path)
 	require.NoError(t, err)

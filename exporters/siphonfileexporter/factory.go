@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonfileexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // NewFactory returns the siphon_file exporter factory.
@@ -25,7 +26,7 @@ func createDefaultConfig() component.Config {
 		Format:        FormatJSON,
 		RotateSizeMB:  100,
 		Fsync:         FsyncBatch,
-		Source:        SourceBody,
+		Source:        record.SourceBody,
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:   configretry.NewDefaultBackOffConfig(),

@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // Modes.
@@ -37,7 +39,7 @@ type Config struct {
 	// size at which batches form are sending_queue.batch settings.
 	MaxRecordsPerRequest int `mapstructure:"max_records_per_request"`
 	// Source of a CDR's JSON: its body (SIPhon's bytes) or its attributes.
-	Source string `mapstructure:"source"`
+	Source record.Source `mapstructure:"source"`
 
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
@@ -60,9 +62,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRecordsPerRequest < 1 {
 		errs = append(errs, fmt.Errorf("max_records_per_request must be at least 1, got %d", c.MaxRecordsPerRequest))
-	}
-	if c.Source != "body" && c.Source != "attributes" {
-		errs = append(errs, fmt.Errorf("source must be body or attributes, got %q", c.Source))
 	}
 	if c.Mode == ModeSingle && c.Compression != "" && c.Compression != "none" {
 		errs = append(errs, errors.New("compression applies to batch mode; SIPhon's single requests are not compressed"))

@@ -18,11 +18,11 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonhttpexporter/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/logsubset"
-	"github.com/siphon-otel/siphon-otel/internal/recordjson"
+	"github.com/siphon-otel/siphon-otel/internal/logexport"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/recordjson"
 )
 
 type httpExporter struct {
@@ -40,9 +40,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*httpExporter, error) {
 	}
 	return &httpExporter{
 		cfg: cfg, set: set, tel: tel,
-		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
-		})),
+		logger: logexport.SampledLogger(set.Logger),
 	}, nil
 }
 
@@ -71,20 +69,14 @@ type line struct {
 
 func (e *httpExporter) lines(ctx context.Context, ld plog.Logs) []line {
 	var out []line
-	idx := 0
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				b, err := recordjson.Append(nil, lr, rl.Resource(), e.cfg.Source == "body")
-				if err != nil {
-					e.rejected(ctx, 0, 1)
-					e.logger.Warn("record cannot be rendered; dropped", zap.String("event", lr.EventName()), zap.Error(err))
-				} else {
-					out = append(out, line{idx: idx, json: b})
-				}
-				idx++
-			}
+	for i, r := range record.All(ld) {
+		b, err := recordjson.Append(nil, r.Log, r.Resource, e.cfg.Source)
+		if err != nil {
+			e.rejected(ctx, 0, 1)
+			e.logger.Warn("record cannot be rendered; dropped", zap.String("event", r.Log.EventName()), zap.Error(err))
+			continue
 		}
+		out = append(out, line{idx: i, json: b})
 	}
 	return out
 }
@@ -109,9 +101,8 @@ func (e *httpExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 			e.rejected(ctx, rej.status, len(chunk))
 			e.logger.Warn("records refused by the target; dropped", zap.Int("records", len(chunk)), zap.Error(err))
 		default:
-			if start > 0 {
-				err = consumererror.NewLogs(err, logsubset.From(ld, chunk[0].idx))
-			}
+			// what was posted or dropped before this chunk is not resent
+			err = logexport.Unsent(err, ld, chunk[0].idx)
 			var ra *retryAfterError
 			if errors.As(err, &ra) {
 				return exporterhelper.NewThrottleRetry(err, ra.after)

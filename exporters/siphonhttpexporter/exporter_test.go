@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -30,28 +29,18 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonhttpexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
-
-var fixture = func() []byte {
-	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return bytes.TrimSpace(b)
-}()
-
-func record(id string) []byte {
-	return bytes.Replace(fixture, []byte("a84b4c76e66710@192.168.1.100"), []byte(id), 1)
-}
 
 func cdrLogs(t testing.TB, ids ...string) plog.Logs {
 	ld := plog.NewLogs()
 	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
 	for _, id := range ids {
-		r, err := cdr.Parse(record(id))
+		r, err := cdr.Parse(fixture.CDRWithID(id))
 		require.NoError(t, err)
-		cdr.ToLogRecord(r, record(id), time.Now(), recs.AppendEmpty())
+		cdrrecord.FromCDR(r, fixture.CDRWithID(id), time.Now(), recs.AppendEmpty())
 	}
 	return ld
 }
@@ -190,7 +179,7 @@ func TestLoadConfig(t *testing.T) {
 	_, err = load("bad")
 	for _, want := range []string{`endpoint must be an http or https URL, got "ftp://x"`, `mode must be single or batch, got "stream"`,
 		`batch_format must be json_array or ndjson, got "xml"`, "max_records_per_request must be at least 1",
-		`source must be body or attributes, got "guess"`} {
+		`source: must be "body" or "attributes", got "guess"`} {
 		assert.ErrorContains(t, err, want)
 	}
 }
@@ -207,7 +196,7 @@ func TestSingleModeIsWhatSIPhonSends(t *testing.T) {
 		assert.Equal(t, "Bearer tok123", r.Header.Get("Authorization"))
 		assert.Empty(t, r.Header.Get("Content-Encoding"))
 		if i == 0 {
-			assert.Equal(t, string(fixture), string(tg.bodies[0]), "SIPhon's record, byte for byte")
+			assert.Equal(t, string(fixture.CDR()), string(tg.bodies[0]), "SIPhon's record, byte for byte")
 		}
 	}
 	assert.Equal(t, []string{"a84b4c76e66710@192.168.1.100", "c2", "c3"}, tg.accepted(t, all))

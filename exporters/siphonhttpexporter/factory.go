@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonhttpexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // NewFactory returns the siphon_http exporter factory.
@@ -29,7 +30,7 @@ func createDefaultConfig() component.Config {
 		Mode:                 ModeSingle,
 		BatchFormat:          FormatJSONArray,
 		MaxRecordsPerRequest: 1000,
-		Source:               "body",
+		Source:               record.SourceBody,
 		QueueConfig:          configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:          configretry.NewDefaultBackOffConfig(),
 	}

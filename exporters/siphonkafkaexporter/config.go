@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // Config is the siphon_kafka exporter's configuration.
@@ -27,7 +29,7 @@ type Config struct {
 	BatchTimeout           time.Duration `mapstructure:"batch_timeout"`
 	AllowAutoTopicCreation bool          `mapstructure:"allow_auto_topic_creation"`
 	// Source of a CDR's JSON: its body (SIPhon's bytes) or its attributes.
-	Source string `mapstructure:"source"`
+	Source record.Source `mapstructure:"source"`
 
 	TLS  configoptional.Optional[configtls.ClientConfig] `mapstructure:"tls"`
 	SASL configoptional.Optional[SASLConfig]             `mapstructure:"sasl"`
@@ -82,9 +84,6 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("batch_timeout must be positive, got %s", c.BatchTimeout))
-	}
-	if c.Source != "body" && c.Source != "attributes" {
-		errs = append(errs, fmt.Errorf("source must be body or attributes, got %q", c.Source))
 	}
 	if s := c.SASL.Get(); s != nil {
 		switch s.Mechanism {

@@ -2,7 +2,6 @@ package siphonkafkaexporter
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
@@ -12,17 +11,16 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonkafkaexporter/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/logsubset"
-	"github.com/siphon-otel/siphon-otel/internal/recordjson"
+	"github.com/siphon-otel/siphon-otel/internal/logexport"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/recordjson"
 )
 
 // Message headers.
@@ -46,9 +44,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*kafkaExporter, error) {
 	}
 	return &kafkaExporter{
 		cfg: cfg, tel: tel,
-		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
-		})),
+		logger: logexport.SampledLogger(set.Logger),
 	}, nil
 }
 
@@ -57,12 +53,9 @@ func (e *kafkaExporter) start(ctx context.Context, _ component.Host) error {
 		ClientID: e.cfg.ClientID, DialTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second, MetadataTTL: 10 * time.Second,
 	}
 	if t := e.cfg.TLS.Get(); t != nil {
-		tlsCfg, err := t.LoadTLSConfig(ctx)
+		tlsCfg, err := logexport.ClientTLS(ctx, *t)
 		if err != nil {
-			return fmt.Errorf("siphon_kafka exporter: tls: %w", err)
-		}
-		if tlsCfg == nil {
-			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+			return fmt.Errorf("siphon_kafka exporter: %w", err)
 		}
 		e.transport.TLS = tlsCfg
 	}
@@ -118,11 +111,11 @@ func (e *kafkaExporter) shutdown(context.Context) error {
 	return err
 }
 
-func (e *kafkaExporter) topic(k recordjson.Kind) string {
+func (e *kafkaExporter) topic(k record.Kind) string {
 	switch k {
-	case recordjson.KindCDR:
+	case record.KindCDR:
 		return e.cfg.Topics.CDR
-	case recordjson.KindSIPMessage:
+	case record.KindSIPMessage:
 		return e.cfg.Topics.SIPMessage
 	}
 	return e.cfg.Topics.Other
@@ -140,36 +133,28 @@ func (e *kafkaExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		msgs []kafka.Message
 		recs []int // record index of each message
 	)
-	idx := 0
-	for _, rl := range ld.ResourceLogs().All() {
-		node := recordjson.Node(rl.Resource())
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				i := idx
-				idx++
-				kind := recordjson.KindOf(lr)
-				topic := e.topic(kind)
-				if topic == "" {
-					e.dropped(ctx, "no_topic", 1)
-					continue
-				}
-				value, err := recordjson.Append(nil, lr, rl.Resource(), e.cfg.Source == "body")
-				if err != nil {
-					e.dropped(ctx, "render_error", 1)
-					e.logger.Warn("record cannot be rendered; dropped", zap.Error(err))
-					continue
-				}
-				m := kafka.Message{Topic: topic, Value: value, Headers: []kafka.Header{{Key: HeaderKind, Value: []byte(kind)}}}
-				if id := recordjson.CallID(lr); id != "" {
-					m.Key = []byte(id)
-				}
-				if node != "" {
-					m.Headers = append(m.Headers, kafka.Header{Key: HeaderNode, Value: []byte(node)})
-				}
-				msgs = append(msgs, m)
-				recs = append(recs, i)
-			}
+	for i, r := range record.All(ld) {
+		kind := record.KindOf(r.Log)
+		topic := e.topic(kind)
+		if topic == "" {
+			e.dropped(ctx, "no_topic", 1)
+			continue
 		}
+		value, err := recordjson.Append(nil, r.Log, r.Resource, e.cfg.Source)
+		if err != nil {
+			e.dropped(ctx, "render_error", 1)
+			e.logger.Warn("record cannot be rendered; dropped", zap.Error(err))
+			continue
+		}
+		m := kafka.Message{Topic: topic, Value: value, Headers: []kafka.Header{{Key: HeaderKind, Value: []byte(kind)}}}
+		if id := record.CallID(r.Log); id != "" {
+			m.Key = []byte(id)
+		}
+		if node := record.Node(r.Resource); node != "" {
+			m.Headers = append(m.Headers, kafka.Header{Key: HeaderNode, Value: []byte(node)})
+		}
+		msgs = append(msgs, m)
+		recs = append(recs, i)
 	}
 	if len(msgs) == 0 {
 		return nil
@@ -202,8 +187,8 @@ func (e *kafkaExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	if len(retry) == 0 {
 		return nil
 	}
-	return consumererror.NewLogs(fmt.Errorf("siphon_kafka exporter: %d of %d messages failed: %w", len(retry), len(msgs), firstErr),
-		logsubset.Pick(ld, func(i int) bool { return retry[i] }))
+	return logexport.Retry(fmt.Errorf("siphon_kafka exporter: %d of %d messages failed: %w", len(retry), len(msgs), firstErr),
+		ld, func(i int) bool { return retry[i] })
 }
 
 // permanent tells errors that resending cannot fix.

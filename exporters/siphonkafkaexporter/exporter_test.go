@@ -1,7 +1,6 @@
 package siphonkafkaexporter
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -29,37 +28,27 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonkafkaexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 )
 
 const waitFor = 30 * time.Second
 
-var fixture = func() []byte {
-	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return bytes.TrimSpace(b)
-}()
-
-func record(id string) []byte {
-	return bytes.Replace(fixture, []byte("a84b4c76e66710@192.168.1.100"), []byte(id), 1)
-}
-
 func cdrLogs(t testing.TB, node string, ids ...string) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	if node != "" {
-		rl.Resource().Attributes().PutStr(logmodel.AttrServiceInstanceID, node)
+		rl.Resource().Attributes().PutStr(record.AttrServiceInstanceID, node)
 	}
 	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
 	for _, id := range ids {
-		r, err := cdr.Parse(record(id))
+		r, err := cdr.Parse(fixture.CDRWithID(id))
 		require.NoError(t, err)
-		cdr.ToLogRecord(r, record(id), time.Now(), recs.AppendEmpty())
+		cdrrecord.FromCDR(r, fixture.CDRWithID(id), time.Now(), recs.AppendEmpty())
 	}
 	return ld
 }
@@ -159,7 +148,7 @@ func TestLoadConfig(t *testing.T) {
 	for _, want := range []string{"brokers must list at least one", "topics.cdr and topics.sip_message must be set",
 		`required_acks must be all, one or none, got "most"`, `compression must be none, gzip, snappy, lz4 or zstd, got "brotli"`,
 		"batch_size must be at least 1", "batch_bytes must be at least 1024", "batch_timeout must be positive",
-		`source must be body or attributes, got "cache"`, `sasl: mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`,
+		`source: must be "body" or "attributes", got "cache"`, `sasl: mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got "GSSAPI"`,
 		"sasl: username must be set"} {
 		assert.ErrorContains(t, err, want)
 	}
@@ -171,15 +160,15 @@ func TestTopicsKeysHeadersValues(t *testing.T) {
 	h := newKafka(t, brokers, func(cfg *Config) { cfg.Compression = "gzip" })
 	ld := cdrLogs(t, "sbc-1", "a84b4c76e66710@192.168.1.100", "call-2", "call-3")
 	sip := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
-	sip.SetEventName(logmodel.EventSIPMessage)
+	sip.SetEventName(record.EventSIPMessage)
 	sip.Body().SetStr("BYE sip:x SIP/2.0\r\n\r\n")
-	sip.Attributes().PutStr(logmodel.AttrSIPCallID, "call-2")
+	sip.Attributes().PutStr(record.AttrSIPCallID, "call-2")
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 
 	cdrs := consume(t, brokers, "siphon-cdr", 3) // across partitions: in no set order
 	for _, r := range cdrs {
 		if string(r.Key) == "a84b4c76e66710@192.168.1.100" {
-			assert.Equal(t, string(fixture), string(r.Value), "SIPhon's JSON as the value")
+			assert.Equal(t, string(fixture.CDR()), string(r.Value), "SIPhon's JSON as the value")
 		}
 		parsed, err := cdr.Parse(r.Value)
 		require.NoError(t, err)

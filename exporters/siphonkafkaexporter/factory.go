@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonkafkaexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // NewFactory returns the siphon_kafka exporter factory.
@@ -30,7 +31,7 @@ func createDefaultConfig() component.Config {
 		BatchSize:     1000,
 		BatchBytes:    1 << 20,
 		BatchTimeout:  10 * time.Millisecond,
-		Source:        "body",
+		Source:        record.SourceBody,
 		TimeoutConfig: exporterhelper.TimeoutConfig{Timeout: 30 * time.Second},
 		QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:   configretry.NewDefaultBackOffConfig(),

@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // Formats and framings.
@@ -34,7 +36,7 @@ type Config struct {
 	AppName  string `mapstructure:"app_name"`
 	Hostname string `mapstructure:"hostname"`
 	// Source of a CDR's JSON: its body (SIPhon's bytes) or its attributes.
-	Source string `mapstructure:"source"`
+	Source record.Source `mapstructure:"source"`
 
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
@@ -99,9 +101,6 @@ func (c *Config) Validate() error {
 		if v == "" || len(v) > 48 || containsSpace(v) {
 			errs = append(errs, fmt.Errorf("%s must be 1-48 characters without spaces, got %q", name, v))
 		}
-	}
-	if c.Source != "body" && c.Source != "attributes" {
-		errs = append(errs, fmt.Errorf("source must be body or attributes, got %q", c.Source))
 	}
 	if c.Transport != "tls" && (c.TLS.CAFile != "" || c.TLS.CertFile != "") {
 		errs = append(errs, errors.New("tls settings are set but transport is not tls"))

@@ -2,25 +2,21 @@ package siphonsyslogexporter
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logsubset"
-	"github.com/siphon-otel/siphon-otel/internal/recordjson"
+	"github.com/siphon-otel/siphon-otel/internal/logexport"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/recordjson"
 	"github.com/siphon-otel/siphon-otel/internal/sendconn"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 )
@@ -34,16 +30,10 @@ type syslogExporter struct {
 	tel    *metadata.TelemetryBuilder
 	pri    int
 
-	mu      sync.Mutex // one connection, one buffer
-	conn    *sendconn.Conn
-	records []record
-	json    []byte
-	msg     []byte
-}
-
-type record struct {
-	lr  plog.LogRecord
-	res pcommon.Resource
+	mu   sync.Mutex // one connection, one buffer
+	conn *sendconn.Conn
+	json []byte
+	msg  []byte
 }
 
 func newExporter(set exporter.Settings, cfg *Config) (*syslogExporter, error) {
@@ -53,9 +43,7 @@ func newExporter(set exporter.Settings, cfg *Config) (*syslogExporter, error) {
 	}
 	e := &syslogExporter{
 		cfg: cfg, tel: tel, pri: cfg.priority(),
-		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
-			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
-		})),
+		logger: logexport.SampledLogger(set.Logger),
 	}
 	e.conn = &sendconn.Conn{
 		Transport: cfg.Transport, Endpoint: cfg.Endpoint, Timeout: cfg.Timeout, Logger: e.logger,
@@ -75,12 +63,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*syslogExporter, error) {
 
 func (e *syslogExporter) start(ctx context.Context, _ component.Host) error {
 	if e.cfg.Transport == "tls" {
-		tlsCfg, err := e.cfg.TLS.LoadTLSConfig(ctx)
+		tlsCfg, err := logexport.ClientTLS(ctx, e.cfg.TLS)
 		if err != nil {
-			return fmt.Errorf("siphon_syslog exporter: tls: %w", err)
-		}
-		if tlsCfg == nil {
-			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+			return fmt.Errorf("siphon_syslog exporter: %w", err)
 		}
 		e.conn.TLS = tlsCfg
 	}
@@ -100,19 +85,11 @@ func (e *syslogExporter) shutdown(context.Context) error {
 func (e *syslogExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.records = e.records[:0]
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, sl := range rl.ScopeLogs().All() {
-			for _, lr := range sl.LogRecords().All() {
-				e.records = append(e.records, record{lr, rl.Resource()})
-			}
-		}
-	}
-	sent, from, err := e.conn.Send(ctx, len(e.records), func(dst []byte, i int) ([]byte, bool) {
-		msg, reason, err := e.message(e.records[i])
+	sent, err := e.conn.SendLogs(ctx, ld, func(dst []byte, r record.Item) ([]byte, bool) {
+		msg, reason, err := e.message(r)
 		if err != nil {
 			e.tel.SiphonSyslogExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
-			e.logger.Warn("record cannot be sent as syslog; dropped", zap.String("event", e.records[i].lr.EventName()), zap.Error(err))
+			e.logger.Warn("record cannot be sent as syslog; dropped", zap.String("event", r.Log.EventName()), zap.Error(err))
 			return dst, false
 		}
 		if !e.conn.Stream() {
@@ -124,24 +101,20 @@ func (e *syslogExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return syslogmsg.AppendOctetCounted(dst, msg), true
 	})
 	e.tel.SiphonSyslogExporterMessagesSent.Add(ctx, int64(sent))
-	if err == nil {
-		return nil
+	if err != nil {
+		return fmt.Errorf("siphon_syslog exporter: %w", err)
 	}
-	err = fmt.Errorf("siphon_syslog exporter: %w", err)
-	if from == 0 {
-		return err
-	}
-	return consumererror.NewLogs(err, logsubset.From(ld, from))
+	return nil
 }
 
 // message renders one record's syslog message (without framing).
-func (e *syslogExporter) message(r record) ([]byte, string, error) {
+func (e *syslogExporter) message(r record.Item) ([]byte, string, error) {
 	var err error
-	e.json, err = recordjson.Append(e.json[:0], r.lr, r.res, e.cfg.Source == "body")
+	e.json, err = recordjson.Append(e.json[:0], r.Log, r.Resource, e.cfg.Source)
 	if err != nil {
 		return nil, "render_error", err
 	}
-	t := r.lr.Timestamp().AsTime()
+	t := r.Log.Timestamp().AsTime()
 	if e.cfg.Format == FormatRFC3164 {
 		e.msg = syslogmsg.Append3164(e.msg[:0], e.pri, t.UTC(), e.cfg.Hostname, e.cfg.AppName, e.json)
 	} else {

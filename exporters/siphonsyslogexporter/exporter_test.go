@@ -28,7 +28,8 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
@@ -56,7 +57,7 @@ func cdrLogs(t testing.TB, ids ...string) plog.Logs {
 		b := []byte(strings.Replace(fixture, "a84b4c76e66710@192.168.1.100", id, 1))
 		r, err := cdr.Parse(b)
 		require.NoError(t, err)
-		cdr.ToLogRecord(r, b, time.Now(), recs.AppendEmpty())
+		cdrrecord.FromCDR(r, b, time.Now(), recs.AppendEmpty())
 	}
 	return ld
 }
@@ -210,7 +211,7 @@ func TestSIPMessageRecords(t *testing.T) {
 	exp := newSyslog(t, func(c *Config) { c.Endpoint = pc.LocalAddr().String() })
 	ld := plog.NewLogs()
 	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	lr.SetEventName(logmodel.EventSIPMessage)
+	lr.SetEventName(record.EventSIPMessage)
 	lr.Body().SetStr("OPTIONS sip:x SIP/2.0\r\n\r\n")
 	require.NoError(t, exp.ConsumeLogs(context.Background(), ld))
 	buf := make([]byte, 65536)
@@ -239,12 +240,9 @@ func TestIntoSiphonCDRReceiver(t *testing.T) {
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 3 }, waitFor, time.Millisecond)
 	var bodies []string
 	for _, ld := range sink.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					bodies = append(bodies, lr.Body().Str())
-				}
-			}
+		for _, r := range record.All(ld) {
+			lr := r.Log
+			bodies = append(bodies, lr.Body().Str())
 		}
 	}
 	var want []string

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // NewFactory returns the siphon_syslog exporter factory.
@@ -30,7 +31,7 @@ func createDefaultConfig() component.Config {
 		Severity:      "info",
 		AppName:       "cdr",
 		Hostname:      "siphon",
-		Source:        "body",
+		Source:        record.SourceBody,
 		TimeoutConfig: exporterhelper.NewDefaultTimeoutConfig(),
 		QueueConfig:   configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
 		RetryConfig:   configretry.NewDefaultBackOffConfig(),

@@ -1,13 +1,12 @@
-// Package cdr is SIPhon's call detail record: parsed from its JSON object
-// (strict about the documented fields' types, tolerant of unknown keys),
-// mapped to a sip.cdr log record and back, and rendered as JSON or CSV.
+// Package cdr is SIPhon's call detail record codec: the record parsed from
+// its JSON object (strict about the documented fields' types, tolerant of
+// unknown keys) and SIPhon's way of writing JSON values (serde's), so that
+// what we write is byte-identical to what a SIPhon node writes.
 //
-// A SIPhon record is one JSON object with the keys in fieldOrder (see the
-// contract, section 3); script-added fields are flattened into the same
-// object with string values. In a log record the documented fields become
-// the attributes in Fields, extra keys become cdr.extra.<key>, a JSON null
-// becomes an absent attribute, and the body keeps the original JSON so that
-// exporters write it back byte for byte.
+// A SIPhon record is one JSON object with the keys in Fields
+// (docs/siphon-formats.md, "CDRs"); script-added fields are flattened into
+// the same object with string values. record/cdrrecord maps it to a sip.cdr
+// log record and back.
 package cdr
 
 import (
@@ -23,7 +22,6 @@ import (
 	"unsafe"
 
 	"github.com/siphon-otel/siphon-otel/internal/jsonvalid"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 )
 
 // Kind is the JSON type a documented field must have.
@@ -44,40 +42,36 @@ func (k Kind) String() string {
 // Field is one documented key of the record.
 type Field struct {
 	Key      string // JSON key in SIPhon's record
-	Attr     string // log record attribute
 	Kind     Kind
 	Nullable bool // may be null; SIPhon writes the key as null when unset
 	Optional bool // may be absent; SIPhon writes it only when used
 	Required bool // must be present and not null
 }
 
-// ExtraPrefix starts the attribute of each script-added key.
-const ExtraPrefix = logmodel.AttrCDRExtraPrefix
-
 // Fields lists the documented keys in SIPhon's order, which is also the
 // order of rendered JSON and of the CSV columns.
 var Fields = []Field{
 	{Key: "timestamp", Kind: KindTimestamp, Required: true}, // the log record's Timestamp
-	{Key: "call_id", Attr: logmodel.AttrSIPCallID, Kind: KindString, Required: true},
-	{Key: "from_uri", Attr: logmodel.AttrSIPFromURI, Kind: KindString},
-	{Key: "to_uri", Attr: logmodel.AttrSIPToURI, Kind: KindString},
-	{Key: "ruri", Attr: logmodel.AttrSIPRequestURI, Kind: KindString},
-	{Key: "method", Attr: logmodel.AttrSIPMethod, Kind: KindString},
-	{Key: "response_code", Attr: logmodel.AttrSIPStatusCode, Kind: KindInt},
-	{Key: "timestamp_start", Attr: logmodel.AttrCDRTimestampStart, Kind: KindTimestamp, Nullable: true},
-	{Key: "timestamp_answer", Attr: logmodel.AttrCDRTimestampAnswer, Kind: KindTimestamp, Nullable: true},
-	{Key: "timestamp_end", Attr: logmodel.AttrCDRTimestampEnd, Kind: KindTimestamp, Nullable: true},
-	{Key: "duration_secs", Attr: logmodel.AttrCDRDurationSecs, Kind: KindNumber},
-	{Key: "source_ip", Attr: logmodel.AttrSourceAddress, Kind: KindString},
-	{Key: "destination_ip", Attr: logmodel.AttrDestinationAddress, Kind: KindString},
-	{Key: "transport", Attr: logmodel.AttrCDRTransport, Kind: KindString},
-	{Key: "user_agent", Attr: logmodel.AttrSIPUserAgent, Kind: KindString, Nullable: true},
-	{Key: "auth_user", Attr: logmodel.AttrCDRAuthUser, Kind: KindString, Nullable: true},
-	{Key: "disconnect_initiator", Attr: logmodel.AttrCDRDisconnectInitiator, Kind: KindString, Nullable: true},
-	{Key: "sip_reason", Attr: logmodel.AttrSIPReason, Kind: KindString, Nullable: true},
-	{Key: "rf_session_id", Attr: logmodel.AttrCDRRfSessionID, Kind: KindString, Optional: true, Nullable: true},
-	{Key: "rf_result_code", Attr: logmodel.AttrCDRRfResultCode, Kind: KindInt, Optional: true, Nullable: true},
-	{Key: "reg_event", Attr: logmodel.AttrCDRRegEvent, Kind: KindString, Optional: true, Nullable: true},
+	{Key: "call_id", Kind: KindString, Required: true},
+	{Key: "from_uri", Kind: KindString},
+	{Key: "to_uri", Kind: KindString},
+	{Key: "ruri", Kind: KindString},
+	{Key: "method", Kind: KindString},
+	{Key: "response_code", Kind: KindInt},
+	{Key: "timestamp_start", Kind: KindTimestamp, Nullable: true},
+	{Key: "timestamp_answer", Kind: KindTimestamp, Nullable: true},
+	{Key: "timestamp_end", Kind: KindTimestamp, Nullable: true},
+	{Key: "duration_secs", Kind: KindNumber},
+	{Key: "source_ip", Kind: KindString},
+	{Key: "destination_ip", Kind: KindString},
+	{Key: "transport", Kind: KindString},
+	{Key: "user_agent", Kind: KindString, Nullable: true},
+	{Key: "auth_user", Kind: KindString, Nullable: true},
+	{Key: "disconnect_initiator", Kind: KindString, Nullable: true},
+	{Key: "sip_reason", Kind: KindString, Nullable: true},
+	{Key: "rf_session_id", Kind: KindString, Optional: true, Nullable: true},
+	{Key: "rf_result_code", Kind: KindInt, Optional: true, Nullable: true},
+	{Key: "reg_event", Kind: KindString, Optional: true, Nullable: true},
 }
 
 var fieldIndex = func() map[string]int {
@@ -493,4 +487,14 @@ func ArrayElements(b []byte) []json.RawMessage {
 		}
 	}
 	return out
+}
+
+// Float returns the value of an extra that is a JSON number, read as serde
+// reads it.
+func (e Extra) Float() (float64, bool) {
+	if e.IsString || jsonType(e.Value.Raw) != "number" {
+		return 0, false
+	}
+	f, err := parseFloat(e.Value.Raw)
+	return f, err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"time"
 	"unicode/utf8"
 )
 
@@ -136,3 +137,11 @@ func appendFloat(dst []byte, f float64) []byte {
 func parseFloat(raw json.RawMessage) (float64, error) {
 	return strconv.ParseFloat(string(raw), 64)
 }
+
+// FormatTime renders a time the way SIPhon does: RFC 3339, UTC, milliseconds.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
+// AppendInt appends an integer as JSON.
+func AppendInt(dst []byte, n int64) []byte { return appendInt(dst, n) }

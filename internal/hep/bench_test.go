@@ -2,15 +2,13 @@ package hep
 
 import (
 	"net/netip"
-	"os"
 	"testing"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func invitePacket(b *testing.B) (Packet, []byte) {
-	payload, err := os.ReadFile("../testdata/invite.sip")
-	if err != nil {
-		b.Fatal(err)
-	}
+	payload := fixture.Invite()
 	p := Packet{
 		Family: FamilyIPv4, Protocol: ProtoUDP,
 		SrcIP: netip.MustParseAddr("192.168.1.100"), DstIP: netip.MustParseAddr("10.0.0.1"),

@@ -2,21 +2,13 @@ package hep
 
 import (
 	"bytes"
-	"encoding/hex"
-	"os"
-	"strings"
 	"testing"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func addSeeds(f *testing.F) {
-	h, err := os.ReadFile("../testdata/siphon/hep3-spec-example.hex")
-	if err != nil {
-		f.Fatal(err)
-	}
-	spec, err := hex.DecodeString(strings.TrimSpace(string(h)))
-	if err != nil {
-		f.Fatal(err)
-	}
+	spec := fixture.HEPSpecExample()
 	f.Add(spec)
 	full := fullPacket()
 	raw, err := full.AppendV3(nil)

@@ -6,22 +6,18 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func specExample(t testing.TB) []byte {
 	t.Helper()
-	h, err := os.ReadFile("../testdata/siphon/hep3-spec-example.hex")
-	require.NoError(t, err)
-	b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-	require.NoError(t, err)
-	return b
+	return fixture.HEPSpecExample()
 }
 
 func TestSpecExampleDecode(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/cdrtest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 var cases = []struct {
@@ -71,7 +71,7 @@ func TestValidAgreesWithEncodingJSON(t *testing.T) {
 		require.Equal(t, c.valid, json.Valid([]byte(c.in)), "the table is wrong for %q", c.in)
 		assert.Equal(t, c.valid, Valid([]byte(c.in)), "%q", c.in)
 	}
-	fixture := cdrtest.Fixture()
+	fixture := fixture.CDR()
 	assert.True(t, Valid(fixture))
 	for n := range len(fixture) { // every truncation of SIPhon's record is refused
 		require.False(t, Valid(fixture[:n]), "%d bytes", n)
@@ -110,7 +110,7 @@ func FuzzValid(f *testing.F) {
 }
 
 func BenchmarkValid(b *testing.B) {
-	fixture := cdrtest.Fixture()
+	fixture := fixture.CDR()
 	for _, impl := range []struct {
 		name  string
 		valid func([]byte) bool

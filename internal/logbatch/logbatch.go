@@ -18,7 +18,6 @@ import (
 
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
@@ -29,14 +28,13 @@ type Settings struct {
 	Transport string // for logs and obsreport
 	Format    string // obsreport format, e.g. "hep"
 	Block     bool   // retry refused batches (backpressure) instead of dropping
-	MaxSize   int
-	Timeout   time.Duration
+	Batch     Config
 	ScopeName string
 	Next      consumer.Logs
 	Obs       *receiverhelper.ObsReport
 	Logger    *zap.Logger
 	// Resource fills the resource attributes of a node's records.
-	Resource func(attrs pcommon.Map, node string)
+	Resource ResourceConfig
 	// Retried is called for each retry of a refused batch (Block only).
 	Retried func()
 	// Dropped is called with a reason and a count for records given up:
@@ -79,7 +77,7 @@ func (b *Batcher) Add(node string, lr plog.LogRecord) {
 	slot, ok := b.slots[node]
 	if !ok {
 		rl := b.logs.ResourceLogs().AppendEmpty()
-		b.s.Resource(rl.Resource().Attributes(), node)
+		b.s.Resource.Fill(rl.Resource().Attributes(), node)
 		sl := rl.ScopeLogs().AppendEmpty()
 		sl.Scope().SetName(b.s.ScopeName)
 		slot = sl.LogRecords()
@@ -88,9 +86,9 @@ func (b *Batcher) Add(node string, lr plog.LogRecord) {
 	lr.MoveTo(slot.AppendEmpty())
 	b.count++
 	if b.count == 1 {
-		b.timer.Reset(b.s.Timeout)
+		b.timer.Reset(b.s.Batch.Timeout)
 	}
-	if b.count < b.s.MaxSize {
+	if b.count < b.s.Batch.MaxSize {
 		b.mu.Unlock()
 		return
 	}

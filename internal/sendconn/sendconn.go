@@ -11,6 +11,9 @@ import (
 	"net"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/logexport"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.uber.org/zap"
 )
 
@@ -48,6 +51,7 @@ type Conn struct {
 	Unreachable func(written bool)
 
 	conn     net.Conn
+	items    []record.Item // SendLogs' batch, reused
 	redial   time.Duration
 	nextDial time.Time
 	buf      []byte
@@ -171,4 +175,22 @@ func (c *Conn) Send(ctx context.Context, n int, enc Encoder) (sent, from int, er
 		sent += pending
 	}
 	return sent, n, nil
+}
+
+// SendLogs sends every record of ld, encoded by enc (which, like an
+// Encoder, returns false for a record it dropped). It returns how many
+// went out; on failure the error hands the records not yet written back
+// for retry (logexport.Unsent), so a batch that failed half-way is not
+// sent twice.
+func (c *Conn) SendLogs(ctx context.Context, ld plog.Logs, enc func(dst []byte, it record.Item) ([]byte, bool)) (int, error) {
+	c.items = c.items[:0]
+	for _, it := range record.All(ld) {
+		c.items = append(c.items, it)
+	}
+	defer clear(c.items) // hold no references to the batch
+	sent, from, err := c.Send(ctx, len(c.items), func(dst []byte, i int) ([]byte, bool) { return enc(dst, c.items[i]) })
+	if err != nil {
+		return sent, logexport.Unsent(err, ld, from)
+	}
+	return sent, nil
 }

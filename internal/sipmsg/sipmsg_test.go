@@ -1,17 +1,17 @@
 package sipmsg
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func TestParse(t *testing.T) {
-	invite, err := os.ReadFile("../testdata/invite.sip")
-	require.NoError(t, err)
+	invite := fixture.Invite()
 	tests := []struct {
 		name string
 		msg  string
@@ -58,10 +58,7 @@ func TestParseNotSIP(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	invite, err := os.ReadFile("../testdata/invite.sip")
-	if err != nil {
-		f.Fatal(err)
-	}
+	invite := fixture.Invite()
 	f.Add(string(invite))
 	f.Add("SIP/2.0 200 OK\r\nf: <sip:a>;tag=1\r\n\r\n")
 	f.Fuzz(func(t *testing.T, msg string) {
@@ -84,10 +81,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func BenchmarkParseInvite(b *testing.B) {
-	invite, err := os.ReadFile("../testdata/invite.sip")
-	if err != nil {
-		b.Fatal(err)
-	}
+	invite := fixture.Invite()
 	msg := string(invite)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))

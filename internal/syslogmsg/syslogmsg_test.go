@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -12,12 +11,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func siphonLine(t testing.TB) []byte {
-	b, err := os.ReadFile("../testdata/siphon/siphon-cdr-syslog.txt")
-	require.NoError(t, err)
-	return bytes.TrimRight(b, "\n")
+	return fixture.SyslogLine()
 }
 
 func TestParseSIPhonLine(t *testing.T) {
@@ -34,9 +33,7 @@ func TestParseSIPhonLine(t *testing.T) {
 	assert.Empty(t, m.ProcID)
 	assert.Empty(t, m.MsgID)
 	assert.Empty(t, m.StructuredData)
-	json, err := os.ReadFile("../testdata/siphon/siphon-cdr.json")
-	require.NoError(t, err)
-	assert.Equal(t, string(bytes.TrimSpace(json)), string(m.Msg))
+	assert.Equal(t, string(fixture.CDR()), string(m.Msg))
 
 	// and the writer reproduces SIPhon's line byte for byte
 	assert.Equal(t, string(line), string(Append5424(nil, 134, m.Timestamp, "siphon", "cdr", "", "", m.Msg)))

@@ -11,7 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/proxy/cdrsink"
 )
 
@@ -257,47 +258,47 @@ func (t *Tracker) Expire(maxAge time.Duration) int {
 // key order and formatting.
 func (t *Tracker) record(c *Call, end time.Time) cdrsink.Record {
 	lr, a := newCDR(end, c.CallID, c.FromURI, c.ToURI, c.RURI, "INVITE", c.code)
-	a.PutStr(logmodel.AttrCDRTimestampStart, cdr.FormatTime(c.Start))
+	a.PutStr(record.AttrCDRTimestampStart, cdr.FormatTime(c.Start))
 	duration := 0.0
 	if !c.Answer.IsZero() {
-		a.PutStr(logmodel.AttrCDRTimestampAnswer, cdr.FormatTime(c.Answer))
+		a.PutStr(record.AttrCDRTimestampAnswer, cdr.FormatTime(c.Answer))
 		duration = float64(end.Sub(c.Answer).Milliseconds()) / 1000
 	}
-	a.PutStr(logmodel.AttrCDRTimestampEnd, cdr.FormatTime(end))
-	a.PutDouble(logmodel.AttrCDRDurationSecs, duration)
+	a.PutStr(record.AttrCDRTimestampEnd, cdr.FormatTime(end))
+	a.PutDouble(record.AttrCDRDurationSecs, duration)
 	putPeers(a, c.SourceIP, c.DestinationIP, c.Transport, c.UserAgent, c.AuthUser)
-	putOpt(a, logmodel.AttrCDRDisconnectInitiator, c.initiator)
-	putOpt(a, logmodel.AttrSIPReason, c.reason)
+	putOpt(a, record.AttrCDRDisconnectInitiator, c.initiator)
+	putOpt(a, record.AttrSIPReason, c.reason)
 	return render(lr, end)
 }
 
 // newCDR starts a sip.cdr record with the fields every CDR has.
 func newCDR(at time.Time, callID, from, to, ruri, method string, code int) (plog.LogRecord, pcommon.Map) {
 	lr := plog.NewLogRecord()
-	lr.SetEventName(logmodel.EventCDR)
+	lr.SetEventName(record.EventCDR)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	a := lr.Attributes()
-	a.PutStr(logmodel.AttrSIPCallID, callID)
-	a.PutStr(logmodel.AttrSIPFromURI, from)
-	a.PutStr(logmodel.AttrSIPToURI, to)
-	a.PutStr(logmodel.AttrSIPRequestURI, ruri)
-	a.PutStr(logmodel.AttrSIPMethod, method)
-	a.PutInt(logmodel.AttrSIPStatusCode, int64(code))
+	a.PutStr(record.AttrSIPCallID, callID)
+	a.PutStr(record.AttrSIPFromURI, from)
+	a.PutStr(record.AttrSIPToURI, to)
+	a.PutStr(record.AttrSIPRequestURI, ruri)
+	a.PutStr(record.AttrSIPRequestMethod, method)
+	a.PutInt(record.AttrSIPResponseStatusCode, int64(code))
 	return lr, a
 }
 
 // putPeers adds where the request came from and who sent it.
 func putPeers(a pcommon.Map, sourceIP, destinationIP, transport, userAgent, authUser string) {
-	a.PutStr(logmodel.AttrSourceAddress, sourceIP)
-	a.PutStr(logmodel.AttrDestinationAddress, destinationIP)
-	a.PutStr(logmodel.AttrCDRTransport, transport)
-	putOpt(a, logmodel.AttrSIPUserAgent, userAgent)
-	putOpt(a, logmodel.AttrCDRAuthUser, authUser)
+	a.PutStr(record.AttrSourceAddress, sourceIP)
+	a.PutStr(record.AttrDestinationAddress, destinationIP)
+	a.PutStr(record.AttrCDRTransport, transport)
+	putOpt(a, record.AttrUserAgentOriginal, userAgent)
+	putOpt(a, record.AttrCDRAuthUser, authUser)
 }
 
 // render writes the record as SIPhon's JSON with the shared codec.
 func render(lr plog.LogRecord, at time.Time) cdrsink.Record {
-	b, _ := cdr.AppendJSON(nil, lr, false) // a sip.cdr record always renders
+	b, _ := cdrrecord.AppendJSON(nil, lr, record.SourceAttributes) // a sip.cdr record always renders
 	return cdrsink.Record{JSON: b, Time: at}
 }
 
@@ -318,8 +319,8 @@ type Register struct {
 // RegisterRecord renders a REGISTER CDR in SIPhon's JSON.
 func RegisterRecord(r Register) cdrsink.Record {
 	lr, a := newCDR(r.Time, r.CallID, r.FromURI, r.ToURI, r.RURI, "REGISTER", r.Code)
-	a.PutDouble(logmodel.AttrCDRDurationSecs, 0)
+	a.PutDouble(record.AttrCDRDurationSecs, 0)
 	putPeers(a, r.SourceIP, r.DestinationIP, r.Transport, r.UserAgent, r.AuthUser)
-	putOpt(a, logmodel.AttrCDRRegEvent, r.Event)
+	putOpt(a, record.AttrCDRRegEvent, r.Event)
 	return render(lr, r.Time)
 }

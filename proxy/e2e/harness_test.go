@@ -29,7 +29,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/sipptest"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
@@ -376,38 +376,35 @@ type hepMsg struct {
 func (h *hepSink) Messages() []hepMsg {
 	var out []hepMsg
 	for _, ld := range h.sink.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() != logmodel.EventSIPMessage {
-						continue
-					}
-					a := lr.Attributes()
-					str := func(k string) string {
-						if v, ok := a.Get(k); ok {
-							return v.AsString()
-						}
-						return ""
-					}
-					num := func(k string) int64 {
-						if v, ok := a.Get(k); ok && v.Type() == pcommon.ValueTypeInt {
-							return v.Int()
-						}
-						return -1
-					}
-					m := hepMsg{CallID: str(logmodel.AttrSIPCallID), Transport: str(logmodel.AttrNetworkTransport),
-						CSeq:    str(logmodel.AttrSIPCSeqNumber) + " " + str(logmodel.AttrSIPCSeqMethod),
-						SrcPort: num(logmodel.AttrSourcePort), DstPort: num(logmodel.AttrDestinationPort),
-						CaptureID: num(logmodel.AttrHEPCaptureID), CorrelationID: str(logmodel.AttrHEPCorrelationID),
-						Raw: lr.Body().AsString(), SrcAddress: str(logmodel.AttrSourceAddress), DstAddrs: str(logmodel.AttrDestinationAddress)}
-					if c := num(logmodel.AttrSIPStatusCode); c > 0 {
-						m.First = strconv.FormatInt(c, 10)
-					} else {
-						m.First = str(logmodel.AttrSIPMethod)
-					}
-					out = append(out, m)
-				}
+		for _, r := range record.All(ld) {
+			lr := r.Log
+			if lr.EventName() != record.EventSIPMessage {
+				continue
 			}
+			a := lr.Attributes()
+			str := func(k string) string {
+				if v, ok := a.Get(k); ok {
+					return v.AsString()
+				}
+				return ""
+			}
+			num := func(k string) int64 {
+				if v, ok := a.Get(k); ok && v.Type() == pcommon.ValueTypeInt {
+					return v.Int()
+				}
+				return -1
+			}
+			m := hepMsg{CallID: str(record.AttrSIPCallID), Transport: str(record.AttrNetworkTransport),
+				CSeq:    str(record.AttrSIPCSeqNumber) + " " + str(record.AttrSIPCSeqMethod),
+				SrcPort: num(record.AttrSourcePort), DstPort: num(record.AttrDestinationPort),
+				CaptureID: num(record.AttrHEPCaptureID), CorrelationID: str(record.AttrHEPCorrelationID),
+				Raw: lr.Body().AsString(), SrcAddress: str(record.AttrSourceAddress), DstAddrs: str(record.AttrDestinationAddress)}
+			if c := num(record.AttrSIPResponseStatusCode); c > 0 {
+				m.First = strconv.FormatInt(c, 10)
+			} else {
+				m.First = str(record.AttrSIPRequestMethod)
+			}
+			out = append(out, m)
 		}
 	}
 	return out

@@ -13,17 +13,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/sipptest"
+	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
-
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
-	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
-	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
 // register binds user to a contact at contactPort (expires 300).
@@ -242,16 +241,13 @@ func startCDRReceiver(t *testing.T, addr string) (*consumertest.LogsSink, func()
 func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
 	out := map[string]int{}
 	for _, ld := range sink.AllLogs() {
-		for _, rl := range ld.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					if lr.EventName() != logmodel.EventCDR {
-						continue
-					}
-					if v, ok := lr.Attributes().Get(logmodel.AttrSIPCallID); ok {
-						out[v.Str()]++
-					}
-				}
+		for _, r := range record.All(ld) {
+			lr := r.Log
+			if lr.EventName() != record.EventCDR {
+				continue
+			}
+			if v, ok := lr.Attributes().Get(record.AttrSIPCallID); ok {
+				out[v.Str()]++
 			}
 		}
 	}

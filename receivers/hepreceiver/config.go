@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 )
 
 // Config is the hep receiver's configuration. Each of udp, tcp and tls is
@@ -27,8 +28,12 @@ type Config struct {
 	// inflated. HEP v3 cannot exceed 65535 bytes.
 	MaxPacketSize int `mapstructure:"max_packet_size"`
 
-	Batch    BatchConfig    `mapstructure:"batch"`
-	Resource ResourceConfig `mapstructure:"resource"`
+	Batch logbatch.Config `mapstructure:"batch"`
+	// Resource: records are grouped by sending node, identified by its node
+	// name (chunk 0x13) when it sends one, else its capture agent id (chunk
+	// 0x0c) as a decimal string; that is service.instance.id and the key of
+	// resource.nodes.
+	Resource logbatch.ResourceConfig `mapstructure:"resource"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -63,28 +68,6 @@ type TCPConfig struct {
 type TLSConfig struct {
 	TCPConfig              `mapstructure:",squash"`
 	configtls.ServerConfig `mapstructure:",squash"`
-}
-
-// BatchConfig controls how records are grouped before they are handed to
-// the pipeline.
-type BatchConfig struct {
-	// MaxSize is the largest number of records per ConsumeLogs call.
-	MaxSize int `mapstructure:"max_size"`
-	// Timeout is the longest a record waits for its batch to fill.
-	Timeout time.Duration `mapstructure:"timeout"`
-}
-
-// ResourceConfig sets the resource attributes of the records. Records are
-// grouped by sending node: service.instance.id is the node name (chunk
-// 0x13) when sent, else the capture agent id (chunk 0x0c).
-type ResourceConfig struct {
-	ServiceName string `mapstructure:"service_name"`
-	// Attributes are added to every resource.
-	Attributes map[string]string `mapstructure:"attributes"`
-	// Nodes adds attributes per node, keyed by its service.instance.id: the
-	// node name when the node sends one, else its capture id as a decimal
-	// string; e.g. host.name or deployment.environment.name.
-	Nodes map[string]map[string]string `mapstructure:"nodes"`
 }
 
 const (
@@ -124,15 +107,6 @@ func (c *Config) Validate() error {
 	if c.MaxPacketSize < hep.HeaderLen+hep.ChunkHeaderLen || c.MaxPacketSize > hep.MaxPacketLen {
 		errs = append(errs, fmt.Errorf("max_packet_size must be between %d and %d, got %d",
 			hep.HeaderLen+hep.ChunkHeaderLen, hep.MaxPacketLen, c.MaxPacketSize))
-	}
-	if c.Batch.MaxSize < 1 {
-		errs = append(errs, fmt.Errorf("batch: max_size must be at least 1, got %d", c.Batch.MaxSize))
-	}
-	if c.Batch.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("batch: timeout must be positive, got %s", c.Batch.Timeout))
-	}
-	if c.Resource.ServiceName == "" {
-		errs = append(errs, errors.New("resource: service_name must not be empty"))
 	}
 	return errors.Join(errs...)
 }

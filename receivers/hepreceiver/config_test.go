@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
@@ -39,7 +40,7 @@ func TestLoadConfig(t *testing.T) {
 		assert.False(t, cfg.TCP.HasValue())
 		assert.False(t, cfg.TLS.HasValue())
 		assert.Equal(t, 65535, cfg.MaxPacketSize)
-		assert.Equal(t, BatchConfig{MaxSize: 512, Timeout: 2 * time.Millisecond}, cfg.Batch)
+		assert.Equal(t, logbatch.Config{MaxSize: 512, Timeout: 2 * time.Millisecond}, cfg.Batch)
 		assert.Equal(t, "siphon", cfg.Resource.ServiceName)
 	})
 	t.Run("every option", func(t *testing.T) {
@@ -58,8 +59,8 @@ func TestLoadConfig(t *testing.T) {
 			}),
 			AuthKey:       "s3cret",
 			MaxPacketSize: 16384,
-			Batch:         BatchConfig{MaxSize: 1000, Timeout: 5 * time.Millisecond},
-			Resource: ResourceConfig{
+			Batch:         logbatch.Config{MaxSize: 1000, Timeout: 5 * time.Millisecond},
+			Resource: logbatch.ResourceConfig{
 				ServiceName: "siphon-edge",
 				Attributes:  map[string]string{"deployment.environment.name": "prod"},
 				Nodes: map[string]map[string]string{
@@ -98,9 +99,9 @@ func TestValidate(t *testing.T) {
 			cfg := createDefaultConfig().(*Config)
 			cfg.UDP.GetOrInsertDefault()
 			cfg.TCP.GetOrInsertDefault()
-			require.NoError(t, cfg.Validate())
+			require.NoError(t, confmap.Validate(cfg))
 			tt.mutate(cfg)
-			assert.ErrorContains(t, cfg.Validate(), tt.want)
+			assert.ErrorContains(t, confmap.Validate(cfg), tt.want)
 		})
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
@@ -40,8 +40,8 @@ func createDefaultConfig() component.Config {
 		TCP:           configoptional.Default(defaultTCP(defaultEndpoint)),
 		TLS:           configoptional.Default(TLSConfig{TCPConfig: defaultTCP(defaultTLSEndpoint)}),
 		MaxPacketSize: hep.MaxPacketLen,
-		Batch:         BatchConfig{MaxSize: 512, Timeout: 2 * time.Millisecond},
-		Resource:      ResourceConfig{ServiceName: logmodel.DefaultServiceName},
+		Batch:         logbatch.Config{MaxSize: 512, Timeout: 2 * time.Millisecond},
+		Resource:      logbatch.DefaultResource(),
 	}
 }
 

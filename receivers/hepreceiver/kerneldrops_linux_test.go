@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 )
 
 // stall blocks every delivery until released.
@@ -32,7 +34,7 @@ func TestKernelDropsAreCounted(t *testing.T) {
 	cfg.TCP.Get().Endpoint = "127.0.0.1:0"
 	u := cfg.UDP.Get()
 	u.Readers, u.ReadBufferSize = 1, 4096
-	cfg.Batch = BatchConfig{MaxSize: 1, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 1, Timeout: time.Hour}
 	h := start(t, cfg, s)
 	c := h.udp(t)
 	const sent = 300

@@ -21,15 +21,11 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver"
 	"github.com/siphon-otel/siphon-otel/internal/udpdrops"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
-
-// shutdownGrace bounds how long shutdown keeps retrying a batch the
-// pipeline refuses before counting it as dropped.
-const shutdownGrace = 5 * time.Second
 
 type hepReceiver struct {
 	cfg     *Config
@@ -44,8 +40,7 @@ type hepReceiver struct {
 	servers    []*streamserver.Server
 	transports []*transport
 
-	stopping chan struct{}
-	stopOnce sync.Once
+	stopper *logbatch.Stopper
 }
 
 // transport is one listener kind's batcher and telemetry.
@@ -68,7 +63,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*hepRe
 		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
 		})),
-		stopping: make(chan struct{}),
+		stopper: logbatch.NewStopper(),
 	}
 	if cfg.AuthKey != "" {
 		r.authKey = []byte(cfg.AuthKey)
@@ -86,10 +81,9 @@ func (r *hepReceiver) newTransport(name string, block bool) (*transport, error) 
 	tel := newTransportTelemetry(r.tel, name)
 	t := &transport{name: name, tel: tel, b: logbatch.New(logbatch.Settings{
 		Transport: name, Format: "hep", Block: block,
-		MaxSize: r.cfg.Batch.MaxSize, Timeout: r.cfg.Batch.Timeout,
-		ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
-		Resource: resourceAttrs(r.cfg.Resource), Retried: tel.retry, Dropped: tel.dropped,
-		Stopping: r.stopping,
+		Batch: r.cfg.Batch, ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
+		Resource: r.cfg.Resource, Retried: tel.retry, Dropped: tel.dropped,
+		Stopping: r.stopper.Stopping(),
 	})}
 	r.transports = append(r.transports, t)
 	return t, nil
@@ -165,11 +159,11 @@ type reader struct {
 	t       *transport
 	pkt     hep.Packet
 	scratch plog.LogRecord
-	strs    *logmodel.Interner
+	strs    *heprecord.Interner
 }
 
 func (r *hepReceiver) newReader(t *transport) *reader {
-	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: logmodel.NewInterner()}
+	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: heprecord.NewInterner()}
 }
 
 func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
@@ -289,18 +283,15 @@ func (rd *reader) handle(raw []byte) {
 	} else if payload == nil && p.Compressed == nil && !p.Has(hep.HasProtoType) {
 		return // a keep-alive: nothing to record
 	}
-	logmodel.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs)
+	heprecord.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs)
 	t.b.Add(nodeID(p, rd.strs), rd.scratch)
 }
 
 // Shutdown stops reading, delivers what was read, and returns once every
 // goroutine has ended. A batch the pipeline keeps refusing is retried for
-// at most shutdownGrace (or until ctx ends), then counted as dropped.
+// at most logbatch.ShutdownGrace (or until ctx ends), then counted as dropped.
 func (r *hepReceiver) Shutdown(ctx context.Context) error {
-	grace := time.AfterFunc(shutdownGrace, r.stop)
-	defer grace.Stop()
-	done := make(chan error, 1)
-	go func() {
+	err := r.stopper.Drain(ctx, func() error {
 		var errs []error
 		if r.udpConn != nil {
 			if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -314,18 +305,8 @@ func (r *hepReceiver) Shutdown(ctx context.Context) error {
 		for _, t := range r.transports {
 			t.b.Flush()
 		}
-		done <- errors.Join(errs...)
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		r.stop()
-		err = <-done
-	}
-	r.stop()
+		return errors.Join(errs...)
+	})
 	r.tel.Shutdown()
 	return err
 }
-
-func (r *hepReceiver) stop() { r.stopOnce.Do(func() { close(r.stopping) }) }

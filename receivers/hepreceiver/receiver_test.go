@@ -29,7 +29,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
@@ -120,12 +121,9 @@ func reason(s string) attribute.KeyValue { return attribute.String("reason", s) 
 func records(sink *consumertest.LogsSink) []plog.LogRecord {
 	var out []plog.LogRecord
 	for _, l := range sink.AllLogs() {
-		for _, rl := range l.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					out = append(out, lr)
-				}
-			}
+		for _, r := range record.All(l) {
+			lr := r.Log
+			out = append(out, lr)
 		}
 	}
 	return out
@@ -134,7 +132,7 @@ func records(sink *consumertest.LogsSink) []plog.LogRecord {
 func callIDs(sink *consumertest.LogsSink) map[string]int {
 	ids := map[string]int{}
 	for _, lr := range records(sink) {
-		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
 		ids[v.Str()]++
 	}
 	return ids
@@ -153,15 +151,15 @@ func TestUDPRecordContent(t *testing.T) {
 	sl := rl.ScopeLogs().At(0)
 	assert.Equal(t, metadata.ScopeName, sl.Scope().Name())
 	lr := sl.LogRecords().At(0)
-	assert.Equal(t, logmodel.EventSIPMessage, lr.EventName())
+	assert.Equal(t, record.EventSIPMessage, lr.EventName())
 	assert.Equal(t, time.Unix(1772806981, 42000000).UTC(), lr.Timestamp().AsTime())
 	assert.NotZero(t, lr.ObservedTimestamp())
 	assert.Equal(t, strings.Replace(invite, "a84b4c76e66710@pc33.atlanta.example.com", "cid-udp@x", 1), lr.Body().Str())
 	attrs := lr.Attributes().AsRaw()
-	assert.Equal(t, "cid-udp@x", attrs[logmodel.AttrSIPCallID])
-	assert.Equal(t, "INVITE", attrs[logmodel.AttrSIPMethod])
-	assert.Equal(t, "192.168.1.100", attrs[logmodel.AttrSourceAddress])
-	assert.Equal(t, int64(5060), attrs[logmodel.AttrDestinationPort])
+	assert.Equal(t, "cid-udp@x", attrs[record.AttrSIPCallID])
+	assert.Equal(t, "INVITE", attrs[record.AttrSIPRequestMethod])
+	assert.Equal(t, "192.168.1.100", attrs[record.AttrSourceAddress])
+	assert.Equal(t, int64(5060), attrs[record.AttrDestinationPort])
 	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_received", tr("udp")))
 	m, err := h.tel.GetMetric("otelcol_receiver_accepted_log_records")
 	require.NoError(t, err)
@@ -182,25 +180,25 @@ func TestUDPVersions1And2(t *testing.T) {
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
 	byID := map[string]plog.LogRecord{}
 	for _, lr := range records(sink) {
-		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
 		byID[v.Str()] = lr
 	}
 	v2r := byID["v2"]
 	assert.Equal(t, time.Unix(0x655353f1, 999999000).UTC(), v2r.Timestamp().AsTime())
-	ver, _ := v2r.Attributes().Get(logmodel.AttrHEPVersion)
+	ver, _ := v2r.Attributes().Get(record.AttrHEPVersion)
 	assert.Equal(t, int64(2), ver.Int())
-	capt, _ := v2r.Attributes().Get(logmodel.AttrHEPCaptureID)
+	capt, _ := v2r.Attributes().Get(record.AttrHEPCaptureID)
 	assert.Equal(t, int64(2001), capt.Int())
-	_, noTS := byID["v1"].Attributes().Get(logmodel.AttrHEPNoTimestamp)
+	_, noTS := byID["v1"].Attributes().Get(record.AttrHEPNoTimestamp)
 	assert.True(t, noTS)
-	port, _ := byID["v1"].Attributes().Get(logmodel.AttrDestinationPort)
+	port, _ := byID["v1"].Attributes().Get(record.AttrDestinationPort)
 	assert.Equal(t, int64(5062), port.Int())
 }
 
 func TestBatchingBySize(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 100, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 100, Timeout: time.Hour}
 	h := start(t, cfg, sink)
 	c := h.stream(t, 0)
 	var all []byte
@@ -220,7 +218,7 @@ func TestBatchingBySize(t *testing.T) {
 func TestBatchingByTimeout(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 1000, Timeout: 5 * time.Millisecond}
+	cfg.Batch = logbatch.Config{MaxSize: 1000, Timeout: 5 * time.Millisecond}
 	h := start(t, cfg, sink)
 	_, err := h.udp(t).Write(sipHEP(t, "lonely", 1))
 	require.NoError(t, err)
@@ -231,7 +229,7 @@ func TestBatchingByTimeout(t *testing.T) {
 func TestResourcePerNode(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 4, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 4, Timeout: time.Hour}
 	cfg.Resource.Attributes = map[string]string{"deployment.environment.name": "test"}
 	cfg.Resource.Nodes = map[string]map[string]string{"2001": {"host.name": "sbc-1"}, "edge-b": {"host.name": "sbc-2"}}
 	h := start(t, cfg, sink)
@@ -309,7 +307,7 @@ func TestCompressedPayload(t *testing.T) {
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
 	lr := records(sink)[0]
 	assert.True(t, strings.HasPrefix(lr.Body().Str(), "INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"))
-	v, _ := lr.Attributes().Get(logmodel.AttrHEPPayloadCompressed)
+	v, _ := lr.Attributes().Get(record.AttrHEPPayloadCompressed)
 	assert.True(t, v.Bool())
 }
 
@@ -441,7 +439,7 @@ func (g *gate) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 func TestTCPBackpressureLosesNothing(t *testing.T) {
 	g := &gate{err: errors.New("memory limiter: data refused")}
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 10, Timeout: time.Millisecond}
+	cfg.Batch = logbatch.Config{MaxSize: 10, Timeout: time.Millisecond}
 	h := start(t, cfg, g)
 	c := h.stream(t, 0)
 	const n = 300
@@ -473,7 +471,7 @@ func TestTCPBackpressureLosesNothing(t *testing.T) {
 func TestUDPRefusalIsCounted(t *testing.T) {
 	g := &gate{err: errors.New("refused")}
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 5, Timeout: time.Millisecond}
+	cfg.Batch = logbatch.Config{MaxSize: 5, Timeout: time.Millisecond}
 	h := start(t, cfg, g)
 	c := h.udp(t)
 	for i := range 20 {
@@ -492,7 +490,7 @@ func TestUDPRefusalIsCounted(t *testing.T) {
 func TestPermanentErrorIsNotRetried(t *testing.T) {
 	g := &gate{err: consumererror.NewPermanent(errors.New("bad data"))}
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 2, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 2, Timeout: time.Hour}
 	h := start(t, cfg, g)
 	_, err := h.stream(t, 0).Write(append(sipHEP(t, "x", 1), sipHEP(t, "y", 1)...))
 	require.NoError(t, err)
@@ -505,7 +503,7 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 func TestShutdownDeliversPendingRecords(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 1000, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 1000, Timeout: time.Hour}
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -528,7 +526,7 @@ func TestShutdownDeliversPendingRecords(t *testing.T) {
 func TestShutdownDoesNotHangOnRefusingPipeline(t *testing.T) {
 	g := &gate{err: errors.New("refused forever")}
 	cfg := testConfig()
-	cfg.Batch = BatchConfig{MaxSize: 3, Timeout: time.Hour}
+	cfg.Batch = logbatch.Config{MaxSize: 3, Timeout: time.Hour}
 	tel := componenttest.NewTelemetry()
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 	set := receivertest.NewNopSettings(metadata.Type)

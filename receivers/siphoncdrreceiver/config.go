@@ -9,6 +9,8 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 )
 
 // Config is the siphon_cdr receiver's configuration. http and syslog are
@@ -17,8 +19,14 @@ type Config struct {
 	HTTP   configoptional.Optional[HTTPConfig]   `mapstructure:"http"`
 	Syslog configoptional.Optional[SyslogConfig] `mapstructure:"syslog"`
 
-	Batch    BatchConfig    `mapstructure:"batch"`
-	Resource ResourceConfig `mapstructure:"resource"`
+	// Batch groups syslog records before they go to the pipeline (an HTTP
+	// request is its own batch).
+	Batch logbatch.Config `mapstructure:"batch"`
+	// Resource: records are grouped by the sending node's IP address, which
+	// is service.instance.id and the key of resource.nodes (set
+	// service.instance.id there so that CDRs share the resource of the
+	// node's HEP).
+	Resource logbatch.ResourceConfig `mapstructure:"resource"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -59,25 +67,6 @@ type SyslogTCPConfig struct {
 	Endpoint       string        `mapstructure:"endpoint"`
 	MaxConnections int           `mapstructure:"max_connections"`
 	IdleTimeout    time.Duration `mapstructure:"idle_timeout"`
-}
-
-// BatchConfig groups syslog records before they go to the pipeline (an
-// HTTP request is its own batch).
-type BatchConfig struct {
-	MaxSize int           `mapstructure:"max_size"`
-	Timeout time.Duration `mapstructure:"timeout"`
-}
-
-// ResourceConfig sets the records' resource. Records are grouped by the
-// sending node's IP address, which is service.instance.id unless nodes
-// says otherwise.
-type ResourceConfig struct {
-	ServiceName string            `mapstructure:"service_name"`
-	Attributes  map[string]string `mapstructure:"attributes"`
-	// Nodes adds or overrides attributes per sender IP, e.g.
-	// {"10.0.0.5": {"service.instance.id": "sbc-1", "host.name": "sbc-1"}}
-	// so that CDRs share the resource of the node's HEP.
-	Nodes map[string]map[string]string `mapstructure:"nodes"`
 }
 
 // Validate checks the configuration.
@@ -121,15 +110,6 @@ func (c *Config) Validate() error {
 		if s.MaxMessageSize < 512 || s.MaxMessageSize > 1<<20 {
 			errs = append(errs, fmt.Errorf("syslog: max_message_size must be between 512 and 1048576, got %d", s.MaxMessageSize))
 		}
-	}
-	if c.Batch.MaxSize < 1 {
-		errs = append(errs, fmt.Errorf("batch: max_size must be at least 1, got %d", c.Batch.MaxSize))
-	}
-	if c.Batch.Timeout <= 0 {
-		errs = append(errs, fmt.Errorf("batch: timeout must be positive, got %s", c.Batch.Timeout))
-	}
-	if c.Resource.ServiceName == "" {
-		errs = append(errs, errors.New("resource: service_name must not be empty"))
 	}
 	return errors.Join(errs...)
 }

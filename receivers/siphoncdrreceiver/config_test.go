@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
@@ -52,7 +53,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "0.0.0.0:514", s.UDP.Get().Endpoint)
 	assert.Equal(t, SyslogTCPConfig{Endpoint: "0.0.0.0:514", MaxConnections: 10, IdleTimeout: 10 * time.Minute}, *s.TCP.Get())
 	assert.Equal(t, 16384, s.MaxMessageSize)
-	assert.Equal(t, BatchConfig{MaxSize: 100, Timeout: 10 * time.Millisecond}, cfg.Batch)
+	assert.Equal(t, logbatch.Config{MaxSize: 100, Timeout: 10 * time.Millisecond}, cfg.Batch)
 	assert.Equal(t, "sbc-1", cfg.Resource.Nodes["10.0.0.5"]["service.instance.id"])
 
 	_, err = loadConfig(t, "bad_path")
@@ -84,9 +85,9 @@ func TestValidate(t *testing.T) {
 			s := cfg.Syslog.GetOrInsertDefault()
 			s.UDP.GetOrInsertDefault()
 			s.TCP.GetOrInsertDefault()
-			require.NoError(t, cfg.Validate())
+			require.NoError(t, confmap.Validate(cfg))
 			tt.mutate(cfg)
-			assert.ErrorContains(t, cfg.Validate(), tt.want)
+			assert.ErrorContains(t, confmap.Validate(cfg), tt.want)
 		})
 	}
 }

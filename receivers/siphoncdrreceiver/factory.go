@@ -4,14 +4,13 @@ import (
 	"context"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
-
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
-	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
 // Defaults listen on loopback; 5514 because 514 needs privileges.
@@ -42,8 +41,8 @@ func createDefaultConfig() component.Config {
 			TCP:            configoptional.Default(SyslogTCPConfig{Endpoint: defaultSyslogEndpoint, MaxConnections: 256}),
 			MaxMessageSize: 64 << 10,
 		}),
-		Batch:    BatchConfig{MaxSize: 512, Timeout: 5 * time.Millisecond},
-		Resource: ResourceConfig{ServiceName: logmodel.DefaultServiceName},
+		Batch:    logbatch.Config{MaxSize: 512, Timeout: 5 * time.Millisecond},
+		Resource: logbatch.DefaultResource(),
 	}
 }
 

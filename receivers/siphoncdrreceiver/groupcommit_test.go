@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -47,11 +49,9 @@ func (r *recorder) consume(_ context.Context, ld plog.Logs) error {
 		return nil
 	}
 	var err error
-	for _, rl := range ld.ResourceLogs().All() {
-		for _, lr := range rl.ScopeLogs().At(0).LogRecords().All() {
-			if len(lr.Body().Str()) >= len(r.refuse) && lr.Body().Str()[:len(r.refuse)] == r.refuse {
-				err = errors.New("refused")
-			}
+	for _, it := range record.All(ld) {
+		if strings.HasPrefix(it.Log.Body().Str(), r.refuse) {
+			err = errors.New("refused")
 		}
 	}
 	return err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/jsonvalid"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
@@ -125,7 +126,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	logs := plog.NewLogs()
 	rl := logs.ResourceLogs().AppendEmpty()
 	node := nodeOf(req.RemoteAddr)
-	h.r.resource(rl.Resource().Attributes(), node)
+	h.r.cfg.Resource.Fill(rl.Resource().Attributes(), node)
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	now := time.Now()
@@ -149,7 +150,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			writeJSON(w, http.StatusBadRequest, eb)
 			return
 		}
-		cdr.ToLogRecord(rec, raw, now, sl.LogRecords().AppendEmpty())
+		cdrrecord.FromCDR(rec, raw, now, sl.LogRecords().AppendEmpty())
 	}
 	ctx := h.obs.StartLogsOp(req.Context())
 	err = h.commit.submit(ctx, node, logs, len(raws))

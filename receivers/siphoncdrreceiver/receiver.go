@@ -6,26 +6,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
-
-// shutdownGrace bounds how long shutdown keeps retrying a syslog batch the
-// pipeline refuses before counting it as dropped.
-const shutdownGrace = 5 * time.Second
 
 type cdrReceiver struct {
 	cfg    *Config
@@ -41,8 +34,7 @@ type cdrReceiver struct {
 	tcpServer  *streamserver.Server
 	batchers   []*logbatch.Batcher
 
-	stopping chan struct{}
-	stopOnce sync.Once
+	stopper *logbatch.Stopper
 }
 
 func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*cdrReceiver, error) {
@@ -55,7 +47,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*cdrRe
 		logger: set.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
 			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
 		})),
-		stopping: make(chan struct{}),
+		stopper: logbatch.NewStopper(),
 	}, nil
 }
 
@@ -67,20 +59,6 @@ func (r *cdrReceiver) obsReport(transport string) (*receiverhelper.ObsReport, er
 		return nil, fmt.Errorf("siphon_cdr receiver: obsreport: %w", err)
 	}
 	return obs, nil
-}
-
-// resource fills the resource of a sending node (its IP address).
-func (r *cdrReceiver) resource(m pcommon.Map, node string) {
-	m.PutStr(logmodel.AttrServiceName, r.cfg.Resource.ServiceName)
-	if node != "" {
-		m.PutStr(logmodel.AttrServiceInstanceID, node)
-	}
-	for k, v := range r.cfg.Resource.Attributes {
-		m.PutStr(k, v)
-	}
-	for k, v := range r.cfg.Resource.Nodes[node] {
-		m.PutStr(k, v)
-	}
 }
 
 // Start opens every configured listener; on failure it closes those
@@ -117,13 +95,10 @@ func (r *cdrReceiver) start(ctx context.Context, host component.Host) error {
 // Shutdown stops accepting, lets in-flight HTTP requests finish, delivers
 // what syslog already read, and waits for every goroutine.
 func (r *cdrReceiver) Shutdown(ctx context.Context) error {
-	grace := time.AfterFunc(shutdownGrace, r.stop)
-	defer grace.Stop()
-	done := make(chan error, 1)
-	go func() {
+	err := r.stopper.Drain(ctx, func() error {
 		var errs []error
 		if r.httpServer != nil {
-			shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			shutdownCtx, cancel := context.WithTimeout(context.Background(), logbatch.ShutdownGrace)
 			if err := r.httpServer.Shutdown(shutdownCtx); err != nil {
 				errs = append(errs, err)
 			}
@@ -142,21 +117,11 @@ func (r *cdrReceiver) Shutdown(ctx context.Context) error {
 		for _, b := range r.batchers {
 			b.Flush()
 		}
-		done <- errors.Join(errs...)
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-ctx.Done():
-		r.stop()
-		err = <-done
-	}
-	r.stop()
+		return errors.Join(errs...)
+	})
 	r.tel.Shutdown()
 	return err
 }
-
-func (r *cdrReceiver) stop() { r.stopOnce.Do(func() { close(r.stopping) }) }
 
 // nodeOf returns the IP of a remote address, the key of a sending node.
 func nodeOf(addr string) string {

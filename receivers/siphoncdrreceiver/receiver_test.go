@@ -30,7 +30,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
@@ -105,12 +106,9 @@ func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
 func records(sink *consumertest.LogsSink) []plog.LogRecord {
 	var out []plog.LogRecord
 	for _, l := range sink.AllLogs() {
-		for _, rl := range l.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					out = append(out, lr)
-				}
-			}
+		for _, r := range record.All(l) {
+			lr := r.Log
+			out = append(out, lr)
 		}
 	}
 	return out
@@ -119,7 +117,7 @@ func records(sink *consumertest.LogsSink) []plog.LogRecord {
 func callIDs(sink *consumertest.LogsSink) map[string]int {
 	ids := map[string]int{}
 	for _, lr := range records(sink) {
-		v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID)
+		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
 		ids[v.Str()]++
 	}
 	return ids
@@ -156,12 +154,12 @@ func TestHTTPExactSIPhonRequest(t *testing.T) {
 	assert.JSONEq(t, `{"accepted":1}`, body)
 	require.Len(t, records(sink), 1)
 	lr := records(sink)[0]
-	assert.Equal(t, logmodel.EventCDR, lr.EventName())
+	assert.Equal(t, record.EventCDR, lr.EventName())
 	assert.Equal(t, fixture, lr.Body().Str())
 	assert.Equal(t, time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC), lr.Timestamp().AsTime())
 	a := lr.Attributes().AsRaw()
-	assert.Equal(t, "a84b4c76e66710@192.168.1.100", a[logmodel.AttrSIPCallID])
-	assert.Equal(t, int64(200), a[logmodel.AttrSIPStatusCode])
+	assert.Equal(t, "a84b4c76e66710@192.168.1.100", a[record.AttrSIPCallID])
+	assert.Equal(t, int64(200), a[record.AttrSIPResponseStatusCode])
 	assert.Equal(t, "carrier-a", a["cdr.extra.trunk"])
 	res := sink.AllLogs()[0].ResourceLogs().At(0).Resource().Attributes().AsRaw()
 	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "127.0.0.1"}, res)
@@ -311,7 +309,7 @@ func TestSyslogUDP(t *testing.T) {
 	}, waitFor, time.Millisecond)
 	assert.Equal(t, map[string]int{"a84b4c76e66710@192.168.1.100": 1, "rfc3164": 1}, callIDs(sink))
 	for _, lr := range records(sink) {
-		if v, _ := lr.Attributes().Get(logmodel.AttrSIPCallID); v.Str() != "rfc3164" {
+		if v, _ := lr.Attributes().Get(record.AttrSIPCallID); v.Str() != "rfc3164" {
 			assert.Equal(t, fixture, lr.Body().Str(), "the JSON exactly as SIPhon sent it")
 		}
 	}
@@ -349,7 +347,7 @@ func TestSyslogTCPFramings(t *testing.T) {
 func TestSyslogTCPBackpressure(t *testing.T) {
 	g := &gate{}
 	cfg, h := testConfig(t)
-	cfg.Batch = BatchConfig{MaxSize: 10, Timeout: time.Millisecond}
+	cfg.Batch = logbatch.Config{MaxSize: 10, Timeout: time.Millisecond}
 	start(t, cfg, h, g)
 	c, err := net.Dial("tcp", h.tcp)
 	require.NoError(t, err)
@@ -371,7 +369,7 @@ func TestSyslogTCPBackpressure(t *testing.T) {
 func TestSyslogUDPRefusalIsCounted(t *testing.T) {
 	g := &gate{}
 	cfg, h := testConfig(t)
-	cfg.Batch = BatchConfig{MaxSize: 1, Timeout: time.Millisecond}
+	cfg.Batch = logbatch.Config{MaxSize: 1, Timeout: time.Millisecond}
 	start(t, cfg, h, g)
 	c, err := net.Dial("udp", h.udp)
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/udpdrops"
@@ -33,9 +34,8 @@ func (r *cdrReceiver) newSyslogIn(transport string, block bool) (*syslogIn, erro
 	tel := newTransportTelemetry(r.tel, transport)
 	b := logbatch.New(logbatch.Settings{
 		Transport: transport, Format: "siphon_cdr_syslog", Block: block,
-		MaxSize: r.cfg.Batch.MaxSize, Timeout: r.cfg.Batch.Timeout,
-		ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
-		Resource: r.resource, Retried: tel.retry, Dropped: tel.dropped, Stopping: r.stopping,
+		Batch: r.cfg.Batch, ScopeName: metadata.ScopeName, Next: r.next, Obs: obs, Logger: r.logger,
+		Resource: r.cfg.Resource, Retried: tel.retry, Dropped: tel.dropped, Stopping: r.stopper.Stopping(),
 	})
 	r.batchers = append(r.batchers, b)
 	return &syslogIn{r: r, b: b, tel: tel}, nil
@@ -56,7 +56,7 @@ func (s *syslogIn) handle(msg []byte, node string, scratch plog.LogRecord) {
 		s.r.logger.Warn("syslog message is not a valid CDR", zap.String("node", node), zap.Error(err))
 		return
 	}
-	cdr.ToLogRecord(rec, m.Msg, time.Now(), scratch)
+	cdrrecord.FromCDR(rec, m.Msg, time.Now(), scratch)
 	s.b.Add(node, scratch)
 }
 

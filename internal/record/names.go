@@ -1,8 +1,4 @@
-// Package logmodel is the project's data model: one OTel log record per
-// event (a SIP message, a CDR, a non-SIP HEP packet). It names every event
-// and attribute once, and maps HEP packets to log records and back without
-// loss. The README's attribute table documents the same names.
-package logmodel
+package record
 
 // Event names (LogRecord.EventName).
 const (
@@ -62,23 +58,31 @@ const (
 	AttrHEPNoTimestamp       = "hep.no_timestamp" // the sender sent no time (HEP v1); Timestamp is the receive time
 )
 
-// SIP summary of a sip.message record.
+// SIP summary of a sip.message record, named as the OpenSIPS
+// opentelemetry module and our own metric labels name them.
 const (
-	AttrSIPMethod     = "sip.method"
-	AttrSIPRequestURI = "sip.request.uri"
-	AttrSIPStatusCode = "sip.status_code"
-	AttrSIPCallID     = "sip.call_id"
-	AttrSIPCSeqMethod = "sip.cseq.method"
-	AttrSIPCSeqNumber = "sip.cseq.number"
-	AttrSIPFromTag    = "sip.from.tag"
-	AttrSIPToTag      = "sip.to.tag"
-	AttrSIPViaBranch  = "sip.via.branch"
-	AttrSIPUserAgent  = "sip.user_agent"
+	// AttrSIPRequestMethod is the request line's method on a request and
+	// the CSeq method on a response (the request it answers), so that one
+	// attribute selects every message of a method.
+	AttrSIPRequestMethod = "sip.request.method"
+	AttrSIPRequestURI    = "sip.request.uri"
+	// AttrSIPResponseStatusCode is set on responses only: its presence is
+	// what tells a response from a request.
+	AttrSIPResponseStatusCode = "sip.response.status_code"
+	AttrSIPCallID             = "sip.call_id"
+	AttrSIPCSeqMethod         = "sip.cseq.method"
+	AttrSIPCSeqNumber         = "sip.cseq.number"
+	AttrSIPFromTag            = "sip.from.tag"
+	AttrSIPToTag              = "sip.to.tag"
+	AttrSIPViaBranch          = "sip.via.branch"
+	// AttrUserAgentOriginal is the User-Agent header, else Server
+	// (OpenTelemetry's user_agent.original).
+	AttrUserAgentOriginal = "user_agent.original"
 )
 
 // CDR fields of a sip.cdr record that have no sip.message counterpart.
 // (call_id, ruri, method, response_code, source/destination_ip and
-// user_agent map to the sip.* and network names above.)
+// user_agent map to the names above; cdrrecord has the whole mapping.)
 const (
 	AttrSIPFromURI             = "sip.from.uri"
 	AttrSIPToURI               = "sip.to.uri"

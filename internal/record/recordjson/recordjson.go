@@ -25,57 +25,17 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 )
 
-// Kind classifies a record for routing (Kafka topics, file formats).
-type Kind string
-
-// Record kinds.
-const (
-	KindCDR        Kind = "cdr"
-	KindSIPMessage Kind = "sip_message"
-	KindOther      Kind = "other"
-)
-
-// KindOf returns the kind of a record.
-func KindOf(lr plog.LogRecord) Kind {
-	switch lr.EventName() {
-	case logmodel.EventCDR:
-		return KindCDR
-	case logmodel.EventSIPMessage:
-		return KindSIPMessage
-	}
-	return KindOther
-}
-
-// CallID returns the record's Call-ID, or "" when it has none.
-func CallID(lr plog.LogRecord) string {
-	if v, ok := lr.Attributes().Get(logmodel.AttrSIPCallID); ok {
-		return v.Str()
-	}
-	if v, ok := lr.Attributes().Get(logmodel.AttrHEPCorrelationID); ok {
-		return v.AsString()
-	}
-	return ""
-}
-
-// Node returns the sending node's identity from the resource.
-func Node(res pcommon.Resource) string {
-	if v, ok := res.Attributes().Get(logmodel.AttrServiceInstanceID); ok {
-		return v.AsString()
-	}
-	return ""
-}
-
-// Append appends the record's JSON object to dst. fromBody takes a CDR from
-// its body (SIPhon's bytes) when the body holds it; otherwise it is rendered
-// from the attributes.
-func Append(dst []byte, lr plog.LogRecord, res pcommon.Resource, fromBody bool) ([]byte, error) {
-	switch KindOf(lr) {
-	case KindCDR:
-		return cdr.AppendJSON(dst, lr, fromBody)
-	case KindSIPMessage:
+// Append appends the record's JSON object to dst. src says where a CDR's
+// JSON comes from (its body, SIPhon's bytes, or its attributes).
+func Append(dst []byte, lr plog.LogRecord, res pcommon.Resource, src record.Source) ([]byte, error) {
+	switch record.KindOf(lr) {
+	case record.KindCDR:
+		return cdrrecord.AppendJSON(dst, lr, src)
+	case record.KindSIPMessage:
 		return appendSIPMessage(dst, lr, res), nil
 	}
 	return appendOther(dst, lr), nil
@@ -86,29 +46,35 @@ func appendSIPMessage(dst []byte, lr plog.LogRecord, res pcommon.Resource) []byt
 	w := object{dst: append(dst, '{')}
 	w.str("timestamp", cdr.FormatTime(lr.Timestamp().AsTime()))
 	w.str("event", lr.EventName())
-	w.attr("call_id", a, logmodel.AttrSIPCallID)
-	w.attr("method", a, logmodel.AttrSIPMethod)
-	w.attr("status_code", a, logmodel.AttrSIPStatusCode)
-	if n, ok := a.Get(logmodel.AttrSIPCSeqNumber); ok {
-		m, _ := a.Get(logmodel.AttrSIPCSeqMethod)
+	w.attr("call_id", a, record.AttrSIPCallID)
+	// "method" is the request's: null on a response, as "status_code" is on
+	// a request
+	if record.IsResponse(a) {
+		w.null("method")
+	} else {
+		w.attr("method", a, record.AttrSIPRequestMethod)
+	}
+	w.attr("status_code", a, record.AttrSIPResponseStatusCode)
+	if n, ok := a.Get(record.AttrSIPCSeqNumber); ok {
+		m, _ := a.Get(record.AttrSIPCSeqMethod)
 		w.str("cseq", strconv.FormatInt(n.Int(), 10)+" "+m.Str())
 	} else {
 		w.null("cseq")
 	}
-	w.attr("from_tag", a, logmodel.AttrSIPFromTag)
-	w.attr("to_tag", a, logmodel.AttrSIPToTag)
-	w.attr("user_agent", a, logmodel.AttrSIPUserAgent)
-	w.endpoint("source", a, logmodel.AttrSourceAddress, logmodel.AttrSourcePort)
-	w.endpoint("destination", a, logmodel.AttrDestinationAddress, logmodel.AttrDestinationPort)
-	w.attr("transport", a, logmodel.AttrNetworkTransport)
-	w.attr("capture_id", a, logmodel.AttrHEPCaptureID)
-	if node := Node(res); node != "" {
+	w.attr("from_tag", a, record.AttrSIPFromTag)
+	w.attr("to_tag", a, record.AttrSIPToTag)
+	w.attr("user_agent", a, record.AttrUserAgentOriginal)
+	w.endpoint("source", a, record.AttrSourceAddress, record.AttrSourcePort)
+	w.endpoint("destination", a, record.AttrDestinationAddress, record.AttrDestinationPort)
+	w.attr("transport", a, record.AttrNetworkTransport)
+	w.attr("capture_id", a, record.AttrHEPCaptureID)
+	if node := record.Node(res); node != "" {
 		w.str("node", node)
 	} else {
 		w.null("node")
 	}
 	w.key("message")
-	w.dst = cdr.AppendValue(w.dst, lr.Body())
+	w.dst = cdrrecord.AppendValue(w.dst, lr.Body())
 	return append(w.dst, '}')
 }
 
@@ -126,11 +92,11 @@ func appendOther(dst []byte, lr plog.LogRecord) []byte {
 		first = false
 		w.dst = cdr.AppendString(w.dst, k)
 		w.dst = append(w.dst, ':')
-		w.dst = cdr.AppendValue(w.dst, v)
+		w.dst = cdrrecord.AppendValue(w.dst, v)
 	}
 	w.dst = append(w.dst, '}')
 	w.key("body")
-	w.dst = cdr.AppendValue(w.dst, lr.Body())
+	w.dst = cdrrecord.AppendValue(w.dst, lr.Body())
 	return append(w.dst, '}')
 }
 
@@ -162,7 +128,7 @@ func (o *object) null(k string) {
 func (o *object) attr(k string, a pcommon.Map, name string) {
 	o.key(k)
 	if v, ok := a.Get(name); ok {
-		o.dst = cdr.AppendValue(o.dst, v)
+		o.dst = cdrrecord.AppendValue(o.dst, v)
 		return
 	}
 	o.dst = append(o.dst, "null"...)

@@ -1,7 +1,6 @@
-// Package logsubset copies part of a plog.Logs, keeping each record's
-// resource and scope: what an exporter hands back for retry when only some
-// records of a batch were sent.
-package logsubset
+// Subsets of a batch: what an exporter hands back for retry when only some
+// records were sent, each record keeping its resource and scope.
+package logexport
 
 import "go.opentelemetry.io/collector/pdata/plog"
 

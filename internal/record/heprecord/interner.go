@@ -1,4 +1,4 @@
-package logmodel
+package heprecord
 
 import (
 	"net/netip"

@@ -1,9 +1,8 @@
-package logmodel
+package heprecord
 
 import (
 	"bytes"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
@@ -13,12 +12,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 )
 
 func invite(t testing.TB) []byte {
-	b, err := os.ReadFile("../testdata/invite.sip")
-	require.NoError(t, err)
-	return b
+	return fixture.Invite()
 }
 
 func sipPacket(t testing.TB) hep.Packet {
@@ -39,20 +39,20 @@ func TestFromHEPSIPMessage(t *testing.T) {
 	recv := time.Unix(1772806990, 0)
 	FromHEP(&p, p.Payload, false, recv, lr)
 
-	assert.Equal(t, EventSIPMessage, lr.EventName())
+	assert.Equal(t, record.EventSIPMessage, lr.EventName())
 	assert.Equal(t, time.Unix(1772806981, 42000000).UTC(), lr.Timestamp().AsTime())
 	assert.Equal(t, recv.UTC(), lr.ObservedTimestamp().AsTime())
 	assert.Equal(t, string(invite(t)), lr.Body().Str())
 	assert.Equal(t, map[string]any{
-		AttrNetworkTransport: "udp", AttrNetworkType: "ipv4",
-		AttrSourceAddress: "192.168.1.100", AttrSourcePort: int64(5060),
-		AttrDestinationAddress: "10.0.0.1", AttrDestinationPort: int64(5062),
-		AttrHEPVersion: int64(3), AttrHEPProtocolType: int64(1), AttrHEPCaptureID: int64(2001),
-		AttrHEPCorrelationID: "a84b4c76e66710@pc33.atlanta.example.com",
-		AttrSIPMethod:        "INVITE", AttrSIPRequestURI: "sip:bob@biloxi.example.com",
-		AttrSIPCallID: "a84b4c76e66710@pc33.atlanta.example.com", AttrSIPCSeqMethod: "INVITE",
-		AttrSIPCSeqNumber: int64(314159), AttrSIPFromTag: "1928301774",
-		AttrSIPViaBranch: "z9hG4bK776asdhds", AttrSIPUserAgent: "Ozona/5.0",
+		record.AttrNetworkTransport: "udp", record.AttrNetworkType: "ipv4",
+		record.AttrSourceAddress: "192.168.1.100", record.AttrSourcePort: int64(5060),
+		record.AttrDestinationAddress: "10.0.0.1", record.AttrDestinationPort: int64(5062),
+		record.AttrHEPVersion: int64(3), record.AttrHEPProtocolType: int64(1), record.AttrHEPCaptureID: int64(2001),
+		record.AttrHEPCorrelationID: "a84b4c76e66710@pc33.atlanta.example.com",
+		record.AttrSIPRequestMethod: "INVITE", record.AttrSIPRequestURI: "sip:bob@biloxi.example.com",
+		record.AttrSIPCallID: "a84b4c76e66710@pc33.atlanta.example.com", record.AttrSIPCSeqMethod: "INVITE",
+		record.AttrSIPCSeqNumber: int64(314159), record.AttrSIPFromTag: "1928301774",
+		record.AttrSIPViaBranch: "z9hG4bK776asdhds", record.AttrUserAgentOriginal: "Ozona/5.0",
 	}, lr.Attributes().AsRaw())
 }
 
@@ -138,7 +138,7 @@ func TestHEPCompressedPayload(t *testing.T) {
 	lr := plog.NewLogRecord()
 	FromHEP(&p, payload, true, time.Now(), lr)
 	assert.Equal(t, string(payload), lr.Body().Str())
-	v, _ := lr.Attributes().Get(AttrSIPMethod)
+	v, _ := lr.Attributes().Get(record.AttrSIPRequestMethod)
 	assert.Equal(t, "INVITE", v.Str())
 
 	got := roundTrip(t, p, payload, true)
@@ -157,7 +157,7 @@ func TestHEPv1WithoutTime(t *testing.T) {
 	recv := time.Unix(1772806990, 5000)
 	FromHEP(&p, p.Payload, false, recv, lr)
 	assert.Equal(t, recv.UTC(), lr.Timestamp().AsTime())
-	v, ok := lr.Attributes().Get(AttrHEPNoTimestamp)
+	v, ok := lr.Attributes().Get(record.AttrHEPNoTimestamp)
 	assert.True(t, ok && v.Bool())
 	got := roundTrip(t, p, p.Payload, false)
 	assert.False(t, got.Has(hep.HasTimeSec))
@@ -165,10 +165,10 @@ func TestHEPv1WithoutTime(t *testing.T) {
 
 func TestToHEPForCDR(t *testing.T) {
 	lr := plog.NewLogRecord()
-	lr.SetEventName(EventCDR)
+	lr.SetEventName(record.EventCDR)
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1772806981, 42000000)))
 	lr.Body().SetStr(`{"call_id":"c1"}`)
-	lr.Attributes().PutStr(AttrSIPCallID, "c1")
+	lr.Attributes().PutStr(record.AttrSIPCallID, "c1")
 	var p hep.Packet
 	var scratch bytes.Buffer
 	require.NoError(t, ToHEP(lr, &p, &scratch))
@@ -181,7 +181,7 @@ func TestToHEPForCDR(t *testing.T) {
 
 func TestToHEPBadAttributes(t *testing.T) {
 	for key, val := range map[string]string{
-		AttrSourceAddress: "not-an-ip", AttrHEPSrcMAC: "zz:zz", AttrHEPExtraChunks: "\x00\x00\x00\x01\x00\x09",
+		record.AttrSourceAddress: "not-an-ip", record.AttrHEPSrcMAC: "zz:zz", record.AttrHEPExtraChunks: "\x00\x00\x00\x01\x00\x09",
 	} {
 		lr := plog.NewLogRecord()
 		lr.Attributes().PutStr(key, val)
@@ -246,5 +246,36 @@ func BenchmarkToHEPInvite(b *testing.B) {
 			b.Fatal(err)
 		}
 		buf, _ = out.AppendV3(buf[:0])
+	}
+}
+
+func TestPutSIPSummary(t *testing.T) {
+	tests := []struct {
+		name, msg string
+		want      map[string]any
+	}{
+		{"request", "BYE sip:bob@127.0.0.1 SIP/2.0\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nFrom: <sip:a@127.0.0.1>;tag=f\r\n" +
+			"To: <sip:b@127.0.0.1>;tag=t\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx\r\nUser-Agent: ua\r\n\r\n",
+			map[string]any{record.AttrSIPRequestMethod: "BYE", record.AttrSIPRequestURI: "sip:bob@127.0.0.1",
+				record.AttrSIPCallID: "c1", record.AttrSIPCSeqMethod: "BYE", record.AttrSIPCSeqNumber: int64(2),
+				record.AttrSIPFromTag: "f", record.AttrSIPToTag: "t", record.AttrSIPViaBranch: "z9hG4bKx",
+				record.AttrUserAgentOriginal: "ua"}},
+		// a response carries the method it answers, from CSeq, and no URI
+		{"response", "SIP/2.0 486 Busy Here\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nServer: srv\r\n\r\n",
+			map[string]any{record.AttrSIPResponseStatusCode: int64(486), record.AttrSIPRequestMethod: "INVITE",
+				record.AttrSIPCallID: "c1", record.AttrSIPCSeqMethod: "INVITE", record.AttrSIPCSeqNumber: int64(1),
+				record.AttrUserAgentOriginal: "srv"}},
+		{"response without CSeq", "SIP/2.0 200 OK\r\nCall-ID: c1\r\n\r\n",
+			map[string]any{record.AttrSIPResponseStatusCode: int64(200), record.AttrSIPCallID: "c1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sipmsg.Parse(tt.msg)
+			require.NoError(t, err)
+			attrs := pcommon.NewMap()
+			PutSIPSummary(attrs, &s)
+			assert.Equal(t, tt.want, attrs.AsRaw())
+			assert.Equal(t, !s.IsRequest(), record.IsResponse(attrs))
+		})
 	}
 }

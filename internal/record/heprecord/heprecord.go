@@ -1,4 +1,4 @@
-package logmodel
+package heprecord
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
 )
 
@@ -21,17 +22,17 @@ import (
 func EventName(protoType uint8) string {
 	switch protoType {
 	case hep.TypeSIP:
-		return EventSIPMessage
+		return record.EventSIPMessage
 	case hep.TypeRTCP:
-		return EventHEPPrefix + "rtcp"
+		return record.EventHEPPrefix + "rtcp"
 	case hep.TypeLog:
-		return EventHEPPrefix + "log"
+		return record.EventHEPPrefix + "log"
 	case hep.TypeDNS:
-		return EventHEPPrefix + "dns"
+		return record.EventHEPPrefix + "dns"
 	case hep.TypeQoS34, hep.TypeQoS35:
-		return EventHEPPrefix + "qos"
+		return record.EventHEPPrefix + "qos"
 	}
-	return EventHEPPrefix + strconv.Itoa(int(protoType))
+	return record.EventHEPPrefix + strconv.Itoa(int(protoType))
 }
 
 // TransportName maps an IP protocol number to network.transport.
@@ -77,7 +78,7 @@ func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received ti
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(p.Time()))
 	} else {
 		lr.SetTimestamp(pcommon.NewTimestampFromTime(received))
-		attrs.PutBool(AttrHEPNoTimestamp, true)
+		attrs.PutBool(record.AttrHEPNoTimestamp, true)
 	}
 	protoType := hep.TypeSIP
 	if p.Has(hep.HasProtoType) {
@@ -97,57 +98,57 @@ func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received ti
 
 	if p.Has(hep.HasProtocol) {
 		if name, ok := TransportName(p.Protocol); ok {
-			attrs.PutStr(AttrNetworkTransport, name)
+			attrs.PutStr(record.AttrNetworkTransport, name)
 		} else {
-			attrs.PutInt(AttrHEPIPProtocol, int64(p.Protocol))
+			attrs.PutInt(record.AttrHEPIPProtocol, int64(p.Protocol))
 		}
 	}
 	if p.Has(hep.HasSrcIP) {
-		attrs.PutStr(AttrSourceAddress, in.Addr(p.SrcIP))
+		attrs.PutStr(record.AttrSourceAddress, in.Addr(p.SrcIP))
 	}
 	if p.Has(hep.HasDstIP) {
-		attrs.PutStr(AttrDestinationAddress, in.Addr(p.DstIP))
+		attrs.PutStr(record.AttrDestinationAddress, in.Addr(p.DstIP))
 	}
 	family := familyOf(p)
 	if p.Has(hep.HasFamily) && p.Family != family {
-		attrs.PutInt(AttrHEPIPFamily, int64(p.Family))
+		attrs.PutInt(record.AttrHEPIPFamily, int64(p.Family))
 	}
 	if p.Has(hep.HasSrcIP) || p.Has(hep.HasDstIP) {
 		if family == hep.FamilyIPv6 {
-			attrs.PutStr(AttrNetworkType, "ipv6")
+			attrs.PutStr(record.AttrNetworkType, "ipv6")
 		} else {
-			attrs.PutStr(AttrNetworkType, "ipv4")
+			attrs.PutStr(record.AttrNetworkType, "ipv4")
 		}
 	}
-	putInt(attrs, p.Has(hep.HasSrcPort), AttrSourcePort, int64(p.SrcPort))
-	putInt(attrs, p.Has(hep.HasDstPort), AttrDestinationPort, int64(p.DstPort))
+	putInt(attrs, p.Has(hep.HasSrcPort), record.AttrSourcePort, int64(p.SrcPort))
+	putInt(attrs, p.Has(hep.HasDstPort), record.AttrDestinationPort, int64(p.DstPort))
 
-	attrs.PutInt(AttrHEPVersion, int64(p.Version))
-	putInt(attrs, p.Has(hep.HasProtoType), AttrHEPProtocolType, int64(p.ProtoType))
-	putInt(attrs, p.Has(hep.HasCaptureID), AttrHEPCaptureID, int64(p.CaptureID))
-	putInt(attrs, p.Has(hep.HasKeepAlive), AttrHEPKeepAlive, int64(p.KeepAlive))
-	putInt(attrs, p.Has(hep.HasVLAN), AttrHEPVLAN, int64(p.VLAN))
-	putInt(attrs, p.Has(hep.HasEtherType), AttrHEPEtherType, int64(p.EtherType))
-	putInt(attrs, p.Has(hep.HasTCPFlags), AttrHEPTCPFlags, int64(p.TCPFlags))
-	putInt(attrs, p.Has(hep.HasIPTOS), AttrHEPIPTOS, int64(p.IPTOS))
-	putInt(attrs, p.Has(hep.HasMOS), AttrHEPMOS, int64(p.MOS))
-	putInt(attrs, p.Has(hep.HasRFactor), AttrHEPRFactor, int64(p.RFactor))
-	putInt(attrs, p.Has(hep.HasJitter), AttrHEPJitter, int64(p.Jitter))
-	putInt(attrs, p.Has(hep.HasTagType), AttrHEPTagType, int64(p.TagType))
-	putStr(attrs, AttrHEPCorrelationID, p.CorrelationID)
+	attrs.PutInt(record.AttrHEPVersion, int64(p.Version))
+	putInt(attrs, p.Has(hep.HasProtoType), record.AttrHEPProtocolType, int64(p.ProtoType))
+	putInt(attrs, p.Has(hep.HasCaptureID), record.AttrHEPCaptureID, int64(p.CaptureID))
+	putInt(attrs, p.Has(hep.HasKeepAlive), record.AttrHEPKeepAlive, int64(p.KeepAlive))
+	putInt(attrs, p.Has(hep.HasVLAN), record.AttrHEPVLAN, int64(p.VLAN))
+	putInt(attrs, p.Has(hep.HasEtherType), record.AttrHEPEtherType, int64(p.EtherType))
+	putInt(attrs, p.Has(hep.HasTCPFlags), record.AttrHEPTCPFlags, int64(p.TCPFlags))
+	putInt(attrs, p.Has(hep.HasIPTOS), record.AttrHEPIPTOS, int64(p.IPTOS))
+	putInt(attrs, p.Has(hep.HasMOS), record.AttrHEPMOS, int64(p.MOS))
+	putInt(attrs, p.Has(hep.HasRFactor), record.AttrHEPRFactor, int64(p.RFactor))
+	putInt(attrs, p.Has(hep.HasJitter), record.AttrHEPJitter, int64(p.Jitter))
+	putInt(attrs, p.Has(hep.HasTagType), record.AttrHEPTagType, int64(p.TagType))
+	putStr(attrs, record.AttrHEPCorrelationID, p.CorrelationID)
 	if p.NodeName != nil && utf8.Valid(p.NodeName) {
-		attrs.PutStr(AttrHEPNodeName, in.Bytes(p.NodeName))
+		attrs.PutStr(record.AttrHEPNodeName, in.Bytes(p.NodeName))
 	} else {
-		putStr(attrs, AttrHEPNodeName, p.NodeName)
+		putStr(attrs, record.AttrHEPNodeName, p.NodeName)
 	}
-	putStr(attrs, AttrHEPGeoLocation, p.GeoLocation)
-	putStr(attrs, AttrHEPTransactionType, p.TransactionType)
-	putStr(attrs, AttrHEPPayloadJSONKeys, p.PayloadJSONKeys)
-	putStr(attrs, AttrHEPTagsValues, p.TagsValues)
-	putMAC(attrs, AttrHEPSrcMAC, p.SrcMAC)
-	putMAC(attrs, AttrHEPDstMAC, p.DstMAC)
+	putStr(attrs, record.AttrHEPGeoLocation, p.GeoLocation)
+	putStr(attrs, record.AttrHEPTransactionType, p.TransactionType)
+	putStr(attrs, record.AttrHEPPayloadJSONKeys, p.PayloadJSONKeys)
+	putStr(attrs, record.AttrHEPTagsValues, p.TagsValues)
+	putMAC(attrs, record.AttrHEPSrcMAC, p.SrcMAC)
+	putMAC(attrs, record.AttrHEPDstMAC, p.DstMAC)
 	if compressed {
-		attrs.PutBool(AttrHEPPayloadCompressed, true)
+		attrs.PutBool(record.AttrHEPPayloadCompressed, true)
 	}
 	extra := p.Extra
 	if !compressed && p.Compressed != nil {
@@ -155,7 +156,7 @@ func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received ti
 		extra = append(extra[:len(extra):len(extra)], hep.Chunk{Type: hep.ChunkCompressed, Data: p.Compressed})
 	}
 	if len(extra) > 0 {
-		attrs.PutEmptyBytes(AttrHEPExtraChunks).FromRaw(hep.AppendChunks(nil, extra))
+		attrs.PutEmptyBytes(record.AttrHEPExtraChunks).FromRaw(hep.AppendChunks(nil, extra))
 	}
 
 	if protoType == hep.TypeSIP && body != "" {
@@ -165,32 +166,37 @@ func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received ti
 	}
 }
 
-// PutSIPSummary adds the sip.* attributes of a parsed message.
+// PutSIPSummary adds the SIP attributes of a parsed message. A response
+// gets its CSeq method as sip.request.method, as the OpenSIPS opentelemetry
+// module does, so that a method selects requests and their responses.
 func PutSIPSummary(attrs pcommon.Map, s *sipmsg.Summary) {
 	if s.IsRequest() {
-		attrs.PutStr(AttrSIPMethod, s.Method)
-		attrs.PutStr(AttrSIPRequestURI, s.RequestURI)
+		attrs.PutStr(record.AttrSIPRequestMethod, s.Method)
+		attrs.PutStr(record.AttrSIPRequestURI, s.RequestURI)
 	} else {
-		attrs.PutInt(AttrSIPStatusCode, int64(s.StatusCode))
+		attrs.PutInt(record.AttrSIPResponseStatusCode, int64(s.StatusCode))
+		if s.CSeqMethod != "" {
+			attrs.PutStr(record.AttrSIPRequestMethod, s.CSeqMethod)
+		}
 	}
 	if s.CallID != "" {
-		attrs.PutStr(AttrSIPCallID, s.CallID)
+		attrs.PutStr(record.AttrSIPCallID, s.CallID)
 	}
 	if s.CSeqMethod != "" {
-		attrs.PutStr(AttrSIPCSeqMethod, s.CSeqMethod)
-		attrs.PutInt(AttrSIPCSeqNumber, int64(s.CSeqNumber))
+		attrs.PutStr(record.AttrSIPCSeqMethod, s.CSeqMethod)
+		attrs.PutInt(record.AttrSIPCSeqNumber, int64(s.CSeqNumber))
 	}
 	if s.FromTag != "" {
-		attrs.PutStr(AttrSIPFromTag, s.FromTag)
+		attrs.PutStr(record.AttrSIPFromTag, s.FromTag)
 	}
 	if s.ToTag != "" {
-		attrs.PutStr(AttrSIPToTag, s.ToTag)
+		attrs.PutStr(record.AttrSIPToTag, s.ToTag)
 	}
 	if s.ViaBranch != "" {
-		attrs.PutStr(AttrSIPViaBranch, s.ViaBranch)
+		attrs.PutStr(record.AttrSIPViaBranch, s.ViaBranch)
 	}
 	if s.UserAgent != "" {
-		attrs.PutStr(AttrSIPUserAgent, s.UserAgent)
+		attrs.PutStr(record.AttrUserAgentOriginal, s.UserAgent)
 	}
 }
 
@@ -241,7 +247,7 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
 	scratch.Reset()
 	attrs := lr.Attributes()
 
-	if v, ok := attrs.Get(AttrHEPNoTimestamp); !ok || !v.Bool() {
+	if v, ok := attrs.Get(record.AttrHEPNoTimestamp); !ok || !v.Bool() {
 		ts := lr.Timestamp()
 		if ts == 0 {
 			ts = lr.ObservedTimestamp()
@@ -252,30 +258,30 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
 	}
 
 	p.ProtoType = hep.TypeLog
-	if lr.EventName() == EventSIPMessage {
+	if lr.EventName() == record.EventSIPMessage {
 		p.ProtoType = hep.TypeSIP
 	}
-	if v, ok := intAttr(attrs, AttrHEPProtocolType); ok {
+	if v, ok := intAttr(attrs, record.AttrHEPProtocolType); ok {
 		p.ProtoType = uint8(v)
 	}
 	p.Fields |= hep.HasProtoType
 
-	if v, ok := attrs.Get(AttrNetworkTransport); ok {
+	if v, ok := attrs.Get(record.AttrNetworkTransport); ok {
 		if proto, ok := transportProto(v.Str()); ok {
 			p.Protocol = proto
 			p.Fields |= hep.HasProtocol
 		}
 	}
-	if v, ok := intAttr(attrs, AttrHEPIPProtocol); ok {
+	if v, ok := intAttr(attrs, record.AttrHEPIPProtocol); ok {
 		p.Protocol = uint8(v)
 		p.Fields |= hep.HasProtocol
 	}
-	if err := addrAttr(attrs, AttrSourceAddress, &p.SrcIP); err != nil {
+	if err := addrAttr(attrs, record.AttrSourceAddress, &p.SrcIP); err != nil {
 		return err
 	} else if p.SrcIP.IsValid() {
 		p.Fields |= hep.HasSrcIP
 	}
-	if err := addrAttr(attrs, AttrDestinationAddress, &p.DstIP); err != nil {
+	if err := addrAttr(attrs, record.AttrDestinationAddress, &p.DstIP); err != nil {
 		return err
 	} else if p.DstIP.IsValid() {
 		p.Fields |= hep.HasDstIP
@@ -284,7 +290,7 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
 		p.Family = familyOf(p)
 		p.Fields |= hep.HasFamily
 	}
-	if v, ok := intAttr(attrs, AttrHEPIPFamily); ok {
+	if v, ok := intAttr(attrs, record.AttrHEPIPFamily); ok {
 		p.Family = uint8(v)
 		p.Fields |= hep.HasFamily
 	}
@@ -306,45 +312,45 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
 			p.Fields |= f
 		}
 	}
-	set16(AttrSourcePort, hep.HasSrcPort, &p.SrcPort)
-	set16(AttrDestinationPort, hep.HasDstPort, &p.DstPort)
-	set32(AttrHEPCaptureID, hep.HasCaptureID, &p.CaptureID)
-	set16(AttrHEPKeepAlive, hep.HasKeepAlive, &p.KeepAlive)
-	set16(AttrHEPVLAN, hep.HasVLAN, &p.VLAN)
-	set16(AttrHEPEtherType, hep.HasEtherType, &p.EtherType)
-	set8(AttrHEPTCPFlags, hep.HasTCPFlags, &p.TCPFlags)
-	set8(AttrHEPIPTOS, hep.HasIPTOS, &p.IPTOS)
-	set16(AttrHEPMOS, hep.HasMOS, &p.MOS)
-	set16(AttrHEPRFactor, hep.HasRFactor, &p.RFactor)
-	set32(AttrHEPJitter, hep.HasJitter, &p.Jitter)
-	set16(AttrHEPTagType, hep.HasTagType, &p.TagType)
+	set16(record.AttrSourcePort, hep.HasSrcPort, &p.SrcPort)
+	set16(record.AttrDestinationPort, hep.HasDstPort, &p.DstPort)
+	set32(record.AttrHEPCaptureID, hep.HasCaptureID, &p.CaptureID)
+	set16(record.AttrHEPKeepAlive, hep.HasKeepAlive, &p.KeepAlive)
+	set16(record.AttrHEPVLAN, hep.HasVLAN, &p.VLAN)
+	set16(record.AttrHEPEtherType, hep.HasEtherType, &p.EtherType)
+	set8(record.AttrHEPTCPFlags, hep.HasTCPFlags, &p.TCPFlags)
+	set8(record.AttrHEPIPTOS, hep.HasIPTOS, &p.IPTOS)
+	set16(record.AttrHEPMOS, hep.HasMOS, &p.MOS)
+	set16(record.AttrHEPRFactor, hep.HasRFactor, &p.RFactor)
+	set32(record.AttrHEPJitter, hep.HasJitter, &p.Jitter)
+	set16(record.AttrHEPTagType, hep.HasTagType, &p.TagType)
 
-	p.CorrelationID = bytesAttr(attrs, AttrHEPCorrelationID)
-	p.NodeName = bytesAttr(attrs, AttrHEPNodeName)
-	p.GeoLocation = bytesAttr(attrs, AttrHEPGeoLocation)
-	p.TransactionType = bytesAttr(attrs, AttrHEPTransactionType)
-	p.PayloadJSONKeys = bytesAttr(attrs, AttrHEPPayloadJSONKeys)
-	p.TagsValues = bytesAttr(attrs, AttrHEPTagsValues)
+	p.CorrelationID = bytesAttr(attrs, record.AttrHEPCorrelationID)
+	p.NodeName = bytesAttr(attrs, record.AttrHEPNodeName)
+	p.GeoLocation = bytesAttr(attrs, record.AttrHEPGeoLocation)
+	p.TransactionType = bytesAttr(attrs, record.AttrHEPTransactionType)
+	p.PayloadJSONKeys = bytesAttr(attrs, record.AttrHEPPayloadJSONKeys)
+	p.TagsValues = bytesAttr(attrs, record.AttrHEPTagsValues)
 	var err error
-	if p.SrcMAC, err = macAttr(attrs, AttrHEPSrcMAC); err != nil {
+	if p.SrcMAC, err = macAttr(attrs, record.AttrHEPSrcMAC); err != nil {
 		return err
 	}
-	if p.DstMAC, err = macAttr(attrs, AttrHEPDstMAC); err != nil {
+	if p.DstMAC, err = macAttr(attrs, record.AttrHEPDstMAC); err != nil {
 		return err
 	}
-	if extra := bytesAttr(attrs, AttrHEPExtraChunks); extra != nil {
+	if extra := bytesAttr(attrs, record.AttrHEPExtraChunks); extra != nil {
 		if p.Extra, err = hep.ParseChunks(p.Extra, extra); err != nil {
-			return fmt.Errorf("logmodel: attribute %s: %w", AttrHEPExtraChunks, err)
+			return fmt.Errorf("heprecord: attribute %s: %w", record.AttrHEPExtraChunks, err)
 		}
 	}
 
-	if _, fromHEP := attrs.Get(AttrHEPVersion); !fromHEP && p.CorrelationID == nil {
+	if _, fromHEP := attrs.Get(record.AttrHEPVersion); !fromHEP && p.CorrelationID == nil {
 		// Homer files a record under a call only by chunk 0x11 = Call-ID.
-		p.CorrelationID = bytesAttr(attrs, AttrSIPCallID)
+		p.CorrelationID = bytesAttr(attrs, record.AttrSIPCallID)
 	}
 
 	payload := bodyBytes(lr.Body())
-	if v, ok := attrs.Get(AttrHEPPayloadCompressed); ok && v.Bool() {
+	if v, ok := attrs.Get(record.AttrHEPPayloadCompressed); ok && v.Bool() {
 		if err := hep.Deflate(scratch, payload); err != nil {
 			return err
 		}
@@ -377,7 +383,7 @@ func addrAttr(attrs pcommon.Map, key string, dst *netip.Addr) error {
 	}
 	a, err := netip.ParseAddr(v.Str())
 	if err != nil {
-		return fmt.Errorf("logmodel: attribute %s: %w", key, err)
+		return fmt.Errorf("heprecord: attribute %s: %w", key, err)
 	}
 	*dst = a.WithZone("")
 	return nil
@@ -403,7 +409,7 @@ func macAttr(attrs pcommon.Map, key string) ([]byte, error) {
 	}
 	mac, err := net.ParseMAC(v.Str())
 	if err != nil {
-		return nil, fmt.Errorf("logmodel: attribute %s: %w", key, err)
+		return nil, fmt.Errorf("heprecord: attribute %s: %w", key, err)
 	}
 	return mac, nil
 }

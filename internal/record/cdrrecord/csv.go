@@ -1,15 +1,17 @@
-package cdr
+package cdrrecord
 
 import (
 	"bytes"
 	"encoding/csv"
+	"slices"
 	"strconv"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
-	"github.com/siphon-otel/siphon-otel/internal/logmodel"
+	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 // CSV renders sip.cdr records as CSV rows (RFC 4180 quoting). The columns
@@ -22,8 +24,8 @@ type CSV struct {
 
 // Header returns the column names.
 func (c CSV) Header() []string {
-	h := make([]string, 0, len(Fields)+len(c.ExtraColumns)+1)
-	for _, f := range Fields {
+	h := make([]string, 0, len(cdr.Fields)+len(c.ExtraColumns)+1)
+	for _, f := range cdr.Fields {
 		h = append(h, f.Key)
 	}
 	h = append(h, c.ExtraColumns...)
@@ -37,27 +39,27 @@ func (c CSV) AppendHeader(dst []byte) []byte {
 
 // AppendRow appends one record's line.
 func (c CSV) AppendRow(dst []byte, lr plog.LogRecord) ([]byte, error) {
-	if lr.EventName() != logmodel.EventCDR {
+	if lr.EventName() != record.EventCDR {
 		return dst, ErrNotCDR
 	}
 	attrs := lr.Attributes()
-	row := make([]string, 0, len(Fields)+len(c.ExtraColumns)+1)
-	for _, f := range Fields {
+	row := make([]string, 0, len(cdr.Fields)+len(c.ExtraColumns)+1)
+	for i, f := range cdr.Fields {
 		if f.Key == "timestamp" {
-			row = append(row, FormatTime(lr.Timestamp().AsTime()))
+			row = append(row, cdr.FormatTime(lr.Timestamp().AsTime()))
 			continue
 		}
-		v, ok := attrs.Get(f.Attr)
+		v, ok := attrs.Get(Attrs[i])
 		row = append(row, cell(v, ok))
 	}
 	for _, k := range c.ExtraColumns {
-		v, ok := attrs.Get(ExtraPrefix + k)
+		v, ok := attrs.Get(record.AttrCDRExtraPrefix + k)
 		row = append(row, cell(v, ok))
 	}
 	var rest []byte
 	for k, v := range attrs.All() {
-		name, ok := strings.CutPrefix(k, ExtraPrefix)
-		if !ok || contains(c.ExtraColumns, name) {
+		name, ok := strings.CutPrefix(k, record.AttrCDRExtraPrefix)
+		if !ok || slices.Contains(c.ExtraColumns, name) {
 			continue
 		}
 		if rest == nil {
@@ -65,9 +67,9 @@ func (c CSV) AppendRow(dst []byte, lr plog.LogRecord) ([]byte, error) {
 		} else {
 			rest = append(rest, ',')
 		}
-		rest = appendString(rest, name)
+		rest = cdr.AppendString(rest, name)
 		rest = append(rest, ':')
-		rest = appendValue(rest, v)
+		rest = AppendValue(rest, v)
 	}
 	if rest != nil {
 		rest = append(rest, '}')
@@ -84,20 +86,11 @@ func cell(v pcommon.Value, ok bool) string {
 	case pcommon.ValueTypeInt:
 		return strconv.FormatInt(v.Int(), 10)
 	case pcommon.ValueTypeDouble:
-		return string(appendFloat(nil, v.Double()))
+		return string(cdr.AppendFloat(nil, v.Double()))
 	case pcommon.ValueTypeEmpty:
 		return ""
 	}
 	return v.AsString()
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func appendCSV(dst []byte, row []string) []byte {

@@ -1,0 +1,80 @@
+package record
+
+import (
+	"iter"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// Item is one log record of a batch with the resource it belongs to.
+type Item struct {
+	Resource pcommon.Resource
+	Log      plog.LogRecord
+}
+
+// All yields every log record of ld in order, with its index in that order
+// (the index Subset and the exporters' retries use).
+func All(ld plog.Logs) iter.Seq2[int, Item] {
+	return func(yield func(int, Item) bool) {
+		i := 0
+		for _, rl := range ld.ResourceLogs().All() {
+			res := rl.Resource()
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if !yield(i, Item{Resource: res, Log: lr}) {
+						return
+					}
+					i++
+				}
+			}
+		}
+	}
+}
+
+// Kind classifies a record for routing (Kafka topics, file formats).
+type Kind string
+
+// Record kinds.
+const (
+	KindCDR        Kind = "cdr"
+	KindSIPMessage Kind = "sip_message"
+	KindOther      Kind = "other"
+)
+
+// KindOf returns the kind of a record.
+func KindOf(lr plog.LogRecord) Kind {
+	switch lr.EventName() {
+	case EventCDR:
+		return KindCDR
+	case EventSIPMessage:
+		return KindSIPMessage
+	}
+	return KindOther
+}
+
+// CallID returns the record's Call-ID, else its HEP correlation id, else "".
+func CallID(lr plog.LogRecord) string {
+	if v, ok := lr.Attributes().Get(AttrSIPCallID); ok {
+		return v.Str()
+	}
+	if v, ok := lr.Attributes().Get(AttrHEPCorrelationID); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+// Node returns the sending node's identity (service.instance.id) from the
+// resource, or "".
+func Node(res pcommon.Resource) string {
+	if v, ok := res.Attributes().Get(AttrServiceInstanceID); ok {
+		return v.AsString()
+	}
+	return ""
+}
+
+// IsResponse reports whether a sip.message record is a SIP response.
+func IsResponse(attrs pcommon.Map) bool {
+	_, ok := attrs.Get(AttrSIPResponseStatusCode)
+	return ok
+}

@@ -1,0 +1,71 @@
+package record
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func TestAll(t *testing.T) {
+	ld := plog.NewLogs()
+	for r, n := range []int{2, 0, 3} { // the empty resource must not shift indices
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr(AttrServiceInstanceID, string(rune('a'+r)))
+		sl := rl.ScopeLogs().AppendEmpty()
+		for i := range n {
+			sl.LogRecords().AppendEmpty().Body().SetInt(int64(10*r + i))
+		}
+	}
+	type got struct {
+		i    int
+		node string
+		body int64
+	}
+	var all []got
+	for i, it := range All(ld) {
+		all = append(all, got{i, Node(it.Resource), it.Log.Body().Int()})
+	}
+	assert.Equal(t, []got{{0, "a", 0}, {1, "a", 1}, {2, "c", 20}, {3, "c", 21}, {4, "c", 22}}, all)
+
+	n := 0
+	for range All(ld) {
+		n++
+		if n == 2 {
+			break // stopping early must not panic or go on
+		}
+	}
+	assert.Equal(t, 2, n)
+}
+
+func TestKindAndCallID(t *testing.T) {
+	tests := []struct {
+		event, callID, corr string
+		kind                Kind
+		want                string
+	}{
+		{EventCDR, "c1", "", KindCDR, "c1"},
+		{EventSIPMessage, "c2", "x", KindSIPMessage, "c2"},
+		{"hep.rtcp", "", "c3", KindOther, "c3"},
+		{"hep.log", "", "", KindOther, ""},
+	}
+	for _, tt := range tests {
+		lr := plog.NewLogRecord()
+		lr.SetEventName(tt.event)
+		if tt.callID != "" {
+			lr.Attributes().PutStr(AttrSIPCallID, tt.callID)
+		}
+		if tt.corr != "" {
+			lr.Attributes().PutStr(AttrHEPCorrelationID, tt.corr)
+		}
+		assert.Equal(t, tt.kind, KindOf(lr), tt.event)
+		assert.Equal(t, tt.want, CallID(lr), tt.event)
+	}
+}
+
+func TestSourceValidate(t *testing.T) {
+	assert.NoError(t, SourceBody.Validate())
+	assert.NoError(t, SourceAttributes.Validate())
+	assert.EqualError(t, Source("").Validate(), `must be "body" or "attributes", got ""`)
+	assert.Error(t, Source("Body").Validate())
+}
