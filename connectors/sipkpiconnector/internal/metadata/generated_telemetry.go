@@ -70,25 +70,25 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.SipkpiRecords, err = builder.meter.Int64Counter(
 		"otelcol_sipkpi_records",
-		metric.WithDescription("Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, sip_message, ignored). [Development]"),
+		metric.WithDescription("Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, ignored). [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SipkpiRecordsInvalid, err = builder.meter.Int64Counter(
 		"otelcol_sipkpi_records_invalid",
-		metric.WithDescription("sip.cdr and sip.message records that lacked a field a KPI needs, by reason; they are not counted in the KPIs they could not feed. [Development]"),
+		metric.WithDescription("sip.cdr and sip.message records that lacked a field a KPI needs, by reason (cdr_no_response_code, cdr_no_duration, cdr_no_setup_times, message_no_call_id_or_cseq, message_not_request_or_response; a record lacking two is counted under each); they are not counted in the KPIs they could not feed. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SipkpiStateEntries, err = builder.meter.Int64UpDownCounter(
 		"otelcol_sipkpi_state_entries",
-		metric.WithDescription("Entries held in a bounded state table. [Development]"),
+		metric.WithDescription("Entries held in a bounded state table (transactions, setups, cdrs, sources). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SipkpiStateEvictions, err = builder.meter.Int64Counter(
 		"otelcol_sipkpi_state_evictions",
-		metric.WithDescription("Entries removed from a bounded state table, by reason (expired, capacity). [Development]"),
+		metric.WithDescription("Entries removed from a bounded state table, by table and reason (expired, capacity). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualSipkpiDimensionOverflows(t *testing.T, tt *componenttest.Telemet
 func AssertEqualSipkpiRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_records",
-		Description: "Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, sip_message, ignored). [Development]",
+		Description: "Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, ignored). [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualSipkpiRecords(t *testing.T, tt *componenttest.Telemetry, dps []m
 func AssertEqualSipkpiRecordsInvalid(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_records_invalid",
-		Description: "sip.cdr and sip.message records that lacked a field a KPI needs, by reason; they are not counted in the KPIs they could not feed. [Development]",
+		Description: "sip.cdr and sip.message records that lacked a field a KPI needs, by reason (cdr_no_response_code, cdr_no_duration, cdr_no_setup_times, message_no_call_id_or_cseq, message_not_request_or_response; a record lacking two is counted under each); they are not counted in the KPIs they could not feed. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -72,7 +72,7 @@ func AssertEqualSipkpiRecordsInvalid(t *testing.T, tt *componenttest.Telemetry, 
 func AssertEqualSipkpiStateEntries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_state_entries",
-		Description: "Entries held in a bounded state table. [Development]",
+		Description: "Entries held in a bounded state table (transactions, setups, cdrs, sources). [Development]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -88,7 +88,7 @@ func AssertEqualSipkpiStateEntries(t *testing.T, tt *componenttest.Telemetry, dp
 func AssertEqualSipkpiStateEvictions(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_state_evictions",
-		Description: "Entries removed from a bounded state table, by reason (expired, capacity). [Development]",
+		Description: "Entries removed from a bounded state table, by table and reason (expired, capacity). [Development]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

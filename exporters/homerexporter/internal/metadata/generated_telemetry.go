@@ -68,13 +68,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.HomerExporterPacketsSent, err = builder.meter.Int64Counter(
 		"otelcol_homer_exporter_packets_sent",
-		metric.WithDescription("HEP packets written to the endpoint. [Development]"),
+		metric.WithDescription("HEP packets written to the endpoint (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]"),
 		metric.WithUnit("{packet}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.HomerExporterRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_homer_exporter_records_dropped",
-		metric.WithDescription("Records that cannot be sent as HEP at all (bad attributes, packet over 65535 bytes), by reason. They are logged and not retried. [Development]"),
+		metric.WithDescription("Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable); those that cannot be sent as HEP at all (bad_attributes, oversized) are logged. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualHomerExporterConnects(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualHomerExporterPacketsSent(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_homer_exporter_packets_sent",
-		Description: "HEP packets written to the endpoint. [Development]",
+		Description: "HEP packets written to the endpoint (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]",
 		Unit:        "{packet}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualHomerExporterPacketsSent(t *testing.T, tt *componenttest.Telemet
 func AssertEqualHomerExporterRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_homer_exporter_records_dropped",
-		Description: "Records that cannot be sent as HEP at all (bad attributes, packet over 65535 bytes), by reason. They are logged and not retried. [Development]",
+		Description: "Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable); those that cannot be sent as HEP at all (bad_attributes, oversized) are logged. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -61,7 +61,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.SiphonHTTPExporterRecordsRejected, err = builder.meter.Int64Counter(
 		"otelcol_siphon_http_exporter_records_rejected",
-		metric.WithDescription("Records the target refused with a 4xx other than 429, by status. They are logged and not retried. [Development]"),
+		metric.WithDescription("Records dropped and not retried, by status - refused by the target with a 4xx other than 429, or 0 for a record that could not be rendered. They are logged. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) exporter.Settings {
 func AssertEqualSiphonHTTPExporterRecordsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_http_exporter_records_rejected",
-		Description: "Records the target refused with a 4xx other than 429, by status. They are logged and not retried. [Development]",
+		Description: "Records dropped and not retried, by status - refused by the target with a 4xx other than 429, or 0 for a record that could not be rendered. They are logged. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

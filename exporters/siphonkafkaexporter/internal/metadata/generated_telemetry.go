@@ -67,7 +67,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.SiphonKafkaExporterRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_siphon_kafka_exporter_records_dropped",
-		metric.WithDescription("Records that cannot be produced (render_error, or a permanent broker error such as message_too_large). They are logged and not retried. [Development]"),
+		metric.WithDescription("Records dropped and not retried, by reason (no_topic, render_error, broker_refused); render_error and broker_refused are logged. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualSiphonKafkaExporterMessagesProduced(t *testing.T, tt *componentt
 func AssertEqualSiphonKafkaExporterRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_kafka_exporter_records_dropped",
-		Description: "Records that cannot be produced (render_error, or a permanent broker error such as message_too_large). They are logged and not retried. [Development]",
+		Description: "Records dropped and not retried, by reason (no_topic, render_error, broker_refused); render_error and broker_refused are logged. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -68,13 +68,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.SiphonSyslogExporterMessagesSent, err = builder.meter.Int64Counter(
 		"otelcol_siphon_syslog_exporter_messages_sent",
-		metric.WithDescription("Syslog messages written. [Development]"),
+		metric.WithDescription("Syslog messages written (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]"),
 		metric.WithUnit("{message}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonSyslogExporterRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_siphon_syslog_exporter_records_dropped",
-		metric.WithDescription("Records that cannot be sent as syslog (render_error, oversized for UDP). They are logged and not retried. [Development]"),
+		metric.WithDescription("Records dropped and not retried, by reason (render_error, oversized, port_unreachable); those that cannot be sent as syslog at all (render_error, oversized for UDP) are logged. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

@@ -40,7 +40,7 @@ func AssertEqualSiphonSyslogExporterConnects(t *testing.T, tt *componenttest.Tel
 func AssertEqualSiphonSyslogExporterMessagesSent(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_syslog_exporter_messages_sent",
-		Description: "Syslog messages written. [Development]",
+		Description: "Syslog messages written (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]",
 		Unit:        "{message}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualSiphonSyslogExporterMessagesSent(t *testing.T, tt *componenttest
 func AssertEqualSiphonSyslogExporterRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_syslog_exporter_records_dropped",
-		Description: "Records that cannot be sent as syslog (render_error, oversized for UDP). They are logged and not retried. [Development]",
+		Description: "Records dropped and not retried, by reason (render_error, oversized, port_unreachable); those that cannot be sent as syslog at all (render_error, oversized for UDP) are logged. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -83,13 +83,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.HepReceiverPacketsDropped, err = builder.meter.Int64Counter(
 		"otelcol_hep_receiver_packets_dropped",
-		metric.WithDescription("Packets received but not delivered to the pipeline, by reason (unauthorized, pipeline_refused, permanent_error, shutdown, socket_overflow). [Development]"),
+		metric.WithDescription("Packets received but not delivered to the pipeline, by reason (unauthorized, socket_overflow, pipeline_refused, permanent_error, shutdown). [Development]"),
 		metric.WithUnit("{packet}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.HepReceiverPacketsMalformed, err = builder.meter.Int64Counter(
 		"otelcol_hep_receiver_packets_malformed",
-		metric.WithDescription("Packets (or stream garbage events) that could not be decoded, by reason. [Development]"),
+		metric.WithDescription("Packets (or stream garbage events) that could not be decoded, by reason (short, bad_magic, length_mismatch, chunk_overrun, zero_length_chunk, chunk_size, bad_microseconds, oversized, bad_header, stream_garbage, bad_compressed_payload, truncated, other). [Development]"),
 		metric.WithUnit("{packet}"),
 	)
 	errs = errors.Join(errs, err)

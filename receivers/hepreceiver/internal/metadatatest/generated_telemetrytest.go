@@ -72,7 +72,7 @@ func AssertEqualHepReceiverConnectionsRejected(t *testing.T, tt *componenttest.T
 func AssertEqualHepReceiverPacketsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_hep_receiver_packets_dropped",
-		Description: "Packets received but not delivered to the pipeline, by reason (unauthorized, pipeline_refused, permanent_error, shutdown, socket_overflow). [Development]",
+		Description: "Packets received but not delivered to the pipeline, by reason (unauthorized, socket_overflow, pipeline_refused, permanent_error, shutdown). [Development]",
 		Unit:        "{packet}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -88,7 +88,7 @@ func AssertEqualHepReceiverPacketsDropped(t *testing.T, tt *componenttest.Teleme
 func AssertEqualHepReceiverPacketsMalformed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_hep_receiver_packets_malformed",
-		Description: "Packets (or stream garbage events) that could not be decoded, by reason. [Development]",
+		Description: "Packets (or stream garbage events) that could not be decoded, by reason (short, bad_magic, length_mismatch, chunk_overrun, zero_length_chunk, chunk_size, bad_microseconds, oversized, bad_header, stream_garbage, bad_compressed_payload, truncated, other). [Development]",
 		Unit:        "{packet}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

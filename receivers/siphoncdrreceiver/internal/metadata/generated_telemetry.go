@@ -83,13 +83,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_siphon_cdr_receiver_records_dropped",
-		metric.WithDescription("Records received but not delivered, by reason (pipeline_refused, permanent_error, shutdown, socket_overflow). HTTP never drops; it answers 503 instead. [Development]"),
+		metric.WithDescription("Records received but not delivered, by reason (socket_overflow, pipeline_refused, permanent_error, shutdown). HTTP counts none: it answers 503 (400 for a permanent error) and the sender keeps the records. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverRecordsMalformed, err = builder.meter.Int64Counter(
 		"otelcol_siphon_cdr_receiver_records_malformed",
-		metric.WithDescription("Records or messages that could not be parsed, by reason (not_json, bad_field, bad_syslog, bad_frame, too_large). [Development]"),
+		metric.WithDescription("Records, syslog messages or HTTP requests refused as malformed, by reason (not_json, bad_field, bad_syslog, bad_frame, too_large); an HTTP request is refused whole, at its first bad record. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

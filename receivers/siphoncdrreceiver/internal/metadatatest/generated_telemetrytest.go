@@ -72,7 +72,7 @@ func AssertEqualSiphonCdrReceiverConnectionsRejected(t *testing.T, tt *component
 func AssertEqualSiphonCdrReceiverRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_records_dropped",
-		Description: "Records received but not delivered, by reason (pipeline_refused, permanent_error, shutdown, socket_overflow). HTTP never drops; it answers 503 instead. [Development]",
+		Description: "Records received but not delivered, by reason (socket_overflow, pipeline_refused, permanent_error, shutdown). HTTP counts none: it answers 503 (400 for a permanent error) and the sender keeps the records. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -88,7 +88,7 @@ func AssertEqualSiphonCdrReceiverRecordsDropped(t *testing.T, tt *componenttest.
 func AssertEqualSiphonCdrReceiverRecordsMalformed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_records_malformed",
-		Description: "Records or messages that could not be parsed, by reason (not_json, bad_field, bad_syslog, bad_frame, too_large). [Development]",
+		Description: "Records, syslog messages or HTTP requests refused as malformed, by reason (not_json, bad_field, bad_syslog, bad_frame, too_large); an HTTP request is refused whole, at its first bad record. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
