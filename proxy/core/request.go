@@ -10,21 +10,9 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
-
-// scanners are User-Agent substrings of well-known SIP scanning tools; their
-// requests are dropped without an answer (answering helps them).
-var scanners = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "iwar", "sundayddr", "pplsip"}
-
-func isScanner(ua string) bool {
-	ua = strings.ToLower(ua)
-	for _, s := range scanners {
-		if strings.Contains(ua, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // onRequest admits a request (everything but ACK) and queues its routing
 // on the handler pool.
@@ -42,7 +30,9 @@ func (p *Proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		p.awaitAck(tx)
 		p.inflight.Add(-1)
 	}()
-	if ua := req.GetHeader("User-Agent"); ua != nil && isScanner(ua.Value()) {
+	// requests of known scanning tools are dropped without an answer
+	// (answering helps them); sipkpi flags the same tools (sipscanner)
+	if ua := req.GetHeader("User-Agent"); ua != nil && sipscanner.Match(ua.Value()) {
 		p.m.ScannerBlocked.Inc()
 		tx.Terminate()
 		return
