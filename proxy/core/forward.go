@@ -32,9 +32,16 @@ func (p *Proxy) addVia(c *sipgo.Client, r *sip.Request) error {
 }
 
 // decMaxForwards is RFC 3261 16.6 step 3 (a request with none gets 70).
+// It decrements a copy: sip.Request.Clone (sipgo v1.7.2) shares the
+// Max-Forwards header between a request and its clones, so decrementing in
+// place took one more hop off for every target a request failed over to,
+// and past 0 the value wrapped to 2^32-1.
 func decMaxForwards(c *sipgo.Client, r *sip.Request) error {
-	if r.MaxForwards() == nil {
-		mf := sip.MaxForwardsHeader(70)
+	mf := sip.MaxForwardsHeader(70)
+	if h := r.MaxForwards(); h != nil {
+		mf = *h
+		r.ReplaceHeader(&mf)
+	} else {
 		r.AppendHeader(&mf)
 	}
 	return sipgo.ClientRequestDecreaseMaxForward(c, r)

@@ -192,6 +192,47 @@ func TestRecordRoute(t *testing.T) {
 	}
 }
 
+// TestMaxForwards: each hop lowers Max-Forwards (RFC 3261 16.6 step 3),
+// also on the second target of a failover.
+func TestMaxForwards(t *testing.T) {
+	cases := []struct {
+		name string
+		mf   string // the caller's header line; "Max-Forwards:" for none
+		code int    // upstream
+		sent []string
+	}{
+		{"70", "Max-Forwards: 70", 200, []string{"69", "69"}},
+		{"none: 70 assumed", "Max-Forwards:", 200, []string{"69", "69"}},
+		{"5", "Max-Forwards: 5", 200, []string{"4", "4"}},
+		// sipgo (ClientRequestDecreaseMaxForward) refuses to send a
+		// request whose Max-Forwards reaches 0, so the proxy answers 503
+		// itself where the next hop would have answered 483. Pinned, not
+		// endorsed.
+		{"1", "Max-Forwards: 1", 503, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Routes = []config.Route{{Match: "carrier.test", Targets: []string{"sip:192.0.2.1", "sip:192.0.2.2"}}}
+			h := newHarness(t, cfg)
+			h.next.answer = func(req *sip.Request, tx *clientTx) {
+				if req.Recipient.Host == "192.0.2.1" {
+					tx.respond(503, "Service Unavailable")
+					return
+				}
+				tx.respond(200, "OK")
+			}
+			u := h.send(newReq(t, "UDP", "INVITE", "sip:+4930123@carrier.test", c.mf))
+			assert.Equal(t, c.code, u.final().StatusCode)
+			var sent []string
+			for _, r := range h.next.requests() {
+				sent = append(sent, headerValue(r, "Max-Forwards"))
+			}
+			assert.Equal(t, c.sent, sent)
+		})
+	}
+}
+
 var errRefused = errors.New("next hop refused")
 
 // TestFailover: targets are tried in order; 408, 5xx, silence, a

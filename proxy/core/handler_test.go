@@ -139,6 +139,7 @@ func TestHostPort(t *testing.T) {
 		{"sip:10.0.0.7", "udp", "10.0.0.7:5060"},
 		{"sip:10.0.0.7", "tls", "10.0.0.7:5061"},
 		{"sip:10.0.0.7:5080", "tcp", "10.0.0.7:5080"},
+		{"sip:[2001:db8::1]", "udp", "[2001:db8::1]:5060"},
 	}
 	for _, c := range cases {
 		assert.Equal(t, c.want, hostPort(uri(t, c.uri), c.transport), c.uri)

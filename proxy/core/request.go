@@ -339,13 +339,15 @@ func (h *countingHandler) WithGroup(n string) slog.Handler {
 }
 
 // hostPort is where a URI's requests go (no DNS: targets here are IPs or
-// resolvable names).
+// resolvable names). sipgo keeps an IPv6 reference's brackets in Host;
+// JoinHostPort adds its own.
 func hostPort(u sip.Uri, transport string) string {
 	port := u.Port
 	if port == 0 {
 		port = sip.DefaultPort(transport)
 	}
-	return net.JoinHostPort(u.Host, strconv.Itoa(port))
+	host := strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 func errorf(format string, a ...any) error { return fmt.Errorf("core: "+format, a...) }
