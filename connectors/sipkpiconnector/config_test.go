@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
 func loadConfig(t *testing.T, name string) *Config {
@@ -29,6 +30,16 @@ func TestConfigDefaultIsValid(t *testing.T) {
 	cfg := loadConfig(t, "")
 	require.NoError(t, confmap.Validate(cfg))
 	assert.Equal(t, createDefaultConfig(), cfg)
+}
+
+// TestConfigDefaultScanners: the default scanner list is the one sipproxy
+// blocks; a configured list replaces it.
+func TestConfigDefaultScanners(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	assert.Equal(t, sipscanner.UserAgents(), cfg.Scanner.UserAgents)
+	assert.Len(t, cfg.Scanner.UserAgents, 12)
+	custom := loadConfig(t, "custom")
+	assert.Equal(t, []string{"friendly-scanner"}, custom.Scanner.UserAgents)
 }
 
 func TestConfigCustom(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
 // NewFactory returns the sipkpi connector factory.
@@ -19,13 +20,6 @@ func NewFactory() connector.Factory {
 		createDefaultConfig,
 		connector.WithLogsToMetrics(createLogsToMetrics, metadata.LogsToMetricsStability),
 	)
-}
-
-// defaultScannerUserAgents are User-Agent substrings of SIP scanning tools
-// seen in the wild (SIPVicious and its forks, sipcli, VaxSIP, iWar ...).
-var defaultScannerUserAgents = []string{
-	"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "sipscan", "vaxsipuseragent",
-	"iwar", "sundayddr", "pplsip", "sivus", "smap", "nmap",
 }
 
 func createDefaultConfig() component.Config {
@@ -41,7 +35,9 @@ func createDefaultConfig() component.Config {
 		Transactions: TransactionsConfig{MaxEntries: 100_000, Timeout: 5 * time.Minute, Linger: 32 * time.Second},
 		Duplicates:   DuplicatesConfig{MaxEntries: 100_000, Window: 15 * time.Minute},
 		Scanner: ScannerConfig{
-			UserAgents: defaultScannerUserAgents,
+			// the tools sipproxy blocks, so that its blocks and these
+			// detections agree
+			UserAgents: sipscanner.UserAgents(),
 			Flood:      FloodConfig{Methods: []string{"OPTIONS", "REGISTER"}, Threshold: 100, Window: 10 * time.Second},
 			MaxSources: 10_000,
 		},

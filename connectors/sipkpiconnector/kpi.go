@@ -7,13 +7,13 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
 // Metric indexes into store.metrics, in definition order.
@@ -139,8 +139,8 @@ type kpi struct {
 	tx       *lru[txEntry]
 	setups   *lru[setupEntry]
 	sources  *lru[sourceEntry]
-	cdrs     *lru[struct{}] // CDRs counted within the duplicates window, by hash
-	uas      []string
+	cdrs     *lru[struct{}]      // CDRs counted within the duplicates window, by hash
+	uas      *sipscanner.Matcher // scanner.user_agents
 	excluded []netip.Prefix
 	flood    map[string]bool
 
@@ -175,9 +175,7 @@ func newKPI(cfg *Config) *kpi {
 		k.evicted("sources", reason)
 		k.entries("sources", -1)
 	})
-	for _, ua := range cfg.Scanner.UserAgents {
-		k.uas = append(k.uas, strings.ToLower(ua))
-	}
+	k.uas = sipscanner.NewMatcher(cfg.Scanner.UserAgents)
 	k.excluded, _ = parsePrefixes(cfg.Scanner.Flood.ExcludeSources) // checked by Validate
 	for _, m := range cfg.Scanner.Flood.Methods {
 		k.flood[m] = true
@@ -368,14 +366,7 @@ func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string
 	if src == "" {
 		return
 	}
-	ua := strings.ToLower(str(attrs, record.AttrUserAgentOriginal))
-	isUA := false
-	for _, s := range k.uas {
-		if ua != "" && strings.Contains(ua, s) {
-			isUA = true
-			break
-		}
-	}
+	isUA := k.uas.Match(str(attrs, record.AttrUserAgentOriginal))
 	if !isUA && (!k.flood[method] || k.isExcluded(src)) {
 		return
 	}

@@ -32,9 +32,16 @@ func (p *Proxy) addVia(c *sipgo.Client, r *sip.Request) error {
 }
 
 // decMaxForwards is RFC 3261 16.6 step 3 (a request with none gets 70).
+// It decrements a copy: sip.Request.Clone (sipgo v1.7.2) shares the
+// Max-Forwards header between a request and its clones, so decrementing in
+// place took one more hop off for every target a request failed over to,
+// and past 0 the value wrapped to 2^32-1.
 func decMaxForwards(c *sipgo.Client, r *sip.Request) error {
-	if r.MaxForwards() == nil {
-		mf := sip.MaxForwardsHeader(70)
+	mf := sip.MaxForwardsHeader(70)
+	if h := r.MaxForwards(); h != nil {
+		mf = *h
+		r.ReplaceHeader(&mf)
+	} else {
 		r.AppendHeader(&mf)
 	}
 	return sipgo.ClientRequestDecreaseMaxForward(c, r)
@@ -380,18 +387,33 @@ func (p *Proxy) ensureConn(transport, dest string) error {
 // it until the caller's ACK arrives) goes upstream statelessly (RFC 3261
 // 16.7 step 10, 17.1.1.2); anything else is dropped.
 func (p *Proxy) onStrayResponse(res *sip.Response) {
-	via := res.Via()
-	if via == nil || !strings.EqualFold(via.Host, p.host) || !p.ourPorts[via.Port] {
+	up := p.strayUpstream(res)
+	if up == nil {
 		return
 	}
-	if cseq := res.CSeq(); !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
+	if err := p.srv.WriteResponse(up); err != nil {
+		p.log.Debug("2xx retransmission not relayed", "error", err)
 		return
+	}
+	p.m.Responses.WithLabelValues(strconv.Itoa(up.StatusCode)).Inc()
+}
+
+// strayUpstream is onStrayResponse's decision, apart from the write (a
+// socket): the response to relay upstream, addressed to the previous hop,
+// or nil to drop it.
+func (p *Proxy) strayUpstream(res *sip.Response) *sip.Response {
+	via := res.Via()
+	if via == nil || !strings.EqualFold(via.Host, p.host) || !p.ourPorts[via.Port] {
+		return nil
+	}
+	if cseq := res.CSeq(); !res.IsSuccess() || cseq == nil || cseq.MethodName != sip.INVITE {
+		return nil
 	}
 	up := res.Clone()
 	up.RemoveHeader("Via")
 	next := up.Via()
 	if next == nil {
-		return
+		return nil
 	}
 	host := next.Host
 	if h, ok := next.Params.Get("received"); ok && h != "" {
@@ -409,9 +431,5 @@ func (p *Proxy) onStrayResponse(res *sip.Response) {
 	up.SetTransport(next.Transport)
 	up.SetSource("")
 	up.SetDestination(net.JoinHostPort(host, strconv.Itoa(port)))
-	if err := p.srv.WriteResponse(up); err != nil {
-		p.log.Debug("2xx retransmission not relayed", "error", err)
-		return
-	}
-	p.m.Responses.WithLabelValues(strconv.Itoa(up.StatusCode)).Inc()
+	return up
 }

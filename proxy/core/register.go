@@ -144,6 +144,7 @@ type limiter struct {
 	burst   float64
 	buckets map[string]*bucket
 	swept   time.Time
+	now     func() time.Time // time.Now; tests step it
 }
 
 type bucket struct {
@@ -152,13 +153,13 @@ type bucket struct {
 }
 
 func newLimiter(rate float64, burst int) *limiter {
-	return &limiter{rate: rate, burst: float64(burst), buckets: map[string]*bucket{}, swept: time.Now()}
+	return &limiter{rate: rate, burst: float64(burst), buckets: map[string]*bucket{}, swept: time.Now(), now: time.Now}
 }
 
 func (l *limiter) allow(ip string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
+	now := l.now()
 	if now.Sub(l.swept) > time.Minute {
 		// forget sources that have been quiet long enough to be full again
 		for k, b := range l.buckets {

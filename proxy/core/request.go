@@ -10,21 +10,9 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
-
-// scanners are User-Agent substrings of well-known SIP scanning tools; their
-// requests are dropped without an answer (answering helps them).
-var scanners = []string{"friendly-scanner", "sipvicious", "sipcli", "sip-scan", "vaxsipuseragent", "iwar", "sundayddr", "pplsip"}
-
-func isScanner(ua string) bool {
-	ua = strings.ToLower(ua)
-	for _, s := range scanners {
-		if strings.Contains(ua, s) {
-			return true
-		}
-	}
-	return false
-}
 
 // onRequest admits a request (everything but ACK) and queues its routing
 // on the handler pool.
@@ -42,7 +30,9 @@ func (p *Proxy) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 		p.awaitAck(tx)
 		p.inflight.Add(-1)
 	}()
-	if ua := req.GetHeader("User-Agent"); ua != nil && isScanner(ua.Value()) {
+	// requests of known scanning tools are dropped without an answer
+	// (answering helps them); sipkpi flags the same tools (sipscanner)
+	if ua := req.GetHeader("User-Agent"); ua != nil && sipscanner.Match(ua.Value()) {
 		p.m.ScannerBlocked.Inc()
 		tx.Terminate()
 		return
@@ -299,13 +289,48 @@ func (p *Proxy) isLocalDomain(host string) bool {
 // drops them, or answers 400 statelessly) as malformed, and logs them at
 // debug level without their bytes: a flood of garbage must not flood the
 // log.
+//
+// Matching sipgo's log is the only way to see them: sipgo v1.7.2 has no
+// hook for a message it cannot parse. No server or transport option takes
+// an error callback, and the parse errors (ErrParseLineNoCRLF,
+// ErrMessageTooLarge ... in sip/parser.go) never leave the transport.
+// WithTransportLayerReadFilter (sip/transport_layer.go) sees the raw bytes
+// before parsing, not the outcome, and over TCP sees reads, not messages;
+// the parser's only option, WithHeadersParsers (sip/parser.go), replaces
+// header parsers and does not see start-line or framing errors. The
+// records, all at level Error:
+//
+//   - sip/transport_udp.go, (*TransportUDP).parseAndHandle: "failed to
+//     parse" with "data" and "error";
+//   - sip/transport_tcp.go, (*TransportTCP).parseStream (TLS too, through
+//     TransportTLS's TransportTCP): "failed to parse" with "error" and
+//     "data" (sip/transport_ws.go says the same for WebSocket, which the
+//     proxy does not serve);
+//   - sip/transaction_layer.go, (*TransactionLayer).handleRequest and
+//     handleResponse return "make key failed: ..." for a message without
+//     the Via or CSeq a transaction needs (a request gets a stateless 400
+//     from rejectMalformedRequest first); handleRequestBackground and
+//     handleResponseBackground log it as "Server tx failed to handle
+//     request" / "Client tx failed to handle response" with "error".
+//
+// TestMalformedRecord and TestMalformedFromSipgo hold these texts: rerun
+// them when upgrading sipgo.
 type countingHandler struct {
 	slog.Handler
 	malformed interface{ Inc() }
 }
 
+// Enabled takes every Error record, whatever the log level: slog asks
+// before it builds a record, and the count must not depend on the level.
+func (h *countingHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || h.Handler.Enabled(ctx, l)
+}
+
 func (h *countingHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Level < slog.LevelError || !malformedRecord(r) {
+		if !h.Handler.Enabled(ctx, r.Level) {
+			return nil
+		}
 		return h.Handler.Handle(ctx, r)
 	}
 	h.malformed.Inc()
@@ -349,13 +374,15 @@ func (h *countingHandler) WithGroup(n string) slog.Handler {
 }
 
 // hostPort is where a URI's requests go (no DNS: targets here are IPs or
-// resolvable names).
+// resolvable names). sipgo keeps an IPv6 reference's brackets in Host;
+// JoinHostPort adds its own.
 func hostPort(u sip.Uri, transport string) string {
 	port := u.Port
 	if port == 0 {
 		port = sip.DefaultPort(transport)
 	}
-	return net.JoinHostPort(u.Host, strconv.Itoa(port))
+	host := strings.TrimSuffix(strings.TrimPrefix(u.Host, "["), "]")
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 func errorf(format string, a ...any) error { return fmt.Errorf("core: "+format, a...) }
