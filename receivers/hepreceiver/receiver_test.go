@@ -161,9 +161,13 @@ func TestUDPRecordContent(t *testing.T) {
 	assert.Equal(t, "192.168.1.100", attrs[record.AttrSourceAddress])
 	assert.Equal(t, int64(5060), attrs[record.AttrDestinationPort])
 	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_received", tr("udp")))
-	m, err := h.tel.GetMetric("otelcol_receiver_accepted_log_records")
-	require.NoError(t, err)
-	assert.Equal(t, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+	// obsreport counts the batch after the pipeline took it: wait for that
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := h.tel.GetMetric("otelcol_receiver_accepted_log_records")
+		if assert.NoError(c, err) && assert.Len(c, m.Data.(metricdata.Sum[int64]).DataPoints, 1) {
+			assert.Equal(c, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+		}
+	}, waitFor, time.Millisecond)
 }
 
 func TestUDPVersions1And2(t *testing.T) {
