@@ -4,7 +4,7 @@
 // what we write is byte-identical to what a SIPhon node writes.
 //
 // A SIPhon record is one JSON object with the keys in Fields
-// (docs/siphon-formats.md, "CDRs"); script-added fields are flattened into
+// (docs/siphon-formats.md#cdrs); script-added fields are flattened into
 // the same object with string values. record/cdrrecord maps it to a sip.cdr
 // log record and back.
 package cdr

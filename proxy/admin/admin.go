@@ -1,5 +1,6 @@
-// Package admin serves SIPhon's admin API (contract section 2): health,
-// readiness, stats, registrations, and the metrics, with bearer-token auth.
+// Package admin serves SIPhon's admin API
+// (docs/siphon-formats.md#admin-api): health, readiness, stats,
+// registrations, and the metrics, with bearer-token auth.
 package admin
 
 import (

@@ -22,7 +22,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/proxy/config"
 )
 
-// fixture is SIPhon's own record and syslog line (../shared/fixtures).
+// fixture is SIPhon's own record and syslog line (docs/siphon-formats.md#cdrs).
 func fixture(t *testing.T) (Record, string) {
 	t.Helper()
 	dir := filepath.Join(collectortest.RepoRoot(), "..", "shared", "fixtures")

@@ -86,7 +86,7 @@ func captureID(agent string) int64 {
 	return int64(h.Sum32())
 }
 
-// cdrKeys are the keys of an INVITE CDR, exactly (contract section 3).
+// cdrKeys are the keys of an INVITE CDR, exactly (docs/siphon-formats.md#cdrs).
 var cdrKeys = []string{"timestamp", "call_id", "from_uri", "to_uri", "ruri", "method", "response_code",
 	"timestamp_start", "timestamp_answer", "timestamp_end", "duration_secs", "source_ip", "destination_ip",
 	"transport", "user_agent", "auth_user", "disconnect_initiator", "sip_reason"}

@@ -46,7 +46,8 @@ func (c *Custom) get(name, kind string, labels []string, make func() (prometheus
 		}
 		return m, nil
 	}
-	// text format 0.0.4 (the contract's) only carries legacy names
+	// text format 0.0.4 (SIPhon's: docs/siphon-formats.md#metrics) only
+	// carries legacy names
 	if !model.LegacyValidation.IsValidMetricName(name) {
 		return nil, fmt.Errorf("metrics: %q is not a valid metric name", name)
 	}

@@ -1,7 +1,7 @@
 // Package metrics is sipproxy's Prometheus surface: every SIPhon series
 // that applies to this proxy, with SIPhon's names, types, labels and
-// buckets (contract section 1), plus Go runtime and process collectors and
-// a custom-metrics API for handler code.
+// buckets (docs/siphon-formats.md#metrics), plus Go runtime and process
+// collectors and a custom-metrics API for handler code.
 package metrics
 
 import (

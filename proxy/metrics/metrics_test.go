@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestSiphonSeries checks names, types and label names against contract
-// section 1 for every series this proxy shares with SIPhon.
+// TestSiphonSeries checks names, types and label names against
+// docs/siphon-formats.md#metrics for every series this proxy shares with SIPhon.
 func TestSiphonSeries(t *testing.T) {
 	s := New()
 	// vectors only show once a label set exists
