@@ -192,6 +192,8 @@ func TestUDPVersions1And2(t *testing.T) {
 		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
 		byID[v.Str()] = lr
 	}
+	require.Contains(t, byID, "v1")
+	require.Contains(t, byID, "v2")
 	v2r := byID["v2"]
 	assert.Equal(t, time.Unix(0x655353f1, 999999000).UTC(), v2r.Timestamp().AsTime())
 	ver, _ := v2r.Attributes().Get(record.AttrHEPVersion)
