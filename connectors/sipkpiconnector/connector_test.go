@@ -318,8 +318,9 @@ func TestFlushesCumulativeTotalsOnTimerAndShutdown(t *testing.T) {
 	assert.Equal(t, first.Add(time.Minute), last.point(t, "sip.calls", labelStatusCode, "486").start)
 }
 
-// heapPerEntry feeds ld to a fresh kpi on each iteration and reports the
-// heap it holds afterwards divided by n, in unit; check sees the kpi.
+// heapPerEntry feeds ld (SIP messages and CDRs) to a fresh kpi on each
+// iteration and reports the heap it holds afterwards divided by n, in unit;
+// check sees the kpi.
 func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, check func(*kpi)) {
 	for b.Loop() {
 		k := newKPI(cfg)
@@ -328,6 +329,10 @@ func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, c
 		runtime.ReadMemStats(&before)
 		now := time.Now()
 		for _, r := range record.All(ld) {
+			if r.Log.EventName() == record.EventCDR {
+				k.cdr(r.Resource.Attributes(), r.Log, r.Log.Timestamp().AsTime(), now)
+				continue
+			}
 			k.message(r.Resource.Attributes(), r.Log.Attributes(), r.Log.Timestamp().AsTime(), now)
 		}
 		runtime.GC()
@@ -352,6 +357,23 @@ func BenchmarkStateMemory(b *testing.B) {
 	heapPerEntry(b, cfg, ld, n, "B/transaction", func(k *kpi) {
 		if k.tx.len() != n {
 			b.Fatalf("%d transactions tracked", k.tx.len())
+		}
+	})
+}
+
+// BenchmarkCDRMemory measures the heap held per CDR remembered for the
+// duplicates check.
+func BenchmarkCDRMemory(b *testing.B) {
+	const n = 100_000
+	cfg := createDefaultConfig().(*Config)
+	cfg.Duplicates.MaxEntries = n
+	ld := newFlows("sbc-1")
+	for i := range n {
+		cdrRecord(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i), 200, 0, 1, 61, "caller", "a")
+	}
+	heapPerEntry(b, cfg, ld, n, "B/cdr", func(k *kpi) {
+		if k.cdrs.len() != n {
+			b.Fatalf("%d CDRs remembered", k.cdrs.len())
 		}
 	})
 }
