@@ -27,9 +27,10 @@ type Config struct {
 	Duplicates    DuplicatesConfig   `mapstructure:"duplicates"`
 }
 
-// DuplicatesConfig drops a CDR identical to one counted within Window:
-// delivery between collector tiers is at least once, and a CDR sent again
-// must not count twice. MaxEntries 0 turns it off.
+// DuplicatesConfig drops a copy of a CDR counted within Window: delivery
+// between collector tiers is at least once, and a CDR sent again must not
+// count twice. A copy has the same time and fields, whatever its body (see
+// kpi.appendCDRKey). MaxEntries 0 turns it off.
 type DuplicatesConfig struct {
 	MaxEntries int           `mapstructure:"max_entries"`
 	Window     time.Duration `mapstructure:"window"`

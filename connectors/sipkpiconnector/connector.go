@@ -109,11 +109,7 @@ func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 		}
 		switch lr.EventName() {
 		case record.EventCDR:
-			if c.kpi.duplicate(lr, now) {
-				counts["cdr_duplicate"]++
-				continue
-			}
-			counts[c.kpi.cdr(res, lr.Attributes(), at, now)]++
+			counts[c.kpi.cdr(res, lr, at, now)]++
 		case record.EventSIPMessage:
 			c.kpi.message(res, lr.Attributes(), at, now)
 			counts["sip_message"]++

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
@@ -29,26 +30,25 @@ func TestExemplarsCarryTheCallID(t *testing.T) {
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), msgs))
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), cdrs))
 	m := readMetrics(h.c.collect())
+	// every call has a result, code and initiator of its own: one series each
+	require.Len(t, m["sip.calls"], 11)
 	for _, dp := range m["sip.calls"] {
-		require.Len(t, dp.exemplars, 1, dp.attrs)
+		assert.Len(t, dp.exemplars, 1, dp.attrs)
 	}
 	// The 486 series has exactly one call: its exemplar is that call.
-	for _, dp := range m["sip.calls"] {
-		if dp.attrs[labelStatusCode] == "486" {
-			assert.Equal(t, []string{"call-3"}, dp.exemplars)
-		}
-	}
+	assert.Equal(t, []string{"call-3"}, m.point(t, "sip.calls", labelStatusCode, "486").exemplars)
 	// Histograms keep one per bucket: the 32 s PDD bucket points at call 9.
-	pdd := m["sip.call.post_dial_delay"]
-	require.Len(t, pdd, 1)
-	assert.Contains(t, pdd[0].exemplars, "call-9")
-	assert.Len(t, pdd[0].exemplars, 6, "one per non-empty bucket")
+	pdd := m.point(t, "sip.call.post_dial_delay")
+	assert.Contains(t, pdd.exemplars, "call-9")
+	assert.Len(t, pdd.exemplars, 6, "one per non-empty bucket")
 
 	// Each exemplar goes out once: a store like Prometheus refuses a
-	// repeated one as out of order.
-	for _, dps := range readMetrics(h.c.collect()) {
+	// repeated one as out of order. The series themselves go out again.
+	again := readMetrics(h.c.collect())
+	assert.Equal(t, seriesCounts(m), seriesCounts(again))
+	for name, dps := range again {
 		for _, dp := range dps {
-			assert.Empty(t, dp.exemplars)
+			assert.Empty(t, dp.exemplars, "%s%v", name, dp.attrs)
 		}
 	}
 
@@ -56,9 +56,22 @@ func TestExemplarsCarryTheCallID(t *testing.T) {
 	cfg.Exemplars.Enabled = false
 	h2 := startConnector(t, cfg, new(consumertest.MetricsSink))
 	require.NoError(t, h2.c.ConsumeLogs(context.Background(), cdrs))
-	for _, dp := range readMetrics(h2.c.collect())["sip.calls"] {
-		assert.Empty(t, dp.exemplars)
+	off := readMetrics(h2.c.collect())
+	require.Len(t, off["sip.calls"], 11)
+	for name, dps := range off {
+		for _, dp := range dps {
+			assert.Empty(t, dp.exemplars, "%s%v", name, dp.attrs)
+		}
 	}
+}
+
+// seriesCounts is the number of series of each metric.
+func seriesCounts(m metricSet) map[string]int {
+	out := map[string]int{}
+	for name, dps := range m {
+		out[name] = len(dps)
+	}
+	return out
 }
 
 // cdrFrom returns a logs batch of one INVITE CDR from the given node.
@@ -81,19 +94,16 @@ func TestCardinalityCapOverflows(t *testing.T) {
 		require.NoError(t, h.c.ConsumeLogs(context.Background(), cdrFrom(t, node, fmt.Sprint("c", i), 200)))
 	}
 	m := readMetrics(h.c.collect())
-	assert.Equal(t, 10.0, m.sum("sip.calls"), "no call is lost to the cap")
-	assert.Equal(t, 2.0, m.sum("sip.calls", "node", "sbc-0"))
-	assert.Equal(t, 2.0, m.sum("sip.calls", "node", "sbc-1"))
-	assert.Equal(t, 6.0, m.sum("sip.calls", labelOverflow, "true"))
-	for _, dp := range m["sip.calls"] {
-		if dp.attrs[labelOverflow] == "true" {
-			assert.NotContains(t, dp.attrs, "node", "the overflow series carries no dimension")
-		}
-	}
-	n, _, _ := m.hist("sip.call.duration", labelOverflow, "true")
+	assert.Equal(t, 10.0, m.sum(t, "sip.calls"), "no call is lost to the cap")
+	assert.Equal(t, 2.0, m.sum(t, "sip.calls", "node", "sbc-0"))
+	assert.Equal(t, 2.0, m.sum(t, "sip.calls", "node", "sbc-1"))
+	overflow := m.point(t, "sip.calls", labelOverflow, "true")
+	assert.Equal(t, int64(6), overflow.value)
+	assert.NotContains(t, overflow.attrs, "node", "the overflow series carries no dimension")
+	n, _, _ := m.hist(t, "sip.call.duration", labelOverflow, "true")
 	assert.Equal(t, uint64(6), n)
 	// Each of the six overflowing CDRs resolved its dimensions once.
-	assert.Equal(t, int64(6), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_dimension_overflows"))
+	assert.Equal(t, int64(6), h.counter(t, "sipkpi_dimension_overflows"))
 }
 
 // options returns one OPTIONS (or method) request per call id from src.
@@ -138,25 +148,23 @@ func TestScannerDetection(t *testing.T) {
 	// a node's scanner counters exist from its first message, at 0 until a
 	// detection (so that the first detection is an increase)
 	require.Len(t, m["sip.scanner.detections"], 2)
-	assert.Equal(t, 1.0, m.sum("sip.scanner.detections", labelScannerReason, "user_agent"))
-	assert.Equal(t, 5.0, m.sum("sip.scanner.requests", labelScannerReason, "user_agent"))
-	assert.Equal(t, 1.0, m.sum("sip.scanner.detections", labelScannerReason, "flood"))
-	assert.Equal(t, 25.0, m.sum("sip.scanner.requests", labelScannerReason, "flood"), "every request of the flooding window")
-	assert.Equal(t, 2.0, m.sum("sip.retransmissions", labelMethod, "REGISTER"))
+	assert.Equal(t, 1.0, m.sum(t, "sip.scanner.detections", labelScannerReason, "user_agent"))
+	assert.Equal(t, 5.0, m.sum(t, "sip.scanner.requests", labelScannerReason, "user_agent"))
+	assert.Equal(t, 1.0, m.sum(t, "sip.scanner.detections", labelScannerReason, "flood"))
+	assert.Equal(t, 25.0, m.sum(t, "sip.scanner.requests", labelScannerReason, "flood"), "every request of the flooding window")
+	assert.Equal(t, 2.0, m.sum(t, "sip.retransmissions", labelMethod, "REGISTER"))
 
 	// A quiet window clears the flood flag; a second flood is a second
 	// detection.
 	require.NoError(t, h.c.ConsumeLogs(ctx, requests(t, "198.51.100.9", "REGISTER", "Zoiper", t0.Add(11*time.Second), "late-1")))
 	require.NoError(t, h.c.ConsumeLogs(ctx, requests(t, "198.51.100.9", "REGISTER", "Zoiper", t0.Add(22*time.Second), ids("again", 12)...)))
 	m = readMetrics(h.c.collect())
-	assert.Equal(t, 2.0, m.sum("sip.scanner.detections", labelScannerReason, "flood"))
-	for _, dp := range m["sip.scanner.detections"] {
-		if dp.attrs[labelScannerReason] == "flood" {
-			assert.Equal(t, []string{"again-9"}, dp.exemplars, "the request that crossed the threshold")
-		} else {
-			assert.Empty(t, dp.exemplars, "already emitted with the first flush")
-		}
-	}
+	floods := m.point(t, "sip.scanner.detections", labelScannerReason, "flood")
+	assert.Equal(t, int64(2), floods.value)
+	assert.Equal(t, []string{"again-9"}, floods.exemplars, "the request that crossed the threshold")
+	ua := m.point(t, "sip.scanner.detections", labelScannerReason, "user_agent")
+	assert.Equal(t, int64(1), ua.value)
+	assert.Empty(t, ua.exemplars, "already emitted with the first flush")
 }
 
 func TestTransactionsWithoutFinalResponseExpire(t *testing.T) {
@@ -165,26 +173,26 @@ func TestTransactionsWithoutFinalResponseExpire(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, h.c.ConsumeLogs(ctx, requests(t, addrP, "OPTIONS", "sipproxy", t0, "dead-peer")))
 	m := readMetrics(h.c.collect())
-	assert.Equal(t, 0.0, m.sum("sip.transactions"))
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "transactions")))
+	m.absent(t, "sip.transactions")
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_state_entries", attribute.String("state", "transactions")))
 
-	h.now = h.now.Add(cfg.Transactions.Timeout + time.Second)
+	h.advance(cfg.Transactions.Timeout + time.Second)
 	m = readMetrics(h.c.collect())
-	assert.Equal(t, 1.0, m.sum("sip.transactions", labelMethod, "OPTIONS", labelStatusCode, "none"))
-	assert.Equal(t, int64(0), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "transactions")))
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_evictions",
+	assert.Equal(t, int64(1), m.point(t, "sip.transactions", labelMethod, "OPTIONS", labelStatusCode, "none").value)
+	assert.Equal(t, int64(0), h.counter(t, "sipkpi_state_entries", attribute.String("state", "transactions")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_state_evictions",
 		attribute.String("state", "transactions"), attribute.String("reason", "expired")))
 
 	// A completed transaction lingers only for linger, then a late
 	// retransmission of its request counts as new (as it would at a UAS).
 	msgs, _ := recordedCalls(t, t0)
 	require.NoError(t, h.c.ConsumeLogs(ctx, msgs))
-	before := telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "transactions"))
-	require.Positive(t, before)
-	h.now = h.now.Add(cfg.Transactions.Linger + time.Second)
-	readMetrics(h.c.collect())
-	assert.Equal(t, int64(0), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "transactions")))
-	assert.Equal(t, int64(0), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "setups")))
+	require.Positive(t, h.counter(t, "sipkpi_state_entries", attribute.String("state", "transactions")))
+	require.Positive(t, h.counter(t, "sipkpi_state_entries", attribute.String("state", "setups")))
+	h.advance(cfg.Transactions.Linger + time.Second)
+	h.c.collect()
+	assert.Equal(t, int64(0), h.counter(t, "sipkpi_state_entries", attribute.String("state", "transactions")))
+	assert.Equal(t, int64(0), h.counter(t, "sipkpi_state_entries", attribute.String("state", "setups")))
 }
 
 func TestStateIsBounded(t *testing.T) {
@@ -198,12 +206,12 @@ func TestStateIsBounded(t *testing.T) {
 		require.NoError(t, h.c.ConsumeLogs(ctx, requests(t, src, "OPTIONS", "", t0, ids(src, 20)...)))
 	}
 	tx := attribute.String("state", "transactions")
-	assert.Equal(t, int64(100), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", tx))
-	assert.Equal(t, int64(900), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_evictions", tx, attribute.String("reason", "capacity")))
-	assert.Equal(t, int64(10), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_state_entries", attribute.String("state", "sources")))
+	assert.Equal(t, int64(100), h.counter(t, "sipkpi_state_entries", tx))
+	assert.Equal(t, int64(900), h.counter(t, "sipkpi_state_evictions", tx, attribute.String("reason", "capacity")))
+	assert.Equal(t, int64(10), h.counter(t, "sipkpi_state_entries", attribute.String("state", "sources")))
 	m := readMetrics(h.c.collect())
-	assert.Equal(t, 1000.0, m.sum("sip.requests", labelMethod, "OPTIONS"))
-	assert.Equal(t, 900.0, m.sum("sip.transactions", labelStatusCode, "none"), "evicted unfinished transactions still count")
+	assert.Equal(t, 1000.0, m.sum(t, "sip.requests", labelMethod, "OPTIONS"))
+	assert.Equal(t, 900.0, m.sum(t, "sip.transactions", labelStatusCode, "none"), "evicted unfinished transactions still count")
 }
 
 func TestInvalidRecordsAreCounted(t *testing.T) {
@@ -224,10 +232,11 @@ func TestInvalidRecordsAreCounted(t *testing.T) {
 	other.SetEventName("hep.rtcp")
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
 
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records_invalid", attribute.String("reason", "message_no_call_id_or_cseq")))
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records_invalid", attribute.String("reason", "cdr_no_response_code")))
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records", attribute.String("reason", "cdr_other")))
-	assert.Equal(t, int64(1), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records", attribute.String("reason", "ignored")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records_invalid", attribute.String("reason", "message_no_call_id_or_cseq")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records_invalid", attribute.String("reason", "cdr_no_response_code")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_invalid")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_other")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "ignored")))
 	assert.Equal(t, 0, h.c.collect().MetricCount())
 }
 
@@ -252,9 +261,10 @@ func TestRegisterCDRs(t *testing.T) {
 	}
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
 	m := readMetrics(h.c.collect())
-	assert.Equal(t, 2.0, m.sum("sip.registration.events", labelRegEvent, "registered"))
-	assert.Equal(t, 1.0, m.sum("sip.registration.events", labelRegEvent, "none", labelStatusCode, "403"))
-	assert.Equal(t, 0.0, m.sum("sip.calls"))
+	assert.Equal(t, 2.0, m.sum(t, "sip.registration.events", labelRegEvent, "registered"))
+	assert.Equal(t, 1.0, m.sum(t, "sip.registration.events", labelRegEvent, "refreshed"))
+	assert.Equal(t, 1.0, m.sum(t, "sip.registration.events", labelRegEvent, "none", labelStatusCode, "403"))
+	m.absent(t, "sip.calls")
 }
 
 // flakyConsumer refuses the first n batches.
@@ -288,33 +298,29 @@ func TestFlushesCumulativeTotalsOnTimerAndShutdown(t *testing.T) {
 	cfg.FlushInterval = 20 * time.Millisecond
 	next := &flakyConsumer{refuse: 2}
 	h := startConnector(t, cfg, next)
+	first := h.time()
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), cdrFrom(t, "sbc-1", "a", 200)))
 	require.Eventually(t, func() bool { return next.count() >= 1 }, 5*time.Second, 5*time.Millisecond,
 		"the timer flushes after two refusals")
+	h.advance(time.Minute)
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), cdrFrom(t, "sbc-1", "b", 486)))
 	require.NoError(t, h.c.Shutdown(context.Background()))
-	last := next.batches[len(next.batches)-1]
-	m := readMetrics(last)
-	assert.Equal(t, 2.0, m.sum("sip.calls"), "the final flush carries every call, refused flushes included")
+	last := readMetrics(next.batches[len(next.batches)-1])
+	assert.Equal(t, 2.0, last.sum(t, "sip.calls"), "the final flush carries every call, refused flushes included")
 	// Cumulative: the series of call "a" keeps the start time it had in the
-	// first flush.
-	start := func(md pmetric.Metrics) pcommon.Timestamp {
-		sm := md.ResourceMetrics().At(0).ScopeMetrics().At(0)
-		for i := 0; i < sm.Metrics().Len(); i++ {
-			if m := sm.Metrics().At(i); m.Name() == "sip.calls" {
-				assert.Equal(t, pmetric.AggregationTemporalityCumulative, m.Sum().AggregationTemporality())
-				return m.Sum().DataPoints().At(0).StartTimestamp()
-			}
-		}
-		t.Fatal("no sip.calls")
-		return 0
-	}
-	assert.Equal(t, pcommon.NewTimestampFromTime(h.now), start(next.batches[0]))
-	assert.Equal(t, start(next.batches[0]), start(last))
+	// first flush; that of call "b" starts when b was counted.
+	a0 := readMetrics(next.batches[0]).point(t, "sip.calls", labelStatusCode, "200")
+	assert.True(t, a0.cumulative)
+	assert.Equal(t, first, a0.start)
+	a := last.point(t, "sip.calls", labelStatusCode, "200")
+	assert.True(t, a.cumulative)
+	assert.Equal(t, first, a.start)
+	assert.Equal(t, first.Add(time.Minute), last.point(t, "sip.calls", labelStatusCode, "486").start)
 }
 
-// heapPerEntry feeds ld to a fresh kpi on each iteration and reports the
-// heap it holds afterwards divided by n, in unit; check sees the kpi.
+// heapPerEntry feeds ld (SIP messages and CDRs) to a fresh kpi on each
+// iteration and reports the heap it holds afterwards divided by n, in unit;
+// check sees the kpi.
 func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, check func(*kpi)) {
 	for b.Loop() {
 		k := newKPI(cfg)
@@ -323,6 +329,10 @@ func heapPerEntry(b *testing.B, cfg *Config, ld plog.Logs, n int, unit string, c
 		runtime.ReadMemStats(&before)
 		now := time.Now()
 		for _, r := range record.All(ld) {
+			if r.Log.EventName() == record.EventCDR {
+				k.cdr(r.Resource.Attributes(), r.Log, r.Log.Timestamp().AsTime(), now)
+				continue
+			}
 			k.message(r.Resource.Attributes(), r.Log.Attributes(), r.Log.Timestamp().AsTime(), now)
 		}
 		runtime.GC()
@@ -351,6 +361,23 @@ func BenchmarkStateMemory(b *testing.B) {
 	})
 }
 
+// BenchmarkCDRMemory measures the heap held per CDR remembered for the
+// duplicates check.
+func BenchmarkCDRMemory(b *testing.B) {
+	const n = 100_000
+	cfg := createDefaultConfig().(*Config)
+	cfg.Duplicates.MaxEntries = n
+	ld := newFlows("sbc-1")
+	for i := range n {
+		cdrRecord(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i), 200, 0, 1, 61, "caller", "a")
+	}
+	heapPerEntry(b, cfg, ld, n, "B/cdr", func(k *kpi) {
+		if k.cdrs.len() != n {
+			b.Fatalf("%d CDRs remembered", k.cdrs.len())
+		}
+	})
+}
+
 // BenchmarkSourceMemory measures the heap held per scanner source tracked.
 func BenchmarkSourceMemory(b *testing.B) {
 	const n = 10_000
@@ -371,9 +398,104 @@ func BenchmarkSourceMemory(b *testing.B) {
 }
 
 // TestDuplicateCDRsCountOnce: a CDR delivered again (at-least-once delivery
-// between collector tiers) counts once within the window, and again after
-// it; the drop is counted; max_entries 0 counts every copy.
+// between collector tiers) counts once within the window, whatever became of
+// its body: kept, dropped, or rendered again from the attributes by an
+// exporter's source: attributes and received again. A different CDR of the
+// same call (the other leg of a B2BUA, a REGISTER refresh) counts.
 func TestDuplicateCDRsCountOnce(t *testing.T) {
+	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	invite := cdrJSON(base, "dup-1", 200, 0, 1, 61, "caller", "leg-a")
+	// SIPhon writes milliseconds; a timestamp written finer goes out of a
+	// rendering at milliseconds
+	fine := strings.Replace(invite, `"timestamp":"2026-11-24T12:01:01.000Z"`, `"timestamp":"2026-11-24T12:01:01.000417Z"`, 1)
+	require.NotEqual(t, invite, fine)
+	register := `{"timestamp":"2026-11-24T12:00:00.000Z","call_id":"reg-1","from_uri":"sip:alice@example.com",` +
+		`"to_uri":"sip:alice@example.com","ruri":"sip:example.com","method":"REGISTER","response_code":200,` +
+		`"timestamp_start":"2026-11-24T11:59:59.950Z","timestamp_answer":null,"timestamp_end":"2026-11-24T12:00:00.000Z",` +
+		`"duration_secs":0,"source_ip":"10.0.0.1","destination_ip":"10.0.0.10","transport":"udp","user_agent":"Ozona/5.0",` +
+		`"auth_user":"alice","disconnect_initiator":null,"sip_reason":null,"reg_event":"registered"}`
+
+	// rendered is the copy an exporter with source: attributes sends on, as
+	// the next tier's siphon_cdr receiver makes it again.
+	rendered := func(t *testing.T, lr plog.LogRecord) string {
+		b, err := cdrrecord.AppendJSON(nil, lr, record.SourceAttributes)
+		require.NoError(t, err)
+		return string(b)
+	}
+	tests := []struct {
+		name   string
+		first  string
+		again  func(t *testing.T, first plog.LogRecord, ld plog.Logs)
+		metric string
+		counts bool
+	}{
+		{"the same record", invite, func(_ *testing.T, first plog.LogRecord, ld plog.Logs) {
+			first.CopyTo(ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty())
+		}, "sip.calls", false},
+		{"without its body", invite, func(_ *testing.T, first plog.LogRecord, ld plog.Logs) {
+			lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
+			first.CopyTo(lr)
+			lr.Body().SetStr("")
+		}, "sip.calls", false},
+		{"with an empty body value", invite, func(_ *testing.T, first plog.LogRecord, ld plog.Logs) {
+			lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
+			first.CopyTo(lr)
+			pcommon.NewValueEmpty().CopyTo(lr.Body())
+		}, "sip.calls", false},
+		{"rendered from its attributes, received again later by another tier", invite, func(t *testing.T, first plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, rendered(t, first), base.Add(time.Minute))
+		}, "sip.calls", false},
+		{"a finer timestamp rendered at milliseconds", fine, func(t *testing.T, first plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, rendered(t, first), base)
+		}, "sip.calls", false},
+		{"a REGISTER rendered from its attributes", register, func(t *testing.T, first plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, rendered(t, first), base)
+		}, "sip.registration.events", false},
+		{"the other leg of the call: another trunk", invite, func(t *testing.T, _ plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, strings.Replace(invite, `"trunk":"leg-a"`, `"trunk":"leg-b"`, 1), base)
+		}, "sip.calls", true},
+		{"the other leg of the call: another destination", invite, func(t *testing.T, _ plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, strings.Replace(invite, `"destination_ip":"10.0.0.2"`, `"destination_ip":"10.0.0.3"`, 1), base)
+		}, "sip.calls", true},
+		{"the same call ended another way", invite, func(t *testing.T, _ plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, strings.Replace(invite, `"disconnect_initiator":"caller"`, `"disconnect_initiator":"callee"`, 1), base)
+		}, "sip.calls", true},
+		{"a REGISTER refresh", register, func(t *testing.T, _ plog.LogRecord, ld plog.Logs) {
+			refresh := strings.NewReplacer(`"timestamp":"2026-11-24T12:00:00.000Z"`, `"timestamp":"2026-11-24T12:10:00.000Z"`,
+				`"timestamp_start":"2026-11-24T11:59:59.950Z"`, `"timestamp_start":"2026-11-24T12:09:59.950Z"`,
+				`"timestamp_end":"2026-11-24T12:00:00.000Z"`, `"timestamp_end":"2026-11-24T12:10:00.000Z"`,
+				`"reg_event":"registered"`, `"reg_event":"refreshed"`).Replace(register)
+			require.NotEqual(t, register, refresh)
+			appendCDR(t, ld, refresh, base)
+		}, "sip.registration.events", true},
+		{"a REGISTER refresh with the same event", register, func(t *testing.T, _ plog.LogRecord, ld plog.Logs) {
+			appendCDR(t, ld, strings.Replace(register, `"timestamp":"2026-11-24T12:00:00.000Z"`, `"timestamp":"2026-11-24T12:10:00.000Z"`, 1), base)
+		}, "sip.registration.events", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			h := startConnector(t, cfg, new(consumertest.MetricsSink))
+			ld := newFlows("sbc-1")
+			first := appendCDR(t, ld, tt.first, base)
+			require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
+			again := newFlows("sbc-2")
+			tt.again(t, first, again)
+			require.NoError(t, h.c.ConsumeLogs(context.Background(), again))
+			want, dups := 2.0, int64(0)
+			if !tt.counts {
+				want, dups = 1, 1
+			}
+			assert.Equal(t, want, readMetrics(h.c.collect()).sum(t, tt.metric))
+			assert.Equal(t, dups, h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_duplicate")))
+			assert.Equal(t, 2-dups, h.counter(t, "sipkpi_state_entries", attribute.String("state", "cdrs")), "counted CDRs remembered")
+		})
+	}
+}
+
+// TestDuplicatesWindow: a copy counts once within duplicates.window and
+// again after it; max_entries 0 counts every copy.
+func TestDuplicatesWindow(t *testing.T) {
 	base := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	batch := func() plog.Logs {
 		ld := newFlows("sbc-1")
@@ -387,26 +509,20 @@ func TestDuplicateCDRsCountOnce(t *testing.T) {
 	for range 3 {
 		require.NoError(t, h.c.ConsumeLogs(context.Background(), batch()))
 	}
-	// a record rendered without its original body is recognised by its fields
-	noBody := batch()
-	for _, lr := range noBody.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().All() {
-		lr.Body().SetStr("")
-	}
-	require.NoError(t, h.c.ConsumeLogs(context.Background(), noBody))
-	require.NoError(t, h.c.ConsumeLogs(context.Background(), noBody))
-	m := readMetrics(h.c.collect())
-	assert.Equal(t, 4.0, m.sum("sip.calls"), "each CDR once, with and without a body")
-	assert.Equal(t, int64(6), telemetrytest.Sum(t, h.tel, "otelcol_sipkpi_records", attribute.String("reason", "cdr_duplicate")))
+	assert.Equal(t, 2.0, readMetrics(h.c.collect()).sum(t, "sip.calls"))
+	assert.Equal(t, int64(4), h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_duplicate")))
 
-	h.now = h.now.Add(2 * time.Minute) // past the window: the same CDR counts again
+	h.advance(2 * time.Minute) // past the window: the same CDR counts again
 	h.c.collect()
+	assert.Equal(t, int64(2), h.counter(t, "sipkpi_state_evictions", attribute.String("state", "cdrs"), attribute.String("reason", "expired")))
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), batch()))
-	assert.Equal(t, 6.0, readMetrics(h.c.collect()).sum("sip.calls"))
+	assert.Equal(t, 4.0, readMetrics(h.c.collect()).sum(t, "sip.calls"))
 
 	off := createDefaultConfig().(*Config)
 	off.Duplicates.MaxEntries = 0
 	h2 := startConnector(t, off, new(consumertest.MetricsSink))
 	require.NoError(t, h2.c.ConsumeLogs(context.Background(), batch()))
 	require.NoError(t, h2.c.ConsumeLogs(context.Background(), batch()))
-	assert.Equal(t, 4.0, readMetrics(h2.c.collect()).sum("sip.calls"))
+	assert.Equal(t, 4.0, readMetrics(h2.c.collect()).sum(t, "sip.calls"))
+	assert.Zero(t, h2.counter(t, "sipkpi_records", attribute.String("reason", "cdr_duplicate")))
 }

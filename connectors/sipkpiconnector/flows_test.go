@@ -152,6 +152,13 @@ func (f *flow) ackFailure(at float64, toTag string) {
 func cdrRecord(t *testing.T, ld plog.Logs, base time.Time, callID string, code int, start, answer, end float64,
 	initiator string, trunk string) {
 	t.Helper()
+	appendCDR(t, ld, cdrJSON(base, callID, code, start, answer, end, initiator, trunk), base)
+}
+
+// cdrJSON is SIPhon's JSON of an INVITE CDR: start, answer and end are
+// seconds after base (answer < 0: unanswered), the record's timestamp is
+// its end.
+func cdrJSON(base time.Time, callID string, code int, start, answer, end float64, initiator string, trunk string) string {
 	ts := func(s float64) string {
 		if s < 0 {
 			return "null"
@@ -166,15 +173,22 @@ func cdrRecord(t *testing.T, ld plog.Logs, base time.Time, callID string, code i
 	if initiator != "" {
 		ini = `"` + initiator + `"`
 	}
-	body := fmt.Sprintf(`{"timestamp":%s,"call_id":%q,"from_uri":"sip:alice@example.com","to_uri":"sip:bob@example.com",`+
+	return fmt.Sprintf(`{"timestamp":%s,"call_id":%q,"from_uri":"sip:alice@example.com","to_uri":"sip:bob@example.com",`+
 		`"ruri":"sip:bob@example.com","method":"INVITE","response_code":%d,"timestamp_start":%s,"timestamp_answer":%s,`+
 		`"timestamp_end":%s,"duration_secs":%g,"source_ip":"10.0.0.1","destination_ip":"10.0.0.2","transport":"udp",`+
 		`"user_agent":"Ozona/5.0","auth_user":null,"disconnect_initiator":%s,"sip_reason":null,"trunk":%q}`,
 		ts(end), callID, code, ts(start), ts(answer), ts(end), dur, ini, trunk)
+}
+
+// appendCDR parses body as the siphon_cdr receiver does, received at
+// received, and appends its record to ld's first scope.
+func appendCDR(t *testing.T, ld plog.Logs, body string, received time.Time) plog.LogRecord {
+	t.Helper()
 	r, err := cdr.Parse([]byte(body))
 	require.NoError(t, err, body)
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
-	cdrrecord.FromCDR(r, []byte(body), base, lr)
+	cdrrecord.FromCDR(r, []byte(body), received, lr)
+	return lr
 }
 
 // recordedCalls builds eleven calls and their CDRs. The hand-computed KPIs

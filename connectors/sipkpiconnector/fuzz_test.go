@@ -38,6 +38,7 @@ func FuzzRecords(f *testing.F) {
 		cfg.Transactions.MaxEntries = 8
 		cfg.Scanner.MaxSources = 4
 		cfg.Scanner.Flood.Threshold = 3
+		cfg.Duplicates.MaxEntries = 4
 		k := newKPI(cfg)
 		res := pcommon.NewMap()
 		now := t0
@@ -46,7 +47,10 @@ func FuzzRecords(f *testing.F) {
 			lr := plog.NewLogRecord()
 			if r, err := cdr.Parse(part); err == nil {
 				cdrrecord.FromCDR(r, part, now, lr)
-				k.cdr(res, lr.Attributes(), now, now)
+				k.cdr(res, lr, now, now)
+				if k.cdrs.len() > cfg.Duplicates.MaxEntries {
+					t.Fatalf("%d CDRs remembered", k.cdrs.len())
+				}
 				continue
 			}
 			s, err := sipmsg.Parse(string(part))
@@ -62,8 +66,8 @@ func FuzzRecords(f *testing.F) {
 			}
 		}
 		k.expire(now.Add(time.Hour))
-		if k.tx.len() != 0 || k.setups.len() != 0 || k.sources.len() != 0 {
-			t.Fatalf("state left after every lifetime passed: %d %d %d", k.tx.len(), k.setups.len(), k.sources.len())
+		if k.tx.len() != 0 || k.setups.len() != 0 || k.sources.len() != 0 || k.cdrs.len() != 0 {
+			t.Fatalf("state left after every lifetime passed: %d %d %d %d", k.tx.len(), k.setups.len(), k.sources.len(), k.cdrs.len())
 		}
 		k.st.emit(pmetricScope(), now)
 	})

@@ -1,18 +1,20 @@
 package sipkpiconnector
 
 import (
-	"fmt"
+	"encoding/binary"
 	"hash/fnv"
-	"io"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
@@ -139,7 +141,9 @@ type kpi struct {
 	tx       *lru[txEntry]
 	setups   *lru[setupEntry]
 	sources  *lru[sourceEntry]
-	cdrs     *lru[struct{}]      // CDRs counted within the duplicates window, by hash
+	cdrs     *lru[struct{}]      // CDRs counted within the duplicates window, by the hash of appendCDRKey
+	keyBuf   []byte              // appendCDRKey's scratch
+	extras   []string            // appendCDRKey's scratch
 	uas      *sipscanner.Matcher // scanner.user_agents
 	excluded []netip.Prefix
 	flood    map[string]bool
@@ -224,9 +228,11 @@ func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
 	return t, err == nil
 }
 
-// cdr counts one sip.cdr record; it returns what kind of CDR it was.
-func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
+// cdr counts one sip.cdr record, unless a copy of it was counted within the
+// duplicates window; it returns what kind of CDR it was.
+func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string {
 	k.clock, k.st.now = now, now
+	attrs := lr.Attributes()
 	method := str(attrs, record.AttrSIPRequestMethod)
 	if method != "INVITE" && method != "REGISTER" {
 		return "cdr_other"
@@ -235,6 +241,10 @@ func (k *kpi) cdr(res, attrs pcommon.Map, at, now time.Time) string {
 	if !ok {
 		k.invalid("cdr_no_response_code")
 		return "cdr_invalid"
+	}
+	// only CDRs that count are remembered
+	if k.duplicate(lr, now) {
+		return "cdr_duplicate"
 	}
 	callID := str(attrs, record.AttrSIPCallID)
 	set := k.dims(res, attrs)
@@ -436,23 +446,15 @@ func (k *kpi) expire(now time.Time) {
 	k.cdrs.sweep(func(_ *struct{}, touched time.Time) bool { return now.Sub(touched) > k.cfg.Duplicates.Window })
 }
 
-// duplicate tells whether a CDR identical to lr was counted within the
-// window, and remembers lr. Identical means the same original JSON (the
-// body), or for a CDR without one the same Call-ID, time, method, code and
-// registration event.
+// duplicate tells whether a copy of the CDR lr was counted within the
+// window, and remembers lr.
 func (k *kpi) duplicate(lr plog.LogRecord, now time.Time) bool {
 	if k.cfg.Duplicates.MaxEntries == 0 {
 		return false
 	}
 	h := fnv.New128a()
-	if b := lr.Body(); b.Type() == pcommon.ValueTypeStr && b.Str() != "" {
-		_, _ = io.WriteString(h, b.Str())
-	} else {
-		attrs := lr.Attributes()
-		code, _ := num(attrs, record.AttrSIPResponseStatusCode)
-		fmt.Fprintf(h, "%d\x00%s\x00%s\x00%v\x00%s", lr.Timestamp(), str(attrs, record.AttrSIPCallID),
-			str(attrs, record.AttrSIPRequestMethod), code, str(attrs, record.AttrCDRRegEvent))
-	}
+	k.keyBuf = k.appendCDRKey(k.keyBuf[:0], lr)
+	_, _ = h.Write(k.keyBuf)
 	key := string(h.Sum(nil))
 	if _, seen := k.cdrs.get(key, now); seen {
 		return true
@@ -460,6 +462,71 @@ func (k *kpi) duplicate(lr plog.LogRecord, now time.Time) bool {
 	k.cdrs.add(key, now)
 	k.entries("cdrs", 1)
 	return false
+}
+
+// appendCDRKey appends what identifies a CDR: its fields as the record's
+// attributes carry them (every SIPhon key and every script field,
+// cdr.extra.*) and its time to the millisecond SIPhon writes. Two legs of a
+// call, or a REGISTER and its refresh, differ in some field (leg, addresses,
+// times, event); a copy does not, whether it kept its body (the original
+// JSON), lost it or had it rendered again from the attributes (an exporter's
+// source: attributes, received again by another tier, renders the time at
+// milliseconds). Not the body, then, nor what the receiving collector adds:
+// the observed time and the resource.
+func (k *kpi) appendCDRKey(b []byte, lr plog.LogRecord) []byte {
+	b = binary.AppendVarint(b, lr.Timestamp().AsTime().UnixMilli())
+	attrs := lr.Attributes()
+	for _, name := range cdrrecord.Attrs {
+		if name == "" { // the timestamp, done
+			continue
+		}
+		v, ok := attrs.Get(name)
+		b = appendKeyValue(b, v, ok)
+	}
+	// script fields by name: attribute order is the order they were put in,
+	// which a processor may change
+	k.extras = k.extras[:0]
+	for name := range attrs.All() {
+		if strings.HasPrefix(name, record.AttrCDRExtraPrefix) {
+			k.extras = append(k.extras, name)
+		}
+	}
+	slices.Sort(k.extras)
+	for _, name := range k.extras {
+		v, _ := attrs.Get(name)
+		b = binary.AppendUvarint(b, uint64(len(name)))
+		b = append(b, name...)
+		b = appendKeyValue(b, v, true)
+	}
+	return b
+}
+
+// appendKeyValue appends a typed, length-delimited value; a number is the
+// same whether an integer or a double holds it (as for num).
+func appendKeyValue(b []byte, v pcommon.Value, present bool) []byte {
+	if !present {
+		return append(b, 'a')
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return binary.AppendVarint(append(b, 'i'), v.Int())
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); d == math.Trunc(d) && math.Abs(d) < 1<<62 {
+			return binary.AppendVarint(append(b, 'i'), int64(d))
+		}
+		return binary.BigEndian.AppendUint64(append(b, 'd'), math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, 't')
+		}
+		return append(b, 'f')
+	case pcommon.ValueTypeStr:
+		b = binary.AppendUvarint(append(b, 's'), uint64(len(v.Str())))
+		return append(b, v.Str()...)
+	}
+	s := v.AsString()
+	b = binary.AppendUvarint(append(b, 'o'), uint64(len(s)))
+	return append(b, s...)
 }
 
 // Metric describes one metric the connector emits, for documentation and

@@ -32,9 +32,9 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 	m := readMetrics(h.c.collect())
 
 	const calls = "sip.calls"
-	total := m.sum(calls)
+	total := m.sum(t, calls)
 	require.Equal(t, 11.0, total)
-	notRedirected := total - m.sum(calls, labelStatusCode, "3..")
+	notRedirected := total - m.sum(t, calls, labelStatusCode, "3..")
 
 	// Hand-computed over the eleven calls of recordedCalls:
 	// answered 1, 2, 8; busy 3; no answer 4; cancelled 5; 503 6; 302 7;
@@ -43,19 +43,19 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 		name      string
 		got, want float64
 	}{
-		{"ASR", m.sum(calls, labelResult, "answered") / total, 3.0 / 11},
-		{"NER", m.sum(calls, labelResult, nerResults) / total, 7.0 / 11},
-		{"SER", m.sum(calls, labelStatusCode, "2..") / notRedirected, 3.0 / 10},
-		{"SEER", m.sum(calls, labelStatusCode, seerCodes) / notRedirected, 6.0 / 10},
-		{"ISA", m.sum(calls, labelStatusCode, isaCodes) / total, 2.0 / 11},
-		{"SCR", m.sum(calls, labelResult, "answered", labelInitiator, completedBy) / total, 2.0 / 11},
+		{"ASR", m.sum(t, calls, labelResult, "answered") / total, 3.0 / 11},
+		{"NER", m.sum(t, calls, labelResult, nerResults) / total, 7.0 / 11},
+		{"SER", m.sum(t, calls, labelStatusCode, "2..") / notRedirected, 3.0 / 10},
+		{"SEER", m.sum(t, calls, labelStatusCode, seerCodes) / notRedirected, 6.0 / 10},
+		{"ISA", m.sum(t, calls, labelStatusCode, isaCodes) / total, 2.0 / 11},
+		{"SCR", m.sum(t, calls, labelResult, "answered", labelInitiator, completedBy) / total, 2.0 / 11},
 	}
 	for _, k := range kpis {
 		assert.InDelta(t, k.want, k.got, 1e-12, k.name)
 	}
 
 	// ACD: (60 + 120 + 30) / 3.
-	n, sum, buckets := m.hist("sip.call.duration")
+	n, sum, buckets := m.hist(t, "sip.call.duration")
 	assert.Equal(t, uint64(3), n)
 	assert.InDelta(t, 70.0, sum/float64(n), 1e-9, "ACD")
 	// bounds 5 10 30 60 120 ...: upper bounds are inclusive, so 30, 60 and
@@ -65,7 +65,7 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 	// PDD from the SIP messages: INVITE to the first 18x or final, the
 	// first fork's 180 only, retransmissions and re-INVITEs ignored.
 	pdd := []float64{1.2, 0.8, 0.5, 0.3, 2, 0.1, 0.2, 1.5, 32.001, 1, 0.05}
-	n, sum, buckets = m.hist("sip.call.post_dial_delay")
+	n, sum, buckets = m.hist(t, "sip.call.post_dial_delay")
 	assert.Equal(t, uint64(len(pdd)), n)
 	want := 0.0
 	for _, v := range pdd {
@@ -76,18 +76,18 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 	assert.Equal(t, []uint64{2, 1, 2, 2, 3, 0, 0, 0, 0, 0, 0, 1, 0}, buckets)
 
 	// Setup time from the CDRs: start to answer, or to the final response.
-	n, sum, _ = m.hist("sip.call.setup.duration", labelResult, "answered")
+	n, sum, _ = m.hist(t, "sip.call.setup.duration", labelResult, "answered")
 	assert.Equal(t, uint64(3), n)
 	assert.InDelta(t, 12.0, sum, 1e-9)
-	n, sum, _ = m.hist("sip.call.setup.duration", labelResult, "busy|no_answer|cancelled|failed|redirected|rejected")
+	n, sum, _ = m.hist(t, "sip.call.setup.duration", labelResult, "busy|no_answer|cancelled|failed|redirected|rejected")
 	assert.Equal(t, uint64(8), n)
 	assert.InDelta(t, 2.001+0.301+10.051+0.101+0.201+32.001+4.001+0.051, sum, 1e-9)
 
 	// Dimensions: node from the resource, trunk from the CDR's extra field
 	// (and the default on SIP messages, which have none).
-	assert.Equal(t, 7.0, m.sum(calls, "trunk", "carrier-a", "node", "sbc-1"))
-	assert.Equal(t, 4.0, m.sum(calls, "trunk", "carrier-b"))
-	assert.Equal(t, 24.0, m.sum("sip.requests", "trunk", "none", labelMethod, "INVITE"))
+	assert.Equal(t, 7.0, m.sum(t, calls, "trunk", "carrier-a", "node", "sbc-1"))
+	assert.Equal(t, 4.0, m.sum(t, calls, "trunk", "carrier-b"))
+	assert.Equal(t, 24.0, m.sum(t, "sip.requests", "trunk", "none", labelMethod, "INVITE"))
 
 	// Per-transaction message counts (two hops per call, see recordedCalls).
 	counts := []struct {
@@ -115,9 +115,9 @@ func TestKPIsFromRecordedFlows(t *testing.T) {
 		{"sip.scanner.detections", nil, 0}, // the series exist, at 0
 	}
 	for _, c := range counts {
-		assert.Equal(t, c.want, m.sum(c.metric, c.matchers...), "%s%v", c.metric, c.matchers)
+		assert.Equal(t, c.want, m.sum(t, c.metric, c.matchers...), "%s%v", c.metric, c.matchers)
 	}
 	assert.Len(t, m["sip.scanner.detections"], 2, "user_agent and flood, at 0")
 	// Every INVITE transaction (22 initial + 2 re-INVITE) ends once.
-	assert.Equal(t, 24.0, m.sum("sip.transactions", labelMethod, "INVITE"))
+	assert.Equal(t, 24.0, m.sum(t, "sip.transactions", labelMethod, "INVITE"))
 }

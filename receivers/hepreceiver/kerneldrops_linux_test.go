@@ -3,6 +3,7 @@ package hepreceiver
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,22 +47,25 @@ func TestKernelDropsAreCounted(t *testing.T) {
 	// The kernel's drop count travels with the next datagram it accepts, so
 	// keep sending markers until every datagram is accounted for: received
 	// by the receiver or counted as dropped by the kernel, never neither.
-	markers := int64(0)
-	accounted := func() int64 {
-		return h.counter(t, "hep_receiver_packets_received") +
-			h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("socket_overflow"))
+	marker := sipHEP(t, "marker", 1)
+	var markers atomic.Int64
+	received := func(ct assert.TestingT) int64 { return h.counter(ct, "hep_receiver_packets_received") }
+	overflow := func(ct assert.TestingT) int64 {
+		return h.counter(ct, "hep_receiver_packets_dropped", tr("udp"), reason("socket_overflow"))
 	}
-	require.Eventually(t, func() bool {
-		if accounted() == sent+markers {
-			return true
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		want := sent + markers.Load()
+		if got := received(ct) + overflow(ct); got != want {
+			ct.Errorf("%d of %d datagrams accounted for", got, want)
+			_, err := c.Write(marker)
+			assert.NoError(ct, err)
+			markers.Add(1)
 		}
-		_, err := c.Write(sipHEP(t, "marker", 1))
-		require.NoError(t, err)
-		markers++
-		return false
 	}, waitFor, 50*time.Millisecond)
-	overflow := h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("socket_overflow"))
-	t.Logf("sent %d + %d markers: received %d, kernel drops %d", sent, markers, accounted()-overflow, overflow)
-	assert.Greater(t, overflow, int64(0), "the tiny buffer overflowed")
-	require.Eventually(t, func() bool { return int64(s.LogRecordCount()) == accounted()-overflow }, waitFor, time.Millisecond)
+	t.Logf("sent %d + %d markers: received %d, kernel drops %d", sent, markers.Load(), received(t), overflow(t))
+	assert.Positive(t, overflow(t), "the tiny buffer overflowed")
+	// every datagram received is delivered (one record each)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, received(ct), int64(s.LogRecordCount()))
+	}, waitFor, time.Millisecond)
 }

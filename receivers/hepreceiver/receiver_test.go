@@ -26,25 +26,19 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
 const waitFor = 10 * time.Second
 
-var invite = func() string {
-	b, err := os.ReadFile("../../internal/testdata/invite.sip")
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
-}()
+var invite = string(fixture.Invite())
 
 // sipHEP returns a HEP3 packet carrying the fixture INVITE with Call-ID cid.
 func sipHEP(t testing.TB, cid string, captureID uint32, opts ...func(*hep.Packet)) []byte {
@@ -67,8 +61,10 @@ func sipHEP(t testing.TB, cid string, captureID uint32, opts ...func(*hep.Packet
 }
 
 type harness struct {
-	r   *hepReceiver
-	tel *componenttest.Telemetry
+	r       *hepReceiver
+	tel     *componenttest.Telemetry
+	metrics *telemetrytest.Reader
+	stopped bool
 }
 
 func testConfig() *Config {
@@ -78,6 +74,8 @@ func testConfig() *Config {
 	return cfg
 }
 
+// start runs a receiver; it is shut down at the end of the test unless the
+// test did (shutdown).
 func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
@@ -86,13 +84,23 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
+	// obsreport's counters are the collector's, not declared in metadata.yaml
+	metrics, err := telemetrytest.NewReader(tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
+	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h := &harness{r: r, tel: tel}
+	h := &harness{r: r, tel: tel, metrics: metrics}
 	t.Cleanup(func() {
-		require.NoError(t, r.Shutdown(context.Background()))
+		if !h.stopped {
+			require.NoError(t, r.Shutdown(context.Background()))
+		}
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
 	return h
+}
+
+func (h *harness) shutdown(ctx context.Context) error {
+	h.stopped = true
+	return h.r.Shutdown(ctx)
 }
 
 func (h *harness) udp(t *testing.T) net.Conn {
@@ -109,10 +117,10 @@ func (h *harness) stream(t *testing.T, i int) net.Conn {
 	return c
 }
 
-// counter reads one of the receiver's own metrics (otelcol_ prefix added).
-func (h *harness) counter(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	t.Helper()
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+// counter reads one of the receiver's own metrics (otelcol_ prefix added);
+// t may be the CollectT of an EventuallyWithT condition.
+func (h *harness) counter(t assert.TestingT, name string, attrs ...attribute.KeyValue) int64 {
+	return h.metrics.Sum(t, name, attrs...)
 }
 
 func tr(s string) attribute.KeyValue     { return attribute.String("transport", s) }
@@ -162,11 +170,8 @@ func TestUDPRecordContent(t *testing.T) {
 	assert.Equal(t, int64(5060), attrs[record.AttrDestinationPort])
 	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_received", tr("udp")))
 	// obsreport counts the batch after the pipeline took it: wait for that
-	assert.EventuallyWithT(t, func(c *assert.CollectT) {
-		m, err := h.tel.GetMetric("otelcol_receiver_accepted_log_records")
-		if assert.NoError(c, err) && assert.Len(c, m.Data.(metricdata.Sum[int64]).DataPoints, 1) {
-			assert.Equal(c, int64(1), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
-		}
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(1), h.counter(ct, "receiver_accepted_log_records", tr("udp")))
 	}, waitFor, time.Millisecond)
 }
 
@@ -187,6 +192,8 @@ func TestUDPVersions1And2(t *testing.T) {
 		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
 		byID[v.Str()] = lr
 	}
+	require.Contains(t, byID, "v1")
+	require.Contains(t, byID, "v2")
 	v2r := byID["v2"]
 	assert.Equal(t, time.Unix(0x655353f1, 999999000).UTC(), v2r.Timestamp().AsTime())
 	ver, _ := v2r.Attributes().Get(record.AttrHEPVersion)
@@ -271,8 +278,9 @@ func TestAuthKey(t *testing.T) {
 		_, err := c.Write(p)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		return h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("unauthorized")) == 3 && sink.LogRecordCount() == 1
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(3), h.counter(ct, "hep_receiver_packets_dropped", tr("udp"), reason("unauthorized")))
+		assert.Equal(ct, 1, sink.LogRecordCount())
 	}, waitFor, time.Millisecond)
 	assert.Equal(t, map[string]int{"good": 1}, callIDs(sink))
 }
@@ -291,7 +299,9 @@ func TestMalformedCountedByReason(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
-	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_packets_malformed") == 4 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(4), h.counter(ct, "hep_receiver_packets_malformed"))
+	}, waitFor, time.Millisecond)
 	for _, r := range []string{"bad_magic", "length_mismatch", "oversized", "short"} {
 		assert.Equal(t, int64(1), h.counter(t, "hep_receiver_packets_malformed", tr("udp"), reason(r)), r)
 	}
@@ -350,9 +360,11 @@ func TestStreamGarbage(t *testing.T) {
 		_, err := c.Write(p[:len(p)-10])
 		require.NoError(t, err)
 		require.NoError(t, c.Close())
-		require.Eventually(t, func() bool {
-			return h.counter(t, "hep_receiver_packets_malformed", tr("tcp"), reason("truncated")) == 1
+		require.EventuallyWithT(t, func(ct *assert.CollectT) {
+			assert.Equal(ct, int64(1), h.counter(ct, "hep_receiver_packets_malformed", tr("tcp"), reason("truncated")))
 		}, waitFor, time.Millisecond)
+		// shutdown delivers whatever was batched: nothing of the cut packet
+		require.NoError(t, h.shutdown(context.Background()))
 		assert.Zero(t, sink.LogRecordCount())
 	})
 }
@@ -376,7 +388,9 @@ func TestConnectionLimitAndIdleTimeout(t *testing.T) {
 	_ = first.SetReadDeadline(time.Now().Add(waitFor))
 	_, err = first.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF)
-	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_connections_active", tr("tcp")) == 0 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(0), h.counter(ct, "hep_receiver_connections_active", tr("tcp")))
+	}, waitFor, time.Millisecond)
 	third := h.stream(t, 0)
 	_, err = third.Write(sipHEP(t, "c", 1))
 	require.NoError(t, err)
@@ -408,8 +422,8 @@ func TestTLSWithClientCertificates(t *testing.T) {
 		c.Close()
 	}
 	require.Error(t, err)
-	require.Eventually(t, func() bool {
-		return h.counter(t, "hep_receiver_connections_rejected", tr("tls"), reason("tls_handshake")) == 1
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(1), h.counter(ct, "hep_receiver_connections_rejected", tr("tls"), reason("tls_handshake")))
 	}, waitFor, time.Millisecond)
 
 	cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
@@ -447,19 +461,25 @@ func TestTCPBackpressureLosesNothing(t *testing.T) {
 	h := start(t, cfg, g)
 	c := h.stream(t, 0)
 	const n = 300
+	packets := make([][]byte, n) // built here: sipHEP may fail the test, which only this goroutine may do
+	for i := range n {
+		packets[i] = sipHEP(t, fmt.Sprintf("bp-%d", i), 1)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := range n {
-			if _, err := c.Write(sipHEP(t, fmt.Sprintf("bp-%d", i), 1)); err != nil {
+		for _, p := range packets {
+			if _, err := c.Write(p); err != nil {
 				return
 			}
 		}
 	}()
 	// while the pipeline refuses, the connection stops being read: at most
 	// one full batch plus the timer's partial batch are framed
-	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_backpressure_retries", tr("tcp")) >= 10 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.GreaterOrEqual(ct, h.counter(ct, "hep_receiver_backpressure_retries", tr("tcp")), int64(10))
+	}, waitFor, time.Millisecond)
 	assert.LessOrEqual(t, h.counter(t, "hep_receiver_packets_received", tr("tcp")), int64(2*cfg.Batch.MaxSize))
 	g.open.Store(true)
 	wg.Wait()
@@ -482,13 +502,15 @@ func TestUDPRefusalIsCounted(t *testing.T) {
 		_, err := c.Write(sipHEP(t, fmt.Sprint(i), 1))
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		return h.counter(t, "hep_receiver_packets_dropped", tr("udp"), reason("pipeline_refused")) == 20
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(20), h.counter(ct, "hep_receiver_packets_dropped", tr("udp"), reason("pipeline_refused")))
 	}, waitFor, time.Millisecond)
 	assert.Zero(t, h.counter(t, "hep_receiver_backpressure_retries"))
-	m, err := h.tel.GetMetric("otelcol_receiver_refused_log_records")
-	require.NoError(t, err)
-	assert.Equal(t, int64(20), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+	// obsreport's count is its own: not ordered with the drop counter
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(20), h.counter(ct, "receiver_refused_log_records", tr("udp")))
+	}, waitFor, time.Millisecond)
+	assert.Zero(t, h.counter(t, "receiver_accepted_log_records"))
 }
 
 func TestPermanentErrorIsNotRetried(t *testing.T) {
@@ -498,8 +520,8 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 	h := start(t, cfg, g)
 	_, err := h.stream(t, 0).Write(append(sipHEP(t, "x", 1), sipHEP(t, "y", 1)...))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool {
-		return h.counter(t, "hep_receiver_packets_dropped", tr("tcp"), reason("permanent_error")) == 2
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(2), h.counter(ct, "hep_receiver_packets_dropped", tr("tcp"), reason("permanent_error")))
 	}, waitFor, time.Millisecond)
 	assert.Equal(t, int64(1), g.refused.Load())
 }
@@ -508,22 +530,17 @@ func TestShutdownDeliversPendingRecords(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
 	cfg.Batch = logbatch.Config{MaxSize: 1000, Timeout: time.Hour}
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	r, err := newReceiver(set, cfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h := &harness{r: r, tel: tel}
+	h := start(t, cfg, sink)
 	c := h.stream(t, 0)
 	for i := range 30 {
 		_, err := c.Write(sipHEP(t, fmt.Sprint(i), 1))
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_packets_received") == 30 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(30), h.counter(ct, "hep_receiver_packets_received"))
+	}, waitFor, time.Millisecond)
 	assert.Zero(t, sink.LogRecordCount(), "held in the batch")
-	require.NoError(t, r.Shutdown(context.Background()))
+	require.NoError(t, h.shutdown(context.Background()))
 	assert.Equal(t, 30, sink.LogRecordCount())
 }
 
@@ -531,20 +548,15 @@ func TestShutdownDoesNotHangOnRefusingPipeline(t *testing.T) {
 	g := &gate{err: errors.New("refused forever")}
 	cfg := testConfig()
 	cfg.Batch = logbatch.Config{MaxSize: 3, Timeout: time.Hour}
-	tel := componenttest.NewTelemetry()
-	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	r, err := newReceiver(set, cfg, g)
+	h := start(t, cfg, g)
+	_, err := h.stream(t, 0).Write(append(append(sipHEP(t, "1", 1), sipHEP(t, "2", 1)...), sipHEP(t, "3", 1)...))
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h := &harness{r: r, tel: tel}
-	_, err = h.stream(t, 0).Write(append(append(sipHEP(t, "1", 1), sipHEP(t, "2", 1)...), sipHEP(t, "3", 1)...))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return h.counter(t, "hep_receiver_backpressure_retries") > 0 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Positive(ct, h.counter(ct, "hep_receiver_backpressure_retries"))
+	}, waitFor, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	require.NoError(t, r.Shutdown(ctx))
+	require.NoError(t, h.shutdown(ctx))
 	assert.Equal(t, int64(3), h.counter(t, "hep_receiver_packets_dropped", tr("tcp"), reason("shutdown")))
 }
 

@@ -2,7 +2,6 @@ package siphoncdrreceiver
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,6 +33,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
@@ -41,36 +41,27 @@ import (
 
 const waitFor = 10 * time.Second
 
-var fixture = func() string {
-	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return string(bytes.TrimSpace(b))
-}()
+// sample is SIPhon's CDR, sampleLine its syslog line.
+var sample, sampleLine = string(fixture.CDR()), string(fixture.SyslogLine())
 
-var fixtureLine = func() string {
-	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr-syslog.txt")
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimRight(string(b), "\n")
-}()
+func withCallID(id string) string { return string(fixture.CDRWithID(id)) }
 
-func withCallID(id string) string {
-	return strings.Replace(fixture, "a84b4c76e66710@192.168.1.100", id, 1)
-}
+// lineWithCallID is sampleLine with Call-ID id.
+func lineWithCallID(id string) string { return strings.Replace(sampleLine, fixture.CDRCallID, id, 1) }
 
 type harness struct {
-	r    *cdrReceiver
-	tel  *componenttest.Telemetry
-	http string // host:port
-	udp  string
-	tcp  string
+	r       *cdrReceiver
+	tel     *componenttest.Telemetry
+	metrics *telemetrytest.Reader
+	http    string // host:port
+	udp     string
+	tcp     string
 }
 
-func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+// sum reads one of the receiver's own metrics (otelcol_ prefix added); t
+// may be the CollectT of an EventuallyWithT condition.
+func (h *harness) sum(t assert.TestingT, name string, attrs ...attribute.KeyValue) int64 {
+	return h.metrics.Sum(t, name, attrs...)
 }
 
 func tr(s string) attribute.KeyValue     { return attribute.String("transport", s) }
@@ -93,6 +84,9 @@ func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	r, err := newReceiver(set, cfg, next)
+	require.NoError(t, err)
+	// obsreport's counters are the collector's, not declared in metadata.yaml
+	h.metrics, err = telemetrytest.NewReader(h.tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	h.r = r
@@ -149,20 +143,21 @@ func TestHTTPExactSIPhonRequest(t *testing.T) {
 	cfg, h := testConfig(t)
 	cfg.HTTP.Get().AuthHeader = "Bearer tok123"
 	start(t, cfg, h, sink)
-	status, _, body := rawPOST(t, h.http, "/v1/cdr", "Bearer tok123", fixture)
+	status, _, body := rawPOST(t, h.http, "/v1/cdr", "Bearer tok123", sample)
 	assert.Equal(t, http.StatusOK, status, body)
 	assert.JSONEq(t, `{"accepted":1}`, body)
 	require.Len(t, records(sink), 1)
 	lr := records(sink)[0]
 	assert.Equal(t, record.EventCDR, lr.EventName())
-	assert.Equal(t, fixture, lr.Body().Str())
+	assert.Equal(t, sample, lr.Body().Str())
 	assert.Equal(t, time.Date(2026, 3, 6, 14, 23, 1, 42e6, time.UTC), lr.Timestamp().AsTime())
 	a := lr.Attributes().AsRaw()
-	assert.Equal(t, "a84b4c76e66710@192.168.1.100", a[record.AttrSIPCallID])
+	assert.Equal(t, fixture.CDRCallID, a[record.AttrSIPCallID])
 	assert.Equal(t, int64(200), a[record.AttrSIPResponseStatusCode])
 	assert.Equal(t, "carrier-a", a["cdr.extra.trunk"])
 	res := sink.AllLogs()[0].ResourceLogs().At(0).Resource().Attributes().AsRaw()
 	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "127.0.0.1"}, res)
+	// obsreport counts before the response is written: no wait
 	assert.Equal(t, int64(1), h.sum(t, "receiver_accepted_log_records", tr("http")))
 }
 
@@ -172,7 +167,7 @@ func TestHTTPAuth(t *testing.T) {
 	cfg.HTTP.Get().AuthHeader = "Bearer tok123"
 	start(t, cfg, h, sink)
 	for _, auth := range []string{"", "Bearer tok12", "Bearer tok1234", "bearer tok123"} {
-		status, hdr, body := rawPOST(t, h.http, "/v1/cdr", auth, fixture)
+		status, hdr, body := rawPOST(t, h.http, "/v1/cdr", auth, sample)
 		assert.Equal(t, http.StatusUnauthorized, status, auth)
 		assert.Equal(t, "Bearer", hdr.Get("WWW-Authenticate"))
 		assert.JSONEq(t, `{"error":"unauthorized"}`, body)
@@ -201,7 +196,7 @@ func TestHTTPRefusals(t *testing.T) {
 	cfg.HTTP.Get().MaxRecordsPerRequest = 2
 	cfg.HTTP.Get().MaxRequestBodySize = 4096
 	start(t, cfg, h, sink)
-	badCode := strings.Replace(fixture, `"response_code":200`, `"response_code":"200"`, 1)
+	badCode := strings.Replace(sample, `"response_code":200`, `"response_code":"200"`, 1)
 	tests := []struct {
 		name, path, body string
 		status           int
@@ -213,8 +208,8 @@ func TestHTTPRefusals(t *testing.T) {
 		{"not json", "/v1/cdr", `call_id=1`, 400, ``},
 		{"empty", "/v1/cdr", ``, 400, `{"error":"empty body"}`},
 		{"too many", "/v1/cdr", withCallID("1") + withCallID("2") + withCallID("3"), 413, `{"error":"too many records in one request: more than 2"}`},
-		{"too large", "/v1/cdr", strings.Repeat(" ", 5000) + fixture, 413, `{"error":"body larger than 4096 bytes"}`},
-		{"wrong path", "/cdr", fixture, 404, `{"error":"not found"}`},
+		{"too large", "/v1/cdr", strings.Repeat(" ", 5000) + sample, 413, `{"error":"body larger than 4096 bytes"}`},
+		{"wrong path", "/cdr", sample, 404, `{"error":"not found"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -233,6 +228,7 @@ func TestHTTPRefusals(t *testing.T) {
 	assert.Zero(t, sink.LogRecordCount(), "a refused request accepts nothing")
 	assert.Equal(t, int64(3), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("bad_field")))
 	assert.Equal(t, int64(2), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("too_large")))
+	assert.Equal(t, int64(2), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("not_json")))
 }
 
 // gate refuses every batch until opened.
@@ -254,14 +250,14 @@ func TestHTTPPipelineRefusalIs503(t *testing.T) {
 	g := &gate{}
 	cfg, h := testConfig(t)
 	start(t, cfg, h, g)
-	status, hdr, body := rawPOST(t, h.http, "/v1/cdr", "", fixture)
+	status, hdr, body := rawPOST(t, h.http, "/v1/cdr", "", sample)
 	assert.Equal(t, http.StatusServiceUnavailable, status)
 	assert.Equal(t, "5", hdr.Get("Retry-After"))
 	assert.JSONEq(t, `{"error":"pipeline busy, retry later"}`, body)
 	assert.Equal(t, int64(1), h.sum(t, "receiver_refused_log_records", tr("http")))
 	assert.Zero(t, h.sum(t, "siphon_cdr_receiver_records_dropped"), "the client keeps it: not a drop")
 	g.open.Store(true)
-	status, _, _ = rawPOST(t, h.http, "/v1/cdr", "", fixture)
+	status, _, _ = rawPOST(t, h.http, "/v1/cdr", "", sample)
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, 1, g.LogRecordCount())
 }
@@ -279,7 +275,7 @@ func TestHTTPOverTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca)
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
-	resp, err := client.Post("https://"+h.http+"/v1/cdr", "application/json", strings.NewReader(fixture))
+	resp, err := client.Post("https://"+h.http+"/v1/cdr", "application/json", strings.NewReader(sample))
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -295,7 +291,7 @@ func TestSyslogUDP(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	for _, msg := range []string{
-		fixtureLine,
+		sampleLine,
 		"<134>Mar  6 14:23:01 sbc-1 siphon[77]: " + withCallID("rfc3164"),
 		"<134>1 2026-03-06T14:23:01.042Z siphon cdr - - - not json",
 		"garbage",
@@ -304,15 +300,18 @@ func TestSyslogUDP(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
-	require.Eventually(t, func() bool {
-		return h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_udp")) == 2
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(2), h.sum(ct, "siphon_cdr_receiver_records_malformed", tr("syslog_udp")))
 	}, waitFor, time.Millisecond)
-	assert.Equal(t, map[string]int{"a84b4c76e66710@192.168.1.100": 1, "rfc3164": 1}, callIDs(sink))
+	byID := map[string]plog.LogRecord{}
 	for _, lr := range records(sink) {
-		if v, _ := lr.Attributes().Get(record.AttrSIPCallID); v.Str() != "rfc3164" {
-			assert.Equal(t, fixture, lr.Body().Str(), "the JSON exactly as SIPhon sent it")
-		}
+		v, _ := lr.Attributes().Get(record.AttrSIPCallID)
+		byID[v.Str()] = lr
 	}
+	require.Len(t, byID, 2)
+	require.Contains(t, byID, "rfc3164")
+	require.Contains(t, byID, fixture.CDRCallID)
+	assert.Equal(t, sample, byID[fixture.CDRCallID].Body().Str(), "the JSON exactly as SIPhon sent it")
 	res := sink.AllLogs()[0].ResourceLogs().At(0).Resource().Attributes().AsRaw()
 	assert.Equal(t, map[string]any{"service.name": "siphon", "service.instance.id": "sbc-1", "host.name": "sbc-1"}, res)
 	assert.Equal(t, int64(1), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("syslog_udp"), reason("bad_syslog")))
@@ -327,13 +326,13 @@ func TestSyslogTCPFramings(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	var stream []byte
-	stream = syslogmsg.AppendOctetCounted(stream, []byte(fixtureLine))
-	stream = append(stream, strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", "newline-framed", 1)+"\n"...)
-	stream = syslogmsg.AppendOctetCounted(stream, []byte(strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", "counted-2", 1)))
+	stream = syslogmsg.AppendOctetCounted(stream, []byte(sampleLine))
+	stream = append(stream, lineWithCallID("newline-framed")+"\n"...)
+	stream = syslogmsg.AppendOctetCounted(stream, []byte(lineWithCallID("counted-2")))
 	_, err = c.Write(stream)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 3 }, waitFor, time.Millisecond)
-	assert.Equal(t, map[string]int{"a84b4c76e66710@192.168.1.100": 1, "newline-framed": 1, "counted-2": 1}, callIDs(sink))
+	assert.Equal(t, map[string]int{fixture.CDRCallID: 1, "newline-framed": 1, "counted-2": 1}, callIDs(sink))
 
 	// a broken frame closes that connection and is counted
 	_, err = c.Write([]byte("12x garbage"))
@@ -355,10 +354,12 @@ func TestSyslogTCPBackpressure(t *testing.T) {
 	const n = 200
 	var stream []byte
 	for i := range n {
-		stream = syslogmsg.AppendOctetCounted(stream, []byte(strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", fmt.Sprint("bp-", i), 1)))
+		stream = syslogmsg.AppendOctetCounted(stream, []byte(lineWithCallID(fmt.Sprint("bp-", i))))
 	}
 	go func() { _, _ = c.Write(stream) }()
-	require.Eventually(t, func() bool { return h.sum(t, "siphon_cdr_receiver_backpressure_retries") >= 5 }, waitFor, time.Millisecond)
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.GreaterOrEqual(ct, h.sum(ct, "siphon_cdr_receiver_backpressure_retries"), int64(5))
+	}, waitFor, time.Millisecond)
 	g.open.Store(true)
 	require.Eventually(t, func() bool { return g.LogRecordCount() == n }, waitFor, time.Millisecond)
 	ids := callIDs(&g.LogsSink)
@@ -375,11 +376,11 @@ func TestSyslogUDPRefusalIsCounted(t *testing.T) {
 	require.NoError(t, err)
 	defer c.Close()
 	for range 5 {
-		_, err := c.Write([]byte(fixtureLine))
+		_, err := c.Write([]byte(sampleLine))
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool {
-		return h.sum(t, "siphon_cdr_receiver_records_dropped", tr("syslog_udp"), reason("pipeline_refused")) == 5
+	require.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(5), h.sum(ct, "siphon_cdr_receiver_records_dropped", tr("syslog_udp"), reason("pipeline_refused")))
 	}, waitFor, time.Millisecond)
 }
 
