@@ -31,6 +31,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
@@ -67,8 +68,10 @@ func sipHEP(t testing.TB, cid string, captureID uint32, opts ...func(*hep.Packet
 }
 
 type harness struct {
-	r   *hepReceiver
-	tel *componenttest.Telemetry
+	r       *hepReceiver
+	tel     *componenttest.Telemetry
+	host    *streamservertest.Host // what the receiver reported
+	stopped bool
 }
 
 func testConfig() *Config {
@@ -86,13 +89,22 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h := &harness{r: r, tel: tel}
+	h := &harness{r: r, tel: tel, host: streamservertest.NewHost()}
+	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
-		require.NoError(t, r.Shutdown(context.Background()))
+		h.shutdown(t)
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
 	return h
+}
+
+// shutdown stops the receiver, once.
+func (h *harness) shutdown(t *testing.T) {
+	t.Helper()
+	if !h.stopped {
+		h.stopped = true
+		require.NoError(t, h.r.Shutdown(context.Background()))
+	}
 }
 
 func (h *harness) udp(t *testing.T) net.Conn {

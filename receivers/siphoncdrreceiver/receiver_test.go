@@ -32,6 +32,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
@@ -62,11 +63,13 @@ func withCallID(id string) string {
 }
 
 type harness struct {
-	r    *cdrReceiver
-	tel  *componenttest.Telemetry
-	http string // host:port
-	udp  string
-	tcp  string
+	r       *cdrReceiver
+	tel     *componenttest.Telemetry
+	host    *streamservertest.Host // what the receiver reported
+	stopped bool
+	http    string // host:port
+	udp     string
+	tcp     string
 }
 
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
@@ -94,13 +97,22 @@ func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
 	set.TelemetrySettings = h.tel.NewTelemetrySettings()
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h.r = r
+	h.r, h.host = r, streamservertest.NewHost()
+	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
-		require.NoError(t, r.Shutdown(context.Background()))
+		h.shutdown(t)
 		require.NoError(t, h.tel.Shutdown(context.Background()))
 	})
 	return h
+}
+
+// shutdown stops the receiver, once.
+func (h *harness) shutdown(t *testing.T) {
+	t.Helper()
+	if !h.stopped {
+		h.stopped = true
+		require.NoError(t, h.r.Shutdown(context.Background()))
+	}
 }
 
 func records(sink *consumertest.LogsSink) []plog.LogRecord {
