@@ -25,9 +25,9 @@ type Settings struct {
 	MaxConnections int
 	TLS            *tls.Config // nil for plain TCP
 	Logger         *zap.Logger
-	// Watch handles accept errors: temporary ones are waited out, any other
-	// ends accepting (connections already open are served on) and is
-	// reported unless Close caused it.
+	// Watch (required) handles accept errors: temporary ones are waited
+	// out, any other ends accepting (connections already open are served
+	// on) and is reported unless Close caused it.
 	Watch *Watch
 	// Handle serves one connection and returns when it is done; the server
 	// closes the connection afterwards.
