@@ -81,6 +81,7 @@ type Process struct {
 type Options struct {
 	Config        string            // --config value (a path or siphon:<name>)
 	Overlays      []string          // further --config values, merged over Config in order
+	Args          []string          // further command-line arguments, e.g. --feature-gates=...
 	Env           map[string]string // extra environment
 	Dir           string            // working directory (default: a temp dir)
 	HealthAddr    string            // wait until http://HealthAddr/ answers 200
@@ -103,6 +104,7 @@ func Start(t testing.TB, opts Options) *Process {
 	for _, o := range opts.Overlays {
 		args = append(args, "--config", o)
 	}
+	args = append(args, opts.Args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf

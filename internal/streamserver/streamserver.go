@@ -1,7 +1,9 @@
 // Package streamserver runs the accept side of a TCP or TLS receiver:
 // a bounded number of connections, each served by its own goroutine, TLS
 // handshakes with a deadline, and a shutdown that stops accepting, lets
-// every handler finish what it already read, and waits for them.
+// every handler finish what it already read, and waits for them. Its Watch
+// is the failure policy of every listening socket of the receivers, UDP
+// and HTTP included.
 package streamserver
 
 import (
@@ -23,6 +25,10 @@ type Settings struct {
 	MaxConnections int
 	TLS            *tls.Config // nil for plain TCP
 	Logger         *zap.Logger
+	// Watch (required) handles accept errors: temporary ones are waited
+	// out, any other ends accepting (connections already open are served
+	// on) and is reported unless Close caused it.
+	Watch *Watch
 	// Handle serves one connection and returns when it is done; the server
 	// closes the connection afterwards.
 	Handle func(srv *Server, conn net.Conn)
@@ -47,18 +53,15 @@ type Server struct {
 func Serve(ln net.Listener, s Settings) *Server {
 	srv := &Server{s: s, ln: ln, conns: make(map[net.Conn]struct{})}
 	slots := make(chan struct{}, s.MaxConnections)
+	accepting := s.Watch.Listener(ln)
 	srv.wg.Add(1)
 	go func() {
 		defer srv.wg.Done()
 		for {
-			conn, err := ln.Accept()
+			conn, err := accepting.Accept()
 			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				s.Logger.Warn("accept failed", zap.String("transport", s.Name), zap.Error(err))
-				time.Sleep(10 * time.Millisecond)
-				continue
+				s.Watch.Stop(err)
+				return
 			}
 			select {
 			case slots <- struct{}{}:
@@ -136,6 +139,7 @@ func (srv *Server) Closing() bool {
 // Close stops accepting and makes every handler's blocked read return, so
 // that it can deliver what it already framed; then waits for them.
 func (srv *Server) Close() error {
+	srv.s.Watch.Close()
 	srv.mu.Lock()
 	srv.closing = true
 	for c := range srv.conns {

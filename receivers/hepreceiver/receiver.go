@@ -34,11 +34,16 @@ type hepReceiver struct {
 	logger  *zap.Logger // rate-limited: at most one line per message per 10 s
 	tel     *metadata.TelemetryBuilder
 	authKey []byte
+	host    component.Host // receives a listener's failure
 
 	udpConn    *net.UDPConn
+	udpWatch   *streamserver.Watch
 	udpReaders sync.WaitGroup
 	servers    []*streamserver.Server
 	transports []*transport
+	// sockets holds each listening socket by transport; the tests close one
+	// under the receiver, as an outside failure would.
+	sockets map[string]io.Closer
 
 	stopper *logbatch.Stopper
 }
@@ -64,6 +69,7 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*hepRe
 			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
 		})),
 		stopper: logbatch.NewStopper(),
+		sockets: make(map[string]io.Closer),
 	}
 	if cfg.AuthKey != "" {
 		r.authKey = []byte(cfg.AuthKey)
@@ -90,8 +96,10 @@ func (r *hepReceiver) newTransport(name string, block bool) (*transport, error) 
 }
 
 // Start opens every configured listener. A listener that cannot be opened
-// fails the start and closes those already open.
-func (r *hepReceiver) Start(ctx context.Context, _ component.Host) error {
+// fails the start and closes those already open. One that fails later is
+// reported to host as a permanent error (see streamserver.Watch).
+func (r *hepReceiver) Start(ctx context.Context, host component.Host) error {
+	r.host = host
 	err := r.start(ctx)
 	if err != nil {
 		_ = r.Shutdown(ctx)
@@ -131,7 +139,7 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 	if err != nil {
 		return fmt.Errorf("hep receiver: udp listen %s: %w", u.Endpoint, err)
 	}
-	r.udpConn = conn
+	r.udpConn, r.sockets["udp"] = conn, conn
 	if u.ReadBufferSize > 0 {
 		if err := conn.SetReadBuffer(u.ReadBufferSize); err != nil {
 			r.set.Logger.Warn("cannot set UDP read buffer size", zap.Int("bytes", u.ReadBufferSize), zap.Error(err))
@@ -142,6 +150,7 @@ func (r *hepReceiver) startUDP(u *UDPConfig) error {
 	if err != nil {
 		return err
 	}
+	r.udpWatch = r.watch(t, conn.LocalAddr())
 	for range u.Readers {
 		r.udpReaders.Add(1)
 		go func() {
@@ -171,15 +180,17 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.C
 	// one byte more than allowed, to tell a full-size packet from a truncated one
 	buf := make([]byte, r.cfg.MaxPacketSize+1)
 	oob := make([]byte, udpdrops.OOBSize)
+	retry := r.udpWatch.Backoff()
 	for {
 		n, oobn, _, _, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if retry.Retry(err) {
+				continue
 			}
-			r.logger.Warn("HEP UDP read failed", zap.Error(err))
-			continue
+			r.udpWatch.Stop(err)
+			return
 		}
+		retry.Reset()
 		if dropped := drops.Update(oob[:oobn]); dropped > 0 {
 			t.tel.dropped("socket_overflow", int(dropped))
 			r.logger.Warn("HEP UDP packets dropped by the kernel: socket buffer full; raise udp.read_buffer_size", zap.Uint32("packets", dropped))
@@ -204,14 +215,24 @@ func (r *hepReceiver) startStream(name string, cfg *TCPConfig, tlsCfg *tls.Confi
 		_ = ln.Close()
 		return err
 	}
+	r.sockets[name] = ln
 	srv := streamserver.Serve(ln, streamserver.Settings{
 		Name: name, MaxConnections: cfg.MaxConnections, TLS: tlsCfg, Logger: r.logger,
+		Watch:    r.watch(t, ln.Addr()),
 		Handle:   func(srv *streamserver.Server, c net.Conn) { r.readStream(c, srv, t, cfg) },
 		Rejected: t.tel.rejected, Active: t.tel.connections,
 	})
 	r.servers = append(r.servers, srv)
 	r.set.Logger.Info("HEP receiver listening", zap.String("transport", name), zap.Stringer("address", ln.Addr()))
 	return nil
+}
+
+// watch returns the failure policy of the listener of t.
+func (r *hepReceiver) watch(t *transport, addr net.Addr) *streamserver.Watch {
+	return streamserver.NewWatch(streamserver.WatchSettings{
+		Component: "hep receiver", Listener: t.name, Addr: addr, Host: r.host,
+		Logger: r.set.Logger, Errors: t.tel.listenerError,
+	})
 }
 
 func (r *hepReceiver) readStream(conn net.Conn, srv *streamserver.Server, t *transport, cfg *TCPConfig) {
@@ -294,6 +315,9 @@ func (r *hepReceiver) Shutdown(ctx context.Context) error {
 	err := r.stopper.Drain(ctx, func() error {
 		var errs []error
 		if r.udpConn != nil {
+			if r.udpWatch != nil {
+				r.udpWatch.Close()
+			}
 			if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
@@ -64,6 +65,7 @@ type harness struct {
 	r       *hepReceiver
 	tel     *componenttest.Telemetry
 	metrics *telemetrytest.Reader
+	host    *streamservertest.Host // what the receiver reported
 	stopped bool
 }
 
@@ -87,8 +89,8 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	// obsreport's counters are the collector's, not declared in metadata.yaml
 	metrics, err := telemetrytest.NewReader(tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h := &harness{r: r, tel: tel, metrics: metrics}
+	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost()}
+	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
 		if !h.stopped {
 			require.NoError(t, r.Shutdown(context.Background()))
@@ -98,6 +100,7 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	return h
 }
 
+// shutdown stops the receiver (the cleanup then does not).
 func (h *harness) shutdown(ctx context.Context) error {
 	h.stopped = true
 	return h.r.Shutdown(ctx)

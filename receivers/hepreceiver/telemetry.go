@@ -25,7 +25,11 @@ func newTransportTelemetry(tel *metadata.TelemetryBuilder, transport string) *tr
 }
 
 func (t *transportTelemetry) withReason(reason string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(t.transport, attribute.String("reason", reason)))
+	return t.withAttr("reason", reason)
+}
+
+func (t *transportTelemetry) withAttr(key, value string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(t.transport, attribute.String(key, value)))
 }
 
 func (t *transportTelemetry) received() {
@@ -50,4 +54,8 @@ func (t *transportTelemetry) connections(delta int64) {
 
 func (t *transportTelemetry) rejected(reason string) {
 	t.tel.HepReceiverConnectionsRejected.Add(context.Background(), 1, t.withReason(reason))
+}
+
+func (t *transportTelemetry) listenerError(outcome string) {
+	t.tel.HepReceiverListenerErrors.Add(context.Background(), 1, t.withAttr("outcome", outcome))
 }

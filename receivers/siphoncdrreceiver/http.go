@@ -56,11 +56,13 @@ func (r *cdrReceiver) startHTTP(ctx context.Context, host component.Host, cfg *H
 		_ = ln.Close()
 		return fmt.Errorf("siphon_cdr receiver: http server: %w", err)
 	}
-	r.httpServer, r.httpDone = srv, make(chan struct{})
+	r.sockets[transportHTTP] = ln
+	w := r.watch(h.tel, ln.Addr())
+	r.httpServer, r.httpWatch, r.httpDone = srv, w, make(chan struct{})
 	go func() {
 		defer close(r.httpDone)
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			r.set.Logger.Error("CDR HTTP server failed", zap.Error(err))
+		if err := srv.Serve(w.Listener(ln)); !errors.Is(err, http.ErrServerClosed) {
+			w.Stop(err)
 		}
 	}()
 	r.set.Logger.Info("SIPhon CDR receiver listening", zap.String("transport", transportHTTP),

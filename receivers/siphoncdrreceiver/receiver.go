@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"time"
@@ -26,13 +27,19 @@ type cdrReceiver struct {
 	next   consumer.Logs
 	logger *zap.Logger // rate-limited: at most one line per message per 10 s
 	tel    *metadata.TelemetryBuilder
+	host   component.Host // receives a listener's failure
 
 	httpServer *http.Server
+	httpWatch  *streamserver.Watch
 	httpDone   chan struct{}
 	udpConn    *net.UDPConn
+	udpWatch   *streamserver.Watch
 	udpDone    chan struct{}
 	tcpServer  *streamserver.Server
 	batchers   []*logbatch.Batcher
+	// sockets holds each listening socket by transport; the tests close one
+	// under the receiver, as an outside failure would.
+	sockets map[string]io.Closer
 
 	stopper *logbatch.Stopper
 }
@@ -48,7 +55,16 @@ func newReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*cdrRe
 			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
 		})),
 		stopper: logbatch.NewStopper(),
+		sockets: make(map[string]io.Closer),
 	}, nil
+}
+
+// watch returns the failure policy of one listener.
+func (r *cdrReceiver) watch(tel *transportTelemetry, addr net.Addr) *streamserver.Watch {
+	return streamserver.NewWatch(streamserver.WatchSettings{
+		Component: "siphon_cdr receiver", Listener: tel.name, Addr: addr, Host: r.host,
+		Logger: r.set.Logger, Errors: tel.listenerError,
+	})
 }
 
 func (r *cdrReceiver) obsReport(transport string) (*receiverhelper.ObsReport, error) {
@@ -62,8 +78,10 @@ func (r *cdrReceiver) obsReport(transport string) (*receiverhelper.ObsReport, er
 }
 
 // Start opens every configured listener; on failure it closes those
-// already open.
+// already open. A listener that fails later is reported to host as a
+// permanent error (see streamserver.Watch).
 func (r *cdrReceiver) Start(ctx context.Context, host component.Host) error {
+	r.host = host
 	err := r.start(ctx, host)
 	if err != nil {
 		_ = r.Shutdown(ctx)
@@ -98,6 +116,7 @@ func (r *cdrReceiver) Shutdown(ctx context.Context) error {
 	err := r.stopper.Drain(ctx, func() error {
 		var errs []error
 		if r.httpServer != nil {
+			r.httpWatch.Close()
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), logbatch.ShutdownGrace)
 			if err := r.httpServer.Shutdown(shutdownCtx); err != nil {
 				errs = append(errs, err)
@@ -106,6 +125,9 @@ func (r *cdrReceiver) Shutdown(ctx context.Context) error {
 			<-r.httpDone
 		}
 		if r.udpConn != nil {
+			if r.udpWatch != nil {
+				r.udpWatch.Close()
+			}
 			if err := r.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, err)
 			}

@@ -31,6 +31,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
@@ -53,6 +54,8 @@ type harness struct {
 	r       *cdrReceiver
 	tel     *componenttest.Telemetry
 	metrics *telemetrytest.Reader
+	host    *streamservertest.Host // what the receiver reported
+	stopped bool
 	http    string // host:port
 	udp     string
 	tcp     string
@@ -88,13 +91,22 @@ func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
 	// obsreport's counters are the collector's, not declared in metadata.yaml
 	h.metrics, err = telemetrytest.NewReader(h.tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
-	h.r = r
+	h.r, h.host = r, streamservertest.NewHost()
+	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
-		require.NoError(t, r.Shutdown(context.Background()))
+		h.shutdown(t)
 		require.NoError(t, h.tel.Shutdown(context.Background()))
 	})
 	return h
+}
+
+// shutdown stops the receiver, once.
+func (h *harness) shutdown(t *testing.T) {
+	t.Helper()
+	if !h.stopped {
+		h.stopped = true
+		require.NoError(t, h.r.Shutdown(context.Background()))
+	}
 }
 
 func records(sink *consumertest.LogsSink) []plog.LogRecord {

@@ -69,7 +69,7 @@ func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
 	if err != nil {
 		return fmt.Errorf("siphon_cdr receiver: syslog udp listen %s: %w", cfg.Endpoint, err)
 	}
-	r.udpConn, r.udpDone = conn, make(chan struct{})
+	r.udpConn, r.udpDone, r.sockets[transportSyslogUDP] = conn, make(chan struct{}), conn
 	if cfg.ReadBufferSize > 0 {
 		if err := conn.SetReadBuffer(cfg.ReadBufferSize); err != nil {
 			r.set.Logger.Warn("cannot set UDP read buffer size", zap.Int("bytes", cfg.ReadBufferSize), zap.Error(err))
@@ -81,20 +81,23 @@ func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
 		return err
 	}
 	drops := udpdrops.Enable(conn)
+	r.udpWatch = r.watch(in.tel, conn.LocalAddr())
 	go func() {
 		defer close(r.udpDone)
 		buf := make([]byte, maxSize+1)
 		oob := make([]byte, udpdrops.OOBSize)
 		scratch := plog.NewLogRecord()
+		retry := r.udpWatch.Backoff()
 		for {
 			n, oobn, _, from, err := conn.ReadMsgUDPAddrPort(buf, oob)
 			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
+				if retry.Retry(err) {
+					continue
 				}
-				r.logger.Warn("syslog UDP read failed", zap.Error(err))
-				continue
+				r.udpWatch.Stop(err)
+				return
 			}
+			retry.Reset()
 			if dropped := drops.Update(oob[:oobn]); dropped > 0 {
 				in.tel.dropped("socket_overflow", int(dropped))
 				r.logger.Warn("CDR syslog datagrams dropped by the kernel: socket buffer full; raise read_buffer_size", zap.Uint32("datagrams", dropped))
@@ -121,8 +124,10 @@ func (r *cdrReceiver) startSyslogTCP(cfg *SyslogTCPConfig, maxSize int) error {
 		_ = ln.Close()
 		return err
 	}
+	r.sockets[transportSyslogTCP] = ln
 	r.tcpServer = streamserver.Serve(ln, streamserver.Settings{
 		Name: transportSyslogTCP, MaxConnections: cfg.MaxConnections, Logger: r.logger,
+		Watch:    r.watch(in.tel, ln.Addr()),
 		Rejected: in.tel.rejected, Active: in.tel.connections,
 		Handle: func(srv *streamserver.Server, conn net.Conn) {
 			node := nodeOf(conn.RemoteAddr().String())

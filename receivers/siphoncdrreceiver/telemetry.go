@@ -19,17 +19,22 @@ const (
 // transportTelemetry records the receiver's own metrics for one transport.
 type transportTelemetry struct {
 	tel       *metadata.TelemetryBuilder
+	name      string
 	transport attribute.KeyValue
 	set       metric.MeasurementOption
 }
 
 func newTransportTelemetry(tel *metadata.TelemetryBuilder, transport string) *transportTelemetry {
 	kv := attribute.String("transport", transport)
-	return &transportTelemetry{tel: tel, transport: kv, set: metric.WithAttributeSet(attribute.NewSet(kv))}
+	return &transportTelemetry{tel: tel, name: transport, transport: kv, set: metric.WithAttributeSet(attribute.NewSet(kv))}
 }
 
 func (t *transportTelemetry) withReason(reason string) metric.MeasurementOption {
-	return metric.WithAttributeSet(attribute.NewSet(t.transport, attribute.String("reason", reason)))
+	return t.withAttr("reason", reason)
+}
+
+func (t *transportTelemetry) withAttr(key, value string) metric.MeasurementOption {
+	return metric.WithAttributeSet(attribute.NewSet(t.transport, attribute.String(key, value)))
 }
 
 func (t *transportTelemetry) malformed(reason string) {
@@ -54,4 +59,8 @@ func (t *transportTelemetry) unauthorized() {
 
 func (t *transportTelemetry) retry() {
 	t.tel.SiphonCdrReceiverBackpressureRetries.Add(context.Background(), 1, t.set)
+}
+
+func (t *transportTelemetry) listenerError(outcome string) {
+	t.tel.SiphonCdrReceiverListenerErrors.Add(context.Background(), 1, t.withAttr("outcome", outcome))
 }

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	HepReceiverBackpressureRetries metric.Int64Counter
 	HepReceiverConnectionsActive   metric.Int64UpDownCounter
 	HepReceiverConnectionsRejected metric.Int64Counter
+	HepReceiverListenerErrors      metric.Int64Counter
 	HepReceiverPacketsDropped      metric.Int64Counter
 	HepReceiverPacketsMalformed    metric.Int64Counter
 	HepReceiverPacketsReceived     metric.Int64Counter
@@ -79,6 +80,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_hep_receiver_connections_rejected",
 		metric.WithDescription("TCP/TLS connections closed at once, by reason (limit, tls_handshake). [Development]"),
 		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.HepReceiverListenerErrors, err = builder.meter.Int64Counter(
+		"otelcol_hep_receiver_listener_errors",
+		metric.WithDescription("Errors reading a UDP socket, or accepting on a TCP/TLS listener, by outcome (retried, stopped). [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.HepReceiverPacketsDropped, err = builder.meter.Int64Counter(

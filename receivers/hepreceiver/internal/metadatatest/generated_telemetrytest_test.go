@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.HepReceiverBackpressureRetries.Add(context.Background(), 1)
 	tb.HepReceiverConnectionsActive.Add(context.Background(), 1)
 	tb.HepReceiverConnectionsRejected.Add(context.Background(), 1)
+	tb.HepReceiverListenerErrors.Add(context.Background(), 1)
 	tb.HepReceiverPacketsDropped.Add(context.Background(), 1)
 	tb.HepReceiverPacketsMalformed.Add(context.Background(), 1)
 	tb.HepReceiverPacketsReceived.Add(context.Background(), 1)
@@ -32,6 +33,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverConnectionsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualHepReceiverListenerErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverPacketsDropped(t, testTel,

@@ -29,6 +29,7 @@ type TelemetryBuilder struct {
 	SiphonCdrReceiverBackpressureRetries  metric.Int64Counter
 	SiphonCdrReceiverConnectionsActive    metric.Int64UpDownCounter
 	SiphonCdrReceiverConnectionsRejected  metric.Int64Counter
+	SiphonCdrReceiverListenerErrors       metric.Int64Counter
 	SiphonCdrReceiverRecordsDropped       metric.Int64Counter
 	SiphonCdrReceiverRecordsMalformed     metric.Int64Counter
 	SiphonCdrReceiverRequestsUnauthorized metric.Int64Counter
@@ -79,6 +80,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_siphon_cdr_receiver_connections_rejected",
 		metric.WithDescription("Syslog TCP connections closed at once, by reason (limit). [Development]"),
 		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SiphonCdrReceiverListenerErrors, err = builder.meter.Int64Counter(
+		"otelcol_siphon_cdr_receiver_listener_errors",
+		metric.WithDescription("Errors reading the syslog UDP socket, or accepting on the HTTP or syslog TCP listener, by outcome (retried, stopped). [Development]"),
+		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverRecordsDropped, err = builder.meter.Int64Counter(

@@ -22,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.SiphonCdrReceiverBackpressureRetries.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverConnectionsActive.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverConnectionsRejected.Add(context.Background(), 1)
+	tb.SiphonCdrReceiverListenerErrors.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverRecordsDropped.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverRecordsMalformed.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverRequestsUnauthorized.Add(context.Background(), 1)
@@ -32,6 +33,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSiphonCdrReceiverConnectionsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSiphonCdrReceiverListenerErrors(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSiphonCdrReceiverRecordsDropped(t, testTel,
