@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
@@ -22,6 +23,26 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
+
+// hepReceiver starts a hep receiver feeding next and returns a UDP socket
+// connected to it; both stop when the test ends (before the exporter,
+// which was built first).
+func hepReceiver(t *testing.T, next consumer.Logs) net.Conn {
+	t.Helper()
+	rf := hepreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
+	rcvAddr := testport.Addr(t)
+	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
+	rcfg.Batch.Timeout = time.Millisecond
+	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	conn, err := net.Dial("udp", rcvAddr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
 
 // TestHEPRoundTripThroughCollector sends HEP packets of every shape to the
 // hep receiver, which feeds this exporter, which sends to a capture node:
@@ -31,19 +52,7 @@ func TestHEPRoundTripThroughCollector(t *testing.T) {
 	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
 	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = srv.Addr(), TransportTCP })
 
-	rf := hepreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
-	rcvAddr := testport.Addr(t)
-	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
-	rcfg.Batch.Timeout = time.Millisecond
-	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, h.exp)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
-
-	conn, err := net.Dial("udp", rcvAddr)
-	require.NoError(t, err)
-	defer conn.Close()
+	conn := hepReceiver(t, h.exp)
 
 	specHex, err := os.ReadFile("../../internal/testdata/siphon/hep3-spec-example.hex")
 	require.NoError(t, err)
