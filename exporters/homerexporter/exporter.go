@@ -106,7 +106,7 @@ func (e *homerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // encode appends the HEP packet of one record to dst.
 func (e *homerExporter) encode(dst []byte, lr plog.LogRecord, res pcommon.Resource) ([]byte, error) {
 	p := &e.pkt
-	if err := heprecord.ToHEP(lr, p, &e.scratch); err != nil {
+	if err := heprecord.ToHEP(lr, p, &e.scratch, e.cfg.KeepCompressedPayload); err != nil {
 		return dst, err
 	}
 	// Records that came in as HEP go out with exactly their own chunks;
