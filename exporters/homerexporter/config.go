@@ -37,6 +37,11 @@ type Config struct {
 	NodeName string `mapstructure:"node_name"`
 	// AuthKey, when set, is sent in chunk 0x0e of every packet.
 	AuthKey configopaque.String `mapstructure:"auth_key"`
+	// KeepCompressedPayload sends a payload that came compressed (HEP
+	// chunk 0x10) compressed again. By default it goes plain in chunk 0x0f:
+	// heplify-server, Homer's capture node, reads no other payload chunk
+	// and stores nothing for a packet without it.
+	KeepCompressedPayload bool `mapstructure:"keep_compressed_payload"`
 
 	exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	QueueConfig                  configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`

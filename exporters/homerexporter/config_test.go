@@ -31,6 +31,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, createDefaultConfig(), def)
 	assert.Equal(t, "udp", def.Transport)
 	assert.Equal(t, "127.0.0.1:9060", def.Endpoint)
+	assert.False(t, def.KeepCompressedPayload, "payloads go plain in chunk 0x0f unless asked")
 
 	cfg, err := loadConfig(t, "tls")
 	require.NoError(t, err)
@@ -41,6 +42,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, uint32(2001), cfg.CaptureID)
 	assert.Equal(t, "otelcol-siphon", cfg.NodeName)
 	assert.Equal(t, "s3cret", string(cfg.AuthKey))
+	assert.True(t, cfg.KeepCompressedPayload)
 	assert.Equal(t, 3*time.Second, cfg.Timeout)
 	q := cfg.QueueConfig.Get()
 	require.NotNil(t, q)

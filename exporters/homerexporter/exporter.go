@@ -47,8 +47,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*homerExporter, error) {
 	}
 	e.conn = &sendconn.Conn{
 		Transport: cfg.Transport, Endpoint: cfg.Endpoint, Timeout: cfg.Timeout, Logger: e.logger,
-		Unreachable: func(bool) { // a datagram lost at a closed port, written or not
-			tel.HomerExporterRecordsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "port_unreachable")))
+		Sent: func(n int) { tel.HomerExporterPacketsSent.Add(context.Background(), int64(n)) },
+		Lost: func(reason string, n int) {
+			tel.HomerExporterRecordsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", reason)))
 		},
 		Dialed: func(ok bool) { tel.HomerExporterConnects.Add(context.Background(), 1, outcome(ok)) },
 	}
@@ -66,9 +67,9 @@ func (e *homerExporter) start(ctx context.Context, _ component.Host) error {
 	return nil
 }
 
-func (e *homerExporter) shutdown(context.Context) error {
+func (e *homerExporter) shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	e.conn.Close()
+	e.conn.Close(ctx)
 	e.mu.Unlock()
 	e.tel.Shutdown()
 	return nil
@@ -87,7 +88,7 @@ func outcome(ok bool) metric.MeasurementOption {
 func (e *homerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	sent, err := e.conn.SendLogs(ctx, ld, func(dst []byte, r record.Item) ([]byte, bool) {
+	err := e.conn.SendLogs(ctx, ld, func(dst []byte, r record.Item) ([]byte, bool) {
 		out, err := e.encode(dst, r.Log, r.Resource)
 		if err != nil {
 			e.tel.HomerExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reasonOf(err))))
@@ -96,7 +97,6 @@ func (e *homerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 		return out, true
 	})
-	e.tel.HomerExporterPacketsSent.Add(ctx, int64(sent))
 	if err != nil {
 		return fmt.Errorf("homer exporter: %w", err)
 	}
@@ -106,7 +106,7 @@ func (e *homerExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 // encode appends the HEP packet of one record to dst.
 func (e *homerExporter) encode(dst []byte, lr plog.LogRecord, res pcommon.Resource) ([]byte, error) {
 	p := &e.pkt
-	if err := heprecord.ToHEP(lr, p, &e.scratch); err != nil {
+	if err := heprecord.ToHEP(lr, p, &e.scratch, e.cfg.KeepCompressedPayload); err != nil {
 		return dst, err
 	}
 	// Records that came in as HEP go out with exactly their own chunks;

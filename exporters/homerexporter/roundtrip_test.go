@@ -2,26 +2,47 @@ package homerexporter
 
 import (
 	"bytes"
+	"compress/zlib"
 	"context"
 	"encoding/binary"
-	"encoding/hex"
+	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/heptest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
+
+// hepReceiver starts a hep receiver feeding next and returns a UDP socket
+// connected to it; both stop when the test ends (before the exporter,
+// which was built first).
+func hepReceiver(t *testing.T, next consumer.Logs) net.Conn {
+	t.Helper()
+	rf := hepreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
+	rcvAddr := testport.Addr(t)
+	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
+	rcfg.Batch.Timeout = time.Millisecond
+	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+	conn, err := net.Dial("udp", rcvAddr)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
 
 // TestHEPRoundTripThroughCollector sends HEP packets of every shape to the
 // hep receiver, which feeds this exporter, which sends to a capture node:
@@ -29,26 +50,14 @@ import (
 // HEP v3; the inbound auth key is the hop's secret and is not forwarded).
 func TestHEPRoundTripThroughCollector(t *testing.T) {
 	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
-	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = srv.Addr(), TransportTCP })
+	h := newHomer(t, func(c *Config) {
+		c.Endpoint, c.Transport = srv.Addr(), TransportTCP
+		c.KeepCompressedPayload = true // lossless, chunk 0x10 included
+	})
 
-	rf := hepreceiver.NewFactory()
-	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
-	rcvAddr := testport.Addr(t)
-	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
-	rcfg.Batch.Timeout = time.Millisecond
-	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, h.exp)
-	require.NoError(t, err)
-	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+	conn := hepReceiver(t, h.exp)
 
-	conn, err := net.Dial("udp", rcvAddr)
-	require.NoError(t, err)
-	defer conn.Close()
-
-	specHex, err := os.ReadFile("../../internal/testdata/siphon/hep3-spec-example.hex")
-	require.NoError(t, err)
-	spec, err := hex.DecodeString(strings.TrimSpace(string(specHex)))
-	require.NoError(t, err)
+	spec := fixture.HEPSpecExample()
 
 	every := hep.Packet{
 		Family: hep.FamilyIPv6, Protocol: hep.ProtoTCP,
@@ -131,4 +140,56 @@ func TestHEPRoundTripThroughCollector(t *testing.T) {
 	assert.Equal(t, "INFO sip:x SIP/2.0\r\nCall-ID: zipped\r\n\r\n", string(inflated))
 	out.Compressed, zipped.Compressed, zipped.Version = nil, nil, 3
 	assert.Equal(t, zipped, out)
+}
+
+// TestCompressedPayloadGoesPlain: a HEP packet whose payload came gzip- or
+// zlib-compressed in chunk 0x10 goes over a real socket into the hep
+// receiver (which inflates it), this exporter and a capture node. By
+// default the capture node gets the plain payload in chunk 0x0f and no
+// 0x10, as heplify-server needs; with keep_compressed_payload, chunk 0x10
+// that inflates to the original and no 0x0f. The other chunks are as sent.
+func TestCompressedPayloadGoesPlain(t *testing.T) {
+	const payload = "INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: zipped@192.168.1.100\r\nCSeq: 1 INVITE\r\n\r\n"
+	compress := map[string]func(*bytes.Buffer){
+		"gzip": func(b *bytes.Buffer) { require.NoError(t, hep.Deflate(b, []byte(payload))) },
+		"zlib": func(b *bytes.Buffer) {
+			w := zlib.NewWriter(b)
+			_, err := w.Write([]byte(payload))
+			require.NoError(t, err)
+			require.NoError(t, w.Close())
+		},
+	}
+	for _, tc := range []struct {
+		format string
+		keep   bool
+	}{{"gzip", false}, {"zlib", false}, {"gzip", true}, {"zlib", true}} {
+		t.Run(fmt.Sprintf("%s keep_compressed_payload=%v", tc.format, tc.keep), func(t *testing.T) {
+			srv := heptest.NewUDP(t, "127.0.0.1:0")
+			h := newHomer(t, func(c *Config) { c.Endpoint, c.KeepCompressedPayload = srv.Addr(), tc.keep })
+			in := hepReceiver(t, h.exp)
+
+			p := sipPacket(7)
+			var z bytes.Buffer
+			compress[tc.format](&z)
+			p.Payload, p.Compressed = nil, z.Bytes()
+			raw, err := p.AppendV3(nil)
+			require.NoError(t, err)
+			_, err = in.Write(raw)
+			require.NoError(t, err)
+
+			got := srv.WaitFor(1, waitFor)[0]
+			if tc.keep {
+				assert.Nil(t, got.Payload, "no chunk 0x0f")
+				require.NotNil(t, got.Compressed, "chunk 0x10")
+				inflated, err := hep.Inflate(got.Compressed, 1<<16)
+				require.NoError(t, err)
+				assert.Equal(t, payload, string(inflated))
+			} else {
+				assert.Nil(t, got.Compressed, "no chunk 0x10")
+				assert.Equal(t, payload, string(got.Payload), "chunk 0x0f, plain")
+			}
+			got.Payload, got.Compressed, p.Compressed = nil, nil, nil
+			assert.Equal(t, p, got)
+		})
+	}
 }

@@ -47,8 +47,9 @@ func newExporter(set exporter.Settings, cfg *Config) (*syslogExporter, error) {
 	}
 	e.conn = &sendconn.Conn{
 		Transport: cfg.Transport, Endpoint: cfg.Endpoint, Timeout: cfg.Timeout, Logger: e.logger,
-		Unreachable: func(bool) { // a datagram lost at a closed port, written or not
-			tel.SiphonSyslogExporterRecordsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "port_unreachable")))
+		Sent: func(n int) { tel.SiphonSyslogExporterMessagesSent.Add(context.Background(), int64(n)) },
+		Lost: func(reason string, n int) {
+			tel.SiphonSyslogExporterRecordsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", reason)))
 		},
 		Dialed: func(ok bool) {
 			v := "failure"
@@ -72,9 +73,9 @@ func (e *syslogExporter) start(ctx context.Context, _ component.Host) error {
 	return nil
 }
 
-func (e *syslogExporter) shutdown(context.Context) error {
+func (e *syslogExporter) shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	e.conn.Close()
+	e.conn.Close(ctx)
 	e.mu.Unlock()
 	e.tel.Shutdown()
 	return nil
@@ -85,7 +86,7 @@ func (e *syslogExporter) shutdown(context.Context) error {
 func (e *syslogExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	sent, err := e.conn.SendLogs(ctx, ld, func(dst []byte, r record.Item) ([]byte, bool) {
+	err := e.conn.SendLogs(ctx, ld, func(dst []byte, r record.Item) ([]byte, bool) {
 		msg, reason, err := e.message(r)
 		if err != nil {
 			e.tel.SiphonSyslogExporterRecordsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
@@ -100,7 +101,6 @@ func (e *syslogExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		}
 		return syslogmsg.AppendOctetCounted(dst, msg), true
 	})
-	e.tel.SiphonSyslogExporterMessagesSent.Add(ctx, int64(sent))
 	if err != nil {
 		return fmt.Errorf("siphon_syslog exporter: %w", err)
 	}

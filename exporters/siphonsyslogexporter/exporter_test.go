@@ -3,12 +3,14 @@ package siphonsyslogexporter
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,11 +27,13 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testpki"
 	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
@@ -77,16 +81,29 @@ func (o *once) Shutdown(ctx context.Context) error {
 
 func newSyslog(t *testing.T, mutate func(*Config)) *once {
 	t.Helper()
+	o, _ := newSyslogTelemetry(t, mutate)
+	return o
+}
+
+// newSyslogTelemetry is newSyslog with the exporter's own telemetry.
+func newSyslogTelemetry(t *testing.T, mutate func(*Config)) (*once, *componenttest.Telemetry) {
+	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
 	mutate(cfg)
 	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateLogs(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	tel := componenttest.NewTelemetry()
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	exp, err := NewFactory().CreateLogs(context.Background(), set, cfg)
 	require.NoError(t, err)
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	o := &once{Logs: exp}
-	t.Cleanup(func() { require.NoError(t, o.Shutdown(context.Background())) })
-	return o
+	t.Cleanup(func() {
+		require.NoError(t, o.Shutdown(context.Background()))
+		require.NoError(t, tel.Shutdown(context.Background()))
+	})
+	return o, tel
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -127,6 +144,60 @@ func TestUDPIsSIPhonsDatagram(t *testing.T) {
 	n, _, err := pc.ReadFrom(buf)
 	require.NoError(t, err)
 	assert.Equal(t, fixtureLine, string(buf[:n]), "byte for byte what SIPhon sends")
+}
+
+// TestUDPLossIsCounted: CDRs sent over UDP to a loopback port where nothing
+// listens are all counted dropped (port_unreachable), none sent; to a
+// listening one all sent, and all arrive. Every message is counted once.
+func TestUDPLossIsCounted(t *testing.T) {
+	const n = 100
+	for _, tc := range []struct {
+		name      string
+		listening bool
+	}{{"listening", true}, {"port closed", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := testport.Addr(t)
+			var received atomic.Int64
+			if tc.listening {
+				pc, err := net.ListenPacket("udp", addr)
+				require.NoError(t, err)
+				require.NoError(t, pc.(*net.UDPConn).SetReadBuffer(4<<20))
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					buf := make([]byte, 65536)
+					for {
+						if _, _, err := pc.ReadFrom(buf); err != nil {
+							return
+						}
+						received.Add(1)
+					}
+				}()
+				t.Cleanup(func() { pc.Close(); <-done })
+			}
+			exp, tel := newSyslogTelemetry(t, func(c *Config) { c.Endpoint = addr })
+			ids := make([]string, n)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("udp-%d@192.168.1.100", i)
+			}
+			require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
+			var sent, dropped int64
+			read := func() {
+				sent = telemetrytest.Sum(t, tel, "otelcol_siphon_syslog_exporter_messages_sent")
+				dropped = telemetrytest.Sum(t, tel, "otelcol_siphon_syslog_exporter_records_dropped", attribute.String("reason", "port_unreachable"))
+			}
+			assert.Eventually(t, func() bool { read(); return sent+dropped == n }, waitFor, time.Millisecond)
+			read()
+			require.Equal(t, int64(n), sent+dropped, "sent %d + dropped %d", sent, dropped)
+			if !tc.listening {
+				assert.Equal(t, int64(n), dropped)
+				return
+			}
+			assert.Equal(t, int64(n), sent)
+			assert.Eventually(t, func() bool { return received.Load() == n }, waitFor, time.Millisecond)
+			assert.Equal(t, int64(n), received.Load())
+		})
+	}
 }
 
 // tcpCapture accepts one connection and returns everything it sent.

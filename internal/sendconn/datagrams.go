@@ -1,9 +1,8 @@
 package sendconn
 
 import (
-	"errors"
 	"net"
-	"syscall"
+	"time"
 )
 
 // datagramBatch is how many datagrams one batch write carries at most
@@ -18,10 +17,18 @@ type datagrams struct {
 	conn    net.Conn // what w writes to
 }
 
-// sendDatagrams writes records 0..n-1 as one datagram each, in batches.
-// On a write error other than a closed port it returns how many went out
-// and the index of the first record that did not.
-func (c *Conn) sendDatagrams(conn net.Conn, n int, enc Encoder) (sent, from int, err error) {
+// maxRefusals bounds the refusals in a row, with no datagram written in
+// between, that a batch write takes before it gives up: each one is an
+// ICMP report about an earlier datagram (counted by the ledger), after
+// which the same datagram is written again; an error that persists is not
+// such a report but a local one (no route, say), and fails the send.
+const maxRefusals = 3
+
+// sendDatagrams writes records 0..n-1 as one datagram each, in batches,
+// each write preceded by a check of the socket for reports of loss (the
+// ledger). On a write error other than such a report it returns the index
+// of the first record that did not go out.
+func (c *Conn) sendDatagrams(conn net.Conn, n int, enc Encoder) (from int, err error) {
 	d := &c.dgrams
 	if d.conn != conn {
 		d.w, d.conn = newBatchWriter(conn), conn
@@ -40,28 +47,30 @@ func (c *Conn) sendDatagrams(conn net.Conn, n int, enc Encoder) (sent, from int,
 		}
 		first = i
 		for k, refused := 0, 0; k < len(d.ends); {
+			// sendmmsg(2) consumes a pending error on a message after the first and
+			// returns the count so far without it: the check before every
+			// write reads the queued report instead
+			c.check(time.Now())
 			w, err := d.w.write(c.buf, d.ends, k)
-			sent, k = sent+w, k+w
 			if w > 0 {
-				refused = 0 // the count is per datagram
+				c.wrote(w, time.Now())
+				k, refused = k+w, 0
 			}
-			switch {
-			case err == nil:
-			case errors.Is(err, syscall.ECONNREFUSED):
-				// about an earlier datagram; datagram k is not out: try it
-				// again, and past three refusals drop it (nobody listens)
-				if refused++; refused <= 3 {
-					c.unreachable(true)
-				} else {
-					c.unreachable(false)
-					k, refused = k+1, 0
-				}
-			default:
-				return sent, d.records[k], err
+			if err == nil {
+				continue
+			}
+			reason, ok := lossReason(err)
+			if !ok || refused == maxRefusals {
+				return d.records[k], err
+			}
+			// a report about earlier datagrams; datagram k did not go out
+			refused++
+			if !c.check(time.Now()) {
+				c.refused(reason) // no queued report to read (off Linux)
 			}
 		}
 	}
-	return sent, n, nil
+	return n, nil
 }
 
 // plainWriter writes one datagram per system call.

@@ -39,7 +39,10 @@ type Settings struct {
 	CACert        string
 	TLSServerName string
 	QueueSize     int
-	// Sent and Dropped feed the proxy's metrics.
+	// Sent and Dropped feed the proxy's metrics. Over UDP a packet is sent
+	// when confirmed (sendconn's ledger, within a second or two of the
+	// write) and dropped as send_error when the collector's host reported
+	// it lost (port or host unreachable).
 	Sent    func(n int)
 	Dropped func(reason string, n int)
 	Logger  *slog.Logger
@@ -54,7 +57,15 @@ type Tracer struct {
 	done    chan struct{}
 	stop    chan struct{}
 	once    sync.Once
+
+	// the unreachable warning, under the Conn's lock (its Lost callback)
+	lost   int
+	warned time.Time
 }
+
+// warnEvery is the least time between two warnings about an unreachable
+// collector: a down collector is reported on every batch.
+const warnEvery = 10 * time.Second
 
 // CaptureID maps SIPhon's agent_id: a number is used as is, any other
 // string is FNV-1a hashed to 32 bits.
@@ -71,7 +82,8 @@ func CaptureID(agentID string) uint32 {
 func New(s Settings) (*Tracer, error) {
 	t := &Tracer{s: s, capture: CaptureID(s.AgentID), queue: make(chan []byte, s.QueueSize),
 		done: make(chan struct{}), stop: make(chan struct{})}
-	t.conn = &sendconn.Conn{Transport: s.Transport, Endpoint: s.Endpoint, Timeout: 5 * time.Second, Logger: zap.NewNop()}
+	t.conn = &sendconn.Conn{Transport: s.Transport, Endpoint: s.Endpoint, Timeout: 5 * time.Second, Logger: zap.NewNop(),
+		Sent: s.Sent, Lost: t.unreachable}
 	if s.Transport == sendconn.TLS {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.TLSServerName}
 		if s.CACert != "" {
@@ -216,13 +228,24 @@ func (t *Tracer) send(batch [][]byte) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sent, _, err := t.conn.Send(ctx, len(batch), func(dst []byte, i int) ([]byte, bool) {
+	from, err := t.conn.Send(ctx, len(batch), func(dst []byte, i int) ([]byte, bool) {
 		return append(dst, batch[i]...), true
 	})
-	t.s.Sent(sent)
 	if err != nil {
-		t.s.Dropped("send_error", len(batch)-sent)
+		t.s.Dropped("send_error", len(batch)-from)
 		t.s.Logger.Warn("HEP send failed", "endpoint", t.s.Endpoint, "error", err)
+	}
+}
+
+// unreachable counts UDP packets the collector's host reported lost, and
+// warns at most every warnEvery with how many were lost since the last
+// warning.
+func (t *Tracer) unreachable(reason string, n int) {
+	t.s.Dropped("send_error", n)
+	t.lost += n
+	if now := time.Now(); now.Sub(t.warned) >= warnEvery {
+		t.s.Logger.Warn("HEP collector unreachable; packets lost", "endpoint", t.s.Endpoint, "reason", reason, "packets", t.lost)
+		t.warned, t.lost = now, 0
 	}
 }
 
@@ -234,6 +257,7 @@ func (t *Tracer) Close() {
 	t.once.Do(func() {
 		close(t.stop)
 		<-t.done
-		t.conn.Close()
+		// settles the UDP accounting: waits at most sendconn.ConfirmGrace
+		t.conn.Close(context.Background())
 	})
 }

@@ -241,7 +241,12 @@ func putMAC(attrs pcommon.Map, key string, v []byte) {
 // scratch, which is reused across calls; p is valid until the record or
 // scratch changes. Records that did not come from HEP (a CDR, say) get
 // what they have: addresses, ports, time, Call-ID as correlation id.
-func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
+//
+// A payload that came compressed (chunk 0x10, hep.payload_compressed) goes
+// out compressed again when keepCompressed is set, which makes the round
+// trip lossless; otherwise it goes plain in chunk 0x0f, the only payload
+// chunk heplify-server (Homer's capture node) reads.
+func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer, keepCompressed bool) error {
 	p.Reset()
 	p.Version = 3
 	scratch.Reset()
@@ -350,7 +355,7 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer) error {
 	}
 
 	payload := bodyBytes(lr.Body())
-	if v, ok := attrs.Get(record.AttrHEPPayloadCompressed); ok && v.Bool() {
+	if v, ok := attrs.Get(record.AttrHEPPayloadCompressed); ok && v.Bool() && keepCompressed {
 		if err := hep.Deflate(scratch, payload); err != nil {
 			return err
 		}

@@ -56,7 +56,13 @@ func TestFromHEPSIPMessage(t *testing.T) {
 	}, lr.Attributes().AsRaw())
 }
 
+// roundTrip is HEP -> record -> HEP keeping compression: lossless.
 func roundTrip(t *testing.T, p hep.Packet, payload []byte, compressed bool) hep.Packet {
+	t.Helper()
+	return roundTripKeep(t, p, payload, compressed, true)
+}
+
+func roundTripKeep(t *testing.T, p hep.Packet, payload []byte, compressed, keepCompressed bool) hep.Packet {
 	t.Helper()
 	lr := plog.NewLogRecord()
 	FromHEP(&p, payload, compressed, time.Now(), lr)
@@ -69,7 +75,7 @@ func roundTrip(t *testing.T, p hep.Packet, payload []byte, compressed bool) hep.
 	require.NoError(t, err)
 	var out hep.Packet
 	var scratch bytes.Buffer
-	require.NoError(t, ToHEP(back.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0), &out, &scratch))
+	require.NoError(t, ToHEP(back.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0), &out, &scratch, keepCompressed))
 	// and through the encoder, so nothing points into freed memory
 	wire, err := out.AppendV3(nil)
 	require.NoError(t, err)
@@ -111,6 +117,8 @@ func TestHEPRoundTripPayloadAndCompressed(t *testing.T) {
 	FromHEP(&p, p.Payload, false, time.Now(), lr)
 	assert.Equal(t, string(p.Payload), lr.Body().Str())
 	assert.Equal(t, p, roundTrip(t, p, p.Payload, false))
+	// the plain payload was never compressed by us: nothing to undo
+	assert.Equal(t, p, roundTripKeep(t, p, p.Payload, false, false))
 }
 
 func TestHEPRoundTripFamilyMismatch(t *testing.T) {
@@ -141,12 +149,21 @@ func TestHEPCompressedPayload(t *testing.T) {
 	v, _ := lr.Attributes().Get(record.AttrSIPRequestMethod)
 	assert.Equal(t, "INVITE", v.Str())
 
+	// kept compressed: chunk 0x10 again, with the same content
 	got := roundTrip(t, p, payload, true)
 	require.NotNil(t, got.Compressed)
 	assert.Nil(t, got.Payload)
 	inflated, err := hep.Inflate(got.Compressed, 1<<16)
 	require.NoError(t, err)
 	assert.Equal(t, payload, inflated)
+	got.Compressed = nil
+
+	// otherwise plain in chunk 0x0f, the rest of the packet the same
+	plain := roundTripKeep(t, p, payload, true, false)
+	assert.Nil(t, plain.Compressed)
+	assert.Equal(t, payload, plain.Payload)
+	plain.Payload = nil
+	assert.Equal(t, got, plain)
 }
 
 func TestHEPv1WithoutTime(t *testing.T) {
@@ -171,7 +188,7 @@ func TestToHEPForCDR(t *testing.T) {
 	lr.Attributes().PutStr(record.AttrSIPCallID, "c1")
 	var p hep.Packet
 	var scratch bytes.Buffer
-	require.NoError(t, ToHEP(lr, &p, &scratch))
+	require.NoError(t, ToHEP(lr, &p, &scratch, false))
 	assert.Equal(t, hep.TypeLog, p.ProtoType)
 	assert.Equal(t, "c1", string(p.CorrelationID))
 	assert.Equal(t, `{"call_id":"c1"}`, string(p.Payload))
@@ -187,7 +204,7 @@ func TestToHEPBadAttributes(t *testing.T) {
 		lr.Attributes().PutStr(key, val)
 		var p hep.Packet
 		var scratch bytes.Buffer
-		err := ToHEP(lr, &p, &scratch)
+		err := ToHEP(lr, &p, &scratch, false)
 		require.Error(t, err, key)
 		assert.Contains(t, err.Error(), key)
 	}
@@ -242,7 +259,7 @@ func BenchmarkToHEPInvite(b *testing.B) {
 	buf := make([]byte, 0, 2048)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := ToHEP(lr, &out, &scratch); err != nil {
+		if err := ToHEP(lr, &out, &scratch, false); err != nil {
 			b.Fatal(err)
 		}
 		buf, _ = out.AppendV3(buf[:0])

@@ -68,13 +68,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.HomerExporterPacketsSent, err = builder.meter.Int64Counter(
 		"otelcol_homer_exporter_packets_sent",
-		metric.WithDescription("HEP packets written to the endpoint (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]"),
+		metric.WithDescription("HEP packets sent to the endpoint. Over TCP/TLS when written; over UDP when confirmed, that is when no ICMP error came back within a grace after the write (200 ms; 2 s after the endpoint was reported unreachable), so that every datagram written is counted either here or in records_dropped, once. [Development]"),
 		metric.WithUnit("{packet}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.HomerExporterRecordsDropped, err = builder.meter.Int64Counter(
 		"otelcol_homer_exporter_records_dropped",
-		metric.WithDescription("Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable); those that cannot be sent as HEP at all (bad_attributes, oversized) are logged. [Development]"),
+		metric.WithDescription("Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable, host_unreachable); drops are logged, at most one line of each message per 10 s. [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)

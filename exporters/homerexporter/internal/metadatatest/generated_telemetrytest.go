@@ -40,7 +40,7 @@ func AssertEqualHomerExporterConnects(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualHomerExporterPacketsSent(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_homer_exporter_packets_sent",
-		Description: "HEP packets written to the endpoint (over UDP, a datagram later reported lost at a closed port counts here and in records_dropped). [Development]",
+		Description: "HEP packets sent to the endpoint. Over TCP/TLS when written; over UDP when confirmed, that is when no ICMP error came back within a grace after the write (200 ms; 2 s after the endpoint was reported unreachable), so that every datagram written is counted either here or in records_dropped, once. [Development]",
 		Unit:        "{packet}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +56,7 @@ func AssertEqualHomerExporterPacketsSent(t *testing.T, tt *componenttest.Telemet
 func AssertEqualHomerExporterRecordsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_homer_exporter_records_dropped",
-		Description: "Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable); those that cannot be sent as HEP at all (bad_attributes, oversized) are logged. [Development]",
+		Description: "Records dropped and not retried, by reason (bad_attributes, oversized, port_unreachable, host_unreachable); drops are logged, at most one line of each message per 10 s. [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
