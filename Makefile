@@ -16,7 +16,7 @@ OCB_VERSION := v0.159.0
 TOOLS_BIN := $(CURDIR)/.tools/bin
 OCB := $(TOOLS_BIN)/builder
 DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
-APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd
+APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
