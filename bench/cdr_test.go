@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -58,7 +58,7 @@ type cdrResult struct {
 // CDR_BENCH_ROUNDS (default 1) runs every setup that many times,
 // interleaved, and reports the median; CDR_BENCH_SINKS picks setups.
 func BenchmarkCDRPath(b *testing.B) {
-	collectortest.Binary(b) // build or find the distro once, before any timing
+	collector.Binary(b) // build or find the distro once, before any timing
 	rounds := 1
 	if r, err := strconv.Atoi(os.Getenv("CDR_BENCH_ROUNDS")); err == nil && r > 0 {
 		rounds = r
@@ -105,8 +105,8 @@ func BenchmarkCDRPath(b *testing.B) {
 
 func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	state := b.TempDir()
-	health, cdrHTTP, otlpHTTP, pprofAddr := testport.Addr(b), testport.Addr(b), testport.Addr(b), testport.Addr(b)
-	_, telemetry, _ := net.SplitHostPort(testport.Addr(b))
+	health, cdrHTTP, otlpHTTP, pprofAddr := ports.Addr(b), ports.Addr(b), ports.Addr(b), ports.Addr(b)
+	_, telemetry, _ := net.SplitHostPort(ports.Addr(b))
 	env := map[string]string{
 		"BENCH_HEALTH": health, "BENCH_STATE": state, "BENCH_CDR_HTTP": cdrHTTP,
 		"BENCH_OTLP_HTTP": otlpHTTP, "BENCH_TELEMETRY_PORT": telemetry, "BENCH_PPROF": pprofAddr,
@@ -126,7 +126,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := collectortest.Start(b, collectortest.Options{
+	p := collector.Start(b, collector.Options{
 		Config:        filepath.Join(wd, "testdata", "cdr-common.yaml"),
 		Overlays:      []string{filepath.Join(wd, "testdata", config)},
 		Env:           env,

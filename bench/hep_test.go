@@ -30,8 +30,8 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -149,7 +149,7 @@ func BenchmarkHEPIngest(b *testing.B) {
 
 func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	transport := strings.TrimSuffix(sender, "64k")
-	addr := testport.Addr(b)
+	addr := ports.Addr(b)
 	var got counter
 	stop := startIngest(b, transport, sink, addr, &got)
 	defer stop()

@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 )
 
 func TestGeneratedManifestsAreUpToDate(t *testing.T) {
-	files, err := Generate(collectortest.RepoRoot())
+	files, err := Generate(collector.RepoRoot())
 	require.NoError(t, err)
 	require.Len(t, files, len(Generated))
 	for _, name := range Generated {
@@ -290,7 +290,7 @@ func byKindNamespace(t *testing.T) string {
 // TestCollectorConfigsValidate runs the real otelcol-siphon's validate on
 // the ConfigMaps' configs, with the pods' environment.
 func TestCollectorConfigsValidate(t *testing.T) {
-	bin := collectortest.Binary(t)
+	bin := collector.Binary(t)
 	objs := manifests(t)
 	env := map[string]string{}
 	for _, o := range objs {

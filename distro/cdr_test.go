@@ -24,42 +24,42 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 var cdrFixture = fixture.CDR()
 
 func cdrWithID(id string) []byte { return fixture.CDRWithID(id) }
 
-// collector starts a shipped config on free loopback ports and a temp state
+// otelcol starts a shipped config on free loopback ports and a temp state
 // dir; extra env is added.
-type collector struct {
-	*collectortest.Process
+type otelcol struct {
+	*collector.Process
 	state, httpAddr, syslogAddr string
 }
 
-func startConfig(t *testing.T, config string, state string, extra map[string]string) *collector {
+func startConfig(t *testing.T, config string, state string, extra map[string]string) *otelcol {
 	t.Helper()
 	if state == "" {
 		state = t.TempDir()
 	}
-	c := &collector{state: state}
-	c.httpAddr, c.syslogAddr = testport.Addr(t), testport.Addr(t)
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
+	c := &otelcol{state: state}
+	c.httpAddr, c.syslogAddr = ports.Addr(t), ports.Addr(t)
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
 	env := map[string]string{
-		"SIPHON_HEP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
+		"SIPHON_HEP_ENDPOINT": ports.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 		"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
 		"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-		"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+		"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 	}
 	for k, v := range extra {
 		env[k] = v
 	}
-	c.Process = collectortest.Start(t, collectortest.Options{Config: "siphon:" + config, Env: env, HealthAddr: health, TelemetryPort: telemetry})
+	c.Process = collector.Start(t, collector.Options{Config: "siphon:" + config, Env: env, HealthAddr: health, TelemetryPort: telemetry})
 	return c
 }
 
@@ -232,7 +232,7 @@ func consumeKafka(t *testing.T, brokers []string, n int) []*kgo.Record {
 // siphon_kafka into kfake, consumed back with a Kafka client.
 func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 	t.Parallel()
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	k := kafkaCluster(t, kport)
 	defer k.Close()
 	brokers := k.ListenAddrs()
@@ -273,7 +273,7 @@ func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 // it again: everything accepted reaches Kafka.
 func TestKafkaBrokerOutage(t *testing.T) {
 	t.Parallel()
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	first := kafkaCluster(t, kport)
 	brokers := first.ListenAddrs()
 	c := startConfig(t, "cdr-kafka.yaml", "", map[string]string{"SIPHON_KAFKA_BROKERS": brokers[0]})

@@ -19,11 +19,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 func shipped(t *testing.T) []string {
@@ -58,7 +58,7 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 }
 
 func TestComponents(t *testing.T) {
-	out, err := exec.Command(collectortest.Binary(t), "components").CombinedOutput()
+	out, err := exec.Command(collector.Binary(t), "components").CombinedOutput()
 	require.NoError(t, err, string(out))
 	for _, name := range []string{
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
@@ -76,7 +76,7 @@ func TestComponents(t *testing.T) {
 var overlays = map[string]bool{"kpi-remote-write.yaml": true}
 
 func TestValidateShippedConfigs(t *testing.T) {
-	bin := collectortest.Binary(t)
+	bin := collector.Binary(t)
 	for _, name := range shipped(t) {
 		for _, uri := range []string{name, "siphon:" + name} {
 			t.Run(uri, func(t *testing.T) {
@@ -134,15 +134,15 @@ func readLines(t *testing.T, path string) []map[string]any {
 // config and feeds it HEP over UDP and TCP.
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := testport.Addr(t)
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
-	p := collectortest.Start(t, collectortest.Options{
+	hepAddr := ports.Addr(t)
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
+	p := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml",
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+			"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
@@ -199,11 +199,11 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 // up: every packet accepted before the kill must arrive, once.
 func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := testport.Addr(t)
-	homer := testport.Addr(t) // nothing listens here yet
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
-	opts := collectortest.Options{
+	hepAddr := ports.Addr(t)
+	homer := ports.Addr(t) // nothing listens here yet
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
+	opts := collector.Options{
 		Config: "siphon:homer-relay.yaml",
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HOMER_ENDPOINT": homer, "SIPHON_HOMER_TRANSPORT": "tcp",
@@ -211,7 +211,7 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	}
-	first := collectortest.Start(t, opts)
+	first := collector.Start(t, opts)
 
 	const n = 200
 	conn, err := net.Dial("tcp", hepAddr)
@@ -235,8 +235,8 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", `outcome="failure"`)
 	first.Kill()
 
-	second := collectortest.Start(t, opts)
-	srv := heptest.NewStream(t, homer, nil)
+	second := collector.Start(t, opts)
+	srv := hepsink.NewStream(t, homer, nil)
 	got := srv.WaitFor(n, 90*time.Second)
 	seen := map[string]int{}
 	for _, p := range got {

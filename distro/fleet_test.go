@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestFleetConfig runs siphon-fleet.yaml on loopback against a real node
@@ -27,33 +28,33 @@ import (
 func TestFleetConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	nodeMetrics, nodeAdmin := testport.Addr(t), testport.Addr(t)
-	nodeSIP := testport.Addr(t)
+	nodeMetrics, nodeAdmin := ports.Addr(t), ports.Addr(t)
+	nodeSIP := ports.Addr(t)
 	cfg := fmt.Sprintf("listen:\n  udp: [%q]\ndomain:\n  local: [\"127.0.0.1\"]\nmetrics:\n  prometheus: {listen: %q}\nadmin:\n  listen: %q\n",
 		nodeSIP, nodeMetrics, nodeAdmin)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "siphon.yaml"), []byte(cfg), 0o600))
-	node := exec.Command(collectortest.Sipproxy(t), "-config", filepath.Join(dir, "siphon.yaml"))
+	node := exec.Command(collector.Sipproxy(t), "-config", filepath.Join(dir, "siphon.yaml"))
 	require.NoError(t, node.Start())
 	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
 
 	targets := filepath.Join(dir, "targets.yaml")
 	require.NoError(t, os.WriteFile(targets, []byte(fmt.Sprintf("- targets: [%q]\n  labels: {site: lab1}\n", nodeMetrics)), 0o600))
-	homer := heptest.NewStream(t, "127.0.0.1:0", nil)
-	ports := map[string]string{}
+	homer := hepsink.NewStream(t, "127.0.0.1:0", nil)
+	listen := map[string]string{}
 	for _, k := range []string{"SIPHON_HEP_PORT", "SIPHON_CDR_HTTP_PORT", "SIPHON_CDR_SYSLOG_PORT", "SIPHON_KPI_PORT",
 		"SIPHON_HEALTH_PORT", "SIPHON_TELEMETRY_PORT"} {
-		ports[k] = port(testport.Addr(t))
+		listen[k] = strconv.Itoa(ports.Port(t))
 	}
 	env := map[string]string{"SIPHON_LISTEN_ADDRESS": "127.0.0.1", "SIPHON_TARGETS_FILE": targets,
 		"SIPHON_HOMER_ENDPOINT": homer.Addr(), "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
 		"SIPHON_CDR_AUTH_HEADER": "Bearer fleet-token"}
-	for k, v := range ports {
+	for k, v := range listen {
 		env[k] = v
 	}
-	collectortest.Start(t, collectortest.Options{Config: "siphon:siphon-fleet.yaml", Env: env,
-		HealthAddr: "127.0.0.1:" + ports["SIPHON_HEALTH_PORT"], TelemetryPort: ports["SIPHON_TELEMETRY_PORT"]})
+	collector.Start(t, collector.Options{Config: "siphon:siphon-fleet.yaml", Env: env,
+		HealthAddr: "127.0.0.1:" + listen["SIPHON_HEALTH_PORT"], TelemetryPort: listen["SIPHON_TELEMETRY_PORT"]})
 
-	cdrAddr := "127.0.0.1:" + ports["SIPHON_CDR_HTTP_PORT"]
+	cdrAddr := "127.0.0.1:" + listen["SIPHON_CDR_HTTP_PORT"]
 	code, err := siphonPOST(cdrAddr, cdrWithID("fleet-1@10.0.0.5"))
 	require.NoError(t, err)
 	assert.Equal(t, 401, code, "the fleet config requires the Authorization header")
@@ -77,7 +78,7 @@ func TestFleetConfig(t *testing.T) {
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "the CDR reaches Homer as HEP type 100")
 
-	kpi := "http://127.0.0.1:" + ports["SIPHON_KPI_PORT"] + "/metrics"
+	kpi := "http://127.0.0.1:" + listen["SIPHON_KPI_PORT"] + "/metrics"
 	var body string
 	require.Eventually(t, func() bool {
 		r, err := http.Get(kpi)

@@ -18,48 +18,48 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // tier is one collector of the two-tier topology.
 type tier struct {
-	*collectortest.Process
-	opts             collectortest.Options
+	*collector.Process
+	opts             collector.Options
 	otlp, kpi, httpA string
 }
 
 func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 	t.Helper()
-	g := &tier{otlp: testport.Addr(t), kpi: testport.Addr(t)}
-	health, telemetry := testport.Addr(t), port(testport.Addr(t))
+	g := &tier{otlp: ports.Addr(t), kpi: ports.Addr(t)}
+	health, telemetry := ports.Addr(t), port(ports.Addr(t))
 	overlay, err := filepath.Abs("testdata/tiers-gateway.yaml")
 	require.NoError(t, err)
-	g.opts = collectortest.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
+	g.opts = collector.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
 		TelemetryPort: telemetry, Dir: state, Env: map[string]string{
 			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": topic,
 			"SIPHON_KPI_ENDPOINT": g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
 		}}
-	g.Process = collectortest.Start(t, g.opts)
+	g.Process = collector.Start(t, g.opts)
 	return g
 }
 
 func startAgent(t *testing.T, gateways ...*tier) *tier {
 	t.Helper()
-	a := &tier{httpA: testport.Addr(t)}
+	a := &tier{httpA: ports.Addr(t)}
 	var eps []string
 	for _, g := range gateways {
 		eps = append(eps, strconv.Quote(g.otlp))
 	}
-	health, telemetry, state := testport.Addr(t), port(testport.Addr(t)), t.TempDir()
-	a.opts = collectortest.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
+	health, telemetry, state := ports.Addr(t), port(ports.Addr(t)), t.TempDir()
+	a.opts = collector.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
 		Env: map[string]string{
-			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": testport.Addr(t),
-			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": testport.Addr(t),
+			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": ports.Addr(t),
+			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": ports.Addr(t),
 			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
 		}}
-	a.Process = collectortest.Start(t, a.opts)
+	a.Process = collector.Start(t, a.opts)
 	return a
 }
 
@@ -82,7 +82,7 @@ func (g *tier) kpiSum(t *testing.T, name string, labels ...string) float64 {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	v, err := collectortest.SumSamples(b, name, labels...)
+	v, err := collector.SumSamples(b, name, labels...)
 	if err != nil {
 		return 0
 	}
@@ -168,7 +168,7 @@ func TestTwoTiers(t *testing.T) {
 			gws[1].Kill()
 		}
 		if i == 2*more/3 {
-			gws[1].Process = collectortest.Start(t, gws[1].opts)
+			gws[1].Process = collector.Start(t, gws[1].opts)
 		}
 		id := fmt.Sprintf("kill-%03d@192.0.2.1", i)
 		code, err := siphonPOST(agents[i%2].httpA, legCDR(id, "leg-a", true))

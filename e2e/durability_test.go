@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestDurability: calls run while billing and syslog are down, the collector
@@ -20,11 +20,11 @@ func TestDurability(t *testing.T) {
 	a := startAppliance(t, options{})
 	target := addr(a.sipPort)
 	const calls = 120
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := a.sipp("uas-answer", uasPort, "-m", strconv.Itoa(calls))
-	a.sipp("register", testport.Port(t), "-m", "1", "-key", "user", "alice", "-key", "contact_port", strconv.Itoa(uasPort),
+	a.sipp("register", ports.Port(t), "-m", "1", "-key", "user", "alice", "-key", "contact_port", strconv.Itoa(uasPort),
 		"-key", "expires", "300", target).Wait()
-	uac := a.sipp("uac-call", testport.Port(t), "-m", strconv.Itoa(calls), "-r", "10", "-s", "alice", "-d", "500", target)
+	uac := a.sipp("uac-call", ports.Port(t), "-m", strconv.Itoa(calls), "-r", "10", "-s", "alice", "-d", "500", target)
 
 	time.Sleep(2 * time.Second)
 	a.billingDown.Store(true)
@@ -32,7 +32,7 @@ func TestDurability(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	a.collector.Kill() // SIGKILL: no drain, no goodbye
 	time.Sleep(2 * time.Second)
-	a.collector = collectortest.Start(t, a.collectorOpts) // same state dir: the disk queues resume
+	a.collector = collector.Start(t, a.collectorOpts) // same state dir: the disk queues resume
 	time.Sleep(3 * time.Second)
 	a.billingDown.Store(false)
 	a.resumeSyslog()

@@ -28,10 +28,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/promtest"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 )
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -78,12 +78,12 @@ type appliance struct {
 	collectorHEP, cdrHTTP  string
 	rtpengine              string
 	kpi, telemetry         string
-	collector              *collectortest.Process
-	collectorOpts          collectortest.Options
+	collector              *collector.Process
+	collectorOpts          collector.Options
 	syslogAddr             string
 	syslogMu               sync.Mutex
 	syslogLn               net.Listener
-	prom                   *promtest.Server
+	prom                   *prometheus.Server
 	billing, syslog, kafka *cdrSet
 	billingDown            atomic.Bool
 	billingRefused         atomic.Int64
@@ -127,7 +127,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 	a.serveSyslog(sl)
 	t.Cleanup(func() { a.pauseSyslog() })
 
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kport), kfake.SeedTopics(2, "siphon-cdr", "siphon-sip"))
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
@@ -135,33 +135,33 @@ func startAppliance(t *testing.T, o options) *appliance {
 	go a.consumeKafka()
 
 	// otelcol-siphon on its default config plus the CDR outputs
-	a.collectorHEP, a.cdrHTTP = addr(testport.Port(t)), addr(testport.Port(t))
-	a.kpi, a.telemetry = addr(testport.Port(t)), strconv.Itoa(testport.Port(t))
-	health := addr(testport.Port(t))
-	a.sipPort = testport.Port(t)
-	a.proxyMetrics = addr(testport.Port(t))
+	a.collectorHEP, a.cdrHTTP = addr(ports.Port(t)), addr(ports.Port(t))
+	a.kpi, a.telemetry = addr(ports.Port(t)), strconv.Itoa(ports.Port(t))
+	health := addr(ports.Port(t))
+	a.sipPort = ports.Port(t)
+	a.proxyMetrics = addr(ports.Port(t))
 	// an RTPEngine the proxy pings that does not answer (nothing listens)
 	a.rtpengine = o.rtpengine
 	if a.rtpengine == "" {
-		a.rtpengine = addr(testport.Port(t))
+		a.rtpengine = addr(ports.Port(t))
 	}
 	overlay, err := filepath.Abs("testdata/outputs.yaml")
 	require.NoError(t, err)
-	a.collectorOpts = collectortest.Options{
+	a.collectorOpts = collector.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": a.collectorHEP, "SIPHON_CDR_HTTP_ENDPOINT": a.cdrHTTP,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(ports.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": a.telemetry, "SIPHON_STATE_DIR": filepath.Join(a.dir, "collector"),
 			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
 			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
-			"SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+			"SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": a.syslogAddr,
 			"E2E_KAFKA_BROKERS": a.brokers[0],
 		},
 		HealthAddr: health, TelemetryPort: a.telemetry,
 	}
-	a.collector = collectortest.Start(t, a.collectorOpts)
+	a.collector = collector.Start(t, a.collectorOpts)
 
 	// sipproxy: CDRs over HTTP with retries, HEP over TCP
 	cfg := fmt.Sprintf(`listen:
@@ -188,7 +188,7 @@ rtpengine:
   instances: ["%[6]s"]
   ping_interval: 1s
 %[7]s
-`, addr(a.sipPort), a.proxyMetrics, addr(testport.Port(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
+`, addr(a.sipPort), a.proxyMetrics, addr(ports.Port(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
 	cfgPath := filepath.Join(a.dir, "siphon.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	logPath := filepath.Join(a.dir, "sipproxy.log")
@@ -196,7 +196,7 @@ rtpengine:
 	require.NoError(t, err)
 	argv := o.proxy
 	if argv == nil {
-		argv = []string{collectortest.Sipproxy(t)}
+		argv = []string{collector.Sipproxy(t)}
 	}
 	proxy := exec.Command(argv[0], append(argv[1:], "-config", cfgPath)...)
 	proxy.Stdout, proxy.Stderr = logf, logf
@@ -211,12 +211,12 @@ rtpengine:
 		}
 	})
 
-	rules, err := filepath.Glob(filepath.Join(collectortest.RepoRoot(), "alerts", "*.rules.yml"))
+	rules, err := filepath.Glob(filepath.Join(collector.RepoRoot(), "alerts", "*.rules.yml"))
 	require.NoError(t, err)
 	if o.compressRules {
 		rules = compress(t, rules)
 	}
-	a.prom = promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
+	a.prom = prometheus.Start(t, prometheus.Options{Config: fmt.Sprintf(`
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: %s
 scrape_configs:
@@ -274,27 +274,27 @@ func (a *appliance) fileCDRs() *cdrSet {
 	return s
 }
 
-func sippDir() string { return filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp") }
+func sippDir() string { return filepath.Join(collector.RepoRoot(), "proxy", "testdata", "sipp") }
 
 // sipp runs a scenario of proxy/testdata/sipp (or a path) over UDP.
-func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipptest.Sipp {
+func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipp.Sipp {
 	a.t.Helper()
 	sf := scenario
 	if !strings.ContainsRune(sf, '/') {
 		sf = filepath.Join(sippDir(), scenario+".xml")
 	}
-	return sipptest.Start(a.t, sf, "u1", localPort, args...)
+	return sipp.Start(a.t, sf, "u1", localPort, args...)
 }
 
 // finish requires sipp to succeed and returns its call statistics.
-func finish(s *sipptest.Sipp) (ok, failed int) {
+func finish(s *sipp.Sipp) (ok, failed int) {
 	s.Wait()
 	return s.Stats()
 }
 
 // expectScenario is a copy of a scenario expecting code.
 func expectScenario(t testing.TB, name string, code int) string {
-	return sipptest.Expect(t, filepath.Join(sippDir(), name+".xml"), code)
+	return sipp.Expect(t, filepath.Join(sippDir(), name+".xml"), code)
 }
 
 // compression maps the shipped rules' durations to seconds, so that an alert

@@ -19,10 +19,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // The nominal load is what 100 calls/s make (about ten HEP messages and
@@ -109,17 +109,17 @@ func rssMiB(pid int) float64 {
 func TestOverload(t *testing.T) {
 	dir := t.TempDir()
 	sink := newSlowSink(t, 512<<10)
-	hepAddr, cdrAddr, health := addr(testport.Port(t)), addr(testport.Port(t)), addr(testport.Port(t))
-	telemetry := strconv.Itoa(testport.Port(t))
+	hepAddr, cdrAddr, health := addr(ports.Port(t)), addr(ports.Port(t)), addr(ports.Port(t))
+	telemetry := strconv.Itoa(ports.Port(t))
 	overlay, err := filepath.Abs("testdata/overload.yaml")
 	require.NoError(t, err)
-	col := collectortest.Start(t, collectortest.Options{
+	col := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_CDR_HTTP_ENDPOINT": cdrAddr,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(ports.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
-			"SIPHON_KPI_ENDPOINT": addr(testport.Port(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
+			"SIPHON_KPI_ENDPOINT": addr(ports.Port(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
 			"E2E_LIMIT_MIB": strconv.Itoa(limitMiB), "E2E_SPIKE_MIB": strconv.Itoa(spikeMiB),
 			// as the memory_limiter documentation advises: the Go runtime's
 			// soft limit below the limiter's (70%)
@@ -139,7 +139,7 @@ func TestOverload(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	idleRSS := rssMiB(pid)
 
-	invite, err := os.ReadFile(filepath.Join(collectortest.RepoRoot(), "internal", "testdata", "invite.sip"))
+	invite, err := os.ReadFile(filepath.Join(collector.RepoRoot(), "internal", "testdata", "invite.sip"))
 	require.NoError(t, err)
 	packet := func(i int64) []byte {
 		msg := bytes.Replace(invite, []byte("a84b4c76e66710@pc33.atlanta.example.com"), []byte(fmt.Sprintf("load-%d@e2e", i)), 1)
@@ -148,7 +148,7 @@ func TestOverload(t *testing.T) {
 		b, _ := p.AppendV3(nil)
 		return b
 	}
-	cdrBody, err := os.ReadFile(filepath.Join(collectortest.RepoRoot(), "internal", "testdata", "siphon", "siphon-cdr.json"))
+	cdrBody, err := os.ReadFile(filepath.Join(collector.RepoRoot(), "internal", "testdata", "siphon", "siphon-cdr.json"))
 	require.NoError(t, err)
 
 	var (

@@ -27,9 +27,9 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/peertest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/kamailio"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -57,15 +57,15 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
 
-	kam := peertest.Kamailio(t, "testdata/kamailio-siptrace.cfg", map[string]any{
+	kam := kamailio.Kamailio(t, "testdata/kamailio-siptrace.cfg", map[string]any{
 		"Port": kamPort, "HEPPort": hepPort, "NextHopPort": uasPort, "CaptureID": 2001,
 	})
 	kam.WaitUDP(t, kamPort)
-	uas := peertest.Start(t, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin")
+	uas := kamailio.Start(t, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin")
 	uas.WaitUDP(t, uasPort)
 
 	const calls = 5
-	uac := exec.Command(peertest.Need(t, "sipp"), "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
+	uac := exec.Command(kamailio.Need(t, "sipp"), "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
 		fmt.Sprintf("127.0.0.1:%d", kamPort), "-m", strconv.Itoa(calls), "-r", "10", "-d", "200",
 		"-timeout", "30s", "-nostdin")
 	out, err := uac.CombinedOutput()
@@ -159,7 +159,7 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 	for _, transport := range []string{homerexporter.TransportUDP, homerexporter.TransportTCP} {
 		t.Run(transport, func(t *testing.T) {
 			capPort := port(t)
-			kam := peertest.Kamailio(t, "testdata/kamailio-sipcapture.cfg", map[string]any{"Port": capPort})
+			kam := kamailio.Kamailio(t, "testdata/kamailio-sipcapture.cfg", map[string]any{"Port": capPort})
 			kam.WaitUDP(t, capPort)
 
 			f := homerexporter.NewFactory()

@@ -25,11 +25,11 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	heptest "github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	testpki "github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 )
 
 const waitFor = 10 * time.Second

@@ -18,8 +18,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	heptest "github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	testport "github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 

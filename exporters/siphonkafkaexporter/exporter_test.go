@@ -32,8 +32,8 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	testpki "github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	testport "github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 const waitFor = 30 * time.Second

@@ -18,14 +18,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/proxy/config"
 )
 
 // fixture is SIPhon's own record and syslog line (../shared/fixtures).
 func fixture(t *testing.T) (Record, string) {
 	t.Helper()
-	dir := filepath.Join(collectortest.RepoRoot(), "..", "shared", "fixtures")
+	dir := filepath.Join(collector.RepoRoot(), "..", "shared", "fixtures")
 	js, err := os.ReadFile(filepath.Join(dir, "siphon-cdr.json"))
 	require.NoError(t, err)
 	var compact bytes.Buffer

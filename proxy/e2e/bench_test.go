@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/peertest"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/kamailio"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // benchSystem is one system under test of BenchmarkProxyCalls: it starts
@@ -96,13 +96,13 @@ func BenchmarkProxyCalls(b *testing.B) {
 	for range rounds {
 		for _, s := range systems {
 			port, cpu, invites, stop := s.start(b)
-			uasPort := testport.Port(b)
+			uasPort := ports.Port(b)
 			uas := startSipp(b, "uas-answer", "u1", uasPort, "")
-			startSipp(b, "register", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
+			startSipp(b, "register", "u1", ports.Port(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
 				"-key", "user", "bench", "-key", "contact_port", strconv.Itoa(uasPort), "-key", "expires", "300").Wait()
 			cpu0 := cpu()
 			start := time.Now()
-			uac := startSipp(b, "uac-call", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port),
+			uac := startSipp(b, "uac-call", "u1", ports.Port(b), "127.0.0.1:"+strconv.Itoa(port),
 				"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(concurrent), "-s", "bench", "-d", "20")
 			uac.Wait()
 			elapsed := time.Since(start)
@@ -145,7 +145,7 @@ func BenchmarkProxyCalls(b *testing.B) {
 // to a hep receiver when trace is set. Its CPU time is that of the main
 // process and its children (the SIP workers, timers), from /proc.
 func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() float64, func()) {
-	port := testport.Port(b)
+	port := ports.Port(b)
 	// one SIP worker: with several, a 180 and its 200 handled by two
 	// workers can leave out of order, and sipp's scenario fails the call
 	data := map[string]any{"Port": port, "Children": 1, "HEPPort": 0}
@@ -155,7 +155,7 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 		data["HEPPort"] = p
 	}
 	// -m: shared memory in MB; the default 64 runs out at ~2,000 calls in flight or in tm wait
-	kam := peertest.Kamailio(b, "testdata/kamailio-bench.cfg", data, "-m", "512")
+	kam := kamailio.Kamailio(b, "testdata/kamailio-bench.cfg", data, "-m", "512")
 	kam.WaitUDP(b, port)
 	cpu := func() time.Duration {
 		total, err := procstat.TreeCPU(kam.Pid())

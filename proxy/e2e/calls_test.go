@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 )
 
 // flowKey identifies a SIP message on one leg of a proxied call, as both
@@ -38,7 +38,7 @@ func (k flowKey) String() string {
 func isResponse(first string) bool { _, err := strconv.Atoi(first); return err == nil }
 
 // sippFlow is what sipp logged for callID, seen from the proxy.
-func sippFlow(leg string, s *sipptest.Sipp, callID string) []flowKey {
+func sippFlow(leg string, s *sipp.Sipp, callID string) []flowKey {
 	var out []flowKey
 	for _, m := range s.Messages() {
 		if m.CallID == callID {
@@ -77,7 +77,7 @@ func failScenario(t *testing.T, code int) string { return expectScenario(t, "uac
 
 // expectScenario writes a copy of a testdata scenario expecting code.
 func expectScenario(t *testing.T, name string, code int) string {
-	return sipptest.Expect(t, filepath.Join(sippDir, name+".xml"), code)
+	return sipp.Expect(t, filepath.Join(sippDir, name+".xml"), code)
 }
 
 func captureID(agent string) int64 {
@@ -123,7 +123,7 @@ func TestCalls(t *testing.T) {
 
 			t.Run("register", func(t *testing.T) {
 				before := p.metrics()
-				reg := startSipp(t, "register", tr.sipp, testport.Port(t), target, "-m", "1",
+				reg := startSipp(t, "register", tr.sipp, ports.Port(t), target, "-m", "1",
 					"-key", "user", "dave", "-key", "contact_port", "5999", "-key", "expires", "120")
 				reg.Wait()
 				cid := reg.CallID()
@@ -159,22 +159,22 @@ func TestCalls(t *testing.T) {
 func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c callCase) {
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 	callee := "callee-" + c.name
-	var uas *sipptest.Sipp
+	var uas *sipp.Sipp
 	uasPort := 0
 	if c.uas != "" {
-		uasPort = testport.Port(t)
+		uasPort = ports.Port(t)
 		uas = startSipp(t, c.uas, transport, uasPort, "", "-m", "1")
 	}
 	port := uasPort
 	if port == 0 {
-		port = testport.Port(t)
+		port = ports.Port(t)
 	}
 	if c.register {
-		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
+		startSipp(t, "register", transport, ports.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").Wait()
 	}
 	if c.unregister {
-		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
+		startSipp(t, "register", transport, ports.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").Wait()
 		code, _ := p.admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
 		require.Equal(t, 404, code, "the binding is gone")
@@ -188,7 +188,7 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	if scenario == "" {
 		scenario = failScenario(t, c.code)
 	}
-	uac := startSipp(t, scenario, transport, testport.Port(t), target, "-m", "1", "-s", callee, "-d", "300")
+	uac := startSipp(t, scenario, transport, ports.Port(t), target, "-m", "1", "-s", callee, "-d", "300")
 	uac.Wait()
 	if uas != nil {
 		uas.Wait()

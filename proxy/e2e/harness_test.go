@@ -28,10 +28,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -53,13 +53,13 @@ func TestMain(m *testing.M) {
 	}
 	sipproxyBin = filepath.Join(dir, "sipproxy")
 	build := exec.Command("go", "build", "-o", sipproxyBin, "./proxy/cmd/sipproxy")
-	build.Dir = collectortest.RepoRoot()
+	build.Dir = collector.RepoRoot()
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: building sipproxy:", err)
 		os.Exit(1)
 	}
-	sippDir = filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp")
+	sippDir = filepath.Join(collector.RepoRoot(), "proxy", "testdata", "sipp")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -142,11 +142,11 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	if o.InviteTimeout == "" {
 		o.InviteTimeout = "2s"
 	}
-	p := &proxy{t: t, SIPPort: testport.Port(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
+	p := &proxy{t: t, SIPPort: ports.Port(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
 		logPath: filepath.Join(dir, "sipproxy.log"), done: make(chan struct{})}
-	metricsAddr, adminAddr := testport.Addr(t), testport.Addr(t)
+	metricsAddr, adminAddr := ports.Addr(t), ports.Addr(t)
 	if o.TLSCert != "" {
-		p.TLSPort = testport.Port(t)
+		p.TLSPort = ports.Port(t)
 	}
 	p.MetricsURL = "http://" + metricsAddr + "/metrics"
 	p.AdminURL = "http://" + adminAddr
@@ -319,7 +319,7 @@ func (p *proxy) log() string {
 
 // startSipp runs scenario (a file in testdata/sipp, or a path) on
 // localPort; target may be empty for a UAS.
-func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipptest.Sipp {
+func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipp.Sipp {
 	t.Helper()
 	sf := scenario
 	if !strings.ContainsRune(sf, '/') {
@@ -328,7 +328,7 @@ func startSipp(t testing.TB, scenario, transport string, localPort int, target s
 	if target != "" {
 		args = append(args, target)
 	}
-	return sipptest.Start(t, sf, transport, localPort, args...)
+	return sipp.Start(t, sf, transport, localPort, args...)
 }
 
 // hepSink is our hep receiver, in process, on a loopback port.
@@ -344,10 +344,10 @@ func startHEP(t testing.TB, transport string) *hepSink {
 	cfg := f.CreateDefaultConfig().(*hepreceiver.Config)
 	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}}
 	if transport == "udp" {
-		h.Endpoint = testport.Addr(t)
+		h.Endpoint = ports.Addr(t)
 		cfg.UDP.GetOrInsertDefault().Endpoint = h.Endpoint
 	} else {
-		h.Endpoint = testport.Addr(t)
+		h.Endpoint = ports.Addr(t)
 		cfg.TCP.GetOrInsertDefault().Endpoint = h.Endpoint
 	}
 	cfg.Batch.Timeout = 20 * time.Millisecond

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
-	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/rtpengine"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +28,7 @@ import (
 // register binds user to a contact at contactPort (expires 300).
 func register(t *testing.T, p *proxy, transport, user string, contactPort int) {
 	t.Helper()
-	startSipp(t, "register", transport, testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
+	startSipp(t, "register", transport, ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
 		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").Wait()
 }
 
@@ -41,7 +41,7 @@ func TestDigestRegister(t *testing.T) {
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 
 	before := p.metrics()
-	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", testport.Port(t), target, "-m", "1",
+	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", ports.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "secret", "-key", "user", "bob", "-key", "contact_port", "5999", "-key", "expires", "60")
 	ok.Wait()
 	rec := p.waitCDR(ok.CallID(), "REGISTER")
@@ -50,7 +50,7 @@ func TestDigestRegister(t *testing.T) {
 	code, _ := p.admin("GET", "/admin/registrations/bob@127.0.0.1", "")
 	assert.Equal(t, 200, code)
 
-	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", testport.Port(t), target, "-m", "1",
+	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", ports.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "guess", "-key", "user", "bob", "-key", "contact_port", "5998", "-key", "expires", "60")
 	bad.Wait()
 	after := p.metrics()
@@ -123,7 +123,7 @@ func TestMalformed(t *testing.T) {
 		svmap, err := exec.LookPath("svmap")
 		require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
 		before := p.metrics()
-		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(ports.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "found nothing", "a scanner learns nothing")
 		after := p.metrics()
@@ -134,10 +134,10 @@ func TestMalformed(t *testing.T) {
 	})
 
 	// still serving
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "after-abuse", uasPort)
-	startSipp(t, "uac-call", "u1", testport.Port(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
+	startSipp(t, "uac-call", "u1", ports.Port(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
 	uas.Wait()
 }
 
@@ -175,10 +175,10 @@ func waitDelta(t *testing.T, p *proxy, before map[string]float64, key string, wa
 func TestDrain(t *testing.T) {
 	p := startProxy(t, proxyOpts{DrainSecs: 30})
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "held", uasPort)
-	held := startSipp(t, "uac-call", "u1", testport.Port(t), target, "-m", "1", "-s", "held", "-d", "3000")
+	held := startSipp(t, "uac-call", "u1", ports.Port(t), target, "-m", "1", "-s", "held", "-d", "3000")
 	p.waitGauge("siphon_dialogs_active", 1)
 
 	p.signal(syscall.SIGTERM)
@@ -190,7 +190,7 @@ func TestDrain(t *testing.T) {
 	assert.Equal(t, 200, code, "health stays 200 while draining: %s", body)
 
 	// a new call is refused; the held one goes on
-	refused := startSipp(t, failScenario(t, 503), "u1", testport.Port(t), target, "-m", "1", "-s", "held")
+	refused := startSipp(t, failScenario(t, 503), "u1", ports.Port(t), target, "-m", "1", "-s", "held")
 	refused.Wait()
 	select {
 	case <-p.done:
@@ -256,12 +256,12 @@ func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
 
 // runCalls places n answered calls at rate per second and returns sipp's
 // UAC.
-func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
+func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipp.Sipp {
 	t.Helper()
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", strconv.Itoa(n))
 	register(t, p, "u1", user, uasPort)
-	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
+	uac := startSipp(t, "uac-call", "u1", ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
 		"-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-s", user, "-d", "50")
 	uac.Wait() // exit 0: every call succeeded
 	uas.Wait()
@@ -271,7 +271,7 @@ func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
 // TestCDRCollectorRestart: with cdr.http.retry, CDRs made while the
 // collector is down arrive once it is back, each exactly once.
 func TestCDRCollectorRestart(t *testing.T) {
-	addr := testport.Addr(t)
+	addr := ports.Addr(t)
 	p := startProxy(t, proxyOpts{CDR: fmt.Sprintf(`cdr:
   enabled: true
   auto_emit: true
@@ -336,9 +336,9 @@ func TestCDRCollectorHangs(t *testing.T) {
 // TestRTPEngineHealth points the proxy at Debian's rtpengine and at an
 // address where nothing answers, then kills rtpengine.
 func TestRTPEngineHealth(t *testing.T) {
-	d := rtpenginetest.Start(t, 30200, 30300)
+	d := rtpengine.Start(t, 30200, 30300)
 	ng := d.Addr
-	dead := testport.Addr(t)
+	dead := ports.Addr(t)
 
 	p := startProxy(t, proxyOpts{Extra: fmt.Sprintf("rtpengine: {instances: [%q, %q], ping_interval: 200ms}", ng, dead)})
 	p.waitGauge("siphon_rtpengine_instances_total", 2)

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestStaticRouteFailover routes a number prefix to two upstreams: the
@@ -36,12 +36,12 @@ func TestStaticRouteFailover(t *testing.T) {
 		}
 	}()
 	dead := silent.LocalAddr().(*net.UDPAddr).Port
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	p := startProxy(t, proxyOpts{InviteTimeout: "10s", FailoverTime: "500ms", Extra: fmt.Sprintf(`routes:
   - match: "+49"
     targets: ["sip:127.0.0.1:%d", "sip:127.0.0.1:%d"]`, dead, uasPort)})
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
-	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
+	uac := startSipp(t, "uac-call", "u1", ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
 	uac.Wait()
 	uas.Wait()
 	rec := p.waitCDR(uac.CallID(), "INVITE")
@@ -84,7 +84,7 @@ func TestMaxForwards(t *testing.T) {
 // TestTLS registers and pings over the TLS listener with a client that
 // verifies the proxy's certificate; HEP captures both exchanges.
 func TestTLS(t *testing.T) {
-	pki := testpki.New(t)
+	pki := pki.New(t)
 	hep := startHEP(t, "udp")
 	p := startProxy(t, proxyOpts{TLSCert: pki.ServerCert, TLSKey: pki.ServerKey, HEPEndpoint: hep.Endpoint})
 	roots := x509.NewCertPool()

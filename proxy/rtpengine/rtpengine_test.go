@@ -11,15 +11,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	engine "github.com/siphon-otel/siphon-otel/internal/testenv/rtpengine"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
-	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
 )
 
 func TestCheckerAgainstRTPEngine(t *testing.T) {
-	d := rtpenginetest.Start(t, 30000, 30100)
+	d := engine.Start(t, 30000, 30100)
 	addr := d.Addr
-	dead := "127.0.0.1:" + strconv.Itoa(testport.Port(t)) // nothing listens
+	dead := "127.0.0.1:" + strconv.Itoa(ports.Port(t)) // nothing listens
 
 	reports := make(chan map[string]bool, 16)
 	c := &rtpengine.Checker{Instances: []string{addr, dead}, Interval: 200 * time.Millisecond, Timeout: 300 * time.Millisecond,

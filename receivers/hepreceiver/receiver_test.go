@@ -32,7 +32,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	testpki "github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 

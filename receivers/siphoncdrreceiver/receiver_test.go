@@ -34,8 +34,8 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
 	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	testpki "github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	testport "github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 

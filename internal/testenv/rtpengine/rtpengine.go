@@ -1,7 +1,7 @@
-// Package rtpenginetest runs Debian's rtpengine-daemon for tests: userspace
+// Package rtpengine runs Debian's rtpengine-daemon for tests: userspace
 // forwarding only (no kernel module, no iptables), its NG control port on a
 // free loopback address.
-package rtpenginetest
+package rtpengine
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
 )
 
@@ -28,7 +28,7 @@ type Daemon struct {
 // an NG ping. It is killed when the test ends.
 func Start(t testing.TB, portMin, portMax int) *Daemon {
 	t.Helper()
-	return StartOn(t, testport.Addr(t), portMin, portMax)
+	return StartOn(t, ports.Addr(t), portMin, portMax)
 }
 
 // StartOn is Start with the NG control address given (to restart an engine

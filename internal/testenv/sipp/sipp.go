@@ -1,7 +1,7 @@
-// Package sipptest runs sipp (Debian's sip-tester) in tests: it starts a
+// Package sipp runs sipp (Debian's sip-tester) in tests: it starts a
 // scenario on a loopback port, keeps sipp's message trace, errors and
 // statistics in a temp dir, waits for it, and reads what it logged.
-package sipptest
+package sipp
 
 import (
 	"bufio"

@@ -1,6 +1,6 @@
-// Package promtest runs a real Prometheus server (Debian's `prometheus`) on
+// Package prometheus runs a real Prometheus server (Debian's `prometheus`) on
 // loopback for tests and queries it through its HTTP API.
-package promtest
+package prometheus
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // Server is a running Prometheus.
@@ -46,7 +46,7 @@ func Start(t testing.TB, opts Options) *Server {
 	if err := os.WriteFile(cfg, []byte(opts.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := testport.Addr(t)
+	addr := ports.Addr(t)
 	logPath := filepath.Join(dir, "prometheus.log")
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -110,10 +110,10 @@ func (s *Server) get(path string, q url.Values, out any) error {
 		Data   json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("promtest: %s: %w (%s)", path, err, b)
+		return fmt.Errorf("prometheus: %s: %w (%s)", path, err, b)
 	}
 	if env.Status != "success" {
-		return fmt.Errorf("promtest: %s: %s", path, env.Error)
+		return fmt.Errorf("prometheus: %s: %s", path, env.Error)
 	}
 	return json.Unmarshal(env.Data, out)
 }
@@ -131,14 +131,14 @@ func (s *Server) Query(expr string) ([]Sample, error) {
 		return nil, err
 	}
 	if data.ResultType != "vector" {
-		return nil, fmt.Errorf("promtest: %s: result type %s, want vector", expr, data.ResultType)
+		return nil, fmt.Errorf("prometheus: %s: result type %s, want vector", expr, data.ResultType)
 	}
 	out := make([]Sample, 0, len(data.Result))
 	for _, r := range data.Result {
 		str, _ := r.Value[1].(string)
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil {
-			return nil, fmt.Errorf("promtest: %s: value %v: %w", expr, r.Value[1], err)
+			return nil, fmt.Errorf("prometheus: %s: value %v: %w", expr, r.Value[1], err)
 		}
 		out = append(out, Sample{Metric: r.Metric, Value: v})
 	}

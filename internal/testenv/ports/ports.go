@@ -1,4 +1,4 @@
-// Package testport hands tests loopback ports for listeners that someone
+// Package ports hands tests loopback ports for listeners that someone
 // else opens (a collector, Kamailio, sipp, kfake), which a test can only
 // name in advance.
 //
@@ -8,7 +8,7 @@
 // the child binds it. So ports come from below the kernel's ephemeral range,
 // each is handed out once per process, and a lock file held for the life of
 // the process keeps other test processes off it.
-package testport
+package ports
 
 import (
 	"fmt"
@@ -52,7 +52,7 @@ func Port(t testing.TB) int {
 	t.Helper()
 	p, err := take()
 	if err != nil {
-		t.Fatalf("testport: %v", err)
+		t.Fatalf("ports: %v", err)
 	}
 	return p
 }

@@ -1,9 +1,9 @@
-// Package collectortest runs the real otelcol-siphon binary in tests: it
+// Package collector runs the real otelcol-siphon binary in tests: it
 // finds (or builds, once, the way `make distro` does) the binary, starts it
 // with a config and environment, waits for its health check, reads its own
 // Prometheus metrics, and stops or kills it. Its log is saved and printed
 // when the test fails.
-package collectortest
+package collector
 
 import (
 	"bufio"

@@ -1,8 +1,8 @@
-// Package peertest runs the real peers of the tests and benchmarks
+// Package kamailio runs the real peers of the tests and benchmarks
 // (Kamailio, sipp) as child processes: each in its own process group,
 // stopped when the test ends, its output kept and printed if the test
 // failed.
-package peertest
+package kamailio
 
 import (
 	"bytes"

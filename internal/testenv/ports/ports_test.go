@@ -1,4 +1,4 @@
-package testport
+package ports
 
 import (
 	"bufio"

@@ -1,6 +1,6 @@
-// Package testpki creates a throwaway CA with server and client
+// Package pki creates a throwaway CA with server and client
 // certificates for loopback TLS tests.
-package testpki
+package pki
 
 import (
 	"crypto/ecdsa"

@@ -1,6 +1,6 @@
-// Package heptest is a HEP capture node for tests: it listens on a real
+// Package hepsink is a HEP capture node for tests: it listens on a real
 // loopback socket (UDP, TCP or TLS), decodes every packet and keeps it.
-package heptest
+package hepsink
 
 import (
 	"bytes"
@@ -132,7 +132,7 @@ func (s *Server) WaitFor(n int, timeout time.Duration) []hep.Packet {
 			return p
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("heptest: %d of %d packets after %s (decode errors: %v)", len(p), n, timeout, errors.Join(s.Errors()...))
+			s.t.Fatalf("hepsink: %d of %d packets after %s (decode errors: %v)", len(p), n, timeout, errors.Join(s.Errors()...))
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
