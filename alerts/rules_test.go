@@ -5,7 +5,6 @@ package alerts
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
 type ruleFile struct {
@@ -51,13 +53,6 @@ type testFile struct {
 	} `yaml:"tests"`
 }
 
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	require.NoError(t, err, "promtool is missing: make deps-apt installs Debian's prometheus package")
-	return p
-}
-
 func ruleFiles(t *testing.T) []string {
 	files, err := filepath.Glob("*.rules.yml")
 	require.NoError(t, err)
@@ -81,7 +76,7 @@ func loadRules(t *testing.T) []Rule {
 }
 
 func TestPromtoolCheckRules(t *testing.T) {
-	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, ruleFiles(t)...)...).CombinedOutput()
+	out, err := testenv.Run(t, childproc.Spec{Path: "promtool", Args: append([]string{"check", "rules"}, ruleFiles(t)...)})
 	require.NoError(t, err, "%s", out)
 }
 
@@ -89,9 +84,9 @@ func TestPromtoolTestRules(t *testing.T) {
 	tests, err := filepath.Glob("tests/*.test.yml")
 	require.NoError(t, err)
 	require.NotEmpty(t, tests)
-	out, err := exec.Command(promtool(t), append([]string{"test", "rules"}, tests...)...).CombinedOutput()
+	out, err := testenv.Run(t, childproc.Spec{Path: "promtool", Args: append([]string{"test", "rules"}, tests...)})
 	require.NoError(t, err, "%s", out)
-	assert.NotContains(t, string(out), "FAILED")
+	assert.NotContains(t, out, "FAILED")
 }
 
 func TestEveryAlertIsDocumented(t *testing.T) {

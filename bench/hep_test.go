@@ -30,6 +30,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
@@ -42,13 +43,10 @@ const sipSize = 700
 // INVITE (the RFC 3665 fixture with its own Call-ID, padded to size).
 func hepPackets(tb testing.TB, n int) [][]byte {
 	tb.Helper()
-	fixture, err := os.ReadFile("../internal/testdata/invite.sip")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	invite := fixture.Invite()
 	out := make([][]byte, n)
 	for i := range out {
-		msg := strings.Replace(string(fixture), "a84b4c76e66710@pc33.atlanta.example.com", fmt.Sprintf("bench-%08d@10.0.0.1", i), 1)
+		msg := strings.Replace(string(invite), "a84b4c76e66710@pc33.atlanta.example.com", fmt.Sprintf("bench-%08d@10.0.0.1", i), 1)
 		msg = strings.Replace(msg, "Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY\r\n", "", 1)
 		pad := sipSize - len(msg) - len("X-Pad: \r\n")
 		if pad < 0 {
@@ -66,6 +64,7 @@ func hepPackets(tb testing.TB, n int) [][]byte {
 			Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort | hep.HasDstPort |
 				hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
 		}
+		var err error
 		if out[i], err = p.AppendV3(nil); err != nil {
 			tb.Fatal(err)
 		}

@@ -13,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 // TestDemo runs the whole demo (real otelcol-siphon on its default config,
@@ -30,7 +32,7 @@ func TestDemo(t *testing.T) {
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up
 	}
-	d, err := Start(context.Background(), Options{Collector: collector.Binary(t), Proxy: collector.Sipproxy(t), StateDir: state,
+	d, err := Start(context.Background(), Options{Collector: collector.Binary(t), Proxy: sipproxy.Binary(t), StateDir: state,
 		Ports: at, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix})
 	require.NoError(t, err)
 	stopped := false
@@ -39,8 +41,8 @@ func TestDemo(t *testing.T) {
 			_ = d.Stop(context.Background())
 		}
 		if t.Failed() {
-			for _, f := range []string{"otelcol-siphon.log", "sipproxy.log"} {
-				t.Logf("%s:\n%s", f, tail(filepath.Join(state, f), 60))
+			for _, p := range []*childproc.Process{d.collector, d.proxy} {
+				t.Logf("the end of %s's log:\n%s", p.Name(), p.Tail(60))
 			}
 		}
 	})

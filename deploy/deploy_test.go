@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,11 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 )
 
 func TestGeneratedManifestsAreUpToDate(t *testing.T) {
-	files, err := Generate(collector.RepoRoot())
+	files, err := Generate(testenv.RepoRoot())
 	require.NoError(t, err)
 	require.Len(t, files, len(Generated))
 	for _, name := range Generated {
@@ -311,13 +312,8 @@ func TestCollectorConfigsValidate(t *testing.T) {
 			t.Run(o.name()+"/"+key, func(t *testing.T) {
 				path := filepath.Join(t.TempDir(), key)
 				require.NoError(t, os.WriteFile(path, []byte(content.(string)), 0o600))
-				cmd := exec.Command(bin, "validate", "--config", path)
-				cmd.Env = os.Environ()
-				for k, v := range env {
-					cmd.Env = append(cmd.Env, k+"="+v)
-				}
-				out, err := cmd.CombinedOutput()
-				assert.NoError(t, err, string(out))
+				out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: []string{"validate", "--config", path}, Env: env})
+				assert.NoError(t, err, out)
 			})
 		}
 	}
@@ -326,8 +322,7 @@ func TestCollectorConfigsValidate(t *testing.T) {
 // TestSystemdUnits: systemd-analyze verify accepts both units (with the
 // binary path pointed at an executable) and rates their exposure "OK".
 func TestSystemdUnits(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	require.NoError(t, err, "systemd-analyze: run `make deps-apt` (Debian package systemd)")
+	analyze := testenv.Need(t, "systemd-analyze")
 	units, _ := filepath.Glob("systemd/*.service")
 	require.Len(t, units, 2)
 	self, err := os.Executable()
@@ -340,13 +335,13 @@ func TestSystemdUnits(t *testing.T) {
 			require.Regexp(t, `(?m)^ExecStart=/usr/local/bin/`+strings.TrimSuffix(filepath.Base(u), ".service")+` `, string(b))
 			path := filepath.Join(t.TempDir(), filepath.Base(u))
 			require.NoError(t, os.WriteFile(path, exec1.ReplaceAll(b, []byte("ExecStart="+self)), 0o644))
-			out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-			assert.NoError(t, err, string(out))
-			assert.Empty(t, strings.TrimSpace(string(out)), "no warnings")
-			out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=20", path).CombinedOutput()
-			require.NoError(t, err, string(out))
-			level := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindStringSubmatch(string(out))
-			require.NotNil(t, level, string(out))
+			out, err := testenv.Run(t, childproc.Spec{Path: analyze, Args: []string{"verify", path}})
+			assert.NoError(t, err, out)
+			assert.Empty(t, strings.TrimSpace(out), "no warnings")
+			out, err = testenv.Run(t, childproc.Spec{Path: analyze, Args: []string{"security", "--offline=yes", "--threshold=20", path}})
+			require.NoError(t, err, out)
+			level := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindStringSubmatch(out)
+			require.NotNil(t, level, out)
 			assert.Equal(t, "OK", level[2], "exposure %s", level[1])
 		})
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
@@ -123,12 +124,10 @@ func TestCDRsThreeWaysComeOutByteIdentical(t *testing.T) {
 	status, err := siphonPOST(c.httpAddr, cdrFixture)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
-	line, err := os.ReadFile("../internal/testdata/siphon/siphon-cdr-syslog.txt")
-	require.NoError(t, err)
 	u, err := net.Dial("udp", c.syslogAddr)
 	require.NoError(t, err)
 	defer u.Close()
-	_, err = u.Write(bytes.TrimRight(line, "\n"))
+	_, err = u.Write(fixture.SyslogLine())
 	require.NoError(t, err)
 	for _, l := range fileLines(t, filepath.Join(c.state, "cdr.jsonl"), 2, 30*time.Second) {
 		assert.Equal(t, string(cdrFixture), l)
@@ -266,7 +265,7 @@ func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 			t.Errorf("%s consumed %d times", key, n)
 		}
 	}
-	c.WaitMetric(30*time.Second, total, "otelcol_siphon_kafka_exporter_messages_produced")
+	c.WaitMetric(30*time.Second, total, "otelcol_siphon_kafka_exporter_messages_produced", nil)
 }
 
 // TestKafkaBrokerOutage stops the broker while CDRs keep coming, then starts
@@ -288,7 +287,7 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	assert.Len(t, consumeKafka(t, brokers, 50), 50)
 	first.Close()
 	post(50, 50)
-	c.WaitMetric(30*time.Second, 100, "otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`)
+	c.WaitMetric(30*time.Second, 100, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "siphon_cdr"})
 	second := kafkaCluster(t, kport)
 	defer second.Close()
 	got := map[string]bool{}
@@ -340,7 +339,7 @@ func TestBillingDownForThirtySeconds(t *testing.T) {
 	}, 120*time.Second, 100*time.Millisecond)
 	// 10 queue consumers retrying once a second (Retry-After: 1) for 30 s
 	assert.GreaterOrEqual(t, refused.Load(), int64(30), "billing really was down, and was retried")
-	c.WaitMetric(10*time.Second, total, "otelcol_exporter_sent_log_records", `exporter="siphon_http"`)
+	c.WaitMetric(10*time.Second, total, "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": "siphon_http"})
 }
 
 // TestCollectorKilledMidStream: SIPhon posts CDRs one by one while the
@@ -394,5 +393,5 @@ func TestCollectorKilledMidStream(t *testing.T) {
 	}, 60*time.Second, 50*time.Millisecond)
 	ids = callIDCounts(t, complete()) // every line a valid CDR
 	assert.Len(t, ids, total, "unique records delivered = records sent")
-	second.WaitMetric(30*time.Second, 1, "otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`)
+	second.WaitMetric(30*time.Second, 1, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "siphon_cdr"})
 }

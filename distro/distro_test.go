@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,9 +17,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/confmap"
 
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
@@ -58,8 +60,8 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 }
 
 func TestComponents(t *testing.T) {
-	out, err := exec.Command(collector.Binary(t), "components").CombinedOutput()
-	require.NoError(t, err, string(out))
+	out, err := testenv.Run(t, childproc.Spec{Path: collector.Binary(t), Args: []string{"components"}})
+	require.NoError(t, err, out)
 	for _, name := range []string{
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
 		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
@@ -84,8 +86,8 @@ func TestValidateShippedConfigs(t *testing.T) {
 				if overlays[name] {
 					args = []string{"validate", "--config", strings.Replace(uri, name, "config.yaml", 1), "--config", uri}
 				}
-				out, err := exec.Command(bin, args...).CombinedOutput()
-				assert.NoError(t, err, string(out))
+				out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: args})
+				assert.NoError(t, err, out)
 			})
 		}
 	}
@@ -94,17 +96,9 @@ func TestValidateShippedConfigs(t *testing.T) {
 	cfg, err := os.ReadFile("config.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(broken, bytes.Replace(cfg, []byte("udp:"), []byte("udp:\n      readers: 0"), 1), 0o600))
-	out, err := exec.Command(bin, "validate", "--config", broken).CombinedOutput()
+	out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: []string{"validate", "--config", broken}})
 	assert.Error(t, err)
-	assert.Contains(t, string(out), "udp: readers must be at least 1")
-}
-
-func specPacket(t *testing.T) []byte {
-	h, err := os.ReadFile("../internal/testdata/siphon/hep3-spec-example.hex")
-	require.NoError(t, err)
-	b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-	require.NoError(t, err)
-	return b
+	assert.Contains(t, out, "udp: readers must be at least 1")
 }
 
 func port(addr string) string {
@@ -150,11 +144,10 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	udp, err := net.Dial("udp", hepAddr)
 	require.NoError(t, err)
 	defer udp.Close()
-	_, err = udp.Write(specPacket(t))
+	_, err = udp.Write(fixture.HEPSpecExample())
 	require.NoError(t, err)
 
-	invite, err := os.ReadFile("../internal/testdata/invite.sip")
-	require.NoError(t, err)
+	invite := fixture.Invite()
 	pkt := hep.Packet{Payload: invite, ProtoType: hep.TypeSIP, CaptureID: 2001, Fields: hep.HasProtoType | hep.HasCaptureID}
 	pkt.SetTime(time.Unix(1772806981, 0))
 	raw, err := pkt.AppendV3(nil)
@@ -185,8 +178,8 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	assert.Equal(t, "INVITE", full["method"])
 	assert.Equal(t, "314159 INVITE", full["cseq"])
 
-	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
-	got, err := p.MetricSum("otelcol_hep_receiver_packets_received")
+	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "hep"})
+	got, err := p.Value("otelcol_hep_receiver_packets_received", nil)
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, got)
 	_, err = os.Stat(filepath.Join(state, "queue"))
@@ -231,8 +224,8 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conn.Close())
 	// accepted = enqueued in the disk-backed queue
-	first.WaitMetric(30*time.Second, n, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
-	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", `outcome="failure"`)
+	first.WaitMetric(30*time.Second, n, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "hep"})
+	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", exposition.Labels{"outcome": "failure"})
 	first.Kill()
 
 	second := collector.Start(t, opts)
@@ -246,6 +239,6 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 		assert.Equal(t, 1, seen[fmt.Sprintf("durable-%d", i)], "durable-%d", i)
 	}
 	assert.Len(t, got, n, "no duplicates")
-	second.WaitMetric(30*time.Second, n, "otelcol_homer_exporter_packets_sent")
+	second.WaitMetric(30*time.Second, n, "otelcol_homer_exporter_packets_sent", nil)
 	assert.NoError(t, second.Stop(30*time.Second))
 }

@@ -1,11 +1,10 @@
 package distro
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -15,10 +14,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 // TestFleetConfig runs siphon-fleet.yaml on loopback against a real node
@@ -32,10 +33,7 @@ func TestFleetConfig(t *testing.T) {
 	nodeSIP := ports.Addr(t)
 	cfg := fmt.Sprintf("listen:\n  udp: [%q]\ndomain:\n  local: [\"127.0.0.1\"]\nmetrics:\n  prometheus: {listen: %q}\nadmin:\n  listen: %q\n",
 		nodeSIP, nodeMetrics, nodeAdmin)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "siphon.yaml"), []byte(cfg), 0o600))
-	node := exec.Command(collector.Sipproxy(t), "-config", filepath.Join(dir, "siphon.yaml"))
-	require.NoError(t, node.Start())
-	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
+	sipproxy.Start(t, sipproxy.Options{Config: cfg, Admin: nodeAdmin, Metrics: nodeMetrics})
 
 	targets := filepath.Join(dir, "targets.yaml")
 	require.NoError(t, os.WriteFile(targets, []byte(fmt.Sprintf("- targets: [%q]\n  labels: {site: lab1}\n", nodeMetrics)), 0o600))
@@ -78,26 +76,16 @@ func TestFleetConfig(t *testing.T) {
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "the CDR reaches Homer as HEP type 100")
 
+	// the node's series, named by its scrape address, with the file's
+	// labels; the KPIs of the CDR
 	kpi := "http://127.0.0.1:" + listen["SIPHON_KPI_PORT"] + "/metrics"
-	var body string
-	require.Eventually(t, func() bool {
-		r, err := http.Get(kpi)
-		if err != nil {
-			return false
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := exposition.Scrape(context.Background(), kpi)
+		if !assert.NoError(c, err) {
+			return
 		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		body = string(b)
-		return strings.Contains(body, "siphon_uptime_seconds{") && strings.Contains(body, "sip_calls_total{")
+		assert.True(c, m.Has("siphon_uptime_seconds", exposition.Labels{"instance": nodeMetrics, "job": "siphon", "site": "lab1"}),
+			"the node's uptime, by its scrape address, job and file_sd labels")
+		assert.True(c, m.Has("sip_calls_total", exposition.Labels{"sip_call_result": "answered"}), "the CDR's KPIs")
 	}, 60*time.Second, 500*time.Millisecond)
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "siphon_uptime_seconds{") {
-			assert.Contains(t, line, `instance="`+nodeMetrics+`"`, "the node is named by its scrape address")
-			assert.Contains(t, line, `job="siphon"`)
-			assert.Contains(t, line, `site="lab1"`, "file_sd labels come along")
-		}
-		if strings.HasPrefix(line, "sip_calls_total{") {
-			assert.Contains(t, line, `sip_call_result="answered"`)
-		}
-	}
 }

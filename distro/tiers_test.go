@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
@@ -63,30 +62,9 @@ func startAgent(t *testing.T, gateways ...*tier) *tier {
 	return a
 }
 
-// kpiText is a gateway's KPI exposition.
-func (g *tier) kpiText() string {
-	resp, err := http.Get("http://" + g.kpi + "/metrics")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// kpiSum reads a gateway's KPI endpoint.
-func (g *tier) kpiSum(t *testing.T, name string, labels ...string) float64 {
-	resp, err := http.Get("http://" + g.kpi + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	v, err := collector.SumSamples(b, name, labels...)
-	if err != nil {
-		return 0
-	}
-	return v
+// kpis scrapes a gateway's KPI endpoint.
+func (g *tier) kpis() (exposition.Families, error) {
+	return exposition.Scrape(context.Background(), "http://"+g.kpi+"/metrics")
 }
 
 // legCDR is the fixture for call id with a trunk naming its leg, answered
@@ -147,18 +125,26 @@ func TestTwoTiers(t *testing.T) {
 
 	// KPI totals: the sum over the two gateways equals the single gateway's
 	for _, result := range []string{"answered", "busy"} {
-		label := `sip_call_result="` + result + `"`
-		var got, want float64
-		ok := assert.Eventually(t, func() bool {
-			want = ref.kpiSum(t, "sip_calls_total", label)
-			got = gws[0].kpiSum(t, "sip_calls_total", label) + gws[1].kpiSum(t, "sip_calls_total", label)
-			return want > 0 && got == want
-		}, 30*time.Second, 200*time.Millisecond, result)
-		if !ok {
-			t.Fatalf("%s calls: %v over the gateways, %v on one; the reference serves:\n%s", result, got, want, ref.kpiText())
-		}
+		calls := exposition.Labels{"sip_call_result": result}
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			var per [3]float64
+			for i, g := range []*tier{ref, gws[0], gws[1]} {
+				m, err := g.kpis()
+				if !assert.NoError(c, err) {
+					return
+				}
+				// a gateway may have had no call of this result: no series
+				per[i], _ = m.Sum("sip_calls_total", calls)
+			}
+			assert.Positive(c, per[0], "%s calls on the reference gateway", result)
+			assert.Equal(c, per[0], per[1]+per[2], "%s calls over the gateways = on the reference", result)
+		}, 30*time.Second, 200*time.Millisecond)
 	}
-	assert.Equal(t, float64(2*answered), ref.kpiSum(t, "sip_calls_total", `sip_call_result="answered"`))
+	m, err := ref.kpis()
+	require.NoError(t, err)
+	answeredCalls, err := m.Value("sip_calls_total", exposition.Labels{"sip_call_result": "answered"})
+	require.NoError(t, err)
+	assert.Equal(t, float64(2*answered), answeredCalls)
 
 	// phase 2: gw-1 is killed after a third of 150 calls and restarted on its
 	// state after two thirds; every CDR reaches Kafka

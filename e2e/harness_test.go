@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,10 +27,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -80,9 +81,11 @@ type appliance struct {
 	kpi, telemetry         string
 	collector              *collector.Process
 	collectorOpts          collector.Options
+	proxy                  *sipproxy.Proxy
 	syslogAddr             string
 	syslogMu               sync.Mutex
 	syslogLn               net.Listener
+	syslogConns            map[net.Conn]bool
 	prom                   *prometheus.Server
 	billing, syslog, kafka *cdrSet
 	billingDown            atomic.Bool
@@ -97,14 +100,15 @@ type options struct {
 	// rtpengine is the NG address the proxy pings (default: one where
 	// nothing listens).
 	rtpengine string
-	// proxy is the proxy binary and arguments (default: sipproxy);
-	// proxyConfig is added to its configuration.
+	// proxy is the proxy binary and leading arguments (default:
+	// sipproxy); proxyConfig is added to its configuration.
 	proxy       []string
 	proxyConfig string
 }
 
 func startAppliance(t *testing.T, o options) *appliance {
-	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet()}
+	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet(),
+		syslogConns: map[net.Conn]bool{}}
 
 	// billing: SIPhon's one record per POST; refuses while billingDown
 	bill := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -164,6 +168,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 	a.collector = collector.Start(t, a.collectorOpts)
 
 	// sipproxy: CDRs over HTTP with retries, HEP over TCP
+	proxyAdmin := addr(ports.Port(t))
 	cfg := fmt.Sprintf(`listen:
   udp: ["%[1]s"]
   tcp: ["%[1]s"]
@@ -188,30 +193,10 @@ rtpengine:
   instances: ["%[6]s"]
   ping_interval: 1s
 %[7]s
-`, addr(a.sipPort), a.proxyMetrics, addr(ports.Port(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
-	cfgPath := filepath.Join(a.dir, "siphon.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-	logPath := filepath.Join(a.dir, "sipproxy.log")
-	logf, err := os.Create(logPath)
-	require.NoError(t, err)
-	argv := o.proxy
-	if argv == nil {
-		argv = []string{collector.Sipproxy(t)}
-	}
-	proxy := exec.Command(argv[0], append(argv[1:], "-config", cfgPath)...)
-	proxy.Stdout, proxy.Stderr = logf, logf
-	require.NoError(t, proxy.Start())
-	t.Cleanup(func() {
-		_ = proxy.Process.Kill()
-		_ = proxy.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("sipproxy log:\n%s", b)
-		}
-	})
+`, addr(a.sipPort), a.proxyMetrics, proxyAdmin, a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
+	a.proxy = sipproxy.Start(t, sipproxy.Options{Config: cfg, Admin: proxyAdmin, Metrics: a.proxyMetrics, Command: o.proxy})
 
-	rules, err := filepath.Glob(filepath.Join(collector.RepoRoot(), "alerts", "*.rules.yml"))
+	rules, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "alerts", "*.rules.yml"))
 	require.NoError(t, err)
 	if o.compressRules {
 		rules = compress(t, rules)
@@ -274,27 +259,16 @@ func (a *appliance) fileCDRs() *cdrSet {
 	return s
 }
 
-func sippDir() string { return filepath.Join(collector.RepoRoot(), "proxy", "testdata", "sipp") }
-
-// sipp runs a scenario of proxy/testdata/sipp (or a path) over UDP.
+// sipp runs a scenario (a name of proxy/testdata/sipp, or a path) over UDP.
 func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipp.Sipp {
 	a.t.Helper()
-	sf := scenario
-	if !strings.ContainsRune(sf, '/') {
-		sf = filepath.Join(sippDir(), scenario+".xml")
-	}
-	return sipp.Start(a.t, sf, "u1", localPort, args...)
+	return sipp.Start(a.t, scenario, "u1", localPort, args...)
 }
 
 // finish requires sipp to succeed and returns its call statistics.
 func finish(s *sipp.Sipp) (ok, failed int) {
 	s.Wait()
 	return s.Stats()
-}
-
-// expectScenario is a copy of a scenario expecting code.
-func expectScenario(t testing.TB, name string, code int) string {
-	return sipp.Expect(t, filepath.Join(sippDir(), name+".xml"), code)
 }
 
 // compression maps the shipped rules' durations to seconds, so that an alert
@@ -336,8 +310,16 @@ func (a *appliance) serveSyslog(ln net.Listener) {
 			if err != nil {
 				return
 			}
+			a.syslogMu.Lock()
+			a.syslogConns[c] = true
+			a.syslogMu.Unlock()
 			go func() {
-				defer c.Close()
+				defer func() {
+					a.syslogMu.Lock()
+					delete(a.syslogConns, c)
+					a.syslogMu.Unlock()
+					c.Close()
+				}()
 				sc := bufio.NewScanner(c)
 				sc.Buffer(make([]byte, 1<<20), 1<<20)
 				for sc.Scan() {
@@ -354,14 +336,17 @@ func (a *appliance) serveSyslog(ln net.Listener) {
 	}()
 }
 
-// pauseSyslog closes the syslog server's listener: new connections are
-// refused until resumeSyslog.
+// pauseSyslog takes the syslog server down: its connections are closed
+// and new ones refused until resumeSyslog.
 func (a *appliance) pauseSyslog() {
 	a.syslogMu.Lock()
 	defer a.syslogMu.Unlock()
 	if a.syslogLn != nil {
 		a.syslogLn.Close()
 		a.syslogLn = nil
+	}
+	for c := range a.syslogConns {
+		c.Close()
 	}
 }
 

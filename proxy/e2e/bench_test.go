@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -54,12 +53,18 @@ func BenchmarkProxyCalls(b *testing.B) {
 			}
 			p := startProxy(b, o)
 			cpu := func() time.Duration {
-				return time.Duration(p.metrics()["process_cpu_seconds_total"] * float64(time.Second))
+				v, err := p.scrape(b).Value("process_cpu_seconds_total", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return time.Duration(v * float64(time.Second))
 			}
-			invites := func() float64 { return p.metrics()["siphon_requests_total{method=INVITE}"] }
+			invites := func() float64 { return count(p.scrape(b), "siphon_requests_total", labels{"method": "INVITE"}) }
 			stop := func() { // an idle proxy left running would still cost the next runs CPU
-				p.signal(syscall.SIGTERM)
-				<-p.done // the profile, if any, is written as the proxy exits
+				// the profile, if any, is written as the proxy exits
+				if err := p.Stop(30 * time.Second); err != nil {
+					b.Errorf("sipproxy %s did not stop cleanly: %v", name, err)
+				}
 			}
 			return p.SIPPort, cpu, invites, stop
 		}}
@@ -148,15 +153,14 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 	port := ports.Port(b)
 	// one SIP worker: with several, a 180 and its 200 handled by two
 	// workers can leave out of order, and sipp's scenario fails the call
-	data := map[string]any{"Port": port, "Children": 1, "HEPPort": 0}
+	data := map[string]any{"Children": 1, "HEPPort": 0}
 	if trace {
 		hep := startHEP(b, "udp")
 		_, p, _ := strings.Cut(hep.Endpoint, ":")
 		data["HEPPort"] = p
 	}
 	// -m: shared memory in MB; the default 64 runs out at ~2,000 calls in flight or in tm wait
-	kam := kamailio.Kamailio(b, "testdata/kamailio-bench.cfg", data, "-m", "512")
-	kam.WaitUDP(b, port)
+	kam := kamailio.Start(b, "testdata/kamailio-bench.cfg", port, data, "-m", "512")
 	cpu := func() time.Duration {
 		total, err := procstat.TreeCPU(kam.Pid())
 		if err != nil {
@@ -164,5 +168,6 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 		}
 		return total
 	}
-	return port, cpu, nil, kam.Stop
+	stop := func() { _ = kam.Stop(5 * time.Second) } // SIGTERM ends it with an exit status
+	return port, cpu, nil, stop
 }

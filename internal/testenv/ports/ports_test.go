@@ -1,74 +1,66 @@
 package ports
 
 import (
-	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
 const perProcess = 200
 
 // TestHelperProcess is the second process of TestNoPortTwiceAcrossProcesses.
 func TestHelperProcess(t *testing.T) {
-	if os.Getenv("TESTPORT_HELPER") != "1" {
+	if os.Getenv("PORTS_HELPER") != "1" {
 		t.Skip("run by TestNoPortTwiceAcrossProcesses")
 	}
 	startAtFirst()
 	for range perProcess {
 		fmt.Println(Port(t))
 	}
-	// hold the ports until the parent has taken its own
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	fmt.Println("done")
+	// hold the ports until the parent has taken its own and kills this
+	// process
+	time.Sleep(time.Minute)
 }
 
 func TestNoPortTwiceAcrossProcesses(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TESTPORT_HELPER=1")
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
 	startAtFirst() // both processes walk the same ports: only the locks keep them apart
-	require.NoError(t, cmd.Start())
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	helper := testenv.Start(t, childproc.Spec{Path: os.Args[0], Args: []string{"-test.run", "^TestHelperProcess$", "-test.count=1"},
+		Env: map[string]string{"PORTS_HELPER": "1"}})
 
 	seen := map[int]string{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // this process takes ports while the helper does
-		defer wg.Done()
-		for range perProcess {
-			p := Port(t)
-			mu.Lock()
-			assert.Empty(t, seen[p], "port %d twice", p)
-			seen[p] = "parent"
-			mu.Unlock()
+	for range perProcess { // this process takes ports while the helper does
+		p := Port(t)
+		assert.Empty(t, seen[p], "port %d twice", p)
+		seen[p] = "parent"
+	}
+	testenv.WaitReady(t, helper, 30*time.Second, func() error {
+		if !strings.Contains(helper.Log(), "done\n") {
+			return errors.New("the helper is still taking ports")
 		}
-	}()
-	sc := bufio.NewScanner(stdout)
+		return nil
+	})
 	n := 0
-	for n < perProcess && sc.Scan() {
-		p, err := strconv.Atoi(strings.TrimSpace(sc.Text()))
+	for _, line := range strings.Split(helper.Log(), "\n") {
+		p, err := strconv.Atoi(strings.TrimSpace(line))
 		if err != nil {
-			continue // test framework output
+			continue // "done", test framework output
 		}
 		n++
-		mu.Lock()
 		assert.Empty(t, seen[p], "port %d handed to both processes", p)
 		seen[p] = "helper"
-		mu.Unlock()
 	}
-	wg.Wait()
 	require.Equal(t, perProcess, n, "helper's ports")
 	assert.Len(t, seen, 2*perProcess)
 }

@@ -2,13 +2,15 @@ package procstat
 
 import (
 	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
 func TestSelf(t *testing.T) {
@@ -42,12 +44,10 @@ func TestSelf(t *testing.T) {
 }
 
 func TestTree(t *testing.T) {
-	cmd := exec.Command("sleep", "30")
-	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	child := testenv.Start(t, childproc.Spec{Path: "sleep", Args: []string{"30"}})
 	tree := Tree(os.Getpid())
 	assert.Equal(t, os.Getpid(), tree[0])
-	assert.True(t, slices.Contains(tree, cmd.Process.Pid), "the child is in the tree: %v", tree)
+	assert.True(t, slices.Contains(tree, child.Pid()), "the child is in the tree: %v", tree)
 	total, err := TreeCPU(os.Getpid())
 	require.NoError(t, err)
 	own, err := CPU(os.Getpid())

@@ -3,26 +3,25 @@
 package prometheus
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // Server is a running Prometheus.
 type Server struct {
 	URL string // http://127.0.0.1:port
-	log string
 }
 
 // Options configure Start.
@@ -33,59 +32,25 @@ type Options struct {
 	Flags []string
 }
 
-// Start runs Prometheus with the config and waits until it is ready. Its
-// log is printed if the test fails.
+// readyTimeout is how long Prometheus may take to start.
+const readyTimeout = 30 * time.Second
+
+// Start runs Prometheus with the config until the test ends and waits
+// until it is ready. Its log is printed if the test fails.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		t.Fatalf("prometheus is missing (make deps-apt installs Debian's prometheus): %v", err)
-	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(opts.Config), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addr := ports.Addr(t)
-	logPath := filepath.Join(dir, "prometheus.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	args := append([]string{"--config.file=" + cfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr, "--log.level=info"}, opts.Flags...)
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	s := &Server{URL: "http://" + addr, log: logPath}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("prometheus log:\n%s", b)
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(s.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("prometheus not ready after 30s:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	p := testenv.Start(t, childproc.Spec{Path: "prometheus", Args: args, Log: filepath.Join(dir, "prometheus.log")})
+	s := &Server{URL: "http://" + addr}
+	testenv.WaitReady(t, p, readyTimeout, childproc.HTTPOK(s.URL+"/-/ready"))
+	return s
 }
 
 // Sample is one element of an instant vector.
@@ -94,8 +59,11 @@ type Sample struct {
 	Value  float64
 }
 
+// client bounds every API call.
+var client = &http.Client{Timeout: 10 * time.Second}
+
 func (s *Server) get(path string, q url.Values, out any) error {
-	resp, err := http.Get(s.URL + path + "?" + q.Encode())
+	resp, err := client.Get(s.URL + path + "?" + q.Encode())
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,66 +15,62 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
+
+// Scenario returns the path of a scenario: a name is one of
+// proxy/testdata/sipp (without .xml), a path is itself.
+func Scenario(name string) string {
+	if strings.ContainsRune(name, '/') {
+		return name
+	}
+	return filepath.Join(testenv.RepoRoot(), "proxy", "testdata", "sipp", name+".xml")
+}
 
 // Sipp is one sipp process.
 type Sipp struct {
+	*childproc.Process
 	t      testing.TB
 	Name   string
 	Dir    string // sipp.out, messages.log, errors.log, stat.csv
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error
 	msgLog string
 }
 
-// Start runs the scenario file on 127.0.0.1:localPort over transport (sipp's
-// -t: u1, t1 ...); args follow (keys, -m, -s, the target last). sipp is
-// killed when the test ends.
+// Start runs the scenario (see Scenario) on 127.0.0.1:localPort over
+// transport (sipp's -t: u1, t1 ...); args follow (keys, -m, -s, the target
+// last). sipp is killed when the test ends.
 func Start(t testing.TB, scenario, transport string, localPort int, args ...string) *Sipp {
 	t.Helper()
-	s := &Sipp{t: t, Name: filepath.Base(scenario), Dir: t.TempDir(), done: make(chan struct{})}
+	scenario = Scenario(scenario)
+	s := &Sipp{t: t, Name: filepath.Base(scenario), Dir: t.TempDir()}
 	s.msgLog = filepath.Join(s.Dir, "messages.log")
 	argv := append([]string{"-sf", scenario, "-i", "127.0.0.1", "-p", strconv.Itoa(localPort), "-t", transport,
 		"-trace_msg", "-message_file", s.msgLog, "-trace_err", "-error_file", filepath.Join(s.Dir, "errors.log"),
 		"-trace_stat", "-stf", filepath.Join(s.Dir, "stat.csv"), "-fd", "1",
 		"-nostdin", "-timeout", "60", "-timeout_error"}, args...)
-	s.cmd = exec.Command("sipp", argv...)
-	s.cmd.Dir = s.Dir
-	out, err := os.Create(filepath.Join(s.Dir, "sipp.out"))
-	require.NoError(t, err)
-	s.cmd.Stdout, s.cmd.Stderr = out, out
-	require.NoError(t, s.cmd.Start(), "sipp (Debian's sip-tester, make deps-apt)")
-	go func() { s.err = s.cmd.Wait(); out.Close(); close(s.done) }()
-	t.Cleanup(s.Kill)
+	s.Process = testenv.Start(t, childproc.Spec{Name: "sipp " + s.Name, Path: "sipp", Args: argv, Dir: s.Dir,
+		Log: filepath.Join(s.Dir, "sipp.out")})
 	return s
 }
 
-// Kill stops sipp (if it still runs) and waits for it.
-func (s *Sipp) Kill() {
-	select {
-	case <-s.done:
-	default:
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
-}
+// waitBound bounds a scenario's run (sipp's own -timeout is 60 s).
+const waitBound = 90 * time.Second
 
 // Wait waits for sipp to end and requires success (exit 0); on failure the
 // test fails with sipp's output, errors and messages.
 func (s *Sipp) Wait() {
 	s.t.Helper()
-	select {
-	case <-s.done:
-	case <-time.After(90 * time.Second):
+	err := s.Process.Wait(waitBound)
+	if !s.Exited() {
 		s.Kill()
-		s.t.Fatalf("sipp %s did not finish", s.Name)
+		s.t.Fatalf("sipp %s did not finish: %v", s.Name, err)
 	}
-	if s.err != nil {
-		out, _ := os.ReadFile(filepath.Join(s.Dir, "sipp.out"))
+	if err != nil {
 		errs, _ := os.ReadFile(filepath.Join(s.Dir, "errors.log"))
 		msgs, _ := os.ReadFile(s.msgLog)
-		s.t.Fatalf("sipp %s: %v\noutput:\n%s\nerrors:\n%s\nmessages:\n%s", s.Name, s.err, out, errs, msgs)
+		s.t.Fatalf("sipp %s: %v\noutput:\n%s\nerrors:\n%s\nmessages:\n%s", s.Name, err, s.Log(), errs, msgs)
 	}
 }
 
@@ -170,10 +165,11 @@ func (s *Sipp) CallID() string {
 	return ms[0].CallID
 }
 
-// Expect writes a copy of a scenario whose response="EXPECT" is code (sipp
+// Expect writes a copy of a scenario (see Scenario) whose response="EXPECT" is code (sipp
 // does not substitute keys in recv attributes) and returns its path.
 func Expect(t testing.TB, scenario string, code int) string {
 	t.Helper()
+	scenario = Scenario(scenario)
 	b, err := os.ReadFile(scenario)
 	require.NoError(t, err)
 	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", strings.TrimSuffix(filepath.Base(scenario), ".xml"), code))
