@@ -1,6 +1,7 @@
-// Package alerts holds no Go code: this test runs promtool over the rules
-// and checks what promtool cannot: that every alert is documented and has
-// both a firing and a silent unit test, and every recording rule a test.
+// Package alerts holds no Go code: its tests check what promtool cannot:
+// that every alert is documented and has both a firing and a silent unit
+// test, and every recording rule a test; promtool_test.go (-tags
+// integration) runs promtool over the rules and their unit tests.
 package alerts
 
 import (
@@ -13,9 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
-
-	"github.com/siphon-otel/siphon-otel/internal/childproc"
-	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
 type ruleFile struct {
@@ -73,20 +71,6 @@ func loadRules(t *testing.T) []Rule {
 		}
 	}
 	return rules
-}
-
-func TestPromtoolCheckRules(t *testing.T) {
-	out, err := testenv.Run(t, childproc.Spec{Path: "promtool", Args: append([]string{"check", "rules"}, ruleFiles(t)...)})
-	require.NoError(t, err, "%s", out)
-}
-
-func TestPromtoolTestRules(t *testing.T) {
-	tests, err := filepath.Glob("tests/*.test.yml")
-	require.NoError(t, err)
-	require.NotEmpty(t, tests)
-	out, err := testenv.Run(t, childproc.Spec{Path: "promtool", Args: append([]string{"test", "rules"}, tests...)})
-	require.NoError(t, err, "%s", out)
-	assert.NotContains(t, out, "FAILED")
 }
 
 func TestEveryAlertIsDocumented(t *testing.T) {

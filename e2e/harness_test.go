@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package e2e drives the whole appliance with real peers on loopback:
 // sipp calls through sipproxy, otelcol-siphon on its default config (plus
 // CDR outputs to HTTP, syslog and Kafka), a real Prometheus scraping it and

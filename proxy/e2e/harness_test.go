@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package e2e drives the real sipproxy binary with real peers over
 // loopback: sipp for SIP, our hep receiver for HEP, HTTP and files for CDRs,
 // Debian's rtpengine for NG pings, sipvicious for scans.
