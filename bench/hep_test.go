@@ -86,15 +86,21 @@ func (c *counter) add(n int) {
 }
 
 // wait returns once want packets were delivered or, over UDP where the
-// kernel may drop, once nothing arrived for quiet.
+// kernel may drop, once nothing arrived for quiet (counted from the wait's
+// start while nothing has: a pipeline's batch may still be on its way).
 func (c *counter) wait(tb testing.TB, want int64, quiet time.Duration) int64 {
-	deadline := time.Now().Add(2 * time.Minute)
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
 	for {
 		n := c.n.Load()
 		if n >= want {
 			return n
 		}
-		if quiet > 0 && time.Since(time.Unix(0, c.last.Load())) > quiet {
+		last := time.Unix(0, c.last.Load())
+		if last.Before(start) {
+			last = start
+		}
+		if quiet > 0 && time.Since(last) > quiet {
 			return n
 		}
 		if time.Now().After(deadline) {
@@ -186,6 +192,9 @@ func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	m1.read()
 	if transport == "tcp" && n != int64(b.N) {
 		b.Fatalf("TCP lost packets: %d of %d delivered", n, b.N)
+	}
+	if n == 0 {
+		b.Fatalf("none of %d packets delivered", b.N)
 	}
 	r := ingestResult{
 		perSec: float64(n) / elapsed.Seconds(),
