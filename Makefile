@@ -3,6 +3,11 @@
 #   make test   everything the project tests
 # Every target installs what it needs: Go modules, the collector builder
 # (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus).
+#
+# Plain `go test ./...` is the unit suite: hermetic, no peer, no built
+# binary. The system tests (real peers, the built collector) carry the build
+# tag `integration`, as opentelemetry-collector-contrib's do; the targets
+# below run them by package, the collector's binary named by OTELCOL_SIPHON.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -39,6 +44,15 @@ FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/s
 	./internal/cdr:FuzzParse ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
 	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords
 
+# the system tests' build tag
+INTEGRATION := -tags integration
+# the system tiers
+DISTRO_TESTS := ./distro/... ./deploy/... ./interop/... ./alerts/...
+PROXY_E2E_TESTS := ./proxy/e2e/... ./proxy/rtpengine/...
+E2E_TESTS := ./demo/... ./e2e/...
+# the concurrent components, again under the race detector
+RACE_TESTS := ./internal/... ./receivers/... ./exporters/... ./connectors/... ./proxy/...
+
 BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
@@ -48,7 +62,8 @@ RATE ?= 5
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
 	@echo "make run-fleet otelcol-siphon for a real SIPhon fleet on distro/siphon-fleet.yaml (SIPHON_* settings there)"
-	@echo "make test      vet, unit, race, distro, interop (Kamailio, sipp), sipproxy e2e and fuzz tests"
+	@echo "make test      vet, unit (go test ./...), race, the system tests (-tags integration: distro, interop with"
+	@echo "               Kamailio and sipp, sipproxy e2e, the appliance e2e), fuzz and the benchmarks once"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
 	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
@@ -84,31 +99,34 @@ run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo
 run-fleet: deps-go $(DISTRO_BIN) $(BIN)/siphon-demo
 	$(BIN)/siphon-demo -fleet -collector $(DISTRO_BIN)
 
-unit: deps-go deps-apt
+# gofmt, vet with and without the system tests, and the hermetic unit suite.
+unit: deps-go
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 		if [ -n "$$unformatted" ]; then echo "not gofmt-ed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m $$($(GO) list ./... | grep -v -e /distro -e /deploy -e /interop -e /proxy/e2e -e /demo -e /e2e)
+	$(GO) vet $(INTEGRATION) ./...
+	$(GO) test -count=1 -timeout 15m ./...
 
 # The concurrent components again under the race detector (needs cgo).
 race: deps-go
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m ./internal/... ./receivers/... ./exporters/... ./connectors/... \
-		$$($(GO) list ./proxy/... | grep -v /proxy/e2e)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 15m $(RACE_TESTS)
 
+# The distro's configs on the built collector, the deployment files, the
+# alert rules under promtool, and interop with Kamailio and sipp.
 interop: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 15m ./distro/... ./deploy/... ./interop/...
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 15m $(DISTRO_TESTS)
 
 # sipproxy, the real binary, against sipp, sipvicious, rtpengine and our
 # hep and siphon_cdr receivers.
 proxy-e2e: deps-apt
-	$(GO) test -count=1 -timeout 15m ./proxy/e2e/...
+	$(GO) test $(INTEGRATION) -count=1 -timeout 15m $(PROXY_E2E_TESTS)
 
 # The whole appliance end to end: the demo (otelcol-siphon, sipproxy, the
 # call generator) with every call accounted for; sipp through sipproxy into
 # otelcol-siphon, a real Prometheus evaluating alerts/ and every dashboard
 # query, CDRs compared across file, HTTP, syslog and Kafka (kfake).
 e2e: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -timeout 20m ./demo/... ./e2e/...
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 20m $(E2E_TESTS)
 
 fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \
@@ -129,8 +147,8 @@ test: unit race interop proxy-e2e e2e fuzz bench-smoke
 # no TCP packet lost); the figures of so small a run mean nothing.
 bench-smoke: deps-apt $(DISTRO_BIN)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100x ./internal/... ./receivers/... ./connectors/...
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
-	PROXY_BENCH_ROUNDS=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
+	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
+	PROXY_BENCH_ROUNDS=1 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
 
 # The figures of BENCHMARKS.md, written to .bench/ (see BENCHMARKS.md for
 # what each measures). BENCH_BASE=<git ref> also runs the codec
@@ -147,9 +165,9 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 		$(BENCHSTAT) .bench/micro-base.txt .bench/micro.txt; \
 	fi
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./receivers/... ./exporters/... ./connectors/... | tee .bench/components.txt
-	$(GO) test -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
-	CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr.txt
-	$(GO) test -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
+	$(GO) test $(INTEGRATION) -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
+	CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr.txt
+	$(GO) test $(INTEGRATION) -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
 
 generate:
 	cd tools && $(GO) mod download

@@ -1,11 +1,11 @@
-// Package alerts holds no Go code: this test runs promtool over the rules
-// and checks what promtool cannot: that every alert is documented and has
-// both a firing and a silent unit test, and every recording rule a test.
+// Package alerts holds no Go code: its tests check what promtool cannot:
+// that every alert is documented and has both a firing and a silent unit
+// test, and every recording rule a test; promtool_test.go (-tags
+// integration) runs promtool over the rules and their unit tests.
 package alerts
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -51,13 +51,6 @@ type testFile struct {
 	} `yaml:"tests"`
 }
 
-func promtool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	require.NoError(t, err, "promtool is missing: make deps-apt installs Debian's prometheus package")
-	return p
-}
-
 func ruleFiles(t *testing.T) []string {
 	files, err := filepath.Glob("*.rules.yml")
 	require.NoError(t, err)
@@ -78,20 +71,6 @@ func loadRules(t *testing.T) []Rule {
 		}
 	}
 	return rules
-}
-
-func TestPromtoolCheckRules(t *testing.T) {
-	out, err := exec.Command(promtool(t), append([]string{"check", "rules"}, ruleFiles(t)...)...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-}
-
-func TestPromtoolTestRules(t *testing.T) {
-	tests, err := filepath.Glob("tests/*.test.yml")
-	require.NoError(t, err)
-	require.NotEmpty(t, tests)
-	out, err := exec.Command(promtool(t), append([]string{"test", "rules"}, tests...)...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	assert.NotContains(t, string(out), "FAILED")
 }
 
 func TestEveryAlertIsDocumented(t *testing.T) {

@@ -1,3 +1,5 @@
+//go:build integration
+
 package bench
 
 import (
@@ -18,14 +20,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // cdrBatch is the number of records per request in batch mode.
@@ -58,7 +62,7 @@ type cdrResult struct {
 // CDR_BENCH_ROUNDS (default 1) runs every setup that many times,
 // interleaved, and reports the median; CDR_BENCH_SINKS picks setups.
 func BenchmarkCDRPath(b *testing.B) {
-	collectortest.Binary(b) // build or find the distro once, before any timing
+	collector.Binary(b) // fail early when the distro is missing
 	rounds := 1
 	if r, err := strconv.Atoi(os.Getenv("CDR_BENCH_ROUNDS")); err == nil && r > 0 {
 		rounds = r
@@ -105,8 +109,8 @@ func BenchmarkCDRPath(b *testing.B) {
 
 func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	state := b.TempDir()
-	health, cdrHTTP, otlpHTTP, pprofAddr := testport.Addr(b), testport.Addr(b), testport.Addr(b), testport.Addr(b)
-	_, telemetry, _ := net.SplitHostPort(testport.Addr(b))
+	health, cdrHTTP, otlpHTTP, pprofAddr := ports.Addr(b), ports.Addr(b), ports.Addr(b), ports.Addr(b)
+	_, telemetry, _ := net.SplitHostPort(ports.Addr(b))
 	env := map[string]string{
 		"BENCH_HEALTH": health, "BENCH_STATE": state, "BENCH_CDR_HTTP": cdrHTTP,
 		"BENCH_OTLP_HTTP": otlpHTTP, "BENCH_TELEMETRY_PORT": telemetry, "BENCH_PPROF": pprofAddr,
@@ -126,7 +130,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := collectortest.Start(b, collectortest.Options{
+	p := collector.Start(b, collector.Options{
 		Config:        filepath.Join(wd, "testdata", "cdr-common.yaml"),
 		Overlays:      []string{filepath.Join(wd, "testdata", config)},
 		Env:           env,
@@ -146,7 +150,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 		rate = cdrRate
 	}
 
-	cpu0, err := procstat.CPU(p.PID())
+	cpu0, err := procstat.CPU(p.Pid())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -154,18 +158,18 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	b.ResetTimer()
 	start := time.Now()
 	refused := postCDRs(b, url, contentType, b.N, per, rate, mode == "single", body)
-	metric, label := "otelcol_exporter_sent_log_records", `exporter="`+map[string]string{"file": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka"}[sink]+`"`
+	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka"}[sink]}
 	if sink == "otlp" { // nop has no exporterhelper: the receiver's count is synchronous with it
-		metric, label = "otelcol_receiver_accepted_log_records", `receiver="otlp"`
+		metric, label = "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "otlp"}
 	}
 	p.WaitMetric(5*time.Minute, float64(b.N), metric, label)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	cpu1, err := procstat.CPU(p.PID())
+	cpu1, err := procstat.CPU(p.Pid())
 	if err != nil {
 		b.Fatal(err)
 	}
-	rss, err := procstat.PeakRSS(p.PID())
+	rss, err := procstat.PeakRSS(p.Pid())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,3 +1,5 @@
+//go:build integration
+
 package bench
 
 import (
@@ -30,8 +32,9 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -42,13 +45,10 @@ const sipSize = 700
 // INVITE (the RFC 3665 fixture with its own Call-ID, padded to size).
 func hepPackets(tb testing.TB, n int) [][]byte {
 	tb.Helper()
-	fixture, err := os.ReadFile("../internal/testdata/invite.sip")
-	if err != nil {
-		tb.Fatal(err)
-	}
+	invite := fixture.Invite()
 	out := make([][]byte, n)
 	for i := range out {
-		msg := strings.Replace(string(fixture), "a84b4c76e66710@pc33.atlanta.example.com", fmt.Sprintf("bench-%08d@10.0.0.1", i), 1)
+		msg := strings.Replace(string(invite), "a84b4c76e66710@pc33.atlanta.example.com", fmt.Sprintf("bench-%08d@10.0.0.1", i), 1)
 		msg = strings.Replace(msg, "Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY\r\n", "", 1)
 		pad := sipSize - len(msg) - len("X-Pad: \r\n")
 		if pad < 0 {
@@ -66,6 +66,7 @@ func hepPackets(tb testing.TB, n int) [][]byte {
 			Fields: hep.HasFamily | hep.HasProtocol | hep.HasSrcIP | hep.HasDstIP | hep.HasSrcPort | hep.HasDstPort |
 				hep.HasTimeSec | hep.HasTimeUsec | hep.HasProtoType | hep.HasCaptureID,
 		}
+		var err error
 		if out[i], err = p.AppendV3(nil); err != nil {
 			tb.Fatal(err)
 		}
@@ -85,15 +86,21 @@ func (c *counter) add(n int) {
 }
 
 // wait returns once want packets were delivered or, over UDP where the
-// kernel may drop, once nothing arrived for quiet.
+// kernel may drop, once nothing arrived for quiet (counted from the wait's
+// start while nothing has: a pipeline's batch may still be on its way).
 func (c *counter) wait(tb testing.TB, want int64, quiet time.Duration) int64 {
-	deadline := time.Now().Add(2 * time.Minute)
+	start := time.Now()
+	deadline := start.Add(2 * time.Minute)
 	for {
 		n := c.n.Load()
 		if n >= want {
 			return n
 		}
-		if quiet > 0 && time.Since(time.Unix(0, c.last.Load())) > quiet {
+		last := time.Unix(0, c.last.Load())
+		if last.Before(start) {
+			last = start
+		}
+		if quiet > 0 && time.Since(last) > quiet {
 			return n
 		}
 		if time.Now().After(deadline) {
@@ -149,7 +156,7 @@ func BenchmarkHEPIngest(b *testing.B) {
 
 func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	transport := strings.TrimSuffix(sender, "64k")
-	addr := testport.Addr(b)
+	addr := ports.Addr(b)
 	var got counter
 	stop := startIngest(b, transport, sink, addr, &got)
 	defer stop()
@@ -185,6 +192,9 @@ func runIngest(b *testing.B, sender, sink string, pkts [][]byte) ingestResult {
 	m1.read()
 	if transport == "tcp" && n != int64(b.N) {
 		b.Fatalf("TCP lost packets: %d of %d delivered", n, b.N)
+	}
+	if n == 0 {
+		b.Fatalf("none of %d packets delivered", b.N)
 	}
 	r := ingestResult{
 		perSec: float64(n) / elapsed.Seconds(),

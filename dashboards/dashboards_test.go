@@ -1,7 +1,7 @@
 package dashboards
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -13,12 +13,15 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
 )
 
@@ -182,14 +185,8 @@ func known(t *testing.T) map[string]string {
 	t.Helper()
 	k := map[string]string{"up": "prometheus"}
 	// SIPhon's documented series (a real node's exposition).
-	fx, err := os.Open("../internal/testdata/siphon/siphon-metrics.prom")
-	require.NoError(t, err)
-	defer fx.Close()
-	sc := bufio.NewScanner(fx)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
-			addFamily(k, f[2], f[3] == "histogram", "siphon")
-		}
+	for name, f := range siphonFamilies(t) {
+		addFamily(k, name, f.GetType() == dto.MetricType_HISTOGRAM, "siphon")
 	}
 	// sipproxy's series (SIPhon's names; histograms by base name) and the Go
 	// and process collectors it also serves.
@@ -319,13 +316,20 @@ func TestNodeDashboardShowsEverySIPhonSeries(t *testing.T) {
 			}
 		}
 	}
-	fx, err := os.ReadFile("../internal/testdata/siphon/siphon-metrics.prom")
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(fx), "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[1] == "TYPE" && strings.HasPrefix(f[2], "siphon_") {
-			assert.True(t, used[f[2]], "siphon-node.json has no panel for %s", f[2])
+	for _, name := range siphonFamilies(t).Names() {
+		if strings.HasPrefix(name, "siphon_") {
+			assert.True(t, used[name], "siphon-node.json has no panel for %s", name)
 		}
 	}
+}
+
+// siphonFamilies are the metric families of a SIPhon node's /metrics page.
+func siphonFamilies(t *testing.T) exposition.Families {
+	t.Helper()
+	f, err := exposition.Parse(bytes.NewReader(fixture.Metrics()))
+	require.NoError(t, err)
+	require.NotEmpty(t, f)
+	return f
 }
 
 // TestCallPanelsLinkToHomer: call panels show exemplars (the Call-ID) and

@@ -5,27 +5,21 @@
 package demo
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 )
 
@@ -55,68 +49,46 @@ type Options struct {
 // Demo is a running demo.
 type Demo struct {
 	opts      Options
-	collector *process
-	proxy     *process
+	collector *childproc.Process
+	proxy     *childproc.Process
 	gen       *callgen.Generator
 	homer     *hepSink
 	final     Status
 }
 
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+// startupTimeout is how long each process may take to come up.
+const startupTimeout = 60 * time.Second
 
-func start(name, bin, logPath string, env []string, args ...string) (*process, error) {
-	logf, err := os.Create(logPath)
+// start runs one part of the demo and waits until ready passes. Each runs
+// in its own process group, so that Ctrl-C reaches the demo alone, which
+// stops the parts in order.
+func start(ctx context.Context, s childproc.Spec, ready func() error) (*childproc.Process, error) {
+	p, err := childproc.Start(s)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), env...)
-	// own process group: Ctrl-C reaches the demo, which stops the children
-	// in order
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM} // and die with the demo
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("demo: start %s: %w", name, err)
+	if err := p.WaitReady(ctx, startupTimeout, ready); err != nil {
+		return p, fmt.Errorf("demo: %w (its log: %s)", err, s.Log)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
 	return p, nil
 }
 
-// stop sends SIGTERM and waits; after timeout it kills.
-func (p *process) stop(timeout time.Duration) error {
+// stop ends a part: SIGTERM, SIGKILL after timeout.
+func stop(p *childproc.Process, timeout time.Duration) error {
 	if p == nil {
 		return nil
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return fmt.Errorf("demo: %s did not exit within %s after SIGTERM", p.name, timeout)
+	if err := p.Stop(timeout); err != nil {
+		return fmt.Errorf("demo: %s: %w", p.Name(), err)
 	}
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return nil
 }
 
 // kpiFlush is how often the demo's collector updates the KPIs.
 const kpiFlush = 2 * time.Second
+
+// settleTimeout bounds the wait for the KPIs to count the last calls.
+const settleTimeout = 10 * kpiFlush
 
 func loop(port int) string { return fmt.Sprintf("127.0.0.1:%d", port) }
 
@@ -173,19 +145,17 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	if d.homer, err = listenHEP(loop(p.Homer)); err != nil {
 		return nil, err
 	}
-	env := []string{
-		"SIPHON_HEP_ENDPOINT=" + loop(p.HEP), "SIPHON_CDR_HTTP_ENDPOINT=" + loop(p.CDRHTTP),
-		"SIPHON_CDR_SYSLOG_ENDPOINT=" + loop(p.CDRSyslog), "SIPHON_HEALTH_ENDPOINT=" + loop(p.Health),
-		fmt.Sprintf("SIPHON_TELEMETRY_PORT=%d", p.Telemetry), "SIPHON_KPI_ENDPOINT=" + loop(p.KPI),
-		"SIPHON_STATE_DIR=" + filepath.Join(o.StateDir, "collector"),
-		fmt.Sprintf(`SIPHON_SCRAPE_TARGETS=["%s"]`, loop(p.ProxyMetrics)), "SIPHON_SCRAPE_INTERVAL=5s",
-		"SIPHON_HOMER_ENDPOINT=" + loop(p.Homer), "SIPHON_KPI_FLUSH_INTERVAL=" + kpiFlush.String(),
+	env := map[string]string{
+		"SIPHON_HEP_ENDPOINT": loop(p.HEP), "SIPHON_CDR_HTTP_ENDPOINT": loop(p.CDRHTTP),
+		"SIPHON_CDR_SYSLOG_ENDPOINT": loop(p.CDRSyslog), "SIPHON_HEALTH_ENDPOINT": loop(p.Health),
+		"SIPHON_TELEMETRY_PORT": strconv.Itoa(p.Telemetry), "SIPHON_KPI_ENDPOINT": loop(p.KPI),
+		"SIPHON_STATE_DIR":      filepath.Join(o.StateDir, "collector"),
+		"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, loop(p.ProxyMetrics)), "SIPHON_SCRAPE_INTERVAL": "5s",
+		"SIPHON_HOMER_ENDPOINT": loop(p.Homer), "SIPHON_KPI_FLUSH_INTERVAL": kpiFlush.String(),
 	}
-	if d.collector, err = start("otelcol-siphon", o.Collector, filepath.Join(o.StateDir, "otelcol-siphon.log"), env,
-		"--config", "siphon:config.yaml"); err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, d.collector, "http://"+loop(p.Health)+"/"); err != nil {
+	d.collector, err = start(ctx, childproc.Spec{Name: "otelcol-siphon", Path: o.Collector, Args: []string{"--config", "siphon:config.yaml"},
+		Env: env, Log: filepath.Join(o.StateDir, "otelcol-siphon.log")}, childproc.HTTPOK("http://"+loop(p.Health)+"/"))
+	if err != nil {
 		return nil, err
 	}
 	cfgPath := filepath.Join(o.StateDir, "siphon.yaml")
@@ -193,10 +163,9 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	if d.proxy, err = start("sipproxy", o.Proxy, filepath.Join(o.StateDir, "sipproxy.log"), nil, "-config", cfgPath); err != nil {
-		return nil, err
-	}
-	if err := waitHTTP(ctx, d.proxy, "http://"+loop(p.ProxyAdmin)+"/admin/ready"); err != nil {
+	d.proxy, err = start(ctx, childproc.Spec{Name: "sipproxy", Path: o.Proxy, Args: []string{"-config", cfgPath},
+		Log: filepath.Join(o.StateDir, "sipproxy.log")}, childproc.HTTPOK("http://"+loop(p.ProxyAdmin)+"/admin/ready"))
+	if err != nil {
 		return nil, err
 	}
 	d.gen, err = callgen.Start(ctx, callgen.Config{Proxy: loop(p.ProxySIP), Listen: "127.0.0.1:0",
@@ -205,38 +174,6 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return nil, err
 	}
 	return d, nil
-}
-
-func waitHTTP(ctx context.Context, p *process, url string) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p.exited() {
-			return fmt.Errorf("demo: %s exited at start (%v); its log: %s\n%s", p.name, p.err, p.log, tail(p.log, 20))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: %s not up at %s after 60s; its log: %s\n%s", p.name, url, p.log, tail(p.log, 20))
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func tail(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // Where lists what to look at, for the banner.
@@ -281,20 +218,20 @@ func (d *Demo) Status() Status {
 	s.CDRs = countLines(filepath.Join(d.opts.StateDir, "collector", "cdr.jsonl"))
 	p := d.opts.Ports
 	col := scrape("http://" + loop(p.Telemetry) + "/metrics")
-	s.HEPIn = col.sum("otelcol_hep_receiver_packets_received", nil)
+	s.HEPIn = sum(col, "otelcol_hep_receiver_packets_received", nil)
 	prx := scrape("http://" + loop(p.ProxyMetrics) + "/metrics")
 	for _, m := range []struct {
-		f    families
+		f    exposition.Families
 		name string
 	}{{col, "otelcol_hep_receiver_packets_dropped"}, {col, "otelcol_siphon_cdr_receiver_records_dropped"},
 		{col, "otelcol_exporter_enqueue_failed_log_records"}, {col, "otelcol_homer_exporter_records_dropped"},
 		{col, "otelcol_siphon_file_exporter_records_dropped"},
 		{prx, "siphon_cdr_dropped_total"}, {prx, "siphon_hep_packets_dropped_total"}} {
-		s.Drops += m.f.sum(m.name, nil)
+		s.Drops += sum(m.f, m.name, nil)
 	}
 	kpi := scrape("http://" + loop(p.KPI) + "/metrics")
-	s.KPICalls = kpi.sum("sip_calls_total", nil)
-	s.ASR = kpi.sum("sip_calls_total", map[string]string{"sip_call_result": "answered"}) / s.KPICalls
+	s.KPICalls = sum(kpi, "sip_calls_total", nil)
+	s.ASR = sum(kpi, "sip_calls_total", exposition.Labels{"sip_call_result": "answered"}) / s.KPICalls
 	return s
 }
 
@@ -315,13 +252,18 @@ func (d *Demo) Stop(ctx context.Context) error {
 		errs = append(errs, d.gen.Stop(gctx))
 		cancel()
 	}
-	errs = append(errs, d.proxy.stop(30*time.Second))
+	errs = append(errs, stop(d.proxy, 30*time.Second))
 	if d.collector != nil && d.proxy != nil && d.gen != nil {
-		// the last CDRs are in; one KPI flush later the totals are final
-		time.Sleep(kpiFlush + time.Second)
+		// sipproxy has sent the last CDRs; the totals are final once the
+		// KPIs count every call placed (a flush or two), or never when
+		// some were lost: the status then shows how many
 		d.final = d.Status()
+		for deadline := time.Now().Add(settleTimeout); d.final.KPICalls < float64(d.final.Placed) && time.Now().Before(deadline); {
+			time.Sleep(kpiFlush / 4)
+			d.final = d.Status()
+		}
 	}
-	errs = append(errs, d.collector.stop(60*time.Second))
+	errs = append(errs, stop(d.collector, 60*time.Second))
 	d.final.CDRs = countLines(filepath.Join(d.opts.StateDir, "collector", "cdr.jsonl"))
 	if d.homer != nil {
 		errs = append(errs, d.homer.close())
@@ -347,70 +289,21 @@ func countLines(path string) int64 {
 	}
 }
 
-type families map[string]*samples
-
-type samples struct {
-	m []map[string]string
-	v []float64
+// scrape reads a Prometheus text endpoint; an error (a part not up,
+// stopping) reads as no series, which the status shows as zeros.
+func scrape(url string) exposition.Families {
+	f, err := exposition.Scrape(context.Background(), url)
+	if err != nil {
+		return nil
+	}
+	return f
 }
 
-// scrape reads a Prometheus text endpoint; errors read as empty.
-func scrape(url string) families {
-	out := families{}
-	client := http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(url)
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return out
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(bufio.NewReader(bytes.NewReader(body)))
-	if err != nil && len(fams) == 0 {
-		return out
-	}
-	for name, f := range fams {
-		s := &samples{}
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			var v float64
-			switch {
-			case m.GetCounter() != nil:
-				v = m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				v = m.GetGauge().GetValue()
-			case m.GetUntyped() != nil:
-				v = m.GetUntyped().GetValue()
-			}
-			s.m, s.v = append(s.m, labels), append(s.v, v)
-		}
-		out[name] = s
-	}
-	return out
-}
-
-func (f families) sum(name string, match map[string]string) float64 {
-	s := f[name]
-	if s == nil {
-		return 0
-	}
-	var t float64
-next:
-	for i, labels := range s.m {
-		for k, v := range match {
-			if labels[k] != v {
-				continue next
-			}
-		}
-		t += s.v[i]
-	}
-	return t
+// sum is a status figure: a counter that was never incremented has no
+// series and reads 0.
+func sum(f exposition.Families, name string, labels exposition.Labels) float64 {
+	v, _ := f.Sum(name, labels)
+	return v
 }
 
 // hepSink stands in for Homer: it counts the valid HEP packets it gets.

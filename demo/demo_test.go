@@ -1,3 +1,5 @@
+//go:build integration
+
 package demo
 
 import (
@@ -13,8 +15,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 // TestDemo runs the whole demo (real otelcol-siphon on its default config,
@@ -24,14 +28,14 @@ import (
 // to Homer, nothing dropped, clean exits.
 func TestDemo(t *testing.T) {
 	state := t.TempDir()
-	ports := Ports{ProxySIP: testport.Port(t), ProxyMetrics: testport.Port(t), ProxyAdmin: testport.Port(t), HEP: testport.Port(t),
-		CDRHTTP: testport.Port(t), CDRSyslog: testport.Port(t), Health: testport.Port(t), Telemetry: testport.Port(t), KPI: testport.Port(t), Homer: testport.Port(t)}
+	at := Ports{ProxySIP: ports.Port(t), ProxyMetrics: ports.Port(t), ProxyAdmin: ports.Port(t), HEP: ports.Port(t),
+		CDRHTTP: ports.Port(t), CDRSyslog: ports.Port(t), Health: ports.Port(t), Telemetry: ports.Port(t), KPI: ports.Port(t), Homer: ports.Port(t)}
 	mix := map[callgen.Outcome]int{}
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up
 	}
-	d, err := Start(context.Background(), Options{Collector: collectortest.Binary(t), Proxy: collectortest.Sipproxy(t), StateDir: state,
-		Ports: ports, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix})
+	d, err := Start(context.Background(), Options{Collector: collector.Binary(t), Proxy: sipproxy.Binary(t), StateDir: state,
+		Ports: at, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix})
 	require.NoError(t, err)
 	stopped := false
 	t.Cleanup(func() {
@@ -39,8 +43,8 @@ func TestDemo(t *testing.T) {
 			_ = d.Stop(context.Background())
 		}
 		if t.Failed() {
-			for _, f := range []string{"otelcol-siphon.log", "sipproxy.log"} {
-				t.Logf("%s:\n%s", f, tail(filepath.Join(state, f), 60))
+			for _, p := range []*childproc.Process{d.collector, d.proxy} {
+				t.Logf("the end of %s's log:\n%s", p.Name(), p.Tail(60))
 			}
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -17,11 +16,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
 func TestGeneratedManifestsAreUpToDate(t *testing.T) {
-	files, err := Generate(collectortest.RepoRoot())
+	files, err := Generate(testenv.RepoRoot())
 	require.NoError(t, err)
 	require.Len(t, files, len(Generated))
 	for _, name := range Generated {
@@ -290,75 +289,6 @@ func byKindNamespace(t *testing.T) string {
 	return kust["namespace"].(string)
 }
 
-// TestCollectorConfigsValidate runs the real otelcol-siphon's validate on
-// the ConfigMaps' configs, with the pods' environment.
-func TestCollectorConfigsValidate(t *testing.T) {
-	bin := collectortest.Binary(t)
-	objs := manifests(t)
-	env := map[string]string{}
-	for _, o := range objs {
-		for _, c := range list(dig(o, "spec", "template", "spec", "containers")) {
-			for _, e := range list(dig(c, "env")) {
-				if v, ok := dig(e, "value").(string); ok {
-					env[dig(e, "name").(string)] = v
-				}
-			}
-		}
-	}
-	for _, o := range objs {
-		if o.kind() != "ConfigMap" || dig(o, "metadata", "labels", "grafana_dashboard") != nil {
-			continue
-		}
-		data, _ := asMap(dig(o, "data"))
-		for key, content := range data {
-			t.Run(o.name()+"/"+key, func(t *testing.T) {
-				path := filepath.Join(t.TempDir(), key)
-				require.NoError(t, os.WriteFile(path, []byte(content.(string)), 0o600))
-				cmd := exec.Command(bin, "validate", "--config", path)
-				cmd.Env = os.Environ()
-				for k, v := range env {
-					cmd.Env = append(cmd.Env, k+"="+v)
-				}
-				out, err := cmd.CombinedOutput()
-				assert.NoError(t, err, string(out))
-			})
-		}
-	}
-}
-
-// TestSystemdUnits: systemd-analyze verify accepts both units (with the
-// binary path pointed at an executable) and rates their exposure "OK".
-func TestSystemdUnits(t *testing.T) {
-	analyze, err := exec.LookPath("systemd-analyze")
-	require.NoError(t, err, "systemd-analyze: run `make deps-apt` (Debian package systemd)")
-	units, _ := filepath.Glob("systemd/*.service")
-	require.Len(t, units, 2)
-	self, err := os.Executable()
-	require.NoError(t, err)
-	exec1 := regexp.MustCompile(`(?m)^ExecStart=\S+`)
-	for _, u := range units {
-		t.Run(filepath.Base(u), func(t *testing.T) {
-			b, err := os.ReadFile(u)
-			require.NoError(t, err)
-			require.Regexp(t, `(?m)^ExecStart=/usr/local/bin/`+strings.TrimSuffix(filepath.Base(u), ".service")+` `, string(b))
-			if strings.HasPrefix(filepath.Base(u), "otelcol-siphon") {
-				// health_check reports a failed component only with the gate
-				assert.Regexp(t, `(?m)^ExecStart=\S+ --feature-gates=\+extension\.healthcheck\.useComponentStatus `, string(b))
-			}
-			path := filepath.Join(t.TempDir(), filepath.Base(u))
-			require.NoError(t, os.WriteFile(path, exec1.ReplaceAll(b, []byte("ExecStart="+self)), 0o644))
-			out, err := exec.Command(analyze, "verify", path).CombinedOutput()
-			assert.NoError(t, err, string(out))
-			assert.Empty(t, strings.TrimSpace(string(out)), "no warnings")
-			out, err = exec.Command(analyze, "security", "--offline=yes", "--threshold=20", path).CombinedOutput()
-			require.NoError(t, err, string(out))
-			level := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindStringSubmatch(string(out))
-			require.NotNil(t, level, string(out))
-			assert.Equal(t, "OK", level[2], "exposure %s", level[1])
-		})
-	}
-}
-
 // TestContainerfile: every COPY --from names an earlier stage, both
 // binaries have a target, and the build uses the Makefile's distro target.
 func TestContainerfile(t *testing.T) {
@@ -377,4 +307,15 @@ func TestContainerfile(t *testing.T) {
 	assert.True(t, stages["otelcol-siphon"] && stages["sipproxy"], "a target per binary: %v", stages)
 	assert.Contains(t, string(b), "make distro")
 	assert.Contains(t, string(b), "./proxy/cmd/sipproxy")
+}
+
+// TestCollectorUnitPassesHealthGate: the systemd unit runs the collector with
+// the gate without which health_check ignores a failed component.
+func TestCollectorUnitPassesHealthGate(t *testing.T) {
+	b, err := os.ReadFile("systemd/otelcol-siphon.service")
+	require.NoError(t, err)
+	assert.Regexp(t, `(?m)^ExecStart=\S+ --feature-gates=\+extension\.healthcheck\.useComponentStatus `, string(b))
+	c, err := os.ReadFile("Containerfile")
+	require.NoError(t, err)
+	assert.Contains(t, string(c), `ENTRYPOINT ["/otelcol-siphon", "--feature-gates=+extension.healthcheck.useComponentStatus"]`)
 }

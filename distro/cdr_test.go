@@ -1,3 +1,5 @@
+//go:build integration
+
 package distro
 
 import (
@@ -24,42 +26,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 var cdrFixture = fixture.CDR()
 
 func cdrWithID(id string) []byte { return fixture.CDRWithID(id) }
 
-// collector starts a shipped config on free loopback ports and a temp state
+// otelcol starts a shipped config on free loopback ports and a temp state
 // dir; extra env is added.
-type collector struct {
-	*collectortest.Process
+type otelcol struct {
+	*collector.Process
 	state, httpAddr, syslogAddr string
 }
 
-func startConfig(t *testing.T, config string, state string, extra map[string]string) *collector {
+func startConfig(t *testing.T, config string, state string, extra map[string]string) *otelcol {
 	t.Helper()
 	if state == "" {
 		state = t.TempDir()
 	}
-	c := &collector{state: state}
-	c.httpAddr, c.syslogAddr = testport.Addr(t), testport.Addr(t)
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
+	c := &otelcol{state: state}
+	c.httpAddr, c.syslogAddr = ports.Addr(t), ports.Addr(t)
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
 	env := map[string]string{
-		"SIPHON_HEP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
+		"SIPHON_HEP_ENDPOINT": ports.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 		"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
 		"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-		"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+		"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 	}
 	for k, v := range extra {
 		env[k] = v
 	}
-	c.Process = collectortest.Start(t, collectortest.Options{Config: "siphon:" + config, Env: env, HealthAddr: health, TelemetryPort: telemetry})
+	c.Process = collector.Start(t, collector.Options{Config: "siphon:" + config, Env: env, HealthAddr: health, TelemetryPort: telemetry})
 	return c
 }
 
@@ -123,12 +126,10 @@ func TestCDRsThreeWaysComeOutByteIdentical(t *testing.T) {
 	status, err := siphonPOST(c.httpAddr, cdrFixture)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
-	line, err := os.ReadFile("../internal/testdata/siphon/siphon-cdr-syslog.txt")
-	require.NoError(t, err)
 	u, err := net.Dial("udp", c.syslogAddr)
 	require.NoError(t, err)
 	defer u.Close()
-	_, err = u.Write(bytes.TrimRight(line, "\n"))
+	_, err = u.Write(fixture.SyslogLine())
 	require.NoError(t, err)
 	for _, l := range fileLines(t, filepath.Join(c.state, "cdr.jsonl"), 2, 30*time.Second) {
 		assert.Equal(t, string(cdrFixture), l)
@@ -232,7 +233,7 @@ func consumeKafka(t *testing.T, brokers []string, n int) []*kgo.Record {
 // siphon_kafka into kfake, consumed back with a Kafka client.
 func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 	t.Parallel()
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	k := kafkaCluster(t, kport)
 	defer k.Close()
 	brokers := k.ListenAddrs()
@@ -266,14 +267,14 @@ func TestTenThousandCDRsHTTPToKafka(t *testing.T) {
 			t.Errorf("%s consumed %d times", key, n)
 		}
 	}
-	c.WaitMetric(30*time.Second, total, "otelcol_siphon_kafka_exporter_messages_produced")
+	c.WaitMetric(30*time.Second, total, "otelcol_siphon_kafka_exporter_messages_produced", nil)
 }
 
 // TestKafkaBrokerOutage stops the broker while CDRs keep coming, then starts
 // it again: everything accepted reaches Kafka.
 func TestKafkaBrokerOutage(t *testing.T) {
 	t.Parallel()
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	first := kafkaCluster(t, kport)
 	brokers := first.ListenAddrs()
 	c := startConfig(t, "cdr-kafka.yaml", "", map[string]string{"SIPHON_KAFKA_BROKERS": brokers[0]})
@@ -288,7 +289,7 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	assert.Len(t, consumeKafka(t, brokers, 50), 50)
 	first.Close()
 	post(50, 50)
-	c.WaitMetric(30*time.Second, 100, "otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`)
+	c.WaitMetric(30*time.Second, 100, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "siphon_cdr"})
 	second := kafkaCluster(t, kport)
 	defer second.Close()
 	got := map[string]bool{}
@@ -340,7 +341,7 @@ func TestBillingDownForThirtySeconds(t *testing.T) {
 	}, 120*time.Second, 100*time.Millisecond)
 	// 10 queue consumers retrying once a second (Retry-After: 1) for 30 s
 	assert.GreaterOrEqual(t, refused.Load(), int64(30), "billing really was down, and was retried")
-	c.WaitMetric(10*time.Second, total, "otelcol_exporter_sent_log_records", `exporter="siphon_http"`)
+	c.WaitMetric(10*time.Second, total, "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": "siphon_http"})
 }
 
 // TestCollectorKilledMidStream: SIPhon posts CDRs one by one while the
@@ -394,5 +395,5 @@ func TestCollectorKilledMidStream(t *testing.T) {
 	}, 60*time.Second, 50*time.Millisecond)
 	ids = callIDCounts(t, complete()) // every line a valid CDR
 	assert.Len(t, ids, total, "unique records delivered = records sent")
-	second.WaitMetric(30*time.Second, 1, "otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`)
+	second.WaitMetric(30*time.Second, 1, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "siphon_cdr"})
 }

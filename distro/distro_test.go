@@ -1,15 +1,14 @@
+//go:build integration
+
 package distro
 
 import (
 	"bufio"
 	"bytes"
-	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,49 +16,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/confmap"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
-func shipped(t *testing.T) []string {
-	files, err := filepath.Glob("*.yaml")
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	return files
-}
-
-func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
-	assert.Equal(t, shipped(t), Names())
-	for _, name := range Names() {
-		want, err := os.ReadFile(name)
-		require.NoError(t, err)
-		got, err := Config(name)
-		require.NoError(t, err)
-		assert.Equal(t, want, got)
-	}
-	_, err := Config("nope.yaml")
-	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: agent.yaml, cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, gateway.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
-
-	p := NewFactory().Create(confmap.ProviderSettings{})
-	assert.Equal(t, "siphon", p.Scheme())
-	r, err := p.Retrieve(context.Background(), "siphon:config.yaml", nil)
-	require.NoError(t, err)
-	conf, err := r.AsConf()
-	require.NoError(t, err)
-	assert.True(t, conf.IsSet("receivers::hep::udp::endpoint"))
-	_, err = p.Retrieve(context.Background(), "file:config.yaml", nil)
-	assert.Error(t, err)
-	require.NoError(t, p.Shutdown(context.Background()))
-}
-
 func TestComponents(t *testing.T) {
-	out, err := exec.Command(collectortest.Binary(t), "components").CombinedOutput()
-	require.NoError(t, err, string(out))
+	out, err := testenv.Run(t, childproc.Spec{Path: collector.Binary(t), Args: []string{"components"}})
+	require.NoError(t, err, out)
 	for _, name := range []string{
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
 		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
@@ -76,7 +47,7 @@ func TestComponents(t *testing.T) {
 var overlays = map[string]bool{"kpi-remote-write.yaml": true}
 
 func TestValidateShippedConfigs(t *testing.T) {
-	bin := collectortest.Binary(t)
+	bin := collector.Binary(t)
 	for _, name := range shipped(t) {
 		for _, uri := range []string{name, "siphon:" + name} {
 			t.Run(uri, func(t *testing.T) {
@@ -84,8 +55,8 @@ func TestValidateShippedConfigs(t *testing.T) {
 				if overlays[name] {
 					args = []string{"validate", "--config", strings.Replace(uri, name, "config.yaml", 1), "--config", uri}
 				}
-				out, err := exec.Command(bin, args...).CombinedOutput()
-				assert.NoError(t, err, string(out))
+				out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: args})
+				assert.NoError(t, err, out)
 			})
 		}
 	}
@@ -94,17 +65,9 @@ func TestValidateShippedConfigs(t *testing.T) {
 	cfg, err := os.ReadFile("config.yaml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(broken, bytes.Replace(cfg, []byte("udp:"), []byte("udp:\n      readers: 0"), 1), 0o600))
-	out, err := exec.Command(bin, "validate", "--config", broken).CombinedOutput()
+	out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: []string{"validate", "--config", broken}})
 	assert.Error(t, err)
-	assert.Contains(t, string(out), "udp: readers must be at least 1")
-}
-
-func specPacket(t *testing.T) []byte {
-	h, err := os.ReadFile("../internal/testdata/siphon/hep3-spec-example.hex")
-	require.NoError(t, err)
-	b, err := hex.DecodeString(strings.TrimSpace(string(h)))
-	require.NoError(t, err)
-	return b
+	assert.Contains(t, out, "udp: readers must be at least 1")
 }
 
 func port(addr string) string {
@@ -112,8 +75,10 @@ func port(addr string) string {
 	return p
 }
 
-// readLines returns the JSON objects of a JSON Lines file.
-func readLines(t *testing.T, path string) []map[string]any {
+// readLines returns the JSON objects of a JSON Lines file; t may be an
+// EventuallyWithT condition's CollectT (a line still being written fails
+// that tick only).
+func readLines(t assert.TestingT, path string) []map[string]any {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil
@@ -124,7 +89,9 @@ func readLines(t *testing.T, path string) []map[string]any {
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
 		var m map[string]any
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text())
+		if !assert.NoError(t, json.Unmarshal(sc.Bytes(), &m), sc.Text()) {
+			return nil
+		}
 		out = append(out, m)
 	}
 	return out
@@ -134,15 +101,15 @@ func readLines(t *testing.T, path string) []map[string]any {
 // config and feeds it HEP over UDP and TCP.
 func TestDefaultConfigEndToEnd(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := testport.Addr(t)
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
-	p := collectortest.Start(t, collectortest.Options{
+	hepAddr := ports.Addr(t)
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
+	p := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml",
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+			"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
@@ -150,11 +117,10 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	udp, err := net.Dial("udp", hepAddr)
 	require.NoError(t, err)
 	defer udp.Close()
-	_, err = udp.Write(specPacket(t))
+	_, err = udp.Write(fixture.HEPSpecExample())
 	require.NoError(t, err)
 
-	invite, err := os.ReadFile("../internal/testdata/invite.sip")
-	require.NoError(t, err)
+	invite := fixture.Invite()
 	pkt := hep.Packet{Payload: invite, ProtoType: hep.TypeSIP, CaptureID: 2001, Fields: hep.HasProtoType | hep.HasCaptureID}
 	pkt.SetTime(time.Unix(1772806981, 0))
 	raw, err := pkt.AppendV3(nil)
@@ -166,9 +132,9 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	require.NoError(t, tcp.Close())
 
 	var recs []map[string]any
-	require.Eventually(t, func() bool {
-		recs = readLines(t, filepath.Join(state, "sip.jsonl"))
-		return len(recs) == 2
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		recs = readLines(c, filepath.Join(state, "sip.jsonl"))
+		assert.Len(c, recs, 2)
 	}, 30*time.Second, 50*time.Millisecond)
 	byMessage := map[string]map[string]any{}
 	for _, r := range recs {
@@ -185,8 +151,8 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 	assert.Equal(t, "INVITE", full["method"])
 	assert.Equal(t, "314159 INVITE", full["cseq"])
 
-	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
-	got, err := p.MetricSum("otelcol_hep_receiver_packets_received")
+	p.WaitMetric(10*time.Second, 2, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "hep"})
+	got, err := p.Value("otelcol_hep_receiver_packets_received", nil)
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, got)
 	_, err = os.Stat(filepath.Join(state, "queue"))
@@ -199,11 +165,11 @@ func TestDefaultConfigEndToEnd(t *testing.T) {
 // up: every packet accepted before the kill must arrive, once.
 func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	state := t.TempDir()
-	hepAddr := testport.Addr(t)
-	homer := testport.Addr(t) // nothing listens here yet
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
-	opts := collectortest.Options{
+	hepAddr := ports.Addr(t)
+	homer := ports.Addr(t) // nothing listens here yet
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
+	opts := collector.Options{
 		Config: "siphon:homer-relay.yaml",
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HOMER_ENDPOINT": homer, "SIPHON_HOMER_TRANSPORT": "tcp",
@@ -211,7 +177,7 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	}
-	first := collectortest.Start(t, opts)
+	first := collector.Start(t, opts)
 
 	const n = 200
 	conn, err := net.Dial("tcp", hepAddr)
@@ -231,12 +197,12 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conn.Close())
 	// accepted = enqueued in the disk-backed queue
-	first.WaitMetric(30*time.Second, n, "otelcol_receiver_accepted_log_records", `receiver="hep"`)
-	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", `outcome="failure"`)
+	first.WaitMetric(30*time.Second, n, "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "hep"})
+	first.WaitMetric(30*time.Second, 1, "otelcol_homer_exporter_connects", exposition.Labels{"outcome": "failure"})
 	first.Kill()
 
-	second := collectortest.Start(t, opts)
-	srv := heptest.NewStream(t, homer, nil)
+	second := collector.Start(t, opts)
+	srv := hepsink.NewStream(t, homer, nil)
 	got := srv.WaitFor(n, 90*time.Second)
 	seen := map[string]int{}
 	for _, p := range got {
@@ -246,6 +212,6 @@ func TestHomerRelaySurvivesKillWhileHomerIsDown(t *testing.T) {
 		assert.Equal(t, 1, seen[fmt.Sprintf("durable-%d", i)], "durable-%d", i)
 	}
 	assert.Len(t, got, n, "no duplicates")
-	second.WaitMetric(30*time.Second, n, "otelcol_homer_exporter_packets_sent")
+	second.WaitMetric(30*time.Second, n, "otelcol_homer_exporter_packets_sent", nil)
 	assert.NoError(t, second.Stop(30*time.Second))
 }

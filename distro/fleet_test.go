@@ -1,12 +1,14 @@
+//go:build integration
+
 package distro
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +16,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 // TestFleetConfig runs siphon-fleet.yaml on loopback against a real node
@@ -27,33 +31,30 @@ import (
 func TestFleetConfig(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	nodeMetrics, nodeAdmin := testport.Addr(t), testport.Addr(t)
-	nodeSIP := testport.Addr(t)
+	nodeMetrics, nodeAdmin := ports.Addr(t), ports.Addr(t)
+	nodeSIP := ports.Addr(t)
 	cfg := fmt.Sprintf("listen:\n  udp: [%q]\ndomain:\n  local: [\"127.0.0.1\"]\nmetrics:\n  prometheus: {listen: %q}\nadmin:\n  listen: %q\n",
 		nodeSIP, nodeMetrics, nodeAdmin)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "siphon.yaml"), []byte(cfg), 0o600))
-	node := exec.Command(collectortest.Sipproxy(t), "-config", filepath.Join(dir, "siphon.yaml"))
-	require.NoError(t, node.Start())
-	t.Cleanup(func() { _ = node.Process.Kill(); _ = node.Wait() })
+	sipproxy.Start(t, sipproxy.Options{Config: cfg, Admin: nodeAdmin, Metrics: nodeMetrics})
 
 	targets := filepath.Join(dir, "targets.yaml")
 	require.NoError(t, os.WriteFile(targets, []byte(fmt.Sprintf("- targets: [%q]\n  labels: {site: lab1}\n", nodeMetrics)), 0o600))
-	homer := heptest.NewStream(t, "127.0.0.1:0", nil)
-	ports := map[string]string{}
+	homer := hepsink.NewStream(t, "127.0.0.1:0", nil)
+	listen := map[string]string{}
 	for _, k := range []string{"SIPHON_HEP_PORT", "SIPHON_CDR_HTTP_PORT", "SIPHON_CDR_SYSLOG_PORT", "SIPHON_KPI_PORT",
 		"SIPHON_HEALTH_PORT", "SIPHON_TELEMETRY_PORT"} {
-		ports[k] = port(testport.Addr(t))
+		listen[k] = strconv.Itoa(ports.Port(t))
 	}
 	env := map[string]string{"SIPHON_LISTEN_ADDRESS": "127.0.0.1", "SIPHON_TARGETS_FILE": targets,
 		"SIPHON_HOMER_ENDPOINT": homer.Addr(), "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
 		"SIPHON_CDR_AUTH_HEADER": "Bearer fleet-token"}
-	for k, v := range ports {
+	for k, v := range listen {
 		env[k] = v
 	}
-	collectortest.Start(t, collectortest.Options{Config: "siphon:siphon-fleet.yaml", Env: env,
-		HealthAddr: "127.0.0.1:" + ports["SIPHON_HEALTH_PORT"], TelemetryPort: ports["SIPHON_TELEMETRY_PORT"]})
+	collector.Start(t, collector.Options{Config: "siphon:siphon-fleet.yaml", Env: env,
+		HealthAddr: "127.0.0.1:" + listen["SIPHON_HEALTH_PORT"], TelemetryPort: listen["SIPHON_TELEMETRY_PORT"]})
 
-	cdrAddr := "127.0.0.1:" + ports["SIPHON_CDR_HTTP_PORT"]
+	cdrAddr := "127.0.0.1:" + listen["SIPHON_CDR_HTTP_PORT"]
 	code, err := siphonPOST(cdrAddr, cdrWithID("fleet-1@10.0.0.5"))
 	require.NoError(t, err)
 	assert.Equal(t, 401, code, "the fleet config requires the Authorization header")
@@ -77,26 +78,16 @@ func TestFleetConfig(t *testing.T) {
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "the CDR reaches Homer as HEP type 100")
 
-	kpi := "http://127.0.0.1:" + ports["SIPHON_KPI_PORT"] + "/metrics"
-	var body string
-	require.Eventually(t, func() bool {
-		r, err := http.Get(kpi)
-		if err != nil {
-			return false
+	// the node's series, named by its scrape address, with the file's
+	// labels; the KPIs of the CDR
+	kpi := "http://127.0.0.1:" + listen["SIPHON_KPI_PORT"] + "/metrics"
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := exposition.Scrape(context.Background(), kpi)
+		if !assert.NoError(c, err) {
+			return
 		}
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		body = string(b)
-		return strings.Contains(body, "siphon_uptime_seconds{") && strings.Contains(body, "sip_calls_total{")
+		assert.True(c, m.Has("siphon_uptime_seconds", exposition.Labels{"instance": nodeMetrics, "job": "siphon", "site": "lab1"}),
+			"the node's uptime, by its scrape address, job and file_sd labels")
+		assert.True(c, m.Has("sip_calls_total", exposition.Labels{"sip_call_result": "answered"}), "the CDR's KPIs")
 	}, 60*time.Second, 500*time.Millisecond)
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "siphon_uptime_seconds{") {
-			assert.Contains(t, line, `instance="`+nodeMetrics+`"`, "the node is named by its scrape address")
-			assert.Contains(t, line, `job="siphon"`)
-			assert.Contains(t, line, `site="lab1"`, "file_sd labels come along")
-		}
-		if strings.HasPrefix(line, "sip_calls_total{") {
-			assert.Contains(t, line, `sip_call_result="answered"`)
-		}
-	}
 }

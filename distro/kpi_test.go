@@ -1,3 +1,5 @@
+//go:build integration
+
 package distro
 
 import (
@@ -11,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/promtest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
 )
 
 // busyCDR turns the fixture into a 486 Busy Here that was never answered.
@@ -62,7 +64,7 @@ func rulesPath(t *testing.T) string {
 // kpiWaves sends two waves of 3 answered + 2 busy calls (the second once
 // Prometheus holds the first, so rate() sees an increase) and checks the
 // shipped recording rules over what Prometheus received.
-func kpiWaves(t *testing.T, c *collector, p *promtest.Server, sel string) []string {
+func kpiWaves(t *testing.T, c *otelcol, p *prometheus.Server, sel string) []string {
 	ids := sendWave(t, c.httpAddr, "w1", 3, 2)
 	p.WaitValue(t, "", `sum(sip_calls_total`+sel+`)`, func(v float64) bool { return v == 5 })
 	ids = append(ids, sendWave(t, c.httpAddr, "w2", 3, 2)...)
@@ -120,9 +122,9 @@ rule_files: [%q]
 // expected ASR, NER, SEER, ISA, SCR and ACD from them.
 func TestKPIsScrapedByPrometheus(t *testing.T) {
 	t.Parallel()
-	kpiAddr := testport.Addr(t)
+	kpiAddr := ports.Addr(t)
 	c := startConfig(t, "config.yaml", "", map[string]string{"SIPHON_KPI_ENDPOINT": kpiAddr, "SIPHON_KPI_FLUSH_INTERVAL": "500ms"})
-	p := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(promGlobal, rulesPath(t)) + fmt.Sprintf(`
+	p := prometheus.Start(t, prometheus.Options{Config: fmt.Sprintf(promGlobal, rulesPath(t)) + fmt.Sprintf(`
 scrape_configs:
   - job_name: otelcol-siphon-kpi
     static_configs: [{targets: [%q]}]
@@ -135,26 +137,26 @@ scrape_configs:
 // carry the Call-IDs of the calls (label sip_call_id).
 func TestKPIsRemoteWrittenWithCallIDExemplars(t *testing.T) {
 	t.Parallel()
-	p := promtest.Start(t, promtest.Options{Config: fmt.Sprintf(promGlobal, rulesPath(t)),
+	p := prometheus.Start(t, prometheus.Options{Config: fmt.Sprintf(promGlobal, rulesPath(t)),
 		Flags: []string{"--web.enable-remote-write-receiver", "--enable-feature=exemplar-storage"}})
 	state := t.TempDir()
-	c := &collector{state: state}
-	c.httpAddr, c.syslogAddr = testport.Addr(t), testport.Addr(t)
-	health, telemetry := testport.Addr(t), port(testport.Addr(t))
-	c.Process = collectortest.Start(t, collectortest.Options{
+	c := &otelcol{state: state}
+	c.httpAddr, c.syslogAddr = ports.Addr(t), ports.Addr(t)
+	health, telemetry := ports.Addr(t), port(ports.Addr(t))
+	c.Process = collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml", Overlays: []string{"siphon:kpi-remote-write.yaml"},
 		Env: map[string]string{
-			"SIPHON_HEP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
+			"SIPHON_HEP_ENDPOINT": ports.Addr(t), "SIPHON_CDR_HTTP_ENDPOINT": c.httpAddr,
 			"SIPHON_CDR_SYSLOG_ENDPOINT": c.syslogAddr, "SIPHON_HEALTH_ENDPOINT": health,
-			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
-			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_KPI_FLUSH_INTERVAL": "500ms",
+			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
+			"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_KPI_FLUSH_INTERVAL": "500ms",
 			"SIPHON_REMOTE_WRITE_URL": p.URL + "/api/v1/write",
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
 	ids := kpiWaves(t, c, p, `{}`)
 
-	var ex []promtest.Exemplar
+	var ex []prometheus.Exemplar
 	require.Eventually(t, func() bool {
 		var err error
 		ex, err = p.Exemplars(`sip_calls_total`, time.Hour)

@@ -1,3 +1,5 @@
+//go:build integration
+
 package distro
 
 import (
@@ -16,8 +18,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestHEPListenerKilled destroys the HEP TCP listener of the collector,
@@ -31,10 +35,10 @@ func TestHEPListenerKilled(t *testing.T) {
 	_, err := exec.LookPath("ss")
 	require.NoError(t, err, "ss (iproute2)")
 	state := t.TempDir()
-	hepAddr := testport.Addr(t)
-	health := testport.Addr(t)
-	telemetry := port(testport.Addr(t))
-	p := collectortest.Start(t, collectortest.Options{
+	hepAddr := ports.Addr(t)
+	health := ports.Addr(t)
+	telemetry := port(ports.Addr(t))
+	p := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml",
 		// the gate makes health_check answer from component status, which
 		// the shipped config's component_health block then applies
@@ -46,8 +50,8 @@ func TestHEPListenerKilled(t *testing.T) {
 			"GODEBUG":             "multipathtcp=0",
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
-			"SIPHON_KPI_ENDPOINT": testport.Addr(t), "SIPHON_HOMER_ENDPOINT": testport.Addr(t),
-			"SIPHON_CDR_HTTP_ENDPOINT": testport.Addr(t), "SIPHON_CDR_SYSLOG_ENDPOINT": testport.Addr(t),
+			"SIPHON_KPI_ENDPOINT": ports.Addr(t), "SIPHON_HOMER_ENDPOINT": ports.Addr(t),
+			"SIPHON_CDR_HTTP_ENDPOINT": ports.Addr(t), "SIPHON_CDR_SYSLOG_ENDPOINT": ports.Addr(t),
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
@@ -55,7 +59,7 @@ func TestHEPListenerKilled(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code, body)
 
-	killListener(t, p.PID(), port(hepAddr))
+	killListener(t, p.Pid(), port(hepAddr))
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		code, body, err = healthAnswer(p.Health)
@@ -66,20 +70,20 @@ func TestHEPListenerKilled(t *testing.T) {
 	assert.Contains(t, body, `"status":"StatusPermanentError"`)
 	assert.Contains(t, body, "hep receiver: tcp listener on "+hepAddr+" stopped: accept tcp "+hepAddr+": accept4: invalid argument")
 	assert.Contains(t, p.Log(), "Listener stopped: nothing is received on it until the collector restarts")
-	p.WaitMetric(10*time.Second, 1, "otelcol_hep_receiver_listener_errors", `transport="tcp"`, `outcome="stopped"`)
+	p.WaitMetric(10*time.Second, 1, "otelcol_hep_receiver_listener_errors", exposition.Labels{"transport": "tcp", "outcome": "stopped"})
 	_, err = net.DialTimeout("tcp", hepAddr, 5*time.Second)
 	assert.Error(t, err, "the destroyed listener refuses connections")
 
 	udp, err := net.Dial("udp", hepAddr)
 	require.NoError(t, err)
 	defer udp.Close()
-	_, err = udp.Write(specPacket(t))
+	_, err = udp.Write(fixture.HEPSpecExample())
 	require.NoError(t, err)
 	var recs []map[string]any
-	require.Eventually(t, func() bool {
-		recs = readLines(t, filepath.Join(state, "sip.jsonl"))
-		return len(recs) == 1
-	}, 30*time.Second, 50*time.Millisecond, "HEP over UDP after the TCP listener died")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		recs = readLines(c, filepath.Join(state, "sip.jsonl"))
+		assert.Len(c, recs, 1, "HEP over UDP after the TCP listener died")
+	}, 30*time.Second, 50*time.Millisecond)
 	assert.Equal(t, "INVITE sip:bob", recs[0]["message"])
 
 	assert.NoError(t, p.Stop(30*time.Second), "clean exit on SIGTERM")

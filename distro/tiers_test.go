@@ -1,3 +1,5 @@
+//go:build integration
+
 package distro
 
 import (
@@ -5,8 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,75 +18,55 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // tier is one collector of the two-tier topology.
 type tier struct {
-	*collectortest.Process
-	opts             collectortest.Options
+	*collector.Process
+	opts             collector.Options
 	otlp, kpi, httpA string
 }
 
 func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 	t.Helper()
-	g := &tier{otlp: testport.Addr(t), kpi: testport.Addr(t)}
-	health, telemetry := testport.Addr(t), port(testport.Addr(t))
+	g := &tier{otlp: ports.Addr(t), kpi: ports.Addr(t)}
+	health, telemetry := ports.Addr(t), port(ports.Addr(t))
 	overlay, err := filepath.Abs("testdata/tiers-gateway.yaml")
 	require.NoError(t, err)
-	g.opts = collectortest.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
+	g.opts = collector.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
 		TelemetryPort: telemetry, Dir: state, Env: map[string]string{
 			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": topic,
 			"SIPHON_KPI_ENDPOINT": g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
 		}}
-	g.Process = collectortest.Start(t, g.opts)
+	g.Process = collector.Start(t, g.opts)
 	return g
 }
 
 func startAgent(t *testing.T, gateways ...*tier) *tier {
 	t.Helper()
-	a := &tier{httpA: testport.Addr(t)}
+	a := &tier{httpA: ports.Addr(t)}
 	var eps []string
 	for _, g := range gateways {
 		eps = append(eps, strconv.Quote(g.otlp))
 	}
-	health, telemetry, state := testport.Addr(t), port(testport.Addr(t)), t.TempDir()
-	a.opts = collectortest.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
+	health, telemetry, state := ports.Addr(t), port(ports.Addr(t)), t.TempDir()
+	a.opts = collector.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
 		Env: map[string]string{
-			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": testport.Addr(t),
-			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": testport.Addr(t),
+			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": ports.Addr(t),
+			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": ports.Addr(t),
 			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
 		}}
-	a.Process = collectortest.Start(t, a.opts)
+	a.Process = collector.Start(t, a.opts)
 	return a
 }
 
-// kpiText is a gateway's KPI exposition.
-func (g *tier) kpiText() string {
-	resp, err := http.Get("http://" + g.kpi + "/metrics")
-	if err != nil {
-		return err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-// kpiSum reads a gateway's KPI endpoint.
-func (g *tier) kpiSum(t *testing.T, name string, labels ...string) float64 {
-	resp, err := http.Get("http://" + g.kpi + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	v, err := collectortest.SumSamples(b, name, labels...)
-	if err != nil {
-		return 0
-	}
-	return v
+// kpis scrapes a gateway's KPI endpoint.
+func (g *tier) kpis() (exposition.Families, error) {
+	return exposition.Scrape(context.Background(), "http://"+g.kpi+"/metrics")
 }
 
 // legCDR is the fixture for call id with a trunk naming its leg, answered
@@ -147,18 +127,26 @@ func TestTwoTiers(t *testing.T) {
 
 	// KPI totals: the sum over the two gateways equals the single gateway's
 	for _, result := range []string{"answered", "busy"} {
-		label := `sip_call_result="` + result + `"`
-		var got, want float64
-		ok := assert.Eventually(t, func() bool {
-			want = ref.kpiSum(t, "sip_calls_total", label)
-			got = gws[0].kpiSum(t, "sip_calls_total", label) + gws[1].kpiSum(t, "sip_calls_total", label)
-			return want > 0 && got == want
-		}, 30*time.Second, 200*time.Millisecond, result)
-		if !ok {
-			t.Fatalf("%s calls: %v over the gateways, %v on one; the reference serves:\n%s", result, got, want, ref.kpiText())
-		}
+		calls := exposition.Labels{"sip_call_result": result}
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			var per [3]float64
+			for i, g := range []*tier{ref, gws[0], gws[1]} {
+				m, err := g.kpis()
+				if !assert.NoError(c, err) {
+					return
+				}
+				// a gateway may have had no call of this result: no series
+				per[i], _ = m.Sum("sip_calls_total", calls)
+			}
+			assert.Positive(c, per[0], "%s calls on the reference gateway", result)
+			assert.Equal(c, per[0], per[1]+per[2], "%s calls over the gateways = on the reference", result)
+		}, 30*time.Second, 200*time.Millisecond)
 	}
-	assert.Equal(t, float64(2*answered), ref.kpiSum(t, "sip_calls_total", `sip_call_result="answered"`))
+	m, err := ref.kpis()
+	require.NoError(t, err)
+	answeredCalls, err := m.Value("sip_calls_total", exposition.Labels{"sip_call_result": "answered"})
+	require.NoError(t, err)
+	assert.Equal(t, float64(2*answered), answeredCalls)
 
 	// phase 2: gw-1 is killed after a third of 150 calls and restarted on its
 	// state after two thirds; every CDR reaches Kafka
@@ -168,7 +156,7 @@ func TestTwoTiers(t *testing.T) {
 			gws[1].Kill()
 		}
 		if i == 2*more/3 {
-			gws[1].Process = collectortest.Start(t, gws[1].opts)
+			gws[1].Process = collector.Start(t, gws[1].opts)
 		}
 		id := fmt.Sprintf("kill-%03d@192.0.2.1", i)
 		code, err := siphonPOST(agents[i%2].httpA, legCDR(id, "leg-a", true))

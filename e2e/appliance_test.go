@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -6,7 +8,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
@@ -18,14 +19,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/dashboards"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/promtest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
 )
 
 // value evaluates expr and returns its single value, or NaN with no result.
-func value(t testing.TB, p *promtest.Server, expr string) float64 {
+func value(t testing.TB, p *prometheus.Server, expr string) float64 {
 	t.Helper()
 	s, err := p.Query(expr)
 	require.NoError(t, err, expr)
@@ -52,7 +56,7 @@ func TestAppliance(t *testing.T) {
 	a := startAppliance(t, options{})
 	target := addr(a.sipPort)
 	const answered, busy = 20, 10
-	aliceP, bobP := testport.Port(t), testport.Port(t)
+	aliceP, bobP := ports.Port(t), ports.Port(t)
 	uasA := a.sipp("uas-answer", aliceP, "-m", strconv.Itoa(answered+1))
 	uasB := a.sipp("uas-busy", bobP, "-m", strconv.Itoa(busy+1))
 	register := func() {
@@ -60,28 +64,29 @@ func TestAppliance(t *testing.T) {
 			user string
 			port int
 		}{{"alice", aliceP}, {"bob", bobP}} {
-			a.sipp("register", testport.Port(t), "-m", "1", "-key", "user", r.user, "-key", "contact_port", strconv.Itoa(r.port),
+			a.sipp("register", ports.Port(t), "-m", "1", "-key", "user", r.user, "-key", "contact_port", strconv.Itoa(r.port),
 				"-key", "expires", "300", target).Wait()
 		}
 	}
 	register()
-	busyScenario := expectScenario(t, "uac-fail", 486)
+	busyScenario := sipp.Expect(t, "uac-fail", 486)
 
 	// One call of each kind first: their series exist in Prometheus before
 	// the wave, so rate() sees all of the wave.
-	okA, _ := finish(a.sipp("uac-call", testport.Port(t), "-m", "1", "-s", "alice", "-d", "1000", target))
-	okB, _ := finish(a.sipp(busyScenario, testport.Port(t), "-m", "1", "-s", "bob", target))
+	okA, _ := finish(a.sipp("uac-call", ports.Port(t), "-m", "1", "-s", "alice", "-d", "1000", target))
+	okB, _ := finish(a.sipp(busyScenario, ports.Port(t), "-m", "1", "-s", "bob", target))
 	require.Equal(t, 1, okA)
 	require.Equal(t, 1, okB)
 	a.prom.WaitValue(t, "warm-up calls in Prometheus", `sum(sip_calls_total)`, near(2, 0))
 	register() // the phones refresh their registrations
 
-	// The wave; billing refuses every CDR for 3 s in the middle of it.
-	uacA := a.sipp("uac-call", testport.Port(t), "-m", strconv.Itoa(answered), "-r", "10", "-s", "alice", "-d", "1000", target)
-	uacB := a.sipp(busyScenario, testport.Port(t), "-m", strconv.Itoa(busy), "-r", "10", "-s", "bob", target)
-	time.Sleep(500 * time.Millisecond)
+	// The wave; billing refuses the first CDRs of it (they are retried).
 	a.billingDown.Store(true)
-	time.Sleep(3 * time.Second)
+	uacA := a.sipp("uac-call", ports.Port(t), "-m", strconv.Itoa(answered), "-r", "10", "-s", "alice", "-d", "1000", target)
+	uacB := a.sipp(busyScenario, ports.Port(t), "-m", strconv.Itoa(busy), "-r", "10", "-s", "bob", target)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, a.billingRefused.Load(), int64(5), "billing refusals")
+	}, 60*time.Second, 50*time.Millisecond)
 	a.billingDown.Store(false)
 	waOK, waFail := finish(uacA)
 	wbOK, wbFail := finish(uacB)
@@ -126,9 +131,7 @@ func TestAppliance(t *testing.T) {
 	// What only a troubled network shows, so that every panel has data:
 	// a scan with SIPVicious, a garbage HEP packet, a SIP message captured
 	// twice (a retransmission), one without a Call-ID, a bad CDR.
-	svmap, err := exec.LookPath("svmap")
-	require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
-	out, err := exec.Command(svmap, "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+	out, err := testenv.Run(t, childproc.Spec{Path: "svmap", Args: []string{"-p" + strconv.Itoa(a.sipPort), "-P", strconv.Itoa(ports.Port(t)), "-t", "1", "127.0.0.1"}})
 	require.NoError(t, err, "%s", out)
 	hepConn, err := net.Dial("udp", a.collectorHEP)
 	require.NoError(t, err)
@@ -166,12 +169,13 @@ func TestAppliance(t *testing.T) {
 func checkCDROutputs(t *testing.T, a *appliance, calls int) {
 	t.Helper()
 	var file map[string]int
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		file = a.fileCDRs().invites()
-		return len(file) == calls && len(a.billing.invites()) == calls && len(a.syslog.invites()) == calls &&
-			len(a.kafka.invites()) == calls
-	}, 60*time.Second, 250*time.Millisecond, "file %d, billing %d, syslog %d, kafka %d of %d",
-		len(a.fileCDRs().invites()), len(a.billing.invites()), len(a.syslog.invites()), len(a.kafka.invites()), calls)
+		assert.Len(c, file, calls, "file")
+		assert.Len(c, a.billing.invites(), calls, "billing (HTTP)")
+		assert.Len(c, a.syslog.invites(), calls, "syslog")
+		assert.Len(c, a.kafka.invites(), calls, "kafka")
+	}, 60*time.Second, 250*time.Millisecond)
 	for name, got := range map[string]map[string]int{"billing (HTTP)": a.billing.invites(), "syslog": a.syslog.invites(), "kafka": a.kafka.invites()} {
 		assert.Equal(t, file, got, "%s has the file's calls", name)
 	}
@@ -185,7 +189,7 @@ var dashVar = regexp.MustCompile(`\$\{?(job|instance|node|transport)\}?`)
 // checkDashboards runs every query of every dashboard and requires data,
 // except where a query reads only series that SIPhon exports and sipproxy
 // does not, or only the overload test provokes.
-func checkDashboards(t *testing.T, p *promtest.Server) {
+func checkDashboards(t *testing.T, p *prometheus.Server) {
 	t.Helper()
 	ours := map[string]bool{}
 	for _, n := range metrics.New().Names() {

@@ -1,22 +1,24 @@
+//go:build integration
+
 package e2e
 
 import (
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/promtest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
-	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/rtpengine"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 )
 
 // alertState returns the state of the named alert ("" when inactive).
-func alertState(t *testing.T, p *promtest.Server, name string) string {
+func alertState(t *testing.T, p *prometheus.Server, name string) string {
 	t.Helper()
 	as, err := p.Alerts()
 	require.NoError(t, err)
@@ -29,7 +31,7 @@ func alertState(t *testing.T, p *promtest.Server, name string) string {
 	return state
 }
 
-func waitAlert(t *testing.T, p *promtest.Server, name, want string, within time.Duration) {
+func waitAlert(t *testing.T, p *prometheus.Server, name, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -50,12 +52,8 @@ func waitAlert(t *testing.T, p *promtest.Server, name, want string, within time.
 // Prometheus runs a time-compressed copy of alerts/ (same expressions,
 // windows and `for` in seconds; see compression).
 func TestFaultsRaiseAndClearAlerts(t *testing.T) {
-	engine := rtpenginetest.Start(t, 31000, 31099)
-	slow := filepath.Join(t.TempDir(), "slowproxy")
-	build := exec.Command("go", "build", "-o", slow, "./e2e/testdata/slowproxy")
-	build.Dir = collectortest.RepoRoot()
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	engine := rtpengine.Start(t, 31000, 31099)
+	slow := testenv.GoBuild(t, "./e2e/testdata/slowproxy")
 	a := startAppliance(t, options{compressRules: true, rtpengine: engine.Addr,
 		proxy:       []string{slow, "-slow-user", "slow", "-slow-for", "2s"},
 		proxyConfig: "script: {sync_pool_size: 2, sync_pool_max: 2, executor_queue_capacity: 2}"})
@@ -69,7 +67,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		p.WaitValue(t, "the engine is up", `siphon_rtpengine_instances_up`, near(1, 0))
 		engine.Kill()
 		waitAlert(t, p, "SiphonRTPEngineUnhealthy", "firing", 60*time.Second)
-		rtpenginetest.StartOn(t, engine.Addr, 31100, 31199)
+		rtpengine.StartOn(t, engine.Addr, 31100, 31199)
 		waitAlert(t, p, "SiphonRTPEngineUnhealthy", "", 60*time.Second)
 	})
 
@@ -78,7 +76,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 		target := addr(a.sipPort)
 		// calls to an unknown user (404): each CDR is refused by billing and
 		// retried from the queue
-		calls := a.sipp(expectScenario(t, "uac-fail", 404), testport.Port(t), "-m", "10", "-r", "2", "-s", "nobody", target)
+		calls := a.sipp(sipp.Expect(t, "uac-fail", 404), ports.Port(t), "-m", "10", "-r", "2", "-s", "nobody", target)
 		waitAlert(t, p, "OtelcolExporterSendFailing", "firing", 90*time.Second)
 		calls.Wait()
 		a.billingDown.Store(false)
@@ -90,7 +88,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	t.Run("handler pool saturated", func(t *testing.T) {
 		target := addr(a.sipPort)
 		// every INVITE to "slow" holds a worker for 2 s; 2 workers, 2 queued
-		calls := a.sipp(expectScenario(t, "uac-fail", 404), testport.Port(t), "-m", "60", "-r", "10", "-s", "slow", target)
+		calls := a.sipp(sipp.Expect(t, "uac-fail", 404), ports.Port(t), "-m", "60", "-r", "10", "-s", "slow", target)
 		waitAlert(t, p, "SiphonPoolSaturated", "firing", 60*time.Second)
 		waitAlert(t, p, "SiphonJobsShed", "firing", 60*time.Second)
 		calls.Kill() // the callers give up; the pool drains
@@ -99,7 +97,7 @@ func TestFaultsRaiseAndClearAlerts(t *testing.T) {
 	})
 
 	t.Run("scanner", func(t *testing.T) {
-		out, err := exec.Command("svmap", "-p"+strconv.Itoa(a.sipPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		out, err := testenv.Run(t, childproc.Spec{Path: "svmap", Args: []string{"-p" + strconv.Itoa(a.sipPort), "-P", strconv.Itoa(ports.Port(t)), "-t", "1", "127.0.0.1"}})
 		require.NoError(t, err, "%s", out)
 		waitAlert(t, p, "SIPScannerActivity", "firing", 60*time.Second)
 		waitAlert(t, p, "SIPScannerActivity", "", 90*time.Second)

@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package e2e drives the whole appliance with real peers on loopback:
 // sipp calls through sipproxy, otelcol-siphon on its default config (plus
 // CDR outputs to HTTP, syslog and Kafka), a real Prometheus scraping it and
@@ -15,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,10 +29,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
-	"github.com/siphon-otel/siphon-otel/internal/promtest"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/prometheus"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 )
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -78,12 +81,14 @@ type appliance struct {
 	collectorHEP, cdrHTTP  string
 	rtpengine              string
 	kpi, telemetry         string
-	collector              *collectortest.Process
-	collectorOpts          collectortest.Options
+	collector              *collector.Process
+	collectorOpts          collector.Options
+	proxy                  *sipproxy.Proxy
 	syslogAddr             string
 	syslogMu               sync.Mutex
 	syslogLn               net.Listener
-	prom                   *promtest.Server
+	syslogConns            map[net.Conn]bool
+	prom                   *prometheus.Server
 	billing, syslog, kafka *cdrSet
 	billingDown            atomic.Bool
 	billingRefused         atomic.Int64
@@ -97,14 +102,15 @@ type options struct {
 	// rtpengine is the NG address the proxy pings (default: one where
 	// nothing listens).
 	rtpengine string
-	// proxy is the proxy binary and arguments (default: sipproxy);
-	// proxyConfig is added to its configuration.
+	// proxy is the proxy binary and leading arguments (default:
+	// sipproxy); proxyConfig is added to its configuration.
 	proxy       []string
 	proxyConfig string
 }
 
 func startAppliance(t *testing.T, o options) *appliance {
-	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet()}
+	a := &appliance{t: t, dir: t.TempDir(), billing: newCDRSet(), syslog: newCDRSet(), kafka: newCDRSet(),
+		syslogConns: map[net.Conn]bool{}}
 
 	// billing: SIPhon's one record per POST; refuses while billingDown
 	bill := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +133,7 @@ func startAppliance(t *testing.T, o options) *appliance {
 	a.serveSyslog(sl)
 	t.Cleanup(func() { a.pauseSyslog() })
 
-	kport := testport.Port(t)
+	kport := ports.Port(t)
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(kport), kfake.SeedTopics(2, "siphon-cdr", "siphon-sip"))
 	require.NoError(t, err)
 	t.Cleanup(cluster.Close)
@@ -135,35 +141,36 @@ func startAppliance(t *testing.T, o options) *appliance {
 	go a.consumeKafka()
 
 	// otelcol-siphon on its default config plus the CDR outputs
-	a.collectorHEP, a.cdrHTTP = addr(testport.Port(t)), addr(testport.Port(t))
-	a.kpi, a.telemetry = addr(testport.Port(t)), strconv.Itoa(testport.Port(t))
-	health := addr(testport.Port(t))
-	a.sipPort = testport.Port(t)
-	a.proxyMetrics = addr(testport.Port(t))
+	a.collectorHEP, a.cdrHTTP = addr(ports.Port(t)), addr(ports.Port(t))
+	a.kpi, a.telemetry = addr(ports.Port(t)), strconv.Itoa(ports.Port(t))
+	health := addr(ports.Port(t))
+	a.sipPort = ports.Port(t)
+	a.proxyMetrics = addr(ports.Port(t))
 	// an RTPEngine the proxy pings that does not answer (nothing listens)
 	a.rtpengine = o.rtpengine
 	if a.rtpengine == "" {
-		a.rtpengine = addr(testport.Port(t))
+		a.rtpengine = addr(ports.Port(t))
 	}
 	overlay, err := filepath.Abs("testdata/outputs.yaml")
 	require.NoError(t, err)
-	a.collectorOpts = collectortest.Options{
+	a.collectorOpts = collector.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": a.collectorHEP, "SIPHON_CDR_HTTP_ENDPOINT": a.cdrHTTP,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(ports.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": a.telemetry, "SIPHON_STATE_DIR": filepath.Join(a.dir, "collector"),
 			"SIPHON_KPI_ENDPOINT": a.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s",
 			"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, a.proxyMetrics), "SIPHON_SCRAPE_INTERVAL": "1s",
-			"SIPHON_HOMER_ENDPOINT": testport.Addr(t),
+			"SIPHON_HOMER_ENDPOINT": ports.Addr(t),
 			"E2E_BILLING_URL":       bill.URL + "/cdr", "E2E_SYSLOG_ENDPOINT": a.syslogAddr,
 			"E2E_KAFKA_BROKERS": a.brokers[0],
 		},
 		HealthAddr: health, TelemetryPort: a.telemetry,
 	}
-	a.collector = collectortest.Start(t, a.collectorOpts)
+	a.collector = collector.Start(t, a.collectorOpts)
 
 	// sipproxy: CDRs over HTTP with retries, HEP over TCP
+	proxyAdmin := addr(ports.Port(t))
 	cfg := fmt.Sprintf(`listen:
   udp: ["%[1]s"]
   tcp: ["%[1]s"]
@@ -188,35 +195,15 @@ rtpengine:
   instances: ["%[6]s"]
   ping_interval: 1s
 %[7]s
-`, addr(a.sipPort), a.proxyMetrics, addr(testport.Port(t)), a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
-	cfgPath := filepath.Join(a.dir, "siphon.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-	logPath := filepath.Join(a.dir, "sipproxy.log")
-	logf, err := os.Create(logPath)
-	require.NoError(t, err)
-	argv := o.proxy
-	if argv == nil {
-		argv = []string{collectortest.Sipproxy(t)}
-	}
-	proxy := exec.Command(argv[0], append(argv[1:], "-config", cfgPath)...)
-	proxy.Stdout, proxy.Stderr = logf, logf
-	require.NoError(t, proxy.Start())
-	t.Cleanup(func() {
-		_ = proxy.Process.Kill()
-		_ = proxy.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("sipproxy log:\n%s", b)
-		}
-	})
+`, addr(a.sipPort), a.proxyMetrics, proxyAdmin, a.cdrHTTP, a.collectorHEP, a.rtpengine, o.proxyConfig)
+	a.proxy = sipproxy.Start(t, sipproxy.Options{Config: cfg, Admin: proxyAdmin, Metrics: a.proxyMetrics, Command: o.proxy})
 
-	rules, err := filepath.Glob(filepath.Join(collectortest.RepoRoot(), "alerts", "*.rules.yml"))
+	rules, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "alerts", "*.rules.yml"))
 	require.NoError(t, err)
 	if o.compressRules {
 		rules = compress(t, rules)
 	}
-	a.prom = promtest.Start(t, promtest.Options{Config: fmt.Sprintf(`
+	a.prom = prometheus.Start(t, prometheus.Options{Config: fmt.Sprintf(`
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: %s
 scrape_configs:
@@ -274,27 +261,16 @@ func (a *appliance) fileCDRs() *cdrSet {
 	return s
 }
 
-func sippDir() string { return filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp") }
-
-// sipp runs a scenario of proxy/testdata/sipp (or a path) over UDP.
-func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipptest.Sipp {
+// sipp runs a scenario (a name of proxy/testdata/sipp, or a path) over UDP.
+func (a *appliance) sipp(scenario string, localPort int, args ...string) *sipp.Sipp {
 	a.t.Helper()
-	sf := scenario
-	if !strings.ContainsRune(sf, '/') {
-		sf = filepath.Join(sippDir(), scenario+".xml")
-	}
-	return sipptest.Start(a.t, sf, "u1", localPort, args...)
+	return sipp.Start(a.t, scenario, "u1", localPort, args...)
 }
 
 // finish requires sipp to succeed and returns its call statistics.
-func finish(s *sipptest.Sipp) (ok, failed int) {
+func finish(s *sipp.Sipp) (ok, failed int) {
 	s.Wait()
 	return s.Stats()
-}
-
-// expectScenario is a copy of a scenario expecting code.
-func expectScenario(t testing.TB, name string, code int) string {
-	return sipptest.Expect(t, filepath.Join(sippDir(), name+".xml"), code)
 }
 
 // compression maps the shipped rules' durations to seconds, so that an alert
@@ -336,8 +312,16 @@ func (a *appliance) serveSyslog(ln net.Listener) {
 			if err != nil {
 				return
 			}
+			a.syslogMu.Lock()
+			a.syslogConns[c] = true
+			a.syslogMu.Unlock()
 			go func() {
-				defer c.Close()
+				defer func() {
+					a.syslogMu.Lock()
+					delete(a.syslogConns, c)
+					a.syslogMu.Unlock()
+					c.Close()
+				}()
 				sc := bufio.NewScanner(c)
 				sc.Buffer(make([]byte, 1<<20), 1<<20)
 				for sc.Scan() {
@@ -354,14 +338,17 @@ func (a *appliance) serveSyslog(ln net.Listener) {
 	}()
 }
 
-// pauseSyslog closes the syslog server's listener: new connections are
-// refused until resumeSyslog.
+// pauseSyslog takes the syslog server down: its connections are closed
+// and new ones refused until resumeSyslog.
 func (a *appliance) pauseSyslog() {
 	a.syslogMu.Lock()
 	defer a.syslogMu.Unlock()
 	if a.syslogLn != nil {
 		a.syslogLn.Close()
 		a.syslogLn = nil
+	}
+	for c := range a.syslogConns {
+		c.Close()
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -7,10 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,10 +19,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // The nominal load is what 100 calls/s make (about ten HEP messages and
@@ -109,17 +111,17 @@ func rssMiB(pid int) float64 {
 func TestOverload(t *testing.T) {
 	dir := t.TempDir()
 	sink := newSlowSink(t, 512<<10)
-	hepAddr, cdrAddr, health := addr(testport.Port(t)), addr(testport.Port(t)), addr(testport.Port(t))
-	telemetry := strconv.Itoa(testport.Port(t))
+	hepAddr, cdrAddr, health := addr(ports.Port(t)), addr(ports.Port(t)), addr(ports.Port(t))
+	telemetry := strconv.Itoa(ports.Port(t))
 	overlay, err := filepath.Abs("testdata/overload.yaml")
 	require.NoError(t, err)
-	col := collectortest.Start(t, collectortest.Options{
+	col := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml", Overlays: []string{overlay},
 		Env: map[string]string{
 			"SIPHON_HEP_ENDPOINT": hepAddr, "SIPHON_CDR_HTTP_ENDPOINT": cdrAddr,
-			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(testport.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_CDR_SYSLOG_ENDPOINT": addr(ports.Port(t)), "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": filepath.Join(dir, "state"),
-			"SIPHON_KPI_ENDPOINT": addr(testport.Port(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
+			"SIPHON_KPI_ENDPOINT": addr(ports.Port(t)), "E2E_SLOW_HOMER": sink.ln.Addr().String(),
 			"E2E_LIMIT_MIB": strconv.Itoa(limitMiB), "E2E_SPIKE_MIB": strconv.Itoa(spikeMiB),
 			// as the memory_limiter documentation advises: the Go runtime's
 			// soft limit below the limiter's (70%)
@@ -127,20 +129,11 @@ func TestOverload(t *testing.T) {
 		},
 		HealthAddr: health, TelemetryPort: telemetry,
 	})
-	pid := col.PID()
-	m := func(name string, labels ...string) float64 {
-		v, err := col.MetricSum(name, labels...)
-		if err != nil && strings.Contains(err.Error(), "not found") {
-			return 0 // never incremented
-		}
-		require.NoError(t, err)
-		return v
-	}
-	time.Sleep(2 * time.Second)
+	pid := col.Pid()
+	time.Sleep(2 * time.Second) // settled: what it takes idle
 	idleRSS := rssMiB(pid)
 
-	invite, err := os.ReadFile(filepath.Join(collectortest.RepoRoot(), "internal", "testdata", "invite.sip"))
-	require.NoError(t, err)
+	invite := fixture.Invite()
 	packet := func(i int64) []byte {
 		msg := bytes.Replace(invite, []byte("a84b4c76e66710@pc33.atlanta.example.com"), []byte(fmt.Sprintf("load-%d@e2e", i)), 1)
 		p := hep.Packet{Version: 3, ProtoType: hep.TypeSIP, Payload: msg, CaptureID: 7, Fields: hep.HasProtoType | hep.HasCaptureID}
@@ -148,8 +141,7 @@ func TestOverload(t *testing.T) {
 		b, _ := p.AppendV3(nil)
 		return b
 	}
-	cdrBody, err := os.ReadFile(filepath.Join(collectortest.RepoRoot(), "internal", "testdata", "siphon", "siphon-cdr.json"))
-	require.NoError(t, err)
+	cdrBody := fixture.CDR()
 
 	var (
 		seq                         atomic.Int64
@@ -168,7 +160,7 @@ func TestOverload(t *testing.T) {
 			if r := int64(rssMiB(pid) * 1024); r > maxRSS.Load() {
 				maxRSS.Store(r)
 			}
-			if h, err := col.MetricSum("otelcol_process_runtime_heap_alloc_bytes"); err == nil && int64(h) > maxHeap.Load() {
+			if h, err := col.Value("otelcol_process_runtime_heap_alloc_bytes", nil); err == nil && int64(h) > maxHeap.Load() {
 				maxHeap.Store(int64(h))
 			}
 			select {
@@ -255,19 +247,31 @@ func TestOverload(t *testing.T) {
 	assert.LessOrEqual(t, float64(maxRSS.Load())/1024, idleRSS+limitMiB, "RSS stays under idle + the limit")
 	assert.Zero(t, cdrOther.Load(), "every CDR request was answered 200 or 503")
 
+	// Every reading below is of counters that may never have been
+	// incremented (no series): those read 0.
+	m, err := col.Metrics()
+	require.NoError(t, err)
 	// the overload was real: the limiter refused data
-	assert.Positive(t, m("otelcol_processor_memory_limiter_refused_log_records"), "the memory limiter refused data")
+	assert.Positive(t, count(m, "otelcol_processor_memory_limiter_refused_log_records", nil), "the memory limiter refused data")
 	// every refusal counted: HTTP
-	assert.Equal(t, float64(cdrRefused.Load()), m("otelcol_receiver_refused_log_records", `receiver="siphon_cdr"`), "503s = refused CDRs")
-	assert.Equal(t, float64(cdrOK.Load()), m("otelcol_receiver_accepted_log_records", `receiver="siphon_cdr"`), "200s = accepted CDRs")
+	cdrIn := labels{"receiver": "siphon_cdr"}
+	assert.Equal(t, float64(cdrRefused.Load()), count(m, "otelcol_receiver_refused_log_records", cdrIn), "503s = refused CDRs")
+	assert.Equal(t, float64(cdrOK.Load()), count(m, "otelcol_receiver_accepted_log_records", cdrIn), "200s = accepted CDRs")
 	// UDP: sent = received + kernel drops; received = accepted + refused
-	require.Eventually(t, func() bool {
-		return m("otelcol_hep_receiver_packets_received", `transport="udp"`)+m("otelcol_hep_receiver_packets_dropped", `transport="udp"`, `reason="socket_overflow"`) == float64(udpSent.Load())
-	}, 30*time.Second, 500*time.Millisecond, "UDP: sent %d = received %.0f + socket drops %.0f", udpSent.Load(),
-		m("otelcol_hep_receiver_packets_received", `transport="udp"`), m("otelcol_hep_receiver_packets_dropped", `transport="udp"`, `reason="socket_overflow"`))
-	udpIn := m("otelcol_hep_receiver_packets_received", `transport="udp"`)
-	assert.Equal(t, udpIn, m("otelcol_receiver_accepted_log_records", `receiver="hep"`, `transport="udp"`)+
-		m("otelcol_hep_receiver_packets_dropped", `transport="udp"`, `reason="pipeline_refused"`), "UDP received = accepted + refused")
+	udp := labels{"transport": "udp"}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err = col.Metrics()
+		if !assert.NoError(c, err) {
+			return
+		}
+		assert.Equal(c, float64(udpSent.Load()), count(m, "otelcol_hep_receiver_packets_received", udp)+
+			count(m, "otelcol_hep_receiver_packets_dropped", labels{"transport": "udp", "reason": "socket_overflow"}),
+			"UDP: sent = received + socket drops")
+	}, 30*time.Second, 500*time.Millisecond)
+	assert.Equal(t, count(m, "otelcol_hep_receiver_packets_received", udp),
+		count(m, "otelcol_receiver_accepted_log_records", labels{"receiver": "hep", "transport": "udp"})+
+			count(m, "otelcol_hep_receiver_packets_dropped", labels{"transport": "udp", "reason": "pipeline_refused"}),
+		"UDP received = accepted + refused")
 
 	// recovery: Homer catches up, a new CDR is taken at once
 	sink.fast.Store(true)
@@ -282,12 +286,29 @@ func TestOverload(t *testing.T) {
 	t.Logf("accepting again %s after the load ended; Homer read %d MiB", time.Since(loadEnd).Round(time.Second), sink.bytes.Load()>>20)
 	// TCP: nothing lost, the senders were held back; what sat in the
 	// socket buffers comes in now
-	require.Eventually(t, func() bool {
-		return m("otelcol_hep_receiver_packets_received", `transport="tcp"`) == float64(tcpSent.Load())
-	}, 60*time.Second, 500*time.Millisecond, "TCP: %d sent, %.0f received", tcpSent.Load(), m("otelcol_hep_receiver_packets_received", `transport="tcp"`))
-	assert.Zero(t, m("otelcol_hep_receiver_packets_dropped", `transport="tcp"`))
-	require.Eventually(t, func() bool {
-		return m("otelcol_exporter_queue_size", `exporter="homer/slow"`) == 0
+	tcp := labels{"transport": "tcp"}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err = col.Metrics()
+		if assert.NoError(c, err) {
+			assert.Equal(c, float64(tcpSent.Load()), count(m, "otelcol_hep_receiver_packets_received", tcp), "TCP: sent = received")
+		}
+	}, 60*time.Second, 500*time.Millisecond)
+	assert.Zero(t, count(m, "otelcol_hep_receiver_packets_dropped", tcp))
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		v, err := col.Value("otelcol_exporter_queue_size", labels{"exporter": "homer/slow"})
+		if assert.NoError(c, err) {
+			assert.Zero(c, v, "the Homer backlog")
+		}
 	}, 180*time.Second, time.Second, "the Homer backlog drains")
 	assert.NoError(t, col.Stop(60*time.Second), "a clean stop after the overload")
+}
+
+// labels select series of the collector's own metrics.
+type labels = exposition.Labels
+
+// count reads a counter that may never have been incremented (no series
+// yet): 0 then.
+func count(m exposition.Families, name string, l labels) float64 {
+	v, _ := m.Sum(name, l)
+	return v
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -6,8 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
-	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,10 +26,14 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/peertest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/kamailio"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -46,7 +50,7 @@ type leg struct {
 // message as HEP3 to our receiver; each call's messages must arrive with
 // sipp's Call-IDs and the right addresses and ports.
 func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
-	hepPort, kamPort, uasPort, uacPort := port(t), port(t), port(t), port(t)
+	hepPort, kamPort, uasPort, uacPort := ports.Port(t), ports.Port(t), ports.Port(t), ports.Port(t)
 
 	sink := new(consumertest.LogsSink)
 	f := hepreceiver.NewFactory()
@@ -57,20 +61,21 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
 
-	kam := peertest.Kamailio(t, "testdata/kamailio-siptrace.cfg", map[string]any{
-		"Port": kamPort, "HEPPort": hepPort, "NextHopPort": uasPort, "CaptureID": 2001,
+	kamailio.Start(t, "testdata/kamailio-siptrace.cfg", kamPort, map[string]any{
+		"HEPPort": hepPort, "NextHopPort": uasPort, "CaptureID": 2001,
 	})
-	kam.WaitUDP(t, kamPort)
-	uas := peertest.Start(t, "sipp", "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin")
-	uas.WaitUDP(t, uasPort)
+	// sipp's built-in scenarios: the UAS answers, the UAC calls
+	uas := testenv.Start(t, childproc.Spec{Path: "sipp", Args: []string{"-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(uasPort), "-nostdin"}})
+	testenv.WaitReady(t, uas, 20*time.Second, childproc.UDPBound(uasPort))
 
 	const calls = 5
-	uac := exec.Command(peertest.Need(t, "sipp"), "-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
+	uac := testenv.Start(t, childproc.Spec{Path: "sipp", Args: []string{"-sn", "uac", "-i", "127.0.0.1", "-p", strconv.Itoa(uacPort),
 		fmt.Sprintf("127.0.0.1:%d", kamPort), "-m", strconv.Itoa(calls), "-r", "10", "-d", "200",
-		"-timeout", "30s", "-nostdin")
-	out, err := uac.CombinedOutput()
-	require.NoError(t, err, "sipp uac: every call must succeed through Kamailio\n%s", out)
-	pid := uac.Process.Pid
+		"-timeout", "30s", "-nostdin"}})
+	err = uac.Wait(time.Minute)
+	require.True(t, uac.Exited(), "sipp uac: %v", err)
+	require.NoError(t, err, "sipp uac: every call must succeed through Kamailio\n%s", uac.Log())
+	pid := uac.Pid() // in sipp's Call-IDs
 
 	var want []leg
 	for _, l := range []leg{
@@ -158,9 +163,8 @@ var captureLine = regexp.MustCompile(`HEPCAP version=(\S*) type=(\S*) capt=(\S*)
 func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 	for _, transport := range []string{homerexporter.TransportUDP, homerexporter.TransportTCP} {
 		t.Run(transport, func(t *testing.T) {
-			capPort := port(t)
-			kam := peertest.Kamailio(t, "testdata/kamailio-sipcapture.cfg", map[string]any{"Port": capPort})
-			kam.WaitUDP(t, capPort)
+			capPort := ports.Port(t)
+			kam := kamailio.Start(t, "testdata/kamailio-sipcapture.cfg", capPort, map[string]any{})
 
 			f := homerexporter.NewFactory()
 			cfg := f.CreateDefaultConfig().(*homerexporter.Config)
@@ -194,9 +198,7 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 				want = append(want, capture{"3", "1", strconv.Itoa(3000 + i), "10.0.0.1:5060",
 					fmt.Sprintf("10.0.0.2:%d", 5070+i), string(p.CorrelationID), strconv.Itoa(len(msg)), md5hex(msg)})
 			}
-			cdrJSON, err := os.ReadFile("../internal/testdata/siphon/siphon-cdr.json")
-			require.NoError(t, err)
-			cdrBody := strings.TrimSpace(string(cdrJSON))
+			cdrBody := string(fixture.CDR())
 			cdr := recs.AppendEmpty()
 			cdr.SetEventName(record.EventCDR)
 			cdr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
@@ -213,7 +215,7 @@ func TestHomerExporterToKamailioSipcapture(t *testing.T) {
 			var got []capture
 			require.Eventually(t, func() bool {
 				got = got[:0]
-				for _, m := range captureLine.FindAllStringSubmatch(kam.Output(), -1) {
+				for _, m := range captureLine.FindAllStringSubmatch(kam.Log(), -1) {
 					got = append(got, capture{m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8]})
 				}
 				return len(got) >= len(want)

@@ -18,13 +18,13 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 type harness struct {
 	c       *kpiConnector
 	tel     *componenttest.Telemetry
-	metrics *telemetrytest.Reader
+	metrics *telemetry.Reader
 
 	mu  sync.Mutex // the flush timer reads the clock too
 	now time.Time
@@ -39,7 +39,7 @@ func startConnector(t *testing.T, cfg *Config, next consumer.Metrics) *harness {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	c, err := newConnector(set, cfg, next)
 	require.NoError(t, err)
-	metrics, err := telemetrytest.NewReader(tel, "metadata.yaml")
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
 	require.NoError(t, err)
 	h := &harness{c: c, tel: tel, metrics: metrics, now: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	c.now = h.time

@@ -24,11 +24,11 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/exporters/homerexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 const waitFor = 10 * time.Second
@@ -65,7 +65,7 @@ type harness struct {
 }
 
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
 }
 
 // newHomer builds the exporter through its factory, without a queue so
@@ -101,10 +101,10 @@ func byPort(ps []hep.Packet) map[uint16]hep.Packet {
 }
 
 func TestSendSIPMessages(t *testing.T) {
-	pki := testpki.New(t)
-	serverCert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	certs := pki.New(t)
+	serverCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
 	require.NoError(t, err)
-	caPEM, err := os.ReadFile(pki.CAFile)
+	caPEM, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	clients := x509.NewCertPool()
 	require.True(t, clients.AppendCertsFromPEM(caPEM))
@@ -112,19 +112,19 @@ func TestSendSIPMessages(t *testing.T) {
 
 	for _, transport := range []string{TransportUDP, TransportTCP, TransportTLS} {
 		t.Run(transport, func(t *testing.T) {
-			var srv *heptest.Server
+			var srv *hepsink.Server
 			switch transport {
 			case TransportUDP:
-				srv = heptest.NewUDP(t, "127.0.0.1:0")
+				srv = hepsink.NewUDP(t, "127.0.0.1:0")
 			case TransportTCP:
-				srv = heptest.NewStream(t, "127.0.0.1:0", nil)
+				srv = hepsink.NewStream(t, "127.0.0.1:0", nil)
 			case TransportTLS:
-				srv = heptest.NewStream(t, "127.0.0.1:0", serverTLS)
+				srv = hepsink.NewStream(t, "127.0.0.1:0", serverTLS)
 			}
 			h := newHomer(t, func(c *Config) {
 				c.Endpoint, c.Transport = srv.Addr(), transport
 				if transport == TransportTLS {
-					c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile = pki.CAFile, pki.ClientCert, pki.ClientKey
+					c.TLS.CAFile, c.TLS.CertFile, c.TLS.KeyFile = certs.CAFile, certs.ClientCert, certs.ClientKey
 				}
 			})
 			ld, want := sipLogs(0, 50)
@@ -141,7 +141,7 @@ func TestSendSIPMessages(t *testing.T) {
 }
 
 func TestCDRGoesAsType100WithCallID(t *testing.T) {
-	srv := heptest.NewUDP(t, "127.0.0.1:0")
+	srv := hepsink.NewUDP(t, "127.0.0.1:0")
 	h := newHomer(t, func(c *Config) {
 		c.Endpoint, c.CaptureID, c.AuthKey = srv.Addr(), 2001, "s3cret"
 	})
@@ -170,31 +170,31 @@ func TestCDRGoesAsType100WithCallID(t *testing.T) {
 	assert.Equal(t, hep.FamilyIPv4, p.Family)
 }
 
-func serverTLS(t *testing.T, pki testpki.PKI) *tls.Config {
+func serverTLS(t *testing.T, certs pki.PKI) *tls.Config {
 	t.Helper()
-	serverCert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	serverCert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
 	require.NoError(t, err)
 	return &tls.Config{Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS13}
 }
 
-func streamTarget(t *testing.T, transport, addr string, tlsCfg *tls.Config) *heptest.Server {
+func streamTarget(t *testing.T, transport, addr string, tlsCfg *tls.Config) *hepsink.Server {
 	if transport == TransportTLS {
-		return heptest.NewStream(t, addr, tlsCfg)
+		return hepsink.NewStream(t, addr, tlsCfg)
 	}
-	return heptest.NewStream(t, addr, nil)
+	return hepsink.NewStream(t, addr, nil)
 }
 
 func TestReconnectsAfterTargetRestart(t *testing.T) {
-	pki := testpki.New(t)
+	certs := pki.New(t)
 	for _, transport := range []string{TransportTCP, TransportTLS} {
 		t.Run(transport, func(t *testing.T) {
-			srvTLS := serverTLS(t, pki)
+			srvTLS := serverTLS(t, certs)
 			srv := streamTarget(t, transport, "127.0.0.1:0", srvTLS)
 			addr := srv.Addr()
 			h := newHomer(t, func(c *Config) {
 				c.Endpoint, c.Transport = addr, transport
 				if transport == TransportTLS {
-					c.TLS.CAFile = pki.CAFile
+					c.TLS.CAFile = certs.CAFile
 				}
 			})
 			// several batches on one connection: the liveness check before
@@ -225,7 +225,7 @@ func TestReconnectsAfterTargetRestart(t *testing.T) {
 }
 
 func TestUnencodableRecordsAreCountedAndSkipped(t *testing.T) {
-	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
+	srv := hepsink.NewStream(t, "127.0.0.1:0", nil)
 	h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = srv.Addr(), TransportTCP })
 	ld, want := sipLogs(0, 3)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()

@@ -18,9 +18,9 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -31,7 +31,7 @@ func hepReceiver(t *testing.T, next consumer.Logs) net.Conn {
 	t.Helper()
 	rf := hepreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
-	rcvAddr := testport.Addr(t)
+	rcvAddr := ports.Addr(t)
 	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
 	rcfg.Batch.Timeout = time.Millisecond
 	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
@@ -49,7 +49,7 @@ func hepReceiver(t *testing.T, next consumer.Logs) net.Conn {
 // each packet must come out with the same HEP fields it went in with (as
 // HEP v3; the inbound auth key is the hop's secret and is not forwarded).
 func TestHEPRoundTripThroughCollector(t *testing.T) {
-	srv := heptest.NewStream(t, "127.0.0.1:0", nil)
+	srv := hepsink.NewStream(t, "127.0.0.1:0", nil)
 	h := newHomer(t, func(c *Config) {
 		c.Endpoint, c.Transport = srv.Addr(), TransportTCP
 		c.KeepCompressedPayload = true // lossless, chunk 0x10 included
@@ -164,7 +164,7 @@ func TestCompressedPayloadGoesPlain(t *testing.T) {
 		keep   bool
 	}{{"gzip", false}, {"zlib", false}, {"gzip", true}, {"zlib", true}} {
 		t.Run(fmt.Sprintf("%s keep_compressed_payload=%v", tc.format, tc.keep), func(t *testing.T) {
-			srv := heptest.NewUDP(t, "127.0.0.1:0")
+			srv := hepsink.NewUDP(t, "127.0.0.1:0")
 			h := newHomer(t, func(c *Config) { c.Endpoint, c.KeepCompressedPayload = srv.Addr(), tc.keep })
 			in := hepReceiver(t, h.exp)
 

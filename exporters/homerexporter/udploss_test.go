@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestUDPDeliveryAccounting: HEP packets go back to back into the hep
@@ -31,15 +31,15 @@ func TestUDPDeliveryAccounting(t *testing.T) {
 		{"target comes back", []bool{false, true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testport.Addr(t) // reserved: nothing else binds it
+			addr := ports.Addr(t) // reserved: nothing else binds it
 			h := newHomer(t, func(c *Config) { c.Endpoint, c.Transport = addr, TransportUDP })
 			in := hepReceiver(t, h.exp)
 
-			var srv *heptest.Server
+			var srv *hepsink.Server
 			var wantDropped int64
 			for b, listening := range tc.listening {
 				if listening && srv == nil {
-					srv = heptest.NewUDP(t, addr)
+					srv = hepsink.NewUDP(t, addr)
 				}
 				for i := range burst {
 					p := sipPacket(b*burst + i)

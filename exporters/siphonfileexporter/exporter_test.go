@@ -29,7 +29,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 var fixture = func() []byte {
@@ -61,7 +61,7 @@ type harness struct {
 }
 
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
 }
 
 func newFile(t *testing.T, mutate func(*Config)) *harness {

@@ -30,8 +30,8 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/siphonhttpexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 func cdrLogs(t testing.TB, ids ...string) plog.Logs {
@@ -127,7 +127,7 @@ type harness struct {
 }
 
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
 }
 
 func newHTTP(t *testing.T, url string, mutate func(*Config)) *harness {

@@ -30,10 +30,10 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 const waitFor = 30 * time.Second
@@ -67,7 +67,7 @@ type harness struct {
 }
 
 func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetrytest.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
 }
 
 func newKafka(t *testing.T, brokers []string, mutate func(*Config)) *harness {
@@ -206,7 +206,7 @@ func TestOneCallOnePartition(t *testing.T) {
 }
 
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	port := testport.Port(t)
+	port := ports.Port(t)
 	first, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(3, "siphon-cdr"))
 	require.NoError(t, err)
 	brokers := first.ListenAddrs()
@@ -266,18 +266,18 @@ func TestSASL(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	pki := testpki.New(t)
-	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	certs := pki.New(t)
+	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
 	require.NoError(t, err)
 	c := cluster(t, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	brokers := c.ListenAddrs()
 	h := newKafka(t, brokers, func(cfg *Config) {
 		tc := configtls.NewDefaultClientConfig()
-		tc.CAFile = pki.CAFile
+		tc.CAFile = certs.CAFile
 		cfg.TLS = configoptional.Some(tc)
 	})
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "over-tls")))
-	ca, err := os.ReadFile(pki.CAFile)
+	ca, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca)

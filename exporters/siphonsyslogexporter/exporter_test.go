@@ -33,9 +33,9 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
@@ -156,7 +156,7 @@ func TestUDPLossIsCounted(t *testing.T) {
 		listening bool
 	}{{"listening", true}, {"port closed", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testport.Addr(t)
+			addr := ports.Addr(t)
 			var received atomic.Int64
 			if tc.listening {
 				pc, err := net.ListenPacket("udp", addr)
@@ -183,8 +183,8 @@ func TestUDPLossIsCounted(t *testing.T) {
 			require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
 			var sent, dropped int64
 			read := func() {
-				sent = telemetrytest.Sum(t, tel, "otelcol_siphon_syslog_exporter_messages_sent")
-				dropped = telemetrytest.Sum(t, tel, "otelcol_siphon_syslog_exporter_records_dropped", attribute.String("reason", "port_unreachable"))
+				sent = telemetry.Sum(t, tel, "otelcol_siphon_syslog_exporter_messages_sent")
+				dropped = telemetry.Sum(t, tel, "otelcol_siphon_syslog_exporter_records_dropped", attribute.String("reason", "port_unreachable"))
 			}
 			assert.Eventually(t, func() bool { read(); return sent+dropped == n }, waitFor, time.Millisecond)
 			read()
@@ -260,14 +260,14 @@ func itoa(n int) string {
 }
 
 func TestRFC3164OverTLS(t *testing.T) {
-	pki := testpki.New(t)
-	cert, err := tls.LoadX509KeyPair(pki.ServerCert, pki.ServerKey)
+	certs := pki.New(t)
+	cert, err := tls.LoadX509KeyPair(certs.ServerCert, certs.ServerKey)
 	require.NoError(t, err)
 	addr, got := tcpCapture(t, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	exp := newSyslog(t, func(c *Config) {
 		c.Endpoint, c.Transport, c.Format, c.Framing = addr, "tls", FormatRFC3164, FramingNewline
 		c.Facility, c.Severity, c.Hostname, c.AppName = "1", "err", "sbc-1", "siphon"
-		c.TLS.CAFile = pki.CAFile
+		c.TLS.CAFile = certs.CAFile
 	})
 	require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, "a84b4c76e66710@192.168.1.100")))
 	require.NoError(t, exp.Shutdown(context.Background()))
@@ -295,7 +295,7 @@ func TestSIPMessageRecords(t *testing.T) {
 // TestIntoSiphonCDRReceiver closes the loop: what the exporter sends over
 // TCP, the receiver's syslog listener turns back into the same records.
 func TestIntoSiphonCDRReceiver(t *testing.T) {
-	addr := testport.Addr(t)
+	addr := ports.Addr(t)
 	sink := new(consumertest.LogsSink)
 	rf := siphoncdrreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig().(*siphoncdrreceiver.Config)

@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // lines is a TCP server collecting newline-terminated lines.
@@ -147,7 +147,7 @@ func (s *sink) count() int {
 // "127.0.0.1" or "::1" (a port testport reserved for this process), or ""
 // when the system has no such loopback.
 func closedPort(t *testing.T, host string) string {
-	addr := net.JoinHostPort(host, strconv.Itoa(testport.Port(t)))
+	addr := net.JoinHostPort(host, strconv.Itoa(ports.Port(t)))
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return ""

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,16 +17,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/proxy/config"
 )
 
-// fixture is SIPhon's own record and syslog line (docs/siphon-formats.md#cdrs).
-func fixture(t *testing.T) (Record, string) {
+// sample is SIPhon's own record and its syslog line (docs/siphon-formats.md#cdrs).
+func sample(t *testing.T) (Record, string) {
 	t.Helper()
-	dir := filepath.Join(collectortest.RepoRoot(), "..", "shared", "fixtures")
-	js, err := os.ReadFile(filepath.Join(dir, "siphon-cdr.json"))
-	require.NoError(t, err)
+	js := fixture.CDR()
 	var compact bytes.Buffer
 	require.NoError(t, json.Compact(&compact, js))
 	var rec struct {
@@ -36,10 +33,7 @@ func fixture(t *testing.T) (Record, string) {
 	require.NoError(t, json.Unmarshal(js, &rec))
 	ts, err := time.Parse(time.RFC3339Nano, rec.Timestamp)
 	require.NoError(t, err)
-	line, err := os.ReadFile(filepath.Join(dir, "siphon-cdr-syslog.txt"))
-	require.NoError(t, err)
-	first, _, _ := strings.Cut(string(line), "\n")
-	return Record{JSON: compact.Bytes(), Time: ts}, first
+	return Record{JSON: compact.Bytes(), Time: ts}, string(fixture.SyslogLine())
 }
 
 type counts struct {
@@ -73,7 +67,7 @@ func baseConfig() config.CDR {
 }
 
 func TestFile(t *testing.T) {
-	rec, _ := fixture(t)
+	rec, _ := sample(t)
 	cfg := baseConfig()
 	cfg.File.Path = filepath.Join(t.TempDir(), "cdr.jsonl")
 	s, c := newSink(t, cfg)
@@ -89,7 +83,7 @@ func TestFile(t *testing.T) {
 }
 
 func TestSyslog(t *testing.T) {
-	rec, line := fixture(t)
+	rec, line := sample(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer pc.Close()
@@ -107,7 +101,7 @@ func TestSyslog(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	rec, _ := fixture(t)
+	rec, _ := sample(t)
 	var mu sync.Mutex
 	var got []*http.Request
 	var bodies []string
@@ -153,7 +147,7 @@ func TestHTTP(t *testing.T) {
 // TestNoRetryAndFullChannel: without retry a failed POST is a counted
 // drop; a full channel drops at once, never blocking the caller.
 func TestNoRetryAndFullChannel(t *testing.T) {
-	rec, _ := fixture(t)
+	rec, _ := sample(t)
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-release
@@ -184,7 +178,7 @@ func TestNoRetryAndFullChannel(t *testing.T) {
 // TestFileBurst: a burst larger than one flush lands whole, each record
 // once, and a record counts as written only once it reached the file.
 func TestFileBurst(t *testing.T) {
-	rec, _ := fixture(t)
+	rec, _ := sample(t)
 	cfg := baseConfig()
 	cfg.File.Path = filepath.Join(t.TempDir(), "cdr.jsonl")
 	cfg.ChannelSize = 3 * flushEvery

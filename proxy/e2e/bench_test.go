@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -6,13 +8,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/peertest"
-	"github.com/siphon-otel/siphon-otel/internal/procstat"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/kamailio"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // benchSystem is one system under test of BenchmarkProxyCalls: it starts
@@ -54,12 +55,18 @@ func BenchmarkProxyCalls(b *testing.B) {
 			}
 			p := startProxy(b, o)
 			cpu := func() time.Duration {
-				return time.Duration(p.metrics()["process_cpu_seconds_total"] * float64(time.Second))
+				v, err := p.scrape(b).Value("process_cpu_seconds_total", nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return time.Duration(v * float64(time.Second))
 			}
-			invites := func() float64 { return p.metrics()["siphon_requests_total{method=INVITE}"] }
+			invites := func() float64 { return count(p.scrape(b), "siphon_requests_total", labels{"method": "INVITE"}) }
 			stop := func() { // an idle proxy left running would still cost the next runs CPU
-				p.signal(syscall.SIGTERM)
-				<-p.done // the profile, if any, is written as the proxy exits
+				// the profile, if any, is written as the proxy exits
+				if err := p.Stop(30 * time.Second); err != nil {
+					b.Errorf("sipproxy %s did not stop cleanly: %v", name, err)
+				}
 			}
 			return p.SIPPort, cpu, invites, stop
 		}}
@@ -96,13 +103,13 @@ func BenchmarkProxyCalls(b *testing.B) {
 	for range rounds {
 		for _, s := range systems {
 			port, cpu, invites, stop := s.start(b)
-			uasPort := testport.Port(b)
+			uasPort := ports.Port(b)
 			uas := startSipp(b, "uas-answer", "u1", uasPort, "")
-			startSipp(b, "register", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
+			startSipp(b, "register", "u1", ports.Port(b), "127.0.0.1:"+strconv.Itoa(port), "-m", "1",
 				"-key", "user", "bench", "-key", "contact_port", strconv.Itoa(uasPort), "-key", "expires", "300").Wait()
 			cpu0 := cpu()
 			start := time.Now()
-			uac := startSipp(b, "uac-call", "u1", testport.Port(b), "127.0.0.1:"+strconv.Itoa(port),
+			uac := startSipp(b, "uac-call", "u1", ports.Port(b), "127.0.0.1:"+strconv.Itoa(port),
 				"-m", strconv.Itoa(calls), "-r", strconv.Itoa(rate), "-l", strconv.Itoa(concurrent), "-s", "bench", "-d", "20")
 			uac.Wait()
 			elapsed := time.Since(start)
@@ -145,18 +152,17 @@ func BenchmarkProxyCalls(b *testing.B) {
 // to a hep receiver when trace is set. Its CPU time is that of the main
 // process and its children (the SIP workers, timers), from /proc.
 func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() float64, func()) {
-	port := testport.Port(b)
+	port := ports.Port(b)
 	// one SIP worker: with several, a 180 and its 200 handled by two
 	// workers can leave out of order, and sipp's scenario fails the call
-	data := map[string]any{"Port": port, "Children": 1, "HEPPort": 0}
+	data := map[string]any{"Children": 1, "HEPPort": 0}
 	if trace {
 		hep := startHEP(b, "udp")
 		_, p, _ := strings.Cut(hep.Endpoint, ":")
 		data["HEPPort"] = p
 	}
 	// -m: shared memory in MB; the default 64 runs out at ~2,000 calls in flight or in tm wait
-	kam := peertest.Kamailio(b, "testdata/kamailio-bench.cfg", data, "-m", "512")
-	kam.WaitUDP(b, port)
+	kam := kamailio.Start(b, "testdata/kamailio-bench.cfg", port, data, "-m", "512")
 	cpu := func() time.Duration {
 		total, err := procstat.TreeCPU(kam.Pid())
 		if err != nil {
@@ -164,5 +170,6 @@ func startKamailio(b *testing.B, trace bool) (int, func() time.Duration, func() 
 		}
 		return total
 	}
-	return port, cpu, nil, kam.Stop
+	stop := func() { _ = kam.Stop(5 * time.Second) } // SIGTERM ends it with an exit status
+	return port, cpu, nil, stop
 }

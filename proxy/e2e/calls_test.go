@@ -1,9 +1,10 @@
+//go:build integration
+
 package e2e
 
 import (
 	"fmt"
 	"hash/fnv"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,8 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 )
 
 // flowKey identifies a SIP message on one leg of a proxied call, as both
@@ -38,7 +40,7 @@ func (k flowKey) String() string {
 func isResponse(first string) bool { _, err := strconv.Atoi(first); return err == nil }
 
 // sippFlow is what sipp logged for callID, seen from the proxy.
-func sippFlow(leg string, s *sipptest.Sipp, callID string) []flowKey {
+func sippFlow(leg string, s *sipp.Sipp, callID string) []flowKey {
 	var out []flowKey
 	for _, m := range s.Messages() {
 		if m.CallID == callID {
@@ -73,12 +75,7 @@ func sortedKeys(ks []flowKey) []string {
 }
 
 // failScenario writes uac-fail.xml expecting code.
-func failScenario(t *testing.T, code int) string { return expectScenario(t, "uac-fail", code) }
-
-// expectScenario writes a copy of a testdata scenario expecting code.
-func expectScenario(t *testing.T, name string, code int) string {
-	return sipptest.Expect(t, filepath.Join(sippDir, name+".xml"), code)
-}
+func failScenario(t *testing.T, code int) string { return sipp.Expect(t, "uac-fail", code) }
 
 func captureID(agent string) int64 {
 	h := fnv.New32a()
@@ -122,20 +119,20 @@ func TestCalls(t *testing.T) {
 			target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 
 			t.Run("register", func(t *testing.T) {
-				before := p.metrics()
-				reg := startSipp(t, "register", tr.sipp, testport.Port(t), target, "-m", "1",
+				before := p.scrape(t)
+				reg := startSipp(t, "register", tr.sipp, ports.Port(t), target, "-m", "1",
 					"-key", "user", "dave", "-key", "contact_port", "5999", "-key", "expires", "120")
 				reg.Wait()
 				cid := reg.CallID()
-				rec := p.waitCDR(cid, "REGISTER")
+				rec := p.WaitCDR(cid, "REGISTER")
 				assert.Equal(t, "registered", rec["reg_event"])
 				assert.EqualValues(t, 200, rec["response_code"])
 				assert.Equal(t, "sipp-register", rec["user_agent"])
 				assert.Equal(t, tr.name, rec["transport"])
-				after := p.metrics()
-				assert.Equal(t, 1.0, after["siphon_requests_total{method=REGISTER}"]-before["siphon_requests_total{method=REGISTER}"])
-				assert.Equal(t, 1.0, after["siphon_registrations_active"]-before["siphon_registrations_active"])
-				code, body := p.admin("GET", "/admin/registrations/dave@127.0.0.1", "")
+				after := p.scrape(t)
+				assert.Equal(t, 1.0, delta(before, after, "siphon_requests_total", labels{"method": "REGISTER"}))
+				assert.Equal(t, 1.0, delta(before, after, "siphon_registrations_active", nil))
+				code, body := p.Admin("GET", "/admin/registrations/dave@127.0.0.1", "")
 				assert.Equal(t, 200, code)
 				assert.Contains(t, body, `"uri":"sip:dave@127.0.0.1:5999;transport=`)
 				checkHEP(t, hep, p, cid, sippFlow("uac", reg, cid), 0, tr.name)
@@ -146,12 +143,12 @@ func TestCalls(t *testing.T) {
 			}
 			// nothing left behind once every call has ended
 			for _, g := range []string{"siphon_dialogs_active", "siphon_proxy_dialog_sessions", "siphon_cdr_sessions", "siphon_uac_pending_requests"} {
-				p.waitGauge(g, 0)
+				p.waitGauge(t, g, nil, 0)
 			}
-			m := p.metrics()
-			assert.Zero(t, m["siphon_hep_packets_dropped_total{reason=queue_full}"]+m["siphon_hep_packets_dropped_total{reason=send_error}"])
-			assert.Zero(t, m["siphon_cdr_dropped_total{reason=channel_full}"]+m["siphon_cdr_dropped_total{reason=backend_error}"])
-			assert.Zero(t, m["siphon_malformed_messages_total"])
+			m := p.scrape(t)
+			assert.Zero(t, count(m, "siphon_hep_packets_dropped_total", nil), "no HEP packet dropped")
+			assert.Zero(t, count(m, "siphon_cdr_dropped_total", nil), "no CDR dropped")
+			assert.Zero(t, count(m, "siphon_malformed_messages_total", nil))
 		})
 	}
 }
@@ -159,35 +156,35 @@ func TestCalls(t *testing.T) {
 func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c callCase) {
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 	callee := "callee-" + c.name
-	var uas *sipptest.Sipp
+	var uas *sipp.Sipp
 	uasPort := 0
 	if c.uas != "" {
-		uasPort = testport.Port(t)
+		uasPort = ports.Port(t)
 		uas = startSipp(t, c.uas, transport, uasPort, "", "-m", "1")
 	}
 	port := uasPort
 	if port == 0 {
-		port = testport.Port(t)
+		port = ports.Port(t)
 	}
 	if c.register {
-		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
+		startSipp(t, "register", transport, ports.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "300").Wait()
 	}
 	if c.unregister {
-		startSipp(t, "register", transport, testport.Port(t), target, "-m", "1",
+		startSipp(t, "register", transport, ports.Port(t), target, "-m", "1",
 			"-key", "user", callee, "-key", "contact_port", strconv.Itoa(port), "-key", "expires", "0").Wait()
-		code, _ := p.admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
+		code, _ := p.Admin("GET", "/admin/registrations/"+callee+"@127.0.0.1", "")
 		require.Equal(t, 404, code, "the binding is gone")
 	}
-	written := p.metrics()["siphon_cdr_written_total"]
-	p.waitCDRCount(written) // REGISTER CDRs are in before the snapshot
-	before := p.metrics()
+	p.waitCDRsWritten(t) // REGISTER CDRs are in before the snapshot
+	waitHEPSettled(t, p, hep)
+	before := p.scrape(t)
 
 	scenario := c.uac
 	if scenario == "" {
 		scenario = failScenario(t, c.code)
 	}
-	uac := startSipp(t, scenario, transport, testport.Port(t), target, "-m", "1", "-s", callee, "-d", "300")
+	uac := startSipp(t, scenario, transport, ports.Port(t), target, "-m", "1", "-s", callee, "-d", "300")
 	uac.Wait()
 	if uas != nil {
 		uas.Wait()
@@ -195,7 +192,7 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	cid := uac.CallID()
 
 	// the CDR
-	rec := p.waitCDR(cid, "INVITE")
+	rec := p.WaitCDR(cid, "INVITE")
 	var keys []string
 	for k := range rec {
 		keys = append(keys, k)
@@ -237,11 +234,12 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 	if uas != nil {
 		want = append(want, sippFlow("uas", uas, cid)...)
 	}
-	checkHEP(t, hep, p, cid, want, uasPort, tname)
+	got := checkHEP(t, hep, p, cid, want, uasPort, tname)
 
-	// metrics: what the proxy received and sent, by sipp's account
-	after := p.metrics()
-	wantReq, wantRes := map[string]float64{}, map[string]float64{}
+	// metrics: what the proxy received and sent, by sipp's account (and
+	// the answer to checkHEP's marker)
+	after := p.scrape(t)
+	wantReq, wantRes := map[string]float64{}, map[string]float64{"200": markerResponses}
 	for _, k := range want {
 		if k.In && !isResponse(k.First) {
 			wantReq[k.First]++
@@ -251,60 +249,49 @@ func runCall(t *testing.T, p *proxy, hep *hepSink, transport, tname string, c ca
 		}
 	}
 	for _, m := range []string{"INVITE", "ACK", "BYE", "CANCEL"} {
-		key := "siphon_requests_total{method=" + m + "}"
-		assert.Equal(t, wantReq[m], after[key]-before[key], key)
+		l := labels{"method": m}
+		assert.Equal(t, wantReq[m], delta(before, after, "siphon_requests_total", l), exposition.Series("siphon_requests_total", l))
 	}
-	for code := range wantRes {
-		key := "siphon_responses_total{code=" + code + "}"
-		assert.Equal(t, wantRes[code], after[key]-before[key], key)
+	var wantResTotal float64
+	for code, n := range wantRes {
+		l := labels{"code": code}
+		assert.Equal(t, n, delta(before, after, "siphon_responses_total", l), exposition.Series("siphon_responses_total", l))
+		wantResTotal += n
 	}
-	var resTotal, wantResTotal float64
-	for k, v := range after {
-		if strings.HasPrefix(k, "siphon_responses_total{") {
-			resTotal += v - before[k]
-		}
-	}
-	for _, v := range wantRes {
-		wantResTotal += v
-	}
-	assert.Equal(t, wantResTotal, resTotal, "no other responses sent")
-	assert.Equal(t, 1.0, after["siphon_cdr_written_total"]-before["siphon_cdr_written_total"])
-	waitHEPSent(t, p, hep) // checkHEP compared the packets of the call with sipp's messages
-	assert.Equal(t, wantReq["INVITE"], after["siphon_request_duration_seconds_count{method=INVITE}"]-before["siphon_request_duration_seconds_count{method=INVITE}"])
-	p.waitGauge("siphon_dialogs_active", 0)
-	p.waitGauge("siphon_cdr_sessions", 0)
+	assert.Equal(t, wantResTotal, delta(before, after, "siphon_responses_total", nil), "no other responses sent")
+	assert.Equal(t, 1.0, delta(before, after, "siphon_cdr_written_total", nil))
+	// over UDP a HEP packet counts as sent once confirmed, a grace after its
+	// write: the count settles on what the sink received
+	waitHEPSettled(t, p, hep)
+	after = p.scrape(t)
+	assert.Equal(t, float64(len(got)+markerHEP), delta(before, after, "siphon_hep_packets_sent_total", nil), "one HEP packet per message")
+	assert.Equal(t, wantReq["INVITE"], delta(before, after, "siphon_request_duration_seconds_count", labels{"method": "INVITE"}))
+	p.waitGauge(t, "siphon_dialogs_active", nil, 0)
+	p.waitGauge(t, "siphon_cdr_sessions", nil, 0)
 }
 
-// waitHEPSent waits until the proxy counts sent exactly the HEP packets the
-// sink received: over UDP a packet counts once confirmed, a grace after the
-// write.
-func waitHEPSent(t *testing.T, p *proxy, hep *hepSink) {
+// waitHEPSettled waits until the proxy counts as sent exactly the HEP
+// packets the sink received.
+func waitHEPSettled(t *testing.T, p *proxy, hep *hepSink) {
 	t.Helper()
-	var sent float64
-	var got int
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if sent, got = p.metrics()["siphon_hep_packets_sent_total"], len(hep.Messages()); sent == float64(got) {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := p.Metrics()
+		if !assert.NoError(c, err) {
 			return
 		}
-	}
-	t.Fatalf("siphon_hep_packets_sent_total = %v, HEP packets received %d", sent, got)
+		sent, _ := m.Sum("siphon_hep_packets_sent_total", nil)
+		assert.Equal(c, float64(len(hep.Messages())), sent, "HEP packets sent by the proxy, received by the sink")
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
-// checkHEP waits for the HEP records of callID and compares them with the
-// messages sipp logged; it returns them.
+// checkHEP waits for the HEP records of callID (the proxy's marker behind
+// them has arrived, so nothing the proxy traced for the call can still be
+// on the way) and compares them with the messages sipp logged; it returns
+// them.
 func checkHEP(t *testing.T, hep *hepSink, p *proxy, callID string, want []flowKey, uasPort int, transport string) []hepMsg {
 	t.Helper()
-	var got []hepMsg
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got = hep.forCall(callID)
-		if len(got) >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond) // anything extra would show now
-	got = hep.forCall(callID)
+	hep.barrier(t, p)
+	got := hep.forCall(callID)
 	if !assert.Equal(t, sortedKeys(want), sortedKeys(hepFlow(got, p.SIPPort, uasPort)), "HEP vs sipp for %s", callID) {
 		for _, m := range got {
 			t.Logf("HEP %s:%d -> %s:%d %s\n%s", m.SrcAddress, m.SrcPort, m.DstAddrs, m.DstPort, m.First, m.Raw)
@@ -321,13 +308,19 @@ func checkHEP(t *testing.T, hep *hepSink, p *proxy, callID string, want []flowKe
 	return got
 }
 
-// waitCDRCount waits until the written counter settles at n CDRs.
-func (p *proxy) waitCDRCount(n float64) {
-	p.t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if float64(len(p.cdrs())) >= n {
+// waitCDRsWritten waits until the CDR file holds every record the proxy
+// counts as written.
+func (p *proxy) waitCDRsWritten(t *testing.T) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := p.Metrics()
+		if !assert.NoError(c, err) {
 			return
 		}
-	}
-	p.t.Fatalf("CDR file has %d records, counter says %v", len(p.cdrs()), n)
+		recs, err := p.CDRs()
+		if !assert.NoError(c, err) {
+			return
+		}
+		assert.GreaterOrEqual(c, float64(len(recs)), count(m, "siphon_cdr_written_total", nil), "CDR file vs the written counter")
+	}, 5*time.Second, 20*time.Millisecond)
 }

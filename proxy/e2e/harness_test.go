@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package e2e drives the real sipproxy binary with real peers over
 // loopback: sipp for SIP, our hep receiver for HEP, HTTP and files for CDRs,
 // Debian's rtpengine for NG pings, sipvicious for scans.
@@ -6,64 +8,31 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"os"
-	"os/exec"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"text/template"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
-	"github.com/siphon-otel/siphon-otel/internal/collectortest"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
-
-var (
-	sipproxyBin string
-	sippDir     string // the sipp scenarios
-)
-
-func TestMain(m *testing.M) {
-	for _, tool := range []string{"sipp"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: %s not found: install Debian's sip-tester (make deps-apt)\n", tool)
-			os.Exit(1)
-		}
-	}
-	dir, err := os.MkdirTemp("", "sipproxy-e2e")
-	if err != nil {
-		panic(err)
-	}
-	sipproxyBin = filepath.Join(dir, "sipproxy")
-	build := exec.Command("go", "build", "-o", sipproxyBin, "./proxy/cmd/sipproxy")
-	build.Dir = collectortest.RepoRoot()
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: building sipproxy:", err)
-		os.Exit(1)
-	}
-	sippDir = filepath.Join(collectortest.RepoRoot(), "proxy", "testdata", "sipp")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 // proxyOpts shapes one sipproxy instance; zero values take the defaults
 // of the config template.
@@ -83,18 +52,11 @@ type proxyOpts struct {
 	CPUProfile    string // write a CPU profile of the whole run there
 }
 
+// proxy is one sipproxy with the ports its configuration names.
 type proxy struct {
-	t          testing.TB
-	SIPPort    int
-	TLSPort    int
-	MetricsURL string
-	AdminURL   string
-	CDRPath    string
-	Dir        string
-	cmd        *exec.Cmd
-	logPath    string // the proxy's stdout and stderr
-	done       chan struct{}
-	exitErr    error
+	*sipproxy.Proxy
+	SIPPort int
+	TLSPort int
 }
 
 var configTmpl = template.Must(template.New("cfg").Parse(`listen:
@@ -132,7 +94,6 @@ proxy:
 // startProxy writes a config and runs sipproxy until the test ends.
 func startProxy(t testing.TB, o proxyOpts) *proxy {
 	t.Helper()
-	dir := t.TempDir()
 	if o.HEPTransport == "" {
 		o.HEPTransport = "udp"
 	}
@@ -142,17 +103,15 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	if o.InviteTimeout == "" {
 		o.InviteTimeout = "2s"
 	}
-	p := &proxy{t: t, SIPPort: testport.Port(t), Dir: dir, CDRPath: filepath.Join(dir, "cdr.jsonl"),
-		logPath: filepath.Join(dir, "sipproxy.log"), done: make(chan struct{})}
-	metricsAddr, adminAddr := testport.Addr(t), testport.Addr(t)
+	p := &proxy{SIPPort: ports.Port(t)}
+	metricsAddr, adminAddr := ports.Addr(t), ports.Addr(t)
 	if o.TLSCert != "" {
-		p.TLSPort = testport.Port(t)
+		p.TLSPort = ports.Port(t)
 	}
-	p.MetricsURL = "http://" + metricsAddr + "/metrics"
-	p.AdminURL = "http://" + adminAddr
+	cdrPath := filepath.Join(t.TempDir(), "cdr.jsonl")
 	cdrBlock := o.CDR
 	if cdrBlock == "" {
-		cdrBlock = fmt.Sprintf("cdr:\n  enabled: true\n  auto_emit: true\n  include_register: true\n  backend: file\n  file: {path: %q}", p.CDRPath)
+		cdrBlock = fmt.Sprintf("cdr:\n  enabled: true\n  auto_emit: true\n  include_register: true\n  backend: file\n  file: {path: %q}", cdrPath)
 	}
 	if o.Registrar == "" {
 		o.Registrar = "registrar: {min_expires: 1, default_expires: 300}"
@@ -160,175 +119,73 @@ func startProxy(t testing.TB, o proxyOpts) *proxy {
 	var cfg bytes.Buffer
 	require.NoError(t, configTmpl.Execute(&cfg, map[string]any{"Port": p.SIPPort, "Metrics": metricsAddr,
 		"Admin": adminAddr, "CDR": cdrBlock, "Registrar": o.Registrar, "TLSPort": p.TLSPort, "Opts": o}))
-	cfgPath := filepath.Join(dir, "siphon.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
-
 	if o.LogLevel == "" {
 		o.LogLevel = "debug"
 	}
-	args := []string{"-config", cfgPath, "-log-level", o.LogLevel}
+	args := []string{"-log-level", o.LogLevel}
 	if o.CPUProfile != "" {
 		args = append(args, "-cpuprofile", o.CPUProfile)
 	}
-	p.cmd = exec.Command(sipproxyBin, args...)
-	logf, err := os.Create(p.logPath)
+	p.Proxy = sipproxy.Start(t, sipproxy.Options{Config: cfg.String(), Admin: adminAddr, Metrics: metricsAddr,
+		CDRFile: cdrPath, Args: args})
+	return p
+}
+
+// labels select the series of a metric.
+type labels = exposition.Labels
+
+// scrape reads the proxy's metrics; on the test's goroutine only (it
+// fails the test), never in an Eventually condition.
+func (p *proxy) scrape(t testing.TB) exposition.Families {
+	t.Helper()
+	m, err := p.Metrics()
 	require.NoError(t, err)
-	t.Cleanup(func() { logf.Close() })
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	require.NoError(t, p.cmd.Start())
-	go func() { p.exitErr = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("sipproxy log:\n%s", p.log())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code, _ := p.admin("GET", "/admin/ready", ""); code == 200 {
-			return p
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("sipproxy exited at start: %v\n%s", p.exitErr, p.log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sipproxy not ready\n%s", p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return m
 }
 
-// admin calls the admin API; the body is returned as text.
-func (p *proxy) admin(method, path, token string) (int, string) {
-	req, err := http.NewRequest(method, p.AdminURL+path, nil)
-	if err != nil {
-		return 0, err.Error()
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+// count reads a counter: one that was never incremented has no series
+// yet, which reads 0.
+func count(m exposition.Families, name string, l labels) float64 {
+	v, _ := m.Sum(name, l)
+	return v
 }
 
-// signal sends sig to the proxy.
-func (p *proxy) signal(sig syscall.Signal) { require.NoError(p.t, p.cmd.Process.Signal(sig)) }
+// delta is how much a counter moved from before to after.
+func delta(before, after exposition.Families, name string, l labels) float64 {
+	return count(after, name, l) - count(before, name, l)
+}
 
-// metrics scrapes /metrics into "name{labels}" -> value; histograms add
-// _count and _sum series.
-func (p *proxy) metrics() map[string]float64 {
-	p.t.Helper()
-	resp, err := http.Get(p.MetricsURL)
-	require.NoError(p.t, err)
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	require.NoError(p.t, err)
-	out := map[string]float64{}
-	for name, f := range fams {
-		for _, m := range f.GetMetric() {
-			var ls []string
-			for _, l := range m.GetLabel() {
-				ls = append(ls, l.GetName()+"="+l.GetValue())
-			}
-			key := name
-			if len(ls) > 0 {
-				key += "{" + strings.Join(ls, ",") + "}"
-			}
-			switch {
-			case m.Counter != nil:
-				out[key] = m.GetCounter().GetValue()
-			case m.Gauge != nil:
-				out[key] = m.GetGauge().GetValue()
-			case m.Histogram != nil:
-				out[strings.Replace(key, name, name+"_count", 1)] = float64(m.GetHistogram().GetSampleCount())
-				out[strings.Replace(key, name, name+"_sum", 1)] = m.GetHistogram().GetSampleSum()
-			case m.Untyped != nil:
-				out[key] = m.GetUntyped().GetValue()
-			}
+// waitGauge waits until a gauge exists and reads want.
+func (p *proxy) waitGauge(t testing.TB, name string, l labels, want float64) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := p.Metrics()
+		if !assert.NoError(c, err) {
+			return
 		}
-	}
-	return out
+		v, err := m.Value(name, l)
+		if assert.NoError(c, err) {
+			assert.Equal(c, want, v, exposition.Series(name, l))
+		}
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 // cdrs reads the file backend's records.
-func (p *proxy) cdrs() []map[string]any {
-	p.t.Helper()
-	b, err := os.ReadFile(p.CDRPath)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	require.NoError(p.t, err)
-	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
-		if len(line) == 0 {
-			continue
-		}
-		var m map[string]any
-		require.NoError(p.t, json.Unmarshal(line, &m), "CDR line %q", line)
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitCDR waits for the record of callID (and method).
-func (p *proxy) waitCDR(callID, method string) map[string]any {
-	p.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, r := range p.cdrs() {
-			if r["call_id"] == callID && r["method"] == method {
-				return r
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	p.t.Fatalf("no %s CDR for %s in %v", method, callID, p.cdrs())
-	return nil
-}
-
-// waitGauge waits until a gauge reads want.
-func (p *proxy) waitGauge(key string, want float64) {
-	p.t.Helper()
-	var got float64
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if got = p.metrics()[key]; got == want {
-			return
-		}
-	}
-	p.t.Fatalf("%s = %v, want %v", key, got, want)
-}
-
-// log is what the proxy wrote so far.
-func (p *proxy) log() string {
-	b, _ := os.ReadFile(p.logPath)
-	return string(b)
-}
-
-// startSipp runs scenario (a file in testdata/sipp, or a path) on
-// localPort; target may be empty for a UAS.
-func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipptest.Sipp {
+func (p *proxy) cdrs(t testing.TB) []map[string]any {
 	t.Helper()
-	sf := scenario
-	if !strings.ContainsRune(sf, '/') {
-		sf = filepath.Join(sippDir, scenario+".xml")
-	}
+	recs, err := p.CDRs()
+	require.NoError(t, err)
+	return recs
+}
+
+// startSipp runs scenario (a name of proxy/testdata/sipp, or a path) on
+// localPort; target may be empty for a UAS.
+func startSipp(t testing.TB, scenario, transport string, localPort int, target string, args ...string) *sipp.Sipp {
+	t.Helper()
 	if target != "" {
 		args = append(args, target)
 	}
-	return sipptest.Start(t, sf, transport, localPort, args...)
+	return sipp.Start(t, scenario, transport, localPort, args...)
 }
 
 // hepSink is our hep receiver, in process, on a loopback port.
@@ -343,11 +200,12 @@ func startHEP(t testing.TB, transport string) *hepSink {
 	f := hepreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*hepreceiver.Config)
 	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}}
+	h.Endpoint = ports.Addr(t)
 	if transport == "udp" {
-		h.Endpoint = testport.Addr(t)
 		cfg.UDP.GetOrInsertDefault().Endpoint = h.Endpoint
+		// one reader keeps the proxy's order, which barrier relies on
+		cfg.UDP.GetOrInsertDefault().Readers = 1
 	} else {
-		h.Endpoint = testport.Addr(t)
 		cfg.TCP.GetOrInsertDefault().Endpoint = h.Endpoint
 	}
 	cfg.Batch.Timeout = 20 * time.Millisecond
@@ -419,4 +277,72 @@ func (h *hepSink) forCall(callID string) []hepMsg {
 		}
 	}
 	return out
+}
+
+var markers atomic.Int64
+
+// What one marker adds: its 200 answer, and the HEP records of the
+// request and of the answer.
+const (
+	markerResponses = 1
+	markerHEP       = 2
+)
+
+// marker is an OPTIONS to the proxy itself, which it answers 200, from
+// local over nw: sent behind other messages, its answer proves the proxy
+// has read and handled them (it reads a socket or a connection in order).
+func marker(nw, local string) (callID, msg string) {
+	n := markers.Add(1)
+	callID = fmt.Sprintf("marker-%d@127.0.0.1", n)
+	msg = fmt.Sprintf("OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/%s %s;rport;branch=z9hG4bK-marker-%d\r\n"+
+		"From: <sip:marker@127.0.0.1>;tag=m%d\r\nTo: <sip:127.0.0.1>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\n"+
+		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n", strings.ToUpper(nw), local, n, n, callID)
+	return callID, msg
+}
+
+// settle sends a marker on c, behind what the test sent there, and
+// returns the first line the proxy answers next: "SIP/2.0 200 OK" when
+// the proxy said nothing to what came before, "" when it closed the
+// connection (a TCP framing error ends it), anything else when it
+// answered earlier messages too. It fails the test when the proxy stays
+// silent.
+func settle(t *testing.T, c net.Conn) string {
+	t.Helper()
+	_, msg := marker(c.LocalAddr().Network(), c.LocalAddr().String())
+	if _, err := c.Write([]byte(msg)); err != nil {
+		return "" // closed already
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 70000)
+	n, err := c.Read(buf)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the proxy answered neither the marker nor what came before it on %s", c.LocalAddr())
+	}
+	first, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+	return first
+}
+
+// closedByPeer says whether a read error is the other end closing the
+// connection (not a read deadline passing).
+func closedByPeer(err error) bool {
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// barrier sends a marker to the proxy and waits for its HEP records: what
+// the proxy traced before it has arrived too (one queue and connection in
+// the proxy, one reader in the receiver).
+func (h *hepSink) barrier(t *testing.T, p *proxy) {
+	t.Helper()
+	c, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(p.SIPPort))
+	require.NoError(t, err)
+	defer c.Close()
+	id, msg := marker("udp", c.LocalAddr().String())
+	_, err = c.Write([]byte(msg))
+	require.NoError(t, err)
+	require.Equal(t, "SIP/2.0 200 OK", readFirstLine(c, true), "the proxy answers the marker")
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Len(c, h.forCall(id), markerHEP, "the marker's HEP records")
+	}, 10*time.Second, 20*time.Millisecond)
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -5,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,22 +14,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/sipptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
-	"github.com/siphon-otel/siphon-otel/proxy/rtpengine/rtpenginetest"
-	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/rtpengine"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
+	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
 // register binds user to a contact at contactPort (expires 300).
 func register(t *testing.T, p *proxy, transport, user string, contactPort int) {
 	t.Helper()
-	startSipp(t, "register", transport, testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
+	startSipp(t, "register", transport, ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1",
 		"-key", "user", user, "-key", "contact_port", strconv.Itoa(contactPort), "-key", "expires", "300").Wait()
 }
 
@@ -40,24 +45,26 @@ func TestDigestRegister(t *testing.T) {
 	p := startProxy(t, proxyOpts{Registrar: fmt.Sprintf("registrar: {min_expires: 1, default_expires: 300, credentials: %q, realm: example.com}", creds)})
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
 
-	before := p.metrics()
-	ok := startSipp(t, expectScenario(t, "register-auth", 200), "u1", testport.Port(t), target, "-m", "1",
+	before := p.scrape(t)
+	ok := startSipp(t, sipp.Expect(t, "register-auth", 200), "u1", ports.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "secret", "-key", "user", "bob", "-key", "contact_port", "5999", "-key", "expires", "60")
 	ok.Wait()
-	rec := p.waitCDR(ok.CallID(), "REGISTER")
+	rec := p.WaitCDR(ok.CallID(), "REGISTER")
 	assert.Equal(t, "bob", rec["auth_user"])
 	assert.Equal(t, "registered", rec["reg_event"])
-	code, _ := p.admin("GET", "/admin/registrations/bob@127.0.0.1", "")
+	code, _ := p.Admin("GET", "/admin/registrations/bob@127.0.0.1", "")
 	assert.Equal(t, 200, code)
 
-	bad := startSipp(t, expectScenario(t, "register-auth", 403), "u1", testport.Port(t), target, "-m", "1",
+	bad := startSipp(t, sipp.Expect(t, "register-auth", 403), "u1", ports.Port(t), target, "-m", "1",
 		"-au", "bob", "-ap", "guess", "-key", "user", "bob", "-key", "contact_port", "5998", "-key", "expires", "60")
 	bad.Wait()
-	after := p.metrics()
-	assert.Equal(t, 1.0, after["siphon_auth_failures_total"]-before["siphon_auth_failures_total"], "one wrong password")
-	assert.Equal(t, 2.0, after["siphon_responses_total{code=401}"]-before["siphon_responses_total{code=401}"])
-	assert.Equal(t, 1.0, after["siphon_responses_total{code=403}"]-before["siphon_responses_total{code=403}"])
-	assert.Equal(t, 1.0, after["siphon_registrations_active"], "the wrong password bound nothing")
+	after := p.scrape(t)
+	assert.Equal(t, 1.0, delta(before, after, "siphon_auth_failures_total", nil), "one wrong password")
+	assert.Equal(t, 2.0, delta(before, after, "siphon_responses_total", labels{"code": "401"}))
+	assert.Equal(t, 1.0, delta(before, after, "siphon_responses_total", labels{"code": "403"}))
+	active, err := after.Value("siphon_registrations_active", nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, active, "the wrong password bound nothing")
 }
 
 // TestMalformed sends garbage, broken and huge messages over UDP and TCP
@@ -92,52 +99,66 @@ func TestMalformed(t *testing.T) {
 	for _, nw := range []string{"udp", "tcp"} {
 		for _, tt := range tests {
 			t.Run(nw+"/"+tt.name, func(t *testing.T) {
-				before := p.metrics()
+				before := p.scrape(t)
 				c, err := net.Dial(nw, addr)
 				require.NoError(t, err)
 				defer c.Close()
 				_, err = c.Write([]byte(tt.payload(nw)))
 				require.NoError(t, err)
-				first := readFirstLine(c, tt.reply != "")
-				assert.Equal(t, tt.reply, first)
+				if tt.reply != "" {
+					assert.Equal(t, tt.reply, readFirstLine(c, true))
+				}
+				// a marker behind the payload: the next answer is the
+				// marker's, or the proxy closed a TCP connection it could
+				// not parse; either way it is done with the payload
+				next := settle(t, c)
+				if nw == "tcp" && next == "" {
+					assert.True(t, tt.malformed, "only a malformed message closes the connection")
+				} else {
+					assert.Equal(t, "SIP/2.0 200 OK", next, "the proxy answered nothing else")
+				}
 				want := 0.0
 				if tt.malformed {
 					want = 1
 				}
-				waitDelta(t, p, before, "siphon_malformed_messages_total", want)
+				assert.Equal(t, want, delta(before, p.scrape(t), "siphon_malformed_messages_total", nil), "counted once")
 			})
 		}
 	}
 	t.Run("tcp/unterminated 100 KB header", func(t *testing.T) {
-		before := p.metrics()
+		before := p.scrape(t)
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		defer c.Close()
 		_, _ = c.Write([]byte("OPTIONS sip:127.0.0.1 SIP/2.0\r\nX-Big: " + strings.Repeat("a", 100_000)))
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		_, err = c.Read(make([]byte, 10))
-		assert.Error(t, err, "the proxy closes the connection past 64 KiB")
-		waitDelta(t, p, before, "siphon_malformed_messages_total", 1)
+		// it counts before it closes: once closed, the count is final
+		assert.True(t, closedByPeer(err), "the proxy closes the connection past 64 KiB: %v", err)
+		assert.Equal(t, 1.0, delta(before, p.scrape(t), "siphon_malformed_messages_total", nil), "counted once")
 	})
 	t.Run("sipvicious", func(t *testing.T) {
-		svmap, err := exec.LookPath("svmap")
-		require.NoError(t, err, "svmap not found: install Debian's sipvicious (make deps-apt)")
-		before := p.metrics()
-		out, err := exec.Command(svmap, "-p"+strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(testport.Port(t)), "-t", "1", "127.0.0.1").CombinedOutput()
+		before := p.scrape(t)
+		out, err := testenv.Run(t, childproc.Spec{Path: "svmap", Args: []string{"-p" + strconv.Itoa(p.SIPPort), "-P", strconv.Itoa(ports.Port(t)), "-t", "1", "127.0.0.1"}})
 		require.NoError(t, err, "%s", out)
-		assert.Contains(t, string(out), "found nothing", "a scanner learns nothing")
-		after := p.metrics()
-		assert.GreaterOrEqual(t, after["siphon_scanner_blocked_total"]-before["siphon_scanner_blocked_total"], 1.0)
-		assert.Equal(t, after["siphon_scanner_blocked_total"]-before["siphon_scanner_blocked_total"],
-			after["siphon_requests_total{method=OPTIONS}"]-before["siphon_requests_total{method=OPTIONS}"], "every scanner OPTIONS blocked")
-		assert.Equal(t, before["siphon_responses_total{code=200}"], after["siphon_responses_total{code=200}"])
+		assert.Contains(t, out, "found nothing", "a scanner learns nothing")
+		// the marker comes after every scan message on the proxy's socket
+		c, err := net.Dial("udp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		require.Equal(t, "SIP/2.0 200 OK", settle(t, c))
+		after := p.scrape(t)
+		blocked := delta(before, after, "siphon_scanner_blocked_total", nil)
+		assert.GreaterOrEqual(t, blocked, 1.0)
+		assert.Equal(t, blocked+markerResponses, delta(before, after, "siphon_requests_total", labels{"method": "OPTIONS"}), "every scanner OPTIONS blocked")
+		assert.Equal(t, float64(markerResponses), delta(before, after, "siphon_responses_total", labels{"code": "200"}), "no 200 but the marker's")
 	})
 
 	// still serving
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "after-abuse", uasPort)
-	startSipp(t, "uac-call", "u1", testport.Port(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
+	startSipp(t, "uac-call", "u1", ports.Port(t), addr, "-m", "1", "-s", "after-abuse", "-d", "100").Wait()
 	uas.Wait()
 }
 
@@ -155,63 +176,46 @@ func readFirstLine(c net.Conn, expectReply bool) string {
 	return first
 }
 
-// waitDelta waits for a counter to move by want from before, and checks it
-// does not move further.
-func waitDelta(t *testing.T, p *proxy, before map[string]float64, key string, want float64) {
-	t.Helper()
-	var got float64
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if got = p.metrics()[key] - before[key]; got >= want {
-			break
-		}
-	}
-	time.Sleep(100 * time.Millisecond)
-	assert.Equal(t, want, p.metrics()[key]-before[key], key)
-}
-
 // TestDrain is SIPhon's SIGTERM drain: ready turns 503, new INVITEs get
 // 503, the call in progress finishes, and the proxy exits once idle, well
 // before drain_secs.
 func TestDrain(t *testing.T) {
 	p := startProxy(t, proxyOpts{DrainSecs: 30})
 	target := "127.0.0.1:" + strconv.Itoa(p.SIPPort)
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
 	register(t, p, "u1", "held", uasPort)
-	held := startSipp(t, "uac-call", "u1", testport.Port(t), target, "-m", "1", "-s", "held", "-d", "3000")
-	p.waitGauge("siphon_dialogs_active", 1)
+	held := startSipp(t, "uac-call", "u1", ports.Port(t), target, "-m", "1", "-s", "held", "-d", "3000")
+	p.waitGauge(t, "siphon_dialogs_active", nil, 1)
 
-	p.signal(syscall.SIGTERM)
+	require.NoError(t, p.Signal(syscall.SIGTERM))
 	sent := time.Now()
-	require.Eventually(t, func() bool { code, _ := p.admin("GET", "/admin/ready", ""); return code == 503 }, 5*time.Second, 20*time.Millisecond)
-	code, body := p.admin("GET", "/admin/ready", "")
+	require.Eventually(t, func() bool { code, _ := p.Admin("GET", "/admin/ready", ""); return code == 503 }, 5*time.Second, 20*time.Millisecond)
+	code, body := p.Admin("GET", "/admin/ready", "")
 	assert.Equal(t, `{"status":"draining"}`, body)
-	code, body = p.admin("GET", "/admin/health", "")
+	code, body = p.Admin("GET", "/admin/health", "")
 	assert.Equal(t, 200, code, "health stays 200 while draining: %s", body)
 
 	// a new call is refused; the held one goes on
-	refused := startSipp(t, failScenario(t, 503), "u1", testport.Port(t), target, "-m", "1", "-s", "held")
+	refused := startSipp(t, failScenario(t, 503), "u1", ports.Port(t), target, "-m", "1", "-s", "held")
 	refused.Wait()
-	select {
-	case <-p.done:
-		t.Fatal("the proxy exited with a call up")
-	default:
-	}
+	require.False(t, p.Exited(), "the proxy exited with a call up")
 	held.Wait() // its BYE went through the draining proxy
 	uas.Wait()
-	rec := p.waitCDR(held.CallID(), "INVITE")
+	rec := p.WaitCDR(held.CallID(), "INVITE")
 	assert.Equal(t, "caller", rec["disconnect_initiator"])
 	assert.EqualValues(t, 200, rec["response_code"])
-	rec = p.waitCDR(refused.CallID(), "INVITE")
+	rec = p.WaitCDR(refused.CallID(), "INVITE")
 	assert.EqualValues(t, 503, rec["response_code"])
 
-	select {
-	case <-p.done:
-		assert.NoError(t, p.exitErr, "clean exit")
-		assert.Less(t, time.Since(sent), 30*time.Second, "left when idle, not at drain_secs")
-	case <-time.After(20 * time.Second):
-		t.Fatal("the proxy did not exit once idle")
-	}
+	// Wait past drain_secs, so that an exit at the deadline is seen as
+	// one: it would come 30 s after the SIGTERM and log that calls were
+	// still up.
+	err := p.Wait(40*time.Second - time.Since(sent))
+	require.True(t, p.Exited(), "the proxy did not exit once idle: %v", err)
+	assert.NoError(t, err, "clean exit")
+	assert.Less(t, time.Since(sent), 30*time.Second, "left when idle, not at drain_secs")
+	assert.NotContains(t, p.Log(), "drain deadline reached", "left when idle, not at drain_secs")
 }
 
 // startCDRReceiver runs our siphon_cdr receiver (the collector's CDR
@@ -256,12 +260,12 @@ func cdrCallIDs(sink *consumertest.LogsSink) map[string]int {
 
 // runCalls places n answered calls at rate per second and returns sipp's
 // UAC.
-func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
+func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipp.Sipp {
 	t.Helper()
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", strconv.Itoa(n))
 	register(t, p, "u1", user, uasPort)
-	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
+	uac := startSipp(t, "uac-call", "u1", ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort),
 		"-m", strconv.Itoa(n), "-r", strconv.Itoa(rate), "-s", user, "-d", "50")
 	uac.Wait() // exit 0: every call succeeded
 	uas.Wait()
@@ -271,7 +275,7 @@ func runCalls(t *testing.T, p *proxy, user string, n, rate int) *sipptest.Sipp {
 // TestCDRCollectorRestart: with cdr.http.retry, CDRs made while the
 // collector is down arrive once it is back, each exactly once.
 func TestCDRCollectorRestart(t *testing.T) {
-	addr := testport.Addr(t)
+	addr := ports.Addr(t)
 	p := startProxy(t, proxyOpts{CDR: fmt.Sprintf(`cdr:
   enabled: true
   auto_emit: true
@@ -280,17 +284,17 @@ func TestCDRCollectorRestart(t *testing.T) {
   http: {url: "http://%s/v1/cdr", retry: true, retry_for: 1m, timeout: 2s}`, addr)})
 	const calls = 10
 	runCalls(t, p, "restart", calls, 20)
-	m := p.metrics()
-	assert.Zero(t, m["siphon_cdr_written_total"], "nothing delivered while the collector is down")
+	written, err := p.scrape(t).Value("siphon_cdr_written_total", nil)
+	require.NoError(t, err)
+	assert.Zero(t, written, "nothing delivered while the collector is down")
 
 	sink, _ := startCDRReceiver(t, addr)
 	require.Eventually(t, func() bool { return len(cdrCallIDs(sink)) == calls }, 30*time.Second, 50*time.Millisecond)
 	for id, n := range cdrCallIDs(sink) {
 		assert.Equal(t, 1, n, "CDR %s delivered once", id)
 	}
-	p.waitGauge("siphon_cdr_written_total", calls)
-	m = p.metrics()
-	assert.Zero(t, m["siphon_cdr_dropped_total{reason=channel_full}"]+m["siphon_cdr_dropped_total{reason=backend_error}"])
+	p.waitGauge(t, "siphon_cdr_written_total", nil, calls)
+	assert.Zero(t, count(p.scrape(t), "siphon_cdr_dropped_total", nil), "no CDR dropped")
 }
 
 // TestCDRCollectorHangs: a collector that accepts and never answers, no
@@ -322,33 +326,38 @@ func TestCDRCollectorHangs(t *testing.T) {
   http: {url: "http://%s/v1/cdr", timeout: 1s}`, ln.Addr())})
 	const calls = 20
 	runCalls(t, p, "hang", calls, 20)
-	accounted := func() float64 {
-		m := p.metrics()
-		return m["siphon_cdr_written_total"] + m["siphon_cdr_dropped_total{reason=channel_full}"] + m["siphon_cdr_dropped_total{reason=backend_error}"]
-	}
-	require.Eventually(t, func() bool { return accounted() == calls }, 30*time.Second, 50*time.Millisecond, "accounted %v", accounted())
-	m := p.metrics()
-	assert.Greater(t, m["siphon_cdr_dropped_total{reason=channel_full}"], 0.0, "the channel bound was hit")
-	assert.Zero(t, m["siphon_cdr_written_total"])
-	p.waitGauge("siphon_cdr_sessions", 0)
+	// every CDR written or dropped, and the drops are the channel's
+	var m exposition.Families
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var err error
+		m, err = p.Metrics()
+		if !assert.NoError(c, err) {
+			return
+		}
+		assert.Equal(c, float64(calls), count(m, "siphon_cdr_written_total", nil)+count(m, "siphon_cdr_dropped_total", nil),
+			"CDRs written + dropped")
+	}, 30*time.Second, 50*time.Millisecond)
+	assert.Positive(t, count(m, "siphon_cdr_dropped_total", labels{"reason": "channel_full"}), "the channel bound was hit")
+	assert.Zero(t, count(m, "siphon_cdr_written_total", nil))
+	p.waitGauge(t, "siphon_cdr_sessions", nil, 0)
 }
 
 // TestRTPEngineHealth points the proxy at Debian's rtpengine and at an
 // address where nothing answers, then kills rtpengine.
 func TestRTPEngineHealth(t *testing.T) {
-	d := rtpenginetest.Start(t, 30200, 30300)
+	d := rtpengine.Start(t, 30200, 30300)
 	ng := d.Addr
-	dead := testport.Addr(t)
+	dead := ports.Addr(t)
 
 	p := startProxy(t, proxyOpts{Extra: fmt.Sprintf("rtpengine: {instances: [%q, %q], ping_interval: 200ms}", ng, dead)})
-	p.waitGauge("siphon_rtpengine_instances_total", 2)
-	p.waitGauge("siphon_rtpengine_instances_up", 1)
-	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 1)
-	p.waitGauge("siphon_rtpengine_instance_up{address="+dead+"}", 0)
+	p.waitGauge(t, "siphon_rtpengine_instances_total", nil, 2)
+	p.waitGauge(t, "siphon_rtpengine_instances_up", nil, 1)
+	p.waitGauge(t, "siphon_rtpengine_instance_up", labels{"address": ng}, 1)
+	p.waitGauge(t, "siphon_rtpengine_instance_up", labels{"address": dead}, 0)
 
 	d.Kill()
-	p.waitGauge("siphon_rtpengine_instances_up", 0)
-	p.waitGauge("siphon_rtpengine_instance_up{address="+ng+"}", 0)
+	p.waitGauge(t, "siphon_rtpengine_instances_up", nil, 0)
+	p.waitGauge(t, "siphon_rtpengine_instance_up", labels{"address": ng}, 0)
 }
 
 // TestAdminAuth checks the token rules on the real binary: reads open,
@@ -356,21 +365,21 @@ func TestRTPEngineHealth(t *testing.T) {
 func TestAdminAuth(t *testing.T) {
 	p := startProxy(t, proxyOpts{AdminToken: "t0ken"})
 	register(t, p, "u1", "erin", 5997)
-	code, body := p.admin("GET", "/admin/stats", "")
+	code, body := p.Admin("GET", "/admin/stats", "")
 	assert.Equal(t, 200, code)
 	assert.Contains(t, body, `"registrations_active":1}`)
-	code, body = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "")
+	code, body = p.Admin("DELETE", "/admin/registrations/erin@127.0.0.1", "")
 	assert.Equal(t, 401, code)
 	assert.Equal(t, `{"error":"unauthorized"}`, body)
-	code, _ = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "wrong")
+	code, _ = p.Admin("DELETE", "/admin/registrations/erin@127.0.0.1", "wrong")
 	assert.Equal(t, 401, code)
-	code, body = p.admin("DELETE", "/admin/registrations/erin@127.0.0.1", "t0ken")
+	code, body = p.Admin("DELETE", "/admin/registrations/erin@127.0.0.1", "t0ken")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, `{"status":"removed","aor":"sip:erin@127.0.0.1"}`, body)
-	p.waitGauge("siphon_registrations_active", 0)
-	code, body = p.admin("GET", "/admin/registrations", "")
+	p.waitGauge(t, "siphon_registrations_active", nil, 0)
+	code, body = p.Admin("GET", "/admin/registrations", "")
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "[]", body)
-	code, _ = p.admin("GET", "/metrics", "")
+	code, _ = p.Admin("GET", "/metrics", "")
 	assert.Equal(t, 200, code, "the admin port serves /metrics too")
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package e2e
 
 import (
@@ -13,8 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // TestStaticRouteFailover routes a number prefix to two upstreams: the
@@ -36,15 +38,15 @@ func TestStaticRouteFailover(t *testing.T) {
 		}
 	}()
 	dead := silent.LocalAddr().(*net.UDPAddr).Port
-	uasPort := testport.Port(t)
+	uasPort := ports.Port(t)
 	p := startProxy(t, proxyOpts{InviteTimeout: "10s", FailoverTime: "500ms", Extra: fmt.Sprintf(`routes:
   - match: "+49"
     targets: ["sip:127.0.0.1:%d", "sip:127.0.0.1:%d"]`, dead, uasPort)})
 	uas := startSipp(t, "uas-answer", "u1", uasPort, "", "-m", "1")
-	uac := startSipp(t, "uac-call", "u1", testport.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
+	uac := startSipp(t, "uac-call", "u1", ports.Port(t), "127.0.0.1:"+strconv.Itoa(p.SIPPort), "-m", "1", "-s", "+4930123", "-d", "100")
 	uac.Wait()
 	uas.Wait()
-	rec := p.waitCDR(uac.CallID(), "INVITE")
+	rec := p.WaitCDR(uac.CallID(), "INVITE")
 	assert.EqualValues(t, 200, rec["response_code"])
 	assert.Equal(t, "caller", rec["disconnect_initiator"])
 	select {
@@ -74,21 +76,22 @@ func TestMaxForwards(t *testing.T) {
 		"Max-Forwards: 0\r\nContact: <sip:alice@" + local + ">\r\nContent-Length: 0\r\n\r\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "SIP/2.0 483 Too Many Hops", readFirstLine(c, true))
-	rec := p.waitCDR("loop-1", "INVITE")
+	rec := p.WaitCDR("loop-1", "INVITE")
 	assert.EqualValues(t, 483, rec["response_code"])
 	assert.Equal(t, "error", rec["disconnect_initiator"])
-	m := p.metrics()
-	assert.Equal(t, 1.0, m["siphon_responses_total{code=483}"])
+	n, err := p.scrape(t).Value("siphon_responses_total", labels{"code": "483"})
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, n)
 }
 
 // TestTLS registers and pings over the TLS listener with a client that
 // verifies the proxy's certificate; HEP captures both exchanges.
 func TestTLS(t *testing.T) {
-	pki := testpki.New(t)
+	certs := pki.New(t)
 	hep := startHEP(t, "udp")
-	p := startProxy(t, proxyOpts{TLSCert: pki.ServerCert, TLSKey: pki.ServerKey, HEPEndpoint: hep.Endpoint})
+	p := startProxy(t, proxyOpts{TLSCert: certs.ServerCert, TLSKey: certs.ServerKey, HEPEndpoint: hep.Endpoint})
 	roots := x509.NewCertPool()
-	ca, err := os.ReadFile(pki.CAFile)
+	ca, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	require.True(t, roots.AppendCertsFromPEM(ca))
 	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p.TLSPort), &tls.Config{RootCAs: roots, ServerName: "localhost"})
@@ -105,13 +108,14 @@ func TestTLS(t *testing.T) {
 		"Contact: <sips:frank@"+local+">\r\nExpires: 60\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"))
 	assert.Equal(t, "SIP/2.0 200 OK", send("OPTIONS sips:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TLS "+local+";branch=z9hG4bKtls2\r\n"+
 		"From: <sips:frank@127.0.0.1>;tag=f2\r\nTo: <sips:127.0.0.1>\r\nCall-ID: tls-opt\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"))
-	rec := p.waitCDR("tls-reg", "REGISTER")
+	rec := p.WaitCDR("tls-reg", "REGISTER")
 	assert.Equal(t, "tls", rec["transport"])
-	code, _ := p.admin("GET", "/admin/registrations/sips:frank@127.0.0.1", "")
+	code, _ := p.Admin("GET", "/admin/registrations/sips:frank@127.0.0.1", "")
 	assert.Equal(t, 200, code)
 	for _, id := range []string{"tls-reg", "tls-opt"} {
 		require.Eventually(t, func() bool { return len(hep.forCall(id)) == 2 }, 5*time.Second, 20*time.Millisecond, id)
 	}
-	m := p.metrics()
-	assert.Equal(t, 1.0, m["siphon_connections_active{transport=TLS}"])
+	n, err := p.scrape(t).Value("siphon_connections_active", labels{"transport": "TLS"})
+	require.NoError(t, err)
+	assert.Equal(t, 1.0, n)
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/siphon-otel/siphon-otel/internal/heptest"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/hepsink"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 )
 
 // counts is what a Tracer reports to the proxy's metrics, and its log.
@@ -61,10 +61,10 @@ func TestUDPLossIsCounted(t *testing.T) {
 		listening bool
 	}{{"collector listening", true}, {"port closed", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testport.Addr(t)
-			var srv *heptest.Server
+			addr := ports.Addr(t)
+			var srv *hepsink.Server
 			if tc.listening {
-				srv = heptest.NewUDP(t, addr)
+				srv = hepsink.NewUDP(t, addr)
 			}
 			var c counts
 			tr, err := New(c.settings(addr))

@@ -16,17 +16,17 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 )
 
 // allListeners configures UDP, TCP and TLS on loopback.
 func allListeners(t *testing.T) (*Config, *tls.Config) {
-	pki := testpki.New(t)
+	certs := pki.New(t)
 	cfg := testConfig()
 	tc := cfg.TLS.GetOrInsertDefault()
 	tc.Endpoint = "127.0.0.1:0"
-	tc.CertFile, tc.KeyFile = pki.ServerCert, pki.ServerKey
-	caPEM, err := os.ReadFile(pki.CAFile)
+	tc.CertFile, tc.KeyFile = certs.ServerCert, certs.ServerKey
+	caPEM, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(caPEM))

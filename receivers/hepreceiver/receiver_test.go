@@ -31,9 +31,9 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
@@ -64,7 +64,7 @@ func sipHEP(t testing.TB, cid string, captureID uint32, opts ...func(*hep.Packet
 type harness struct {
 	r       *hepReceiver
 	tel     *componenttest.Telemetry
-	metrics *telemetrytest.Reader
+	metrics *telemetry.Reader
 	host    *streamservertest.Host // what the receiver reported
 	stopped bool
 }
@@ -87,7 +87,7 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
 	// obsreport's counters are the collector's, not declared in metadata.yaml
-	metrics, err := telemetrytest.NewReader(tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
 	require.NoError(t, err)
 	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost()}
 	require.NoError(t, r.Start(context.Background(), h.host))
@@ -401,16 +401,16 @@ func TestConnectionLimitAndIdleTimeout(t *testing.T) {
 }
 
 func TestTLSWithClientCertificates(t *testing.T) {
-	pki := testpki.New(t)
+	certs := pki.New(t)
 	sink := new(consumertest.LogsSink)
 	cfg := createDefaultConfig().(*Config)
 	tc := cfg.TLS.GetOrInsertDefault()
 	tc.Endpoint = "127.0.0.1:0"
-	tc.CertFile, tc.KeyFile, tc.ClientCAFile = pki.ServerCert, pki.ServerKey, pki.CAFile
+	tc.CertFile, tc.KeyFile, tc.ClientCAFile = certs.ServerCert, certs.ServerKey, certs.CAFile
 	h := start(t, cfg, sink)
 	addr := h.r.servers[0].Addr().String()
 
-	caPEM, err := os.ReadFile(pki.CAFile)
+	caPEM, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(caPEM))
@@ -429,7 +429,7 @@ func TestTLSWithClientCertificates(t *testing.T) {
 		assert.Equal(ct, int64(1), h.counter(ct, "hep_receiver_connections_rejected", tr("tls"), reason("tls_handshake")))
 	}, waitFor, time.Millisecond)
 
-	cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
+	cert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
 	require.NoError(t, err)
 	c, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	require.NoError(t, err)

@@ -33,10 +33,10 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver/streamservertest"
 	"github.com/siphon-otel/siphon-otel/internal/syslogmsg"
-	"github.com/siphon-otel/siphon-otel/internal/telemetrytest"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
-	"github.com/siphon-otel/siphon-otel/internal/testpki"
-	"github.com/siphon-otel/siphon-otel/internal/testport"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver/internal/metadata"
 )
 
@@ -53,7 +53,7 @@ func lineWithCallID(id string) string { return strings.Replace(sampleLine, fixtu
 type harness struct {
 	r       *cdrReceiver
 	tel     *componenttest.Telemetry
-	metrics *telemetrytest.Reader
+	metrics *telemetry.Reader
 	host    *streamservertest.Host // what the receiver reported
 	stopped bool
 	http    string // host:port
@@ -71,7 +71,7 @@ func tr(s string) attribute.KeyValue     { return attribute.String("transport", 
 func reason(s string) attribute.KeyValue { return attribute.String("reason", s) }
 
 func testConfig(t *testing.T) (*Config, *harness) {
-	h := &harness{http: testport.Addr(t), udp: testport.Addr(t), tcp: testport.Addr(t)}
+	h := &harness{http: ports.Addr(t), udp: ports.Addr(t), tcp: ports.Addr(t)}
 	cfg := createDefaultConfig().(*Config)
 	cfg.HTTP.GetOrInsertDefault().NetAddr.Endpoint = h.http
 	s := cfg.Syslog.GetOrInsertDefault()
@@ -89,7 +89,7 @@ func start(t *testing.T, cfg *Config, h *harness, next consumer.Logs) *harness {
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
 	// obsreport's counters are the collector's, not declared in metadata.yaml
-	h.metrics, err = telemetrytest.NewReader(h.tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
+	h.metrics, err = telemetry.NewReader(h.tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
 	require.NoError(t, err)
 	h.r, h.host = r, streamservertest.NewHost()
 	require.NoError(t, r.Start(context.Background(), h.host))
@@ -275,14 +275,14 @@ func TestHTTPPipelineRefusalIs503(t *testing.T) {
 }
 
 func TestHTTPOverTLS(t *testing.T) {
-	pki := testpki.New(t)
+	certs := pki.New(t)
 	sink := new(consumertest.LogsSink)
 	cfg, h := testConfig(t)
 	tlsCfg := configtls.NewDefaultServerConfig()
-	tlsCfg.CertFile, tlsCfg.KeyFile = pki.ServerCert, pki.ServerKey
+	tlsCfg.CertFile, tlsCfg.KeyFile = certs.ServerCert, certs.ServerKey
 	cfg.HTTP.Get().TLS = configoptional.Some(tlsCfg)
 	start(t, cfg, h, sink)
-	ca, err := os.ReadFile(pki.CAFile)
+	ca, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca)

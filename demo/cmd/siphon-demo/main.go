@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/demo"
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
 )
 
 func main() {
@@ -88,14 +88,23 @@ loop:
 	fmt.Println("siphon-demo: stopped.")
 }
 
-// runFleet runs the collector in the foreground on the fleet config.
+// runFleet runs the collector in the foreground on the fleet config until
+// it exits or ctx ends (Ctrl-C), then stops it with SIGTERM.
 func runFleet(ctx context.Context, collector string) int {
-	cmd := exec.CommandContext(ctx, collector, "--config", "siphon:siphon-fleet.yaml")
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = time.Minute
 	fmt.Println("siphon-demo: otelcol-siphon on siphon:siphon-fleet.yaml (see distro/siphon-fleet.yaml for its SIPHON_* settings); Ctrl-C stops it")
-	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+	p, err := childproc.Start(childproc.Spec{Name: "otelcol-siphon", Path: collector,
+		Args: []string{"--config", "siphon:siphon-fleet.yaml"}, Output: os.Stdout})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "siphon-demo:", err)
+		return 1
+	}
+	select {
+	case <-p.Done():
+		err = p.Err()
+	case <-ctx.Done():
+		err = p.Stop(time.Minute)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "siphon-demo:", err)
 		return 1
 	}

@@ -1,0 +1,79 @@
+//go:build integration
+
+package deploy
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+)
+
+// These run the built collector and systemd-analyze (-tags integration).
+
+// TestCollectorConfigsValidate runs the real otelcol-siphon's validate on
+// the ConfigMaps' configs, with the pods' environment.
+func TestCollectorConfigsValidate(t *testing.T) {
+	bin := collector.Binary(t)
+	objs := manifests(t)
+	env := map[string]string{}
+	for _, o := range objs {
+		for _, c := range list(dig(o, "spec", "template", "spec", "containers")) {
+			for _, e := range list(dig(c, "env")) {
+				if v, ok := dig(e, "value").(string); ok {
+					env[dig(e, "name").(string)] = v
+				}
+			}
+		}
+	}
+	for _, o := range objs {
+		if o.kind() != "ConfigMap" || dig(o, "metadata", "labels", "grafana_dashboard") != nil {
+			continue
+		}
+		data, _ := asMap(dig(o, "data"))
+		for key, content := range data {
+			t.Run(o.name()+"/"+key, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), key)
+				require.NoError(t, os.WriteFile(path, []byte(content.(string)), 0o600))
+				out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: []string{"validate", "--config", path}, Env: env})
+				assert.NoError(t, err, out)
+			})
+		}
+	}
+}
+
+// TestSystemdUnits: systemd-analyze verify accepts both units (with the
+// binary path pointed at an executable) and rates their exposure "OK".
+func TestSystemdUnits(t *testing.T) {
+	analyze := testenv.Need(t, "systemd-analyze")
+	units, _ := filepath.Glob("systemd/*.service")
+	require.Len(t, units, 2)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	exec1 := regexp.MustCompile(`(?m)^ExecStart=\S+`)
+	for _, u := range units {
+		t.Run(filepath.Base(u), func(t *testing.T) {
+			b, err := os.ReadFile(u)
+			require.NoError(t, err)
+			require.Regexp(t, `(?m)^ExecStart=/usr/local/bin/`+strings.TrimSuffix(filepath.Base(u), ".service")+` `, string(b))
+			path := filepath.Join(t.TempDir(), filepath.Base(u))
+			require.NoError(t, os.WriteFile(path, exec1.ReplaceAll(b, []byte("ExecStart="+self)), 0o644))
+			out, err := testenv.Run(t, childproc.Spec{Path: analyze, Args: []string{"verify", path}})
+			assert.NoError(t, err, out)
+			assert.Empty(t, strings.TrimSpace(out), "no warnings")
+			out, err = testenv.Run(t, childproc.Spec{Path: analyze, Args: []string{"security", "--offline=yes", "--threshold=20", path}})
+			require.NoError(t, err, out)
+			level := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindStringSubmatch(out)
+			require.NotNil(t, level, out)
+			assert.Equal(t, "OK", level[2], "exposure %s", level[1])
+		})
+	}
+}
