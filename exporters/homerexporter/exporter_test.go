@@ -60,12 +60,9 @@ func sipLogs(from, n int) (plog.Logs, []hep.Packet) {
 }
 
 type harness struct {
-	exp exporter.Logs
-	tel *componenttest.Telemetry
-}
-
-func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	exp     exporter.Logs
+	tel     *componenttest.Telemetry
+	metrics *telemetry.Reader // the exporter's own, by their names in metadata.yaml
 }
 
 // newHomer builds the exporter through its factory, without a queue so
@@ -89,7 +86,9 @@ func newHomer(t *testing.T, mutate func(*Config)) *harness {
 		require.NoError(t, exp.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
-	return &harness{exp: exp, tel: tel}
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
+	require.NoError(t, err)
+	return &harness{exp: exp, tel: tel, metrics: metrics}
 }
 
 func byPort(ps []hep.Packet) map[uint16]hep.Packet {
@@ -134,8 +133,9 @@ func TestSendSIPMessages(t *testing.T) {
 				assert.Equal(t, p, got[p.DstPort])
 			}
 			// over UDP counted once confirmed, a grace after the write
-			assert.Eventually(t, func() bool { return h.sum(t, "homer_exporter_packets_sent") == 50 }, waitFor, time.Millisecond)
-			assert.Equal(t, int64(50), h.sum(t, "homer_exporter_packets_sent"))
+			assert.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, int64(50), h.metrics.Sum(c, "homer_exporter_packets_sent"))
+			}, waitFor, time.Millisecond)
 		})
 	}
 }
@@ -204,22 +204,23 @@ func TestReconnectsAfterTargetRestart(t *testing.T) {
 				require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 			}
 			srv.WaitFor(50, waitFor)
-			assert.Equal(t, int64(1), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+			assert.Equal(t, int64(1), h.metrics.Sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
 			srv.Close() // the target goes down, taking the connection with it
 
 			done := make(chan error, 1)
 			ld2, want := sipLogs(100, 10)
 			go func() { done <- h.exp.ConsumeLogs(context.Background(), ld2) }()
-			require.Eventually(t, func() bool {
-				return h.sum(t, "homer_exporter_connects", attribute.String("outcome", "failure")) >= 2
-			}, waitFor, time.Millisecond, "redials while the target is down")
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.GreaterOrEqual(c, h.metrics.Sum(c, "homer_exporter_connects", attribute.String("outcome", "failure")), int64(2),
+					"redials while the target is down")
+			}, waitFor, time.Millisecond)
 			srv2 := streamTarget(t, transport, addr, srvTLS)
 			require.NoError(t, <-done)
 			got := byPort(srv2.WaitFor(10, waitFor))
 			for _, p := range want {
 				assert.Equal(t, p, got[p.DstPort])
 			}
-			assert.Equal(t, int64(2), h.sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
+			assert.Equal(t, int64(2), h.metrics.Sum(t, "homer_exporter_connects", attribute.String("outcome", "success")))
 		})
 	}
 }
@@ -240,6 +241,6 @@ func TestUnencodableRecordsAreCountedAndSkipped(t *testing.T) {
 	for i, p := range want {
 		assert.Equal(t, p, got[i])
 	}
-	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "oversized")))
-	assert.Equal(t, int64(1), h.sum(t, "homer_exporter_records_dropped", attribute.String("reason", "bad_attributes")))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "homer_exporter_records_dropped", attribute.String("reason", "oversized")))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "homer_exporter_records_dropped", attribute.String("reason", "bad_attributes")))
 }

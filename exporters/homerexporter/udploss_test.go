@@ -50,16 +50,16 @@ func TestUDPDeliveryAccounting(t *testing.T) {
 				}
 				total := int64((b + 1) * burst)
 				var sent, dropped, written int64
-				read := func() {
-					sent = h.sum(t, "homer_exporter_packets_sent")
-					dropped = h.sum(t, "homer_exporter_records_dropped", portUnreachable)
-					written = h.sum(t, "exporter_sent_log_records")
+				read := func(t assert.TestingT) {
+					sent = h.metrics.Sum(t, "homer_exporter_packets_sent")
+					dropped = h.metrics.Sum(t, "homer_exporter_records_dropped", portUnreachable)
+					written = h.metrics.Sum(t, "exporter_sent_log_records")
 				}
-				assert.Eventually(t, func() bool {
-					read()
-					return written == total && sent+dropped == total
+				assert.EventuallyWithT(t, func(c *assert.CollectT) {
+					read(c)
+					assert.True(c, written == total && sent+dropped == total)
 				}, waitFor, 5*time.Millisecond)
-				read()
+				read(t)
 				require.Equal(t, total, written, "records the exporter took (burst %d)", b)
 				require.Equal(t, total, sent+dropped, "sent %d + dropped %d == written (burst %d)", sent, dropped, b)
 				t.Logf("after burst %d: written %d, sent %d, dropped{port_unreachable} %d", b, written, sent, dropped)

@@ -2,7 +2,6 @@ package siphonfileexporter
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,41 +26,19 @@ import (
 	"github.com/siphon-otel/siphon-otel/exporters/siphonfileexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/rotfile"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/records"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
-
-var fixture = func() []byte {
-	b, err := os.ReadFile("../../internal/testdata/siphon/siphon-cdr.json")
-	if err != nil {
-		panic(err)
-	}
-	return bytes.TrimSpace(b)
-}()
-
-func cdrLogs(t testing.TB, ids ...string) plog.Logs {
-	ld := plog.NewLogs()
-	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	for _, id := range ids {
-		b := bytes.Replace(fixture, []byte("a84b4c76e66710@192.168.1.100"), []byte(id), 1)
-		r, err := cdr.Parse(b)
-		require.NoError(t, err)
-		cdrrecord.FromCDR(r, b, time.Now(), recs.AppendEmpty())
-	}
-	return ld
-}
 
 type harness struct {
 	exp interface {
 		ConsumeLogs(context.Context, plog.Logs) error
 	}
-	tel *componenttest.Telemetry
-	cfg *Config
-}
-
-func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	tel     *componenttest.Telemetry
+	metrics *telemetry.Reader // the exporter's own, by their names in metadata.yaml
+	cfg     *Config
 }
 
 func newFile(t *testing.T, mutate func(*Config)) *harness {
@@ -79,7 +56,9 @@ func newFile(t *testing.T, mutate func(*Config)) *harness {
 	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
-	return &harness{exp: exp, tel: tel, cfg: cfg}
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
+	require.NoError(t, err)
+	return &harness{exp: exp, tel: tel, metrics: metrics, cfg: cfg}
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -115,7 +94,7 @@ func TestLoadConfig(t *testing.T) {
 
 func TestJSONLinesAreSIPhonBytes(t *testing.T) {
 	h := newFile(t, func(*Config) {})
-	ld := cdrLogs(t, "a84b4c76e66710@192.168.1.100")
+	ld := records.CDRs(t, "a84b4c76e66710@192.168.1.100")
 	sip := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
 	sip.SetEventName(record.EventSIPMessage)
 	sip.Body().SetStr("OPTIONS sip:x SIP/2.0\r\n\r\n")
@@ -125,27 +104,27 @@ func TestJSONLinesAreSIPhonBytes(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 	require.Len(t, lines, 2)
-	assert.Equal(t, string(fixture), lines[0], "byte-identical to SIPhon's file backend")
+	assert.Equal(t, string(fixture.CDR()), lines[0], "byte-identical to SIPhon's file backend")
 	assert.True(t, json.Valid([]byte(lines[1])))
 	assert.Contains(t, lines[1], `"event":"sip.message","call_id":"opt-1"`)
-	assert.Equal(t, int64(2), h.sum(t, "siphon_file_exporter_records_written"))
+	assert.Equal(t, int64(2), h.metrics.Sum(t, "siphon_file_exporter_records_written"))
 }
 
 func TestSourceAttributesShowsProcessing(t *testing.T) {
 	h := newFile(t, func(c *Config) { c.Source = record.SourceAttributes })
-	ld := cdrLogs(t, "c1")
+	ld := records.CDRs(t, "c1")
 	lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
 	lr.Attributes().PutStr(record.AttrSIPFromURI, "sip:redacted@example.com") // as a processor would
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	b, err := os.ReadFile(h.cfg.Path)
 	require.NoError(t, err)
-	want := strings.Replace(strings.Replace(string(fixture), "a84b4c76e66710@192.168.1.100", "c1", 1), "sip:alice@example.com", "sip:redacted@example.com", 1)
+	want := strings.Replace(string(fixture.CDRWithID("c1")), "sip:alice@example.com", "sip:redacted@example.com", 1)
 	assert.Equal(t, want+"\n", string(b))
 }
 
 func TestCSV(t *testing.T) {
 	h := newFile(t, func(c *Config) { c.Format, c.CSV.ExtraColumns = FormatCSV, []string{"trunk"} })
-	ld := cdrLogs(t, "c1", "c2")
+	ld := records.CDRs(t, "c1", "c2")
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty().SetEventName(record.EventSIPMessage)
 	require.NoError(t, h.exp.ConsumeLogs(context.Background(), ld))
 	b, err := os.ReadFile(h.cfg.Path)
@@ -156,7 +135,7 @@ func TestCSV(t *testing.T) {
 	assert.True(t, strings.HasSuffix(lines[0], ",trunk,extra"))
 	assert.Contains(t, lines[1], ",c1,")
 	assert.Contains(t, lines[2], `,carrier-a,"{""billing_id"":""B-12345""}"`)
-	assert.Equal(t, int64(1), h.sum(t, "siphon_file_exporter_records_dropped", attribute.String("reason", "not_cdr")))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "siphon_file_exporter_records_dropped", attribute.String("reason", "not_cdr")))
 }
 
 func TestRotationAcrossBatches(t *testing.T) {
@@ -168,9 +147,9 @@ func TestRotationAcrossBatches(t *testing.T) {
 		for i := range ids {
 			ids[i] = fmt.Sprintf("call-%d-%d", b, i)
 		}
-		require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
+		require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, ids...)))
 	}
-	rotations := h.sum(t, "siphon_file_exporter_rotations")
+	rotations := h.metrics.Sum(t, "siphon_file_exporter_rotations")
 	assert.GreaterOrEqual(t, rotations, int64(3))
 	// the current file is below the limit, nothing is split across files
 	st, err := os.Stat(h.cfg.Path)
@@ -203,7 +182,7 @@ func TestConcurrentPushesWriteWholeLines(t *testing.T) {
 			for i := range ids {
 				ids[i] = fmt.Sprintf("g%d-%d", g, i)
 			}
-			done <- h.exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...))
+			done <- h.exp.ConsumeLogs(context.Background(), records.CDRs(t, ids...))
 		}()
 	}
 	for range 20 {

@@ -24,26 +24,14 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonhttpexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
-	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/records"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
-
-func cdrLogs(t testing.TB, ids ...string) plog.Logs {
-	ld := plog.NewLogs()
-	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	for _, id := range ids {
-		r, err := cdr.Parse(fixture.CDRWithID(id))
-		require.NoError(t, err)
-		cdrrecord.FromCDR(r, fixture.CDRWithID(id), time.Now(), recs.AppendEmpty())
-	}
-	return ld
-}
 
 // target is a billing endpoint that records what it gets and answers with
 // whatever respond says.
@@ -122,12 +110,9 @@ func splitBody(t *testing.T, b []byte) [][]byte {
 }
 
 type harness struct {
-	exp exporter.Logs
-	tel *componenttest.Telemetry
-}
-
-func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	exp     exporter.Logs
+	tel     *componenttest.Telemetry
+	metrics *telemetry.Reader // the exporter's own, by their names in metadata.yaml
 }
 
 func newHTTP(t *testing.T, url string, mutate func(*Config)) *harness {
@@ -150,7 +135,9 @@ func newHTTP(t *testing.T, url string, mutate func(*Config)) *harness {
 		require.NoError(t, exp.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
-	return &harness{exp: exp, tel: tel}
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
+	require.NoError(t, err)
+	return &harness{exp: exp, tel: tel, metrics: metrics}
 }
 
 func all(int) bool { return true }
@@ -187,7 +174,7 @@ func TestLoadConfig(t *testing.T) {
 func TestSingleModeIsWhatSIPhonSends(t *testing.T) {
 	tg := newTarget(t, nil)
 	h := newHTTP(t, tg.URL+"/v1/cdr", func(c *Config) { c.AuthHeader = "Bearer tok123" })
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "a84b4c76e66710@192.168.1.100", "c2", "c3")))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "a84b4c76e66710@192.168.1.100", "c2", "c3")))
 	require.Len(t, tg.requests, 3)
 	for i, r := range tg.requests {
 		assert.Equal(t, http.MethodPost, r.Method)
@@ -210,7 +197,7 @@ func TestBatchModes(t *testing.T) {
 				c.Mode, c.BatchFormat, c.MaxRecordsPerRequest, c.Compression = ModeBatch, format, 2, "gzip"
 				c.Headers.Set("X-Tenant", "acme")
 			})
-			require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "1", "2", "3", "4", "5")))
+			require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "1", "2", "3", "4", "5")))
 			require.Len(t, tg.requests, 3, "split at max_records_per_request")
 			for _, r := range tg.requests {
 				assert.Equal(t, "gzip", r.Header.Get("Content-Encoding"))
@@ -234,10 +221,10 @@ func TestClientErrorsAreCountedNotRetried(t *testing.T) {
 		return http.StatusOK, nil
 	})
 	h := newHTTP(t, tg.URL, func(*Config) {})
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "ok1", "bad", "ok2")))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "ok1", "bad", "ok2")))
 	assert.Len(t, tg.requests, 3, "no retry of the refused record")
-	assert.Equal(t, int64(1), h.sum(t, "siphon_http_exporter_records_rejected", attribute.Int("status_code", 422)))
-	assert.Equal(t, int64(2), h.sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 200)))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "siphon_http_exporter_records_rejected", attribute.Int("status_code", 422)))
+	assert.Equal(t, int64(2), h.metrics.Sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 200)))
 }
 
 func TestServerErrorRetriesOnlyTheRest(t *testing.T) {
@@ -251,7 +238,7 @@ func TestServerErrorRetriesOnlyTheRest(t *testing.T) {
 	})
 	h := newHTTP(t, tg.URL, func(*Config) {})
 	ids := []string{"1", "2", "3", "4", "5"}
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, ids...)))
 	assert.Equal(t, ids, tg.accepted(t, func(n int) bool { return n != 2 }), "each record accepted once, in order")
 	assert.Len(t, tg.requests, 6)
 }
@@ -264,11 +251,11 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		return http.StatusOK, nil
 	})
 	h := newHTTP(t, tg.URL, func(*Config) {})
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "1")))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "1")))
 	require.Len(t, tg.times, 2)
 	// the backoff alone would retry after 10 ms; the server asked for 1 s
 	assert.GreaterOrEqual(t, tg.times[1].Sub(tg.times[0]), time.Second)
-	assert.Equal(t, int64(1), h.sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 429)))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 429)))
 }
 
 func TestRetryAfterParsing(t *testing.T) {
@@ -299,8 +286,10 @@ func TestOutageThenRecovery(t *testing.T) {
 	})
 	h := newHTTP(t, tg.URL, func(c *Config) { c.Mode = ModeBatch })
 	done := make(chan error, 1)
-	go func() { done <- h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "a", "b", "c")) }()
-	require.Eventually(t, func() bool { return h.sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 503)) >= 3 }, 10*time.Second, time.Millisecond)
+	go func() { done <- h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "a", "b", "c")) }()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.GreaterOrEqual(c, h.metrics.Sum(c, "siphon_http_exporter_requests", attribute.Int("status_code", 503)), int64(3))
+	}, 10*time.Second, time.Millisecond)
 	mu.Lock()
 	down = false
 	mu.Unlock()
@@ -311,9 +300,9 @@ func TestOutageThenRecovery(t *testing.T) {
 
 func TestTargetDownIsRetryable(t *testing.T) {
 	h := newHTTP(t, "http://127.0.0.1:1/cdr", func(c *Config) { c.RetryConfig.Enabled = false })
-	err := h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "x"))
+	err := h.exp.ConsumeLogs(context.Background(), records.CDRs(t, "x"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "connection refused")
 	assert.False(t, consumererror.IsPermanent(err))
-	assert.Equal(t, int64(1), h.sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 0)))
+	assert.Equal(t, int64(1), h.metrics.Sum(t, "siphon_http_exporter_requests", attribute.Int("status_code", 0)))
 }

@@ -23,35 +23,19 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonkafkaexporter/internal/metadata"
 	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/records"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 )
 
 const waitFor = 30 * time.Second
-
-func cdrLogs(t testing.TB, node string, ids ...string) plog.Logs {
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	if node != "" {
-		rl.Resource().Attributes().PutStr(record.AttrServiceInstanceID, node)
-	}
-	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
-	for _, id := range ids {
-		r, err := cdr.Parse(fixture.CDRWithID(id))
-		require.NoError(t, err)
-		cdrrecord.FromCDR(r, fixture.CDRWithID(id), time.Now(), recs.AppendEmpty())
-	}
-	return ld
-}
 
 func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 	t.Helper()
@@ -62,12 +46,9 @@ func cluster(t *testing.T, opts ...kfake.Opt) *kfake.Cluster {
 }
 
 type harness struct {
-	exp exporter.Logs
-	tel *componenttest.Telemetry
-}
-
-func (h *harness) sum(t *testing.T, name string, attrs ...attribute.KeyValue) int64 {
-	return telemetry.Sum(t, h.tel, "otelcol_"+name, attrs...)
+	exp     exporter.Logs
+	tel     *componenttest.Telemetry
+	metrics *telemetry.Reader // the exporter's own, by their names in metadata.yaml
 }
 
 func newKafka(t *testing.T, brokers []string, mutate func(*Config)) *harness {
@@ -91,7 +72,9 @@ func newKafka(t *testing.T, brokers []string, mutate func(*Config)) *harness {
 		require.NoError(t, exp.Shutdown(context.Background()))
 		require.NoError(t, tel.Shutdown(context.Background()))
 	})
-	return &harness{exp: exp, tel: tel}
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
+	require.NoError(t, err)
+	return &harness{exp: exp, tel: tel, metrics: metrics}
 }
 
 // consume reads n records from topic with a real Kafka client.
@@ -158,7 +141,7 @@ func TestTopicsKeysHeadersValues(t *testing.T) {
 	c := cluster(t)
 	brokers := c.ListenAddrs()
 	h := newKafka(t, brokers, func(cfg *Config) { cfg.Compression = "gzip" })
-	ld := cdrLogs(t, "sbc-1", "a84b4c76e66710@192.168.1.100", "call-2", "call-3")
+	ld := records.NodeCDRs(t, "sbc-1", "a84b4c76e66710@192.168.1.100", "call-2", "call-3")
 	sip := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty()
 	sip.SetEventName(record.EventSIPMessage)
 	sip.Body().SetStr("BYE sip:x SIP/2.0\r\n\r\n")
@@ -180,7 +163,7 @@ func TestTopicsKeysHeadersValues(t *testing.T) {
 	assert.Equal(t, "call-2", string(sips[0].Key))
 	assert.Equal(t, "sip_message", header(sips[0], HeaderKind))
 	assert.Contains(t, string(sips[0].Value), `"event":"sip.message","call_id":"call-2"`)
-	assert.Equal(t, int64(3), h.sum(t, "siphon_kafka_exporter_messages_produced", attribute.String("topic", "siphon-cdr")))
+	assert.Equal(t, int64(3), h.metrics.Sum(t, "siphon_kafka_exporter_messages_produced", attribute.String("topic", "siphon-cdr")))
 }
 
 func TestOneCallOnePartition(t *testing.T) {
@@ -191,7 +174,7 @@ func TestOneCallOnePartition(t *testing.T) {
 	for i := range 300 {
 		ids = append(ids, "call-"+strconv.Itoa(i%30)) // 30 calls, 10 records each
 	}
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", ids...)))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", ids...)))
 	partitionOf := map[string]int32{}
 	used := map[int32]bool{}
 	for _, r := range consume(t, brokers, "siphon-cdr", 300) {
@@ -211,13 +194,13 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	require.NoError(t, err)
 	brokers := first.ListenAddrs()
 	h := newKafka(t, brokers, func(*Config) {})
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "before-1", "before-2")))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", "before-1", "before-2")))
 	assert.Len(t, consume(t, brokers, "siphon-cdr", 2), 2)
 	first.Close() // the broker goes away
 
 	done := make(chan error, 1)
 	go func() {
-		done <- h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "during-1", "during-2", "during-3"))
+		done <- h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", "during-1", "during-2", "during-3"))
 	}()
 	time.Sleep(time.Second) // writes fail and are retried meanwhile
 	second, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(port), kfake.SeedTopics(3, "siphon-cdr"))
@@ -239,7 +222,7 @@ func TestSASL(t *testing.T) {
 			h := newKafka(t, brokers, func(cfg *Config) {
 				cfg.SASL = configoptional.Some(SASLConfig{Mechanism: mech, Username: "otel", Password: "s3cret"})
 			})
-			require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "sasl-"+mech)))
+			require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", "sasl-"+mech)))
 			var auth kgo.Opt
 			switch mech {
 			case "PLAIN":
@@ -259,9 +242,9 @@ func TestSASL(t *testing.T) {
 		})
 		// the broker hangs up on a failed authentication: the send fails,
 		// so the records are kept for retry, and nothing counts as produced
-		err := h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "x"))
+		err := h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", "x"))
 		require.Error(t, err)
-		assert.Zero(t, h.sum(t, "siphon_kafka_exporter_messages_produced"))
+		assert.Zero(t, h.metrics.Sum(t, "siphon_kafka_exporter_messages_produced"))
 	})
 }
 
@@ -276,7 +259,7 @@ func TestTLS(t *testing.T) {
 		tc.CAFile = certs.CAFile
 		cfg.TLS = configoptional.Some(tc)
 	})
-	require.NoError(t, h.exp.ConsumeLogs(context.Background(), cdrLogs(t, "", "over-tls")))
+	require.NoError(t, h.exp.ConsumeLogs(context.Background(), records.NodeCDRs(t, "", "over-tls")))
 	ca, err := os.ReadFile(certs.CAFile)
 	require.NoError(t, err)
 	roots := x509.NewCertPool()

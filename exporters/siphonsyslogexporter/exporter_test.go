@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -30,41 +29,19 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/siphon-otel/siphon-otel/exporters/siphonsyslogexporter/internal/metadata"
-	"github.com/siphon-otel/siphon-otel/internal/cdr"
 	"github.com/siphon-otel/siphon-otel/internal/record"
-	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/records"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/receivers/siphoncdrreceiver"
 )
 
 const waitFor = 10 * time.Second
 
-func testdata(name string) string {
-	b, err := os.ReadFile("../../internal/testdata/siphon/" + name)
-	if err != nil {
-		panic(err)
-	}
-	return strings.TrimRight(string(b), "\n")
-}
-
-var (
-	fixture     = testdata("siphon-cdr.json")
-	fixtureLine = testdata("siphon-cdr-syslog.txt")
-)
-
-func cdrLogs(t testing.TB, ids ...string) plog.Logs {
-	ld := plog.NewLogs()
-	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
-	for _, id := range ids {
-		b := []byte(strings.Replace(fixture, "a84b4c76e66710@192.168.1.100", id, 1))
-		r, err := cdr.Parse(b)
-		require.NoError(t, err)
-		cdrrecord.FromCDR(r, b, time.Now(), recs.AppendEmpty())
-	}
-	return ld
-}
+// sample and sampleLine are SIPhon's record and its syslog line.
+var sample, sampleLine = string(fixture.CDR()), string(fixture.SyslogLine())
 
 // once shuts the exporter down at most once (exporterhelper panics on a
 // second Shutdown); tests that need the stream closed call it early.
@@ -138,12 +115,12 @@ func TestUDPIsSIPhonsDatagram(t *testing.T) {
 	require.NoError(t, err)
 	defer pc.Close()
 	exp := newSyslog(t, func(c *Config) { c.Endpoint = pc.LocalAddr().String() })
-	require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, "a84b4c76e66710@192.168.1.100")))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), records.CDRs(t, "a84b4c76e66710@192.168.1.100")))
 	buf := make([]byte, 65536)
 	_ = pc.SetReadDeadline(time.Now().Add(waitFor))
 	n, _, err := pc.ReadFrom(buf)
 	require.NoError(t, err)
-	assert.Equal(t, fixtureLine, string(buf[:n]), "byte for byte what SIPhon sends")
+	assert.Equal(t, sampleLine, string(buf[:n]), "byte for byte what SIPhon sends")
 }
 
 // TestUDPLossIsCounted: CDRs sent over UDP to a loopback port where nothing
@@ -180,14 +157,16 @@ func TestUDPLossIsCounted(t *testing.T) {
 			for i := range ids {
 				ids[i] = fmt.Sprintf("udp-%d@192.168.1.100", i)
 			}
-			require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
+			require.NoError(t, exp.ConsumeLogs(context.Background(), records.CDRs(t, ids...)))
 			var sent, dropped int64
-			read := func() {
-				sent = telemetry.Sum(t, tel, "otelcol_siphon_syslog_exporter_messages_sent")
-				dropped = telemetry.Sum(t, tel, "otelcol_siphon_syslog_exporter_records_dropped", attribute.String("reason", "port_unreachable"))
+			metrics, err := telemetry.NewReader(tel, "metadata.yaml")
+			require.NoError(t, err)
+			read := func(t assert.TestingT) {
+				sent = metrics.Sum(t, "siphon_syslog_exporter_messages_sent")
+				dropped = metrics.Sum(t, "siphon_syslog_exporter_records_dropped", attribute.String("reason", "port_unreachable"))
 			}
-			assert.Eventually(t, func() bool { read(); return sent+dropped == n }, waitFor, time.Millisecond)
-			read()
+			assert.EventuallyWithT(t, func(c *assert.CollectT) { read(c); assert.Equal(c, int64(n), sent+dropped) }, waitFor, time.Millisecond)
+			read(t)
 			require.Equal(t, int64(n), sent+dropped, "sent %d + dropped %d", sent, dropped)
 			if !tc.listening {
 				assert.Equal(t, int64(n), dropped)
@@ -222,19 +201,19 @@ func tcpCapture(t *testing.T, tlsCfg *tls.Config) (string, <-chan []byte) {
 }
 
 func TestTCPFraming(t *testing.T) {
-	two := strings.Replace(fixtureLine, "a84b4c76e66710@192.168.1.100", "second", 1)
+	two := strings.Replace(sampleLine, fixture.CDRCallID, "second", 1)
 	tests := []struct {
 		framing string
 		want    string
 	}{
-		{FramingOctetCounting, itoa(len(fixtureLine)) + " " + fixtureLine + itoa(len(two)) + " " + two},
-		{FramingNewline, fixtureLine + "\n" + two + "\n"},
+		{FramingOctetCounting, itoa(len(sampleLine)) + " " + sampleLine + itoa(len(two)) + " " + two},
+		{FramingNewline, sampleLine + "\n" + two + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.framing, func(t *testing.T) {
 			addr, got := tcpCapture(t, nil)
 			exp := newSyslog(t, func(c *Config) { c.Endpoint, c.Transport, c.Framing = addr, "tcp", tt.framing })
-			require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, "a84b4c76e66710@192.168.1.100", "second")))
+			require.NoError(t, exp.ConsumeLogs(context.Background(), records.CDRs(t, "a84b4c76e66710@192.168.1.100", "second")))
 			require.NoError(t, exp.Shutdown(context.Background())) // closes the stream
 			select {
 			case b := <-got:
@@ -269,10 +248,10 @@ func TestRFC3164OverTLS(t *testing.T) {
 		c.Facility, c.Severity, c.Hostname, c.AppName = "1", "err", "sbc-1", "siphon"
 		c.TLS.CAFile = certs.CAFile
 	})
-	require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, "a84b4c76e66710@192.168.1.100")))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), records.CDRs(t, "a84b4c76e66710@192.168.1.100")))
 	require.NoError(t, exp.Shutdown(context.Background()))
 	b := <-got
-	assert.Equal(t, "<11>Mar  6 14:23:01 sbc-1 siphon: "+fixture+"\n", string(b))
+	assert.Equal(t, "<11>Mar  6 14:23:01 sbc-1 siphon: "+sample+"\n", string(b))
 }
 
 func TestSIPMessageRecords(t *testing.T) {
@@ -307,7 +286,7 @@ func TestIntoSiphonCDRReceiver(t *testing.T) {
 
 	exp := newSyslog(t, func(c *Config) { c.Endpoint, c.Transport = addr, "tcp" })
 	ids := []string{"r1", "r2", "r3"}
-	require.NoError(t, exp.ConsumeLogs(context.Background(), cdrLogs(t, ids...)))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), records.CDRs(t, ids...)))
 	require.Eventually(t, func() bool { return sink.LogRecordCount() == 3 }, waitFor, time.Millisecond)
 	var bodies []string
 	for _, ld := range sink.AllLogs() {
@@ -318,7 +297,7 @@ func TestIntoSiphonCDRReceiver(t *testing.T) {
 	}
 	var want []string
 	for _, id := range ids {
-		want = append(want, strings.Replace(fixture, "a84b4c76e66710@192.168.1.100", id, 1))
+		want = append(want, string(fixture.CDRWithID(id)))
 	}
 	assert.Equal(t, want, bodies)
 }

@@ -86,8 +86,7 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	set.TelemetrySettings = tel.NewTelemetrySettings()
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
-	// obsreport's counters are the collector's, not declared in metadata.yaml
-	metrics, err := telemetry.NewReader(tel, "metadata.yaml", "receiver_accepted_log_records", "receiver_refused_log_records")
+	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
 	require.NoError(t, err)
 	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost()}
 	require.NoError(t, r.Start(context.Background(), h.host))

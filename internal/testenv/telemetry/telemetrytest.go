@@ -30,15 +30,26 @@ type Reader struct {
 	declared []string
 }
 
+// helperMetrics are the log counters the collector's helpers record for a
+// component of each class (receiverhelper's obsreport, exporterhelper), in
+// addition to what its metadata.yaml declares.
+var helperMetrics = map[string][]string{
+	"receiver": {"receiver_accepted_log_records", "receiver_refused_log_records"},
+	"exporter": {"exporter_sent_log_records", "exporter_send_failed_log_records", "exporter_enqueue_failed_log_records"},
+}
+
 // NewReader reads the telemetry metric names declared in metadataYAML (the
-// component's metadata.yaml); also lists the names the component records
-// but declares elsewhere, such as obsreport's receiver_accepted_log_records.
-func NewReader(tel *componenttest.Telemetry, metadataYAML string, also ...string) (*Reader, error) {
+// component's metadata.yaml), plus those the collector's helpers record
+// for a component of its class.
+func NewReader(tel *componenttest.Telemetry, metadataYAML string) (*Reader, error) {
 	b, err := os.ReadFile(metadataYAML)
 	if err != nil {
 		return nil, err
 	}
 	var md struct {
+		Status struct {
+			Class string `yaml:"class"`
+		} `yaml:"status"`
 		Telemetry struct {
 			Metrics map[string]any `yaml:"metrics"`
 		} `yaml:"telemetry"`
@@ -49,7 +60,7 @@ func NewReader(tel *componenttest.Telemetry, metadataYAML string, also ...string
 	if len(md.Telemetry.Metrics) == 0 {
 		return nil, fmt.Errorf("%s declares no telemetry metrics", metadataYAML)
 	}
-	r := &Reader{tel: tel, declared: also}
+	r := &Reader{tel: tel, declared: slices.Clone(helperMetrics[md.Status.Class])}
 	for name := range md.Telemetry.Metrics {
 		r.declared = append(r.declared, name)
 	}

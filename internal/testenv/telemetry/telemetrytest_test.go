@@ -88,14 +88,17 @@ func TestReaderRefusesUndeclaredNames(t *testing.T) {
 	tel := newTelemetry(t)
 	defer func() { require.NoError(t, tel.Shutdown(context.Background())) }()
 	md := filepath.Join(t.TempDir(), "metadata.yaml")
-	require.NoError(t, os.WriteFile(md, []byte("type: x\ntelemetry:\n  metrics:\n    packets:\n      enabled: true\n"), 0o600))
-	rd, err := NewReader(tel, md, "receiver_accepted_log_records")
+	require.NoError(t, os.WriteFile(md, []byte("type: x\nstatus:\n  class: receiver\ntelemetry:\n  metrics:\n    packets:\n      enabled: true\n"), 0o600))
+	rd, err := NewReader(tel, md) // a receiver's: obsreport's counters too
 	require.NoError(t, err)
 
 	var r recorder
 	assert.Equal(t, int64(3), rd.Sum(&r, "packets", attribute.String("transport", "tcp")))
 	assert.Zero(t, rd.Sum(&r, "receiver_accepted_log_records"), "declared, never recorded")
 	assert.Empty(t, r.errs)
+	assert.Zero(t, rd.Sum(&r, "exporter_sent_log_records"))
+	require.Len(t, r.errs, 1, "an exporter's counter is not a receiver's")
+	r.errs = nil
 	assert.Zero(t, rd.Sum(&r, "packet"))
 	require.Len(t, r.errs, 1)
 	assert.Contains(t, r.errs[0], "telemetry metric packet is not declared")
