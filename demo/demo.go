@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
+	"github.com/siphon-otel/siphon-otel/distro"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
@@ -153,7 +154,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, loop(p.ProxyMetrics)), "SIPHON_SCRAPE_INTERVAL": "5s",
 		"SIPHON_HOMER_ENDPOINT": loop(p.Homer), "SIPHON_KPI_FLUSH_INTERVAL": kpiFlush.String(),
 	}
-	d.collector, err = start(ctx, childproc.Spec{Name: "otelcol-siphon", Path: o.Collector, Args: []string{"--config", "siphon:config.yaml"},
+	d.collector, err = start(ctx, childproc.Spec{Name: "otelcol-siphon", Path: o.Collector, Args: []string{distro.HealthGate, "--config", "siphon:config.yaml"},
 		Env: env, Log: filepath.Join(o.StateDir, "otelcol-siphon.log")}, childproc.HTTPOK("http://"+loop(p.Health)+"/"))
 	if err != nil {
 		return nil, err

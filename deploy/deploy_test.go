@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/siphon-otel/siphon-otel/distro"
 	"github.com/siphon-otel/siphon-otel/internal/testenv"
 )
 
@@ -167,7 +168,7 @@ func TestManifestsReferToEachOther(t *testing.T) {
 			require.True(t, i >= 0 && i+1 < len(args), "%s: --config <file> in %v", p.owner, args)
 			cfgPath := args[i+1].(string)
 			// health_check reports a failed component only with the gate
-			assert.Contains(t, args, any("--feature-gates=+extension.healthcheck.useComponentStatus"), p.owner)
+			assert.Contains(t, args, any(distro.HealthGate), p.owner)
 			found := false
 			for _, vm := range list(dig(c, "volumeMounts")) {
 				cm, ok := mounts[dig(vm, "name").(string)]
@@ -314,8 +315,8 @@ func TestContainerfile(t *testing.T) {
 func TestCollectorUnitPassesHealthGate(t *testing.T) {
 	b, err := os.ReadFile("systemd/otelcol-siphon.service")
 	require.NoError(t, err)
-	assert.Regexp(t, `(?m)^ExecStart=\S+ --feature-gates=\+extension\.healthcheck\.useComponentStatus `, string(b))
+	assert.Regexp(t, `(?m)^ExecStart=\S+ `+regexp.QuoteMeta(distro.HealthGate)+` `, string(b))
 	c, err := os.ReadFile("Containerfile")
 	require.NoError(t, err)
-	assert.Contains(t, string(c), `ENTRYPOINT ["/otelcol-siphon", "--feature-gates=+extension.healthcheck.useComponentStatus"]`)
+	assert.Contains(t, string(c), `ENTRYPOINT ["/otelcol-siphon", "`+distro.HealthGate+`"]`)
 }

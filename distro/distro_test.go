@@ -1,6 +1,6 @@
 //go:build integration
 
-package distro
+package distro_test
 
 import (
 	"bufio"
@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/siphon-otel/siphon-otel/distro"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
@@ -48,7 +49,7 @@ var overlays = map[string]bool{"kpi-remote-write.yaml": true}
 
 func TestValidateShippedConfigs(t *testing.T) {
 	bin := collector.Binary(t)
-	for _, name := range shipped(t) {
+	for _, name := range distro.Names() { // every file of distro/ (TestEmbeddedConfigsAreTheShippedFiles)
 		for _, uri := range []string{name, "siphon:" + name} {
 			t.Run(uri, func(t *testing.T) {
 				args := []string{"validate", "--config", uri}

@@ -1,6 +1,6 @@
 //go:build integration
 
-package distro
+package distro_test
 
 import (
 	"bytes"

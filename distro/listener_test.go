@@ -1,6 +1,6 @@
 //go:build integration
 
-package distro
+package distro_test
 
 import (
 	"fmt"
@@ -40,9 +40,6 @@ func TestHEPListenerKilled(t *testing.T) {
 	telemetry := port(ports.Addr(t))
 	p := collector.Start(t, collector.Options{
 		Config: "siphon:config.yaml",
-		// the gate makes health_check answer from component status, which
-		// the shipped config's component_health block then applies
-		Args: []string{"--feature-gates=+extension.healthcheck.useComponentStatus"},
 		Env: map[string]string{
 			// Go listens with MPTCP where the kernel has it, and SOCK_DESTROY
 			// cannot destroy an MPTCP listener (ss -K answers EINVAL): plain

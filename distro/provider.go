@@ -21,6 +21,12 @@ import (
 // Scheme is the URI scheme of the embedded configurations.
 const Scheme = "siphon"
 
+// HealthGate is the flag every launch of otelcol-siphon passes (deploy/,
+// the demo, the tests): with it health_check answers from the components'
+// status, so a receiver whose listener died turns it unhealthy (the shipped
+// configs' component_health block).
+const HealthGate = "--feature-gates=+extension.healthcheck.useComponentStatus"
+
 //go:embed *.yaml
 var configs embed.FS
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/demo"
+	"github.com/siphon-otel/siphon-otel/distro"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
 )
 
@@ -93,7 +94,7 @@ loop:
 func runFleet(ctx context.Context, collector string) int {
 	fmt.Println("siphon-demo: otelcol-siphon on siphon:siphon-fleet.yaml (see distro/siphon-fleet.yaml for its SIPHON_* settings); Ctrl-C stops it")
 	p, err := childproc.Start(childproc.Spec{Name: "otelcol-siphon", Path: collector,
-		Args: []string{"--config", "siphon:siphon-fleet.yaml"}, Output: os.Stdout})
+		Args: []string{distro.HealthGate, "--config", "siphon:siphon-fleet.yaml"}, Output: os.Stdout})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "siphon-demo:", err)
 		return 1

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/siphon-otel/siphon-otel/distro"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/testenv"
@@ -67,7 +68,7 @@ func Start(t testing.TB, opts Options) *Process {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	args := []string{"--config", opts.Config}
+	args := []string{distro.HealthGate, "--config", opts.Config} // as deploy/ runs it
 	for _, o := range opts.Overlays {
 		args = append(args, "--config", o)
 	}
