@@ -87,7 +87,7 @@ func newHarness(t *testing.T, cfg *config.Config, opts ...func(*Options)) *harne
 	}
 	p, err := New(o)
 	require.NoError(t, err)
-	h := &harness{t: t, p: p, next: &nextHop{invites: map[string]*clientTx{}, wrote: make(chan struct{})}}
+	h := &harness{t: t, p: p, next: &nextHop{invites: map[string]*clientTx{}}}
 	p.client.TxRequester = h.next
 	// the call CDRs, as cdr.auto_emit would send them to the sink
 	p.Calls = calls.New(gauges{p.m}, func(r cdrsink.Record) {
@@ -214,7 +214,7 @@ func (h *harness) send(req *sip.Request) *upstream {
 	h.t.Helper()
 	key, err := sip.ServerTxKeyMake(req)
 	require.NoError(h.t, err)
-	u := &upstream{t: h.t, req: req, conn: &recConn{wrote: make(chan struct{})}, done: make(chan struct{})}
+	u := &upstream{t: h.t, req: req, conn: &recConn{}, done: make(chan struct{})}
 	u.tx = sip.NewServerTx(key, req, u.conn, discard)
 	require.NoError(h.t, u.tx.Init())
 	go func() {
@@ -263,10 +263,8 @@ func (u *upstream) final() *sip.Response {
 
 // codes lists the status codes sent upstream so far.
 func (u *upstream) codes() []int {
-	u.conn.mu.Lock()
-	defer u.conn.mu.Unlock()
 	var out []int
-	for _, r := range u.conn.msgs {
+	for _, r := range u.conn.responses.all() {
 		out = append(out, r.StatusCode)
 	}
 	return out
@@ -281,9 +279,7 @@ func (u *upstream) ack(res *sip.Response) {
 // recConn is the server transaction's connection: it keeps the responses
 // and wakes whoever waits for one.
 type recConn struct {
-	mu    sync.Mutex
-	msgs  []*sip.Response
-	wrote chan struct{} // closed at the next write
+	responses recorded[*sip.Response]
 }
 
 func (c *recConn) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060} }
@@ -298,31 +294,61 @@ func (c *recConn) WriteMsg(m sip.Message) error {
 	if !ok {
 		return fmt.Errorf("recConn: a request written upstream: %s", m)
 	}
-	c.mu.Lock()
-	c.msgs = append(c.msgs, res.Clone())
-	close(c.wrote)
-	c.wrote = make(chan struct{})
-	c.mu.Unlock()
+	c.responses.add(res.Clone())
 	return nil
 }
 
 // response waits for the i-th response.
 func (c *recConn) response(t *testing.T, i int) *sip.Response {
 	t.Helper()
+	return c.responses.wait(t, i, "response upstream")
+}
+
+// recorded keeps what was written, in order, and lets a test wait for the
+// i-th item.
+type recorded[T any] struct {
+	mu    sync.Mutex
+	items []T
+	wrote chan struct{} // closed at the next add
+}
+
+func (r *recorded[T]) add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.items = append(r.items, v)
+	if r.wrote != nil {
+		close(r.wrote)
+		r.wrote = nil
+	}
+}
+
+// all is what was written so far.
+func (r *recorded[T]) all() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]T(nil), r.items...)
+}
+
+// wait returns the i-th item once written; the test fails after waitFor.
+func (r *recorded[T]) wait(t *testing.T, i int, what string) T {
+	t.Helper()
 	timeout := time.After(waitFor)
 	for {
-		c.mu.Lock()
-		if len(c.msgs) > i {
-			r := c.msgs[i]
-			c.mu.Unlock()
-			return r
+		r.mu.Lock()
+		if len(r.items) > i {
+			v := r.items[i]
+			r.mu.Unlock()
+			return v
 		}
-		wrote := c.wrote
-		c.mu.Unlock()
+		if r.wrote == nil {
+			r.wrote = make(chan struct{})
+		}
+		wrote, have := r.wrote, len(r.items)
+		r.mu.Unlock()
 		select {
 		case <-wrote:
 		case <-timeout:
-			t.Fatalf("no response #%d upstream (have %d)", i+1, i)
+			t.Fatalf("no %s #%d (have %d)", what, i+1, have)
 		}
 	}
 }
@@ -338,19 +364,14 @@ type nextHop struct {
 	// route to the next hop, Max-Forwards exhausted ...).
 	refuse func(req *sip.Request) error
 
+	sent    recorded[*sip.Request]
 	mu      sync.Mutex
-	sent    []*sip.Request
-	wrote   chan struct{}
 	invites map[string]*clientTx // by branch, for CANCEL
 }
 
 // Request implements sipgo.ClientTransactionRequester.
 func (n *nextHop) Request(_ context.Context, req *sip.Request) (sip.ClientTransaction, error) {
-	n.mu.Lock()
-	n.sent = append(n.sent, snapshot(req))
-	close(n.wrote)
-	n.wrote = make(chan struct{})
-	n.mu.Unlock()
+	n.sent.add(snapshot(req))
 	if req.IsAck() {
 		return nil, nil // WriteRequest: no transaction
 	}
@@ -400,30 +421,11 @@ func snapshot(req *sip.Request) *sip.Request {
 // request waits for the i-th request sent downstream.
 func (n *nextHop) request(t *testing.T, i int) *sip.Request {
 	t.Helper()
-	timeout := time.After(waitFor)
-	for {
-		n.mu.Lock()
-		if len(n.sent) > i {
-			r := n.sent[i]
-			n.mu.Unlock()
-			return r
-		}
-		wrote := n.wrote
-		n.mu.Unlock()
-		select {
-		case <-wrote:
-		case <-timeout:
-			t.Fatalf("no request #%d downstream (have %d)", i+1, i)
-		}
-	}
+	return n.sent.wait(t, i, "request downstream")
 }
 
 // requests is what was sent downstream so far.
-func (n *nextHop) requests() []*sip.Request {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]*sip.Request(nil), n.sent...)
-}
+func (n *nextHop) requests() []*sip.Request { return n.sent.all() }
 
 // clientTx is a client transaction whose responses the test scripts.
 type clientTx struct {
