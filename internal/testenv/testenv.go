@@ -185,3 +185,18 @@ func binDir() (string, error) {
 	buildDir = d
 	return d, nil
 }
+
+// Receive returns the next value from ch, failing the test if none comes
+// within timeout: a wait on a goroutine that hangs must end the test with a
+// message, not at the test binary's deadline.
+func Receive[T any](t testing.TB, ch <-chan T, timeout time.Duration, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("%s: nothing after %s", what, timeout)
+		var zero T
+		return zero
+	}
+}

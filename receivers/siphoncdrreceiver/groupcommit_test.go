@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -71,7 +72,7 @@ func TestGroupCommitMergesWhileBusy(t *testing.T) {
 	c := committer{consume: rec.consume}
 	first := make(chan error, 1)
 	go func() { first <- c.submit(context.Background(), "n0", request("n0", 1, "first"), 1) }()
-	<-rec.entered // the first call now holds the pipeline
+	testenv.Receive(t, rec.entered, waitFor, "the first call holds the pipeline")
 
 	const requests = 60
 	errs := make([]error, requests)
@@ -96,7 +97,7 @@ func TestGroupCommitMergesWhileBusy(t *testing.T) {
 	}, 5*time.Second, time.Millisecond)
 	close(rec.gate)
 	wg.Wait()
-	require.NoError(t, <-first)
+	require.NoError(t, testenv.Receive(t, first, waitFor, "the first call"))
 	for i, err := range errs {
 		assert.NoError(t, err, "request %d", i)
 	}
@@ -122,7 +123,7 @@ func TestGroupCommitRefusalReachesTheWholeGroup(t *testing.T) {
 	c := committer{consume: rec.consume}
 	first := make(chan error, 1)
 	go func() { first <- c.submit(context.Background(), "n0", request("n0", 1, "first"), 1) }()
-	<-rec.entered
+	testenv.Receive(t, rec.entered, waitFor, "the first call holds the pipeline")
 	errs := make(chan error, 3)
 	for _, tag := range []string{"ok1", "bad", "ok2"} {
 		go func() { errs <- c.submit(context.Background(), "n1", request("n1", 1, tag), 1) }()
@@ -133,9 +134,9 @@ func TestGroupCommitRefusalReachesTheWholeGroup(t *testing.T) {
 		return len(c.groups) == 1 && c.groups[0].n == 3
 	}, 5*time.Second, time.Millisecond)
 	close(rec.gate)
-	require.NoError(t, <-first)
+	require.NoError(t, testenv.Receive(t, first, waitFor, "the first call"))
 	for range 3 {
 		// accepted whole or not at all: every request of the refused group is told
-		assert.Error(t, <-errs)
+		assert.Error(t, testenv.Receive(t, errs, waitFor, "a request of the refused group"))
 	}
 }
