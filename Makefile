@@ -41,7 +41,7 @@ MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/record/... ./internal
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
-	./internal/cdr:FuzzParse ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
+	./internal/cdr:FuzzParse ./internal/record/cdrrecord:FuzzRoundTrip ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
 	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords
 
 # the system tests' build tag
