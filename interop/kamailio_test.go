@@ -109,18 +109,22 @@ func TestKamailioSiptraceToHEPReceiver(t *testing.T) {
 		}
 		return calls
 	}
-	complete := func(got map[string]map[leg]int) bool {
+	// missing names every leg of every call (by sipp's Call-ID) not seen yet
+	missing := func(got map[string]map[leg]int) []string {
+		var out []string
 		for i := 1; i <= calls; i++ {
+			id := fmt.Sprintf("%d-%d@127.0.0.1", i, pid)
 			for _, l := range want {
-				if got[fmt.Sprintf("%d-%d@127.0.0.1", i, pid)][l] == 0 {
-					return false
+				if got[id][l] == 0 {
+					out = append(out, fmt.Sprintf("%s %s %d->%d", id, l.what, l.src, l.dst))
 				}
 			}
 		}
-		return true
+		return out
 	}
-	require.Eventually(t, func() bool { return complete(seen()) }, waitFor, 20*time.Millisecond,
-		"every leg of every call, by sipp's Call-ID %%d-%d@127.0.0.1", pid)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.Empty(c, missing(seen()), "every leg of every call")
+	}, waitFor, 20*time.Millisecond)
 	got := seen()
 	assert.Len(t, got, calls, "only sipp's calls")
 

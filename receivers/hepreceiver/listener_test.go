@@ -71,8 +71,8 @@ func TestListenerFailureIsReported(t *testing.T) {
 			survivor, err := net.Dial("tcp", addrOf(t, h.r.sockets["tcp"]))
 			require.NoError(t, err)
 			defer survivor.Close()
-			require.Eventually(t, func() bool {
-				return h.counter(t, "hep_receiver_connections_active", tr("tcp")) == 1
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, int64(1), h.counter(c, "hep_receiver_connections_active", tr("tcp")))
 			}, waitFor, time.Millisecond)
 
 			require.NoError(t, sock.Close())

@@ -42,8 +42,8 @@ func TestListenerFailureIsReported(t *testing.T) {
 			survivor, err := net.Dial("tcp", h.tcp)
 			require.NoError(t, err)
 			defer survivor.Close()
-			require.Eventually(t, func() bool {
-				return h.sum(t, "siphon_cdr_receiver_connections_active", tr(transportSyslogTCP)) == 1
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, int64(1), h.sum(c, "siphon_cdr_receiver_connections_active", tr(transportSyslogTCP)))
 			}, waitFor, time.Millisecond)
 
 			require.NoError(t, sock.Close())
