@@ -74,6 +74,10 @@ type Proxy struct {
 	dialMu    sync.Mutex
 	dialing   map[string]chan struct{}
 
+	serial    atomic.Uint64 // tells the branches of one request's copies apart
+	sendWarn  throttle      // messages not sent
+	nonceWarn throttle      // digest nonces at their limit
+
 	draining atomic.Bool
 	inflight atomic.Int64 // requests still being handled (Drain waits for 0)
 	ackWaits sync.Map     // sip.ServerTransaction -> chan struct{}: see countAck
@@ -88,7 +92,10 @@ func New(o Options) (*Proxy, error) {
 	cfg := o.Config
 	// sipgo reads datagrams into 32 KiB buffers and would truncate a
 	// legal larger one; SIP over UDP can carry up to 65535 bytes
-	sip.TransportBufferReadSize = 65535
+	sip.TransportBufferReadSize = maxDatagram
+	// sipgo refuses UDP messages past 1300 bytes, answers included; the
+	// proxy applies RFC 3261 18.1.1 to requests itself (send.go)
+	sip.UDPMTUSize = maxDatagram + 200
 	p := &Proxy{cfg: cfg, m: o.Metrics, log: o.Logger, cdr: o.CDR, tracer: o.Tracer,
 		Reg: registrar.New(), ourHosts: map[string]bool{}, ourPorts: map[int]bool{}, domains: map[string]bool{},
 		injectors: map[string]*heptrace.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}
