@@ -123,6 +123,11 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 	var lastCode int
 	var lastReason string
 	for i, t := range targets {
+		if p.isOwnAddress(t.URI, t.Transport) {
+			p.m.Loops.WithLabelValues("target").Inc()
+			lastCode, lastReason = 482, "Loop Detected"
+			continue
+		}
 		opts := []sipgo.ClientRequestOption{p.via(key), decMaxForwards}
 		if initial {
 			opts = append(opts, p.recordRoute(req.Transport()))

@@ -3,6 +3,7 @@ package core
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"net"
 	"strconv"
 	"strings"
 
@@ -95,4 +96,27 @@ func (p *Proxy) via(key string) sipgo.ClientRequestOption {
 		via.Params.Add("branch", branchPrefix+key+"."+strconv.FormatUint(p.serial.Add(1), 36))
 		return nil
 	}
+}
+
+// isOwnAddress reports whether a next hop is one of the proxy's own
+// listening addresses: a request sent there comes straight back (a loop,
+// or at best a spiral through the network), and over TCP or TLS sipgo
+// (v1.7.2) would not even dial it: it files accepted connections under
+// their local address too, so the request would go out on the last
+// connection a client opened to that listener.
+func (p *Proxy) isOwnAddress(u sip.Uri, transport string) bool {
+	port := u.Port
+	if port == 0 {
+		port = sip.DefaultPort(transport)
+	}
+	if !p.ourPorts[port] {
+		return false
+	}
+	host := strings.ToLower(strings.Trim(u.Host, "[]"))
+	if p.ourHosts[host] {
+		return true
+	}
+	// a wildcard listener takes loopback too
+	ip := net.ParseIP(host)
+	return p.wildcard && (host == "localhost" || ip != nil && ip.IsLoopback())
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/siphon-otel/siphon-otel/proxy/config"
 	"github.com/siphon-otel/siphon-otel/proxy/registrar"
 )
 
@@ -60,17 +61,18 @@ func back(req *sip.Request) *sip.Request {
 	return r
 }
 
-// TestLoop is RFC 3261 16.3 step 4 with bob's contact registered at the
-// proxy's own address (sip:bob@127.0.0.1 at sip:bob@127.0.0.1:5060): the request comes back once with a new
-// Request-URI (a spiral: forwarded again), then unchanged (a loop: 482),
-// and the 482 goes back along the path.
+// TestLoop is RFC 3261 16.3 step 4 with a route to a peer that sends
+// requests back (as a peer routing the domain to this proxy would): the
+// request comes back once with a new Request-URI (a spiral: forwarded
+// again), then unchanged (a loop: 482), and the 482 goes back along the
+// path.
 func TestLoop(t *testing.T) {
 	for _, transport := range []string{"UDP", "TCP"} {
 		t.Run(transport, func(t *testing.T) {
-			h := newHarness(t, nil)
-			h.p.Reg.Update(registrar.AoR("sip:bob@127.0.0.1"), []registrar.Binding{{URI: "sip:bob@127.0.0.1:5060;transport=" + transport,
-				Expires: 600, Q: 1}}, "reg-bob", 1, "10.0.0.7:5062", "udp", "")
-			first := h.send(newReq(t, transport, "MESSAGE", "sip:bob@127.0.0.1"))
+			cfg := testConfig()
+			cfg.Routes = []config.Route{{Match: "*", Targets: []string{"sip:10.0.0.9:5080;transport=" + transport}}}
+			h := newHarness(t, cfg)
+			first := h.send(newReq(t, transport, "MESSAGE", "sip:carol@elsewhere.test"))
 			spiral := h.send(back(h.next.request(t, 0)))
 			looped := h.send(back(h.next.request(t, 1)))
 			res := looped.final()
@@ -86,6 +88,47 @@ func TestLoop(t *testing.T) {
 				u.wait()
 			}
 			assert.Len(t, h.next.requests(), 2, "sent twice, not until Max-Forwards ran out")
+		})
+	}
+}
+
+// TestOwnAddress: a target at one of the proxy's own listening addresses
+// (bob registered a contact there, or a dialog's remote target is there)
+// is not sent to: it would come straight back, and over TCP sipgo would
+// hand it to whichever client connected last. The next target is tried;
+// with none, 482.
+func TestOwnAddress(t *testing.T) {
+	cases := []struct {
+		name      string
+		transport string
+		contacts  []string // bob@127.0.0.1's
+		ruri      string
+		hdrs      []string
+		code      int
+		sent      int
+	}{
+		{"a contact at the proxy, UDP", "UDP", []string{"sip:bob@127.0.0.1:5060"}, "sip:bob@127.0.0.1", nil, 482, 0},
+		{"a contact at the proxy, TCP", "TCP", []string{"sip:bob@127.0.0.1:5060;transport=tcp"}, "sip:bob@127.0.0.1", nil, 482, 0},
+		{"a contact at the proxy's TLS port", "TLS", []string{"sips:bob@127.0.0.1"}, "sip:bob@127.0.0.1", nil, 482, 0},
+		{"then another contact", "UDP", []string{"sip:bob@127.0.0.1:5060", "sip:bob@10.0.0.7:5062"}, "sip:bob@127.0.0.1", nil, 200, 1},
+		{"a remote target at the proxy", "UDP", nil, "sip:bob@127.0.0.1:5060", []string{"To: <sip:bob@127.0.0.1>;tag=b1"}, 482, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			h.next.answer = func(_ *sip.Request, tx *clientTx) { tx.respond(200, "OK") }
+			var bs []registrar.Binding
+			for i, u := range c.contacts {
+				bs = append(bs, registrar.Binding{URI: u, Expires: 600, Q: 1 - float64(i)/10})
+			}
+			if bs != nil {
+				h.p.Reg.Update(registrar.AoR("sip:bob@127.0.0.1"), bs, "reg-bob", 1, "10.0.0.7:5062", "udp", "")
+			}
+			u := h.send(newReq(t, c.transport, "MESSAGE", c.ruri, c.hdrs...))
+			assert.Equal(t, c.code, u.final().StatusCode)
+			u.wait()
+			assert.Len(t, h.next.requests(), c.sent)
+			assert.Equal(t, 1.0, counter(h.p.m.Loops.WithLabelValues("target")))
 		})
 	}
 }
@@ -124,11 +167,15 @@ func TestLoopKey(t *testing.T) {
 }
 
 // TestAckLoop: an end-to-end ACK that loops is dropped at its second
-// round, counted.
+// round, one for the proxy's own address at once; both counted.
 func TestAckLoop(t *testing.T) {
 	h := newHarness(t, nil)
-	h.p.onAck(newReq(t, "UDP", "ACK", "sip:bob@127.0.0.1:5060", "To: <sip:bob@example.com>;tag=b1", "CSeq: 1 ACK"), nil)
+	h.p.onAck(newReq(t, "UDP", "ACK", "sip:bob@10.0.0.7:5062", "To: <sip:bob@example.com>;tag=b1", "CSeq: 1 ACK"), nil)
 	h.p.onAck(back(h.next.request(t, 0)), nil)
 	assert.Len(t, h.next.requests(), 1)
 	assert.Equal(t, 1.0, counter(h.p.m.Loops.WithLabelValues("via")))
+
+	h.p.onAck(newReq(t, "UDP", "ACK", "sip:bob@127.0.0.1:5060", "To: <sip:bob@example.com>;tag=b1", "CSeq: 1 ACK"), nil)
+	assert.Len(t, h.next.requests(), 1, "not sent to the proxy's own address")
+	assert.Equal(t, 1.0, counter(h.p.m.Loops.WithLabelValues("target")))
 }

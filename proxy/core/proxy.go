@@ -65,6 +65,7 @@ type Proxy struct {
 	host      string          // advertised host, in Via and Record-Route
 	ourHosts  map[string]bool // hosts that mean "this proxy"
 	ourPorts  map[int]bool    // ports we listen on
+	wildcard  bool            // a listener on every address
 	domains   map[string]bool // domain.local
 	listeners []io_closer
 	injectors map[string]*heptrace.Listener // tcp/tls listeners that take dialled connections
@@ -112,7 +113,9 @@ func New(o Options) (*Proxy, error) {
 			if kind := [...]string{"udp", "tcp", "tls"}[i]; p.ports[kind] == 0 {
 				p.ports[kind] = n
 			}
-			if h != "" && h != "0.0.0.0" && h != "::" {
+			if h == "" || h == "0.0.0.0" || h == "::" {
+				p.wildcard = true
+			} else {
 				p.ourHosts[strings.ToLower(h)] = true
 				if p.host == "" {
 					p.host = h

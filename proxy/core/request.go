@@ -220,6 +220,10 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if r := req.Route(); r != nil {
 		next = r.Address
 	}
+	if p.isOwnAddress(next, transportOf(next, req.Transport())) {
+		p.m.Loops.WithLabelValues("target").Inc()
+		return
+	}
 	fwds, err := p.outgoing(req, Target{URI: next, Transport: transportOf(next, req.Transport())}, true,
 		[]sipgo.ClientRequestOption{p.via(key), decMaxForwards})
 	if err != nil {

@@ -111,7 +111,7 @@ func New() *Set {
 	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason (queue_full, send_error)", "reason")
 
 	s.Loops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_loops_detected_total",
-		Help: "Requests not forwarded because they would loop: check=via (came back with our Via, 482), request_uri (in-dialog, addressed to the proxy itself, 404)"},
+		Help: "Requests not forwarded because they would loop: check=via (came back unchanged with our Via: 482), request_uri (in a dialog, addressed to the proxy itself: 404), target (the next hop is the proxy's own address: 482)"},
 		[]string{"check"})
 	s.SendFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_send_failures_total",
 		Help: "SIP messages the proxy could not write: message=request|response, reason=too_large|transport"},
@@ -141,7 +141,7 @@ func New() *Set {
 	for _, r := range []string{"queue_full", "send_error"} {
 		s.HEPDropped.WithLabelValues(r)
 	}
-	for _, c := range []string{"via", "request_uri"} {
+	for _, c := range []string{"via", "request_uri", "target"} {
 		s.Loops.WithLabelValues(c)
 	}
 	for _, m := range []string{"request", "response"} {
