@@ -81,6 +81,11 @@ func (p *Proxy) callOf(req *sip.Request, authUser string) calls.Call {
 
 // prepare points a request at its next hop.
 func (p *Proxy) prepare(req *sip.Request, next sip.Uri, transport string) error {
+	return p.prepareDial(req, next, transport, dialTimeout)
+}
+
+// prepareDial is prepare with the time a new connection may take.
+func (p *Proxy) prepareDial(req *sip.Request, next sip.Uri, transport string, timeout time.Duration) error {
 	dest := hostPort(next, transport)
 	req.SetDestination(dest)
 	req.SetTransport(strings.ToUpper(transport))
@@ -88,8 +93,11 @@ func (p *Proxy) prepare(req *sip.Request, next sip.Uri, transport string) error 
 		// leave from the listening socket (sipgo would open a new one)
 		req.Laddr = p.udpLaddr
 	}
-	return p.ensureConn(transport, dest)
+	return p.ensureConn(transport, dest, timeout)
 }
+
+// dialTimeout is how long dialling a next hop may take.
+const dialTimeout = 5 * time.Second
 
 // forward relays a request statefully to the first target that answers,
 // failing over on transport errors, 408, 5xx and no final answer. inDialog
@@ -179,6 +187,8 @@ func (p *Proxy) relay(req *sip.Request, fwds []*sip.Request, tx sip.ServerTransa
 			break
 		}
 		if i < len(fwds)-1 {
+			// outgoing's TCP copy of a large request: the hop takes no TCP
+			p.noTCP.add(f.Destination(), time.Now())
 			p.log.Debug("request not sent, trying the next transport", "method", f.Method, "destination", f.Destination(),
 				"transport", f.Transport(), "error", err)
 			continue
@@ -338,7 +348,7 @@ func reasonHeader(res *sip.Response) string {
 // proxy dialled itself and handed to sipgo through its listener, so that
 // its traffic is captured for HEP and counted like accepted connections.
 // (sipgo pools connections by remote address and reuses them.)
-func (p *Proxy) ensureConn(transport, dest string) error {
+func (p *Proxy) ensureConn(transport, dest string, timeout time.Duration) error {
 	if transport == "udp" {
 		return nil
 	}
@@ -364,7 +374,7 @@ func (p *Proxy) ensureConn(transport, dest string) error {
 		p.dialMu.Unlock()
 		close(wait)
 	}()
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	var conn net.Conn
 	var err error
 	if transport == "tls" {

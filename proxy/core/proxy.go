@@ -78,6 +78,7 @@ type Proxy struct {
 	serial    atomic.Uint64 // tells the branches of one request's copies apart
 	sendWarn  throttle      // messages not sent
 	nonceWarn throttle      // digest nonces at their limit
+	noTCP     hopSet        // next hops that took no TCP for a large request
 
 	draining atomic.Bool
 	inflight atomic.Int64 // requests still being handled (Drain waits for 0)

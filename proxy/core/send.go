@@ -27,16 +27,18 @@ const maxDatagram = 65535
 // send (opts applied, the Request-URI set to t's unless inDialog), in the
 // order to try them: over t's transport, or, for a UDP target and a
 // request too large for UDP, over TCP first and UDP after, for a next hop
-// that takes no TCP (RFC 3261 18 has every element take both, but a
-// NATed UA may not be reachable on TCP).
+// that takes no TCP. RFC 3261 18 has every element take both, but a UA
+// behind NAT often cannot be reached over TCP: a next hop that took no
+// TCP connection (within largeDialTimeout) is sent large requests over
+// UDP for noTCPFor without trying again.
 func (p *Proxy) outgoing(req *sip.Request, t Target, inDialog bool, opts []sipgo.ClientRequestOption) ([]*sip.Request, error) {
-	build := func(transport string) (*sip.Request, error) {
+	build := func(transport string, timeout time.Duration) (*sip.Request, error) {
 		fwd := req.Clone()
 		if !inDialog {
 			fwd.Recipient = t.URI
 			fwd.Recipient.UriParams = t.URI.UriParams.Clone()
 		}
-		if err := p.prepare(fwd, t.URI, transport); err != nil {
+		if err := p.prepareDial(fwd, t.URI, transport, timeout); err != nil {
 			return nil, err
 		}
 		for _, o := range opts {
@@ -46,19 +48,68 @@ func (p *Proxy) outgoing(req *sip.Request, t Target, inDialog bool, opts []sipgo
 		}
 		return fwd, nil
 	}
-	fwd, err := build(t.Transport)
+	fwd, err := build(t.Transport, dialTimeout)
 	if err != nil {
 		return nil, err
 	}
 	if t.Transport != "udp" || p.ports["tcp"] == 0 || len(fwd.String()) <= maxUDPRequest {
 		return []*sip.Request{fwd}, nil
 	}
-	big, err := build("tcp")
+	dest := hostPort(t.URI, "tcp")
+	if p.noTCP.has(dest, time.Now()) {
+		return []*sip.Request{fwd}, nil
+	}
+	big, err := build("tcp", largeDialTimeout)
 	if err != nil {
+		p.noTCP.add(dest, time.Now())
 		p.log.Debug("large request: no TCP to the next hop, over UDP", "method", req.Method, "target", t.URI.String(), "error", err)
 		return []*sip.Request{fwd}, nil
 	}
 	return []*sip.Request{big, fwd}, nil
+}
+
+const (
+	// largeDialTimeout bounds the wait for a TCP connection to a next
+	// hop that may take none (a UA behind NAT drops the SYN).
+	largeDialTimeout = 2 * time.Second
+	// noTCPFor is how long a next hop that took no TCP connection is
+	// sent large requests over UDP without trying TCP again.
+	noTCPFor = 10 * time.Minute
+	// noTCPMax bounds how many such next hops are remembered.
+	noTCPMax = 10_000
+)
+
+// hopSet remembers next hops (host:port) for a while.
+type hopSet struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (s *hopSet) has(dest string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return now.Before(s.until[dest])
+}
+
+// add remembers dest for noTCPFor; when full it first forgets the
+// expired, and adds nothing if none were (the hop is then tried again).
+func (s *hopSet) add(dest string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.until == nil {
+		s.until = map[string]time.Time{}
+	}
+	if len(s.until) >= noTCPMax {
+		for k, t := range s.until {
+			if !now.Before(t) {
+				delete(s.until, k)
+			}
+		}
+		if len(s.until) >= noTCPMax {
+			return
+		}
+	}
+	s.until[dest] = now.Add(noTCPFor)
 }
 
 // sendFailed counts a message the proxy could not write (message is
