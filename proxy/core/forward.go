@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -26,6 +27,8 @@ var asIs = func(*sipgo.Client, *sip.Request) error { return nil }
 // It replaces the header: sip.Request.Clone (sipgo v1.7.2) shares the
 // Max-Forwards header between a request and its clones, so decrementing in
 // place took one more hop off for every target a request failed over to.
+var errMaxForwards = errors.New("core: Max-Forwards 0: not forwarded")
+
 func decMaxForwards(_ *sipgo.Client, r *sip.Request) error {
 	h := r.MaxForwards()
 	if h == nil {
@@ -34,7 +37,7 @@ func decMaxForwards(_ *sipgo.Client, r *sip.Request) error {
 		return nil
 	}
 	if *h == 0 {
-		return errorf("Max-Forwards 0: not forwarded")
+		return errMaxForwards
 	}
 	mf := *h - 1
 	r.ReplaceHeader(&mf)

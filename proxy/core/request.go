@@ -226,8 +226,12 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	}
 	fwds, err := p.outgoing(req, Target{URI: next, Transport: transportOf(next, req.Transport())}, true,
 		[]sipgo.ClientRequestOption{p.via(key), decMaxForwards})
-	if err != nil {
+	if errors.Is(err, errMaxForwards) {
 		p.log.Debug("ACK not forwarded", "error", err)
+		return
+	}
+	if err != nil {
+		p.sendFailed("request", err, "method", sip.ACK, "target", next.String())
 		return
 	}
 	for i, fwd := range fwds {
