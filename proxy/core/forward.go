@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -17,34 +18,30 @@ import (
 // asIs sends a request exactly as built (a CANCEL reuses its INVITE's Via).
 var asIs = func(*sipgo.Client, *sip.Request) error { return nil }
 
-// addVia is a proxy's Via (RFC 3261 16.6 step 8): our advertised host and
-// the listening port of the outgoing transport, so answers come back to a
-// socket we read (sipgo would name the connection's ephemeral port), plus
-// received/rport on the previous hop's Via (RFC 3581).
-func (p *Proxy) addVia(c *sipgo.Client, r *sip.Request) error {
-	if err := sipgo.ClientRequestAddVia(c, r); err != nil {
-		return err
-	}
-	via := r.Via()
-	via.Host = p.host
-	via.Port = p.ports[strings.ToLower(r.Transport())]
-	return nil
-}
-
-// decMaxForwards is RFC 3261 16.6 step 3 (a request with none gets 70).
-// It decrements a copy: sip.Request.Clone (sipgo v1.7.2) shares the
+// decMaxForwards is RFC 3261 16.6 step 3: the copy's Max-Forwards goes
+// down by one, to 0 included (the next hop answers 483 unless it is the
+// target, which may take it), and a request without one gets 70. sipgo's
+// ClientRequestDecreaseMaxForward refuses to send at 0, which turned a
+// request arriving with 1 into a 503 from this proxy. A request arriving
+// with 0 was answered 483 before (process); an ACK stops here.
+// It replaces the header: sip.Request.Clone (sipgo v1.7.2) shares the
 // Max-Forwards header between a request and its clones, so decrementing in
-// place took one more hop off for every target a request failed over to,
-// and past 0 the value wrapped to 2^32-1.
-func decMaxForwards(c *sipgo.Client, r *sip.Request) error {
-	mf := sip.MaxForwardsHeader(70)
-	if h := r.MaxForwards(); h != nil {
-		mf = *h
-		r.ReplaceHeader(&mf)
-	} else {
+// place took one more hop off for every target a request failed over to.
+var errMaxForwards = errors.New("core: Max-Forwards 0: not forwarded")
+
+func decMaxForwards(_ *sipgo.Client, r *sip.Request) error {
+	h := r.MaxForwards()
+	if h == nil {
+		mf := sip.MaxForwardsHeader(70)
 		r.AppendHeader(&mf)
+		return nil
 	}
-	return sipgo.ClientRequestDecreaseMaxForward(c, r)
+	if *h == 0 {
+		return errMaxForwards
+	}
+	mf := *h - 1
+	r.ReplaceHeader(&mf)
+	return nil
 }
 
 // recordRoute keeps this proxy on the dialog's path (16.6 step 4). When the
@@ -87,6 +84,11 @@ func (p *Proxy) callOf(req *sip.Request, authUser string) calls.Call {
 
 // prepare points a request at its next hop.
 func (p *Proxy) prepare(req *sip.Request, next sip.Uri, transport string) error {
+	return p.prepareDial(req, next, transport, dialTimeout)
+}
+
+// prepareDial is prepare with the time a new connection may take.
+func (p *Proxy) prepareDial(req *sip.Request, next sip.Uri, transport string, timeout time.Duration) error {
 	dest := hostPort(next, transport)
 	req.SetDestination(dest)
 	req.SetTransport(strings.ToUpper(transport))
@@ -94,14 +96,17 @@ func (p *Proxy) prepare(req *sip.Request, next sip.Uri, transport string) error 
 		// leave from the listening socket (sipgo would open a new one)
 		req.Laddr = p.udpLaddr
 	}
-	return p.ensureConn(transport, dest)
+	return p.ensureConn(transport, dest, timeout)
 }
+
+// dialTimeout is how long dialling a next hop may take.
+const dialTimeout = 5 * time.Second
 
 // forward relays a request statefully to the first target that answers,
 // failing over on transport errors, 408, 5xx and no final answer. inDialog
 // requests do not rewrite the Request-URI (it is the remote target or the
-// route set says where to go).
-func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Target, inDialog bool, authUser string) {
+// route set says where to go). key is the request's loopKey as received.
+func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Target, inDialog bool, authUser, key string) {
 	invite := req.Method == sip.INVITE
 	initial := invite && !inDialog
 	callID, fromTag := req.CallID().Value(), req.From().Params.GetOr("tag", "")
@@ -129,21 +134,22 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 	var lastCode int
 	var lastReason string
 	for i, t := range targets {
-		fwd := req.Clone()
-		if !inDialog {
-			fwd.Recipient = t.URI
-			fwd.Recipient.UriParams = t.URI.UriParams.Clone()
-		}
-		if err := p.prepare(fwd, t.URI, t.Transport); err != nil {
-			p.log.Warn("next hop unreachable", "target", t.URI.String(), "error", err)
-			lastCode, lastReason = 503, "Service Unavailable"
+		if p.isOwnAddress(t.URI, t.Transport) {
+			p.m.Loops.WithLabelValues("target").Inc()
+			lastCode, lastReason = 482, "Loop Detected"
 			continue
 		}
-		opts := []sipgo.ClientRequestOption{p.addVia, decMaxForwards}
+		opts := []sipgo.ClientRequestOption{p.via(key), decMaxForwards}
 		if initial {
 			opts = append(opts, p.recordRoute(req.Transport()))
 		}
-		code, reason, final, done := p.relay(req, fwd, tx, opts, invite, initial, cancelled, i == len(targets)-1)
+		fwds, err := p.outgoing(req, t, inDialog, opts)
+		if err != nil {
+			p.sendFailed("request", err, "method", req.Method, "target", t.URI.String())
+			lastCode, lastReason = 503, "Service Unavailable"
+			continue
+		}
+		code, reason, final, fwd, done := p.relay(req, fwds, tx, invite, initial, cancelled, i == len(targets)-1)
 		if done {
 			if initial && final != nil {
 				p.Calls.Final(callID, fromTag, code, reasonHeader(final), hostOf(fwd.Destination()), false)
@@ -161,11 +167,12 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 	p.reply(tx, req, lastCode, lastReason)
 }
 
-// relay runs one client transaction. It returns the final code and whether
-// the request is finished (answered upstream, or cancelled); not done means
-// try the next target.
-func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []sipgo.ClientRequestOption,
-	invite, initial bool, cancelled <-chan *sip.Request, last bool) (int, string, *sip.Response, bool) {
+// relay runs one client transaction, with the first of fwds (outgoing's
+// copies of the request, in order) that can be sent. It returns the final
+// code, the copy sent and whether the request is finished (answered
+// upstream, or cancelled); not done means try the next target.
+func (p *Proxy) relay(req *sip.Request, fwds []*sip.Request, tx sip.ServerTransaction,
+	invite, initial bool, cancelled <-chan *sip.Request, last bool) (int, string, *sip.Response, *sip.Request, bool) {
 	callID, fromTag := req.CallID().Value(), req.From().Params.GetOr("tag", "")
 	timeout := 32 * time.Second // timer F
 	if invite {
@@ -174,10 +181,23 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
-	ctxTx, err := p.client.TransactionRequest(ctx, fwd, opts...)
-	if err != nil {
-		p.log.Warn("request not forwarded", "method", fwd.Method, "destination", fwd.Destination(), "error", err)
-		return 503, "Service Unavailable", nil, false
+	var ctxTx sip.ClientTransaction
+	var fwd *sip.Request
+	for i, f := range fwds {
+		t, err := p.client.TransactionRequest(ctx, f, asIs)
+		if err == nil {
+			ctxTx, fwd = t, f
+			break
+		}
+		if i < len(fwds)-1 {
+			// outgoing's TCP copy of a large request: the hop takes no TCP
+			p.noTCP.add(f.Destination(), time.Now())
+			p.log.Debug("request not sent, trying the next transport", "method", f.Method, "destination", f.Destination(),
+				"transport", f.Transport(), "error", err)
+			continue
+		}
+		p.sendFailed("request", err, "method", f.Method, "destination", f.Destination(), "transport", f.Transport())
+		return 503, "Service Unavailable", nil, nil, false
 	}
 	p.m.UACPendingRequests.Inc()
 	defer func() {
@@ -202,7 +222,7 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 		case <-silent:
 			p.log.Warn("next hop silent, failing over", "method", fwd.Method, "destination", fwd.Destination(),
 				"after", p.cfg.Proxy.FailoverTimeout)
-			return 408, "Request Timeout", nil, false
+			return 408, "Request Timeout", nil, fwd, false
 		case res := <-ctxTx.Responses():
 			silent = nil
 			if res.StatusCode == 100 {
@@ -218,13 +238,13 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 			if answered {
 				// after CANCEL or timeout upstream has its answer; the
 				// downstream final (487) only closes this transaction
-				return res.StatusCode, res.Reason, res, true
+				return res.StatusCode, res.Reason, res, fwd, true
 			}
 			if !last && failover(res.StatusCode) {
-				return res.StatusCode, res.Reason, res, false
+				return res.StatusCode, res.Reason, res, fwd, false
 			}
 			p.relayResponse(tx, req, res)
-			return res.StatusCode, res.Reason, res, true
+			return res.StatusCode, res.Reason, res, fwd, true
 		case c := <-cancelled:
 			// sipgo answered the CANCEL (200) and the INVITE (487) upstream
 			answered = true
@@ -240,7 +260,7 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 			timer.Reset(4 * time.Second) // wait a little for the 487
 		case <-timer.C:
 			if answered {
-				return 487, "Request Terminated", nil, true
+				return 487, "Request Terminated", nil, fwd, true
 			}
 			if invite {
 				// nobody answered: CANCEL downstream, 408 upstream
@@ -254,13 +274,13 @@ func (p *Proxy) relay(req, fwd *sip.Request, tx sip.ServerTransaction, opts []si
 				timer.Reset(4 * time.Second)
 				continue
 			}
-			return 408, "Request Timeout", nil, false
+			return 408, "Request Timeout", nil, fwd, false
 		case <-ctxTx.Done():
 			if answered {
-				return 487, "Request Terminated", nil, true
+				return 487, "Request Terminated", nil, fwd, true
 			}
 			p.log.Warn("no answer from next hop", "method", fwd.Method, "destination", fwd.Destination(), "error", ctxTx.Err())
-			return 408, "Request Timeout", nil, false
+			return 408, "Request Timeout", nil, fwd, false
 		}
 	}
 }
@@ -305,7 +325,7 @@ func (p *Proxy) cancelDownstream(invite *sip.Request, reason string) {
 		defer cancel()
 		ctx2, err := p.client.TransactionRequest(ctx, c, asIs)
 		if err != nil {
-			p.log.Warn("CANCEL not sent", "error", err)
+			p.sendFailed("request", err, "method", sip.CANCEL, "destination", c.Destination())
 			return
 		}
 		defer ctx2.Terminate()
@@ -331,7 +351,7 @@ func reasonHeader(res *sip.Response) string {
 // proxy dialled itself and handed to sipgo through its listener, so that
 // its traffic is captured for HEP and counted like accepted connections.
 // (sipgo pools connections by remote address and reuses them.)
-func (p *Proxy) ensureConn(transport, dest string) error {
+func (p *Proxy) ensureConn(transport, dest string, timeout time.Duration) error {
 	if transport == "udp" {
 		return nil
 	}
@@ -357,7 +377,7 @@ func (p *Proxy) ensureConn(transport, dest string) error {
 		p.dialMu.Unlock()
 		close(wait)
 	}()
-	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	var conn net.Conn
 	var err error
 	if transport == "tls" {
@@ -392,7 +412,7 @@ func (p *Proxy) onStrayResponse(res *sip.Response) {
 		return
 	}
 	if err := p.srv.WriteResponse(up); err != nil {
-		p.log.Debug("2xx retransmission not relayed", "error", err)
+		p.sendFailed("response", err, "code", up.StatusCode, "destination", up.Destination())
 		return
 	}
 	p.m.Responses.WithLabelValues(strconv.Itoa(up.StatusCode)).Inc()

@@ -202,13 +202,13 @@ func TestMaxForwards(t *testing.T) {
 		sent []string
 	}{
 		{"70", "Max-Forwards: 70", 200, []string{"69", "69"}},
-		{"none: 70 assumed", "Max-Forwards:", 200, []string{"69", "69"}},
+		// "the proxy MUST add one with a field value, which SHOULD be 70"
+		{"none: 70 added", "Max-Forwards:", 200, []string{"70", "70"}},
 		{"5", "Max-Forwards: 5", 200, []string{"4", "4"}},
-		// sipgo (ClientRequestDecreaseMaxForward) refuses to send a
-		// request whose Max-Forwards reaches 0, so the proxy answers 503
-		// itself where the next hop would have answered 483. Pinned, not
-		// endorsed.
-		{"1", "Max-Forwards: 1", 503, nil},
+		// decremented to 0 and forwarded: the next hop is the one to
+		// answer 483, or to take it if it is the target (sipgo's own
+		// decrement refused to send it, and the proxy answered 503)
+		{"1", "Max-Forwards: 1", 200, []string{"0", "0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -454,8 +454,8 @@ func TestAck(t *testing.T) {
 		{"to the next route", "sip:bob@10.0.0.7:5062", []string{"Route: <sip:127.0.0.1:5060;lr>, <sip:192.0.2.9;lr>"}, "192.0.2.9:5060"},
 		{"to a remote target over tcp", "sip:bob@10.0.0.7:5062;transport=tcp", nil, "10.0.0.7:5062"},
 		{"for the proxy itself", "sip:127.0.0.1:5060", nil, ""},
-		// sipgo will not send it with Max-Forwards 0 (see TestMaxForwards)
-		{"Max-Forwards 1", "sip:bob@10.0.0.7:5062", []string{"Max-Forwards: 1"}, ""},
+		{"Max-Forwards 1: forwarded with 0", "sip:bob@10.0.0.7:5062", []string{"Max-Forwards: 1"}, "10.0.0.7:5062"},
+		{"Max-Forwards 0: not forwarded", "sip:bob@10.0.0.7:5062", []string{"Max-Forwards: 0"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -472,7 +472,11 @@ func TestAck(t *testing.T) {
 			fwd := sent[0]
 			assert.Equal(t, c.dest, fwd.Destination())
 			assert.Equal(t, c.ruri, fwd.Recipient.String())
-			assert.Equal(t, "69", headerValue(fwd, "Max-Forwards"))
+			mf := "69"
+			if in := headerValue(ack, "Max-Forwards"); in == "1" {
+				mf = "0"
+			}
+			assert.Equal(t, mf, headerValue(fwd, "Max-Forwards"))
 			require.Len(t, fwd.GetHeaders("Via"), 2)
 			assert.Equal(t, "127.0.0.1", fwd.Via().Host)
 		})

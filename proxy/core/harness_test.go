@@ -212,9 +212,15 @@ type upstream struct {
 // transaction, on its own goroutine.
 func (h *harness) send(req *sip.Request) *upstream {
 	h.t.Helper()
+	return h.sendOn(req, &recConn{})
+}
+
+// sendOn is send with the upstream connection given.
+func (h *harness) sendOn(req *sip.Request, conn *recConn) *upstream {
+	h.t.Helper()
 	key, err := sip.ServerTxKeyMake(req)
 	require.NoError(h.t, err)
-	u := &upstream{t: h.t, req: req, conn: &recConn{}, done: make(chan struct{})}
+	u := &upstream{t: h.t, req: req, conn: conn, done: make(chan struct{})}
 	u.tx = sip.NewServerTx(key, req, u.conn, discard)
 	require.NoError(h.t, u.tx.Init())
 	go func() {
@@ -277,9 +283,10 @@ func (u *upstream) ack(res *sip.Response) {
 }
 
 // recConn is the server transaction's connection: it keeps the responses
-// and wakes whoever waits for one.
+// and wakes whoever waits for one; with fail set, writes fail with it.
 type recConn struct {
 	responses recorded[*sip.Response]
+	fail      error
 }
 
 func (c *recConn) LocalAddr() net.Addr { return &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5060} }
@@ -293,6 +300,9 @@ func (c *recConn) WriteMsg(m sip.Message) error {
 	res, ok := m.(*sip.Response)
 	if !ok {
 		return fmt.Errorf("recConn: a request written upstream: %s", m)
+	}
+	if c.fail != nil {
+		return c.fail
 	}
 	c.responses.add(res.Clone())
 	return nil
@@ -365,6 +375,7 @@ type nextHop struct {
 	refuse func(req *sip.Request) error
 
 	sent    recorded[*sip.Request]
+	txs     recorded[*clientTx] // the client transactions, in order
 	mu      sync.Mutex
 	invites map[string]*clientTx // by branch, for CANCEL
 }
@@ -381,6 +392,7 @@ func (n *nextHop) Request(_ context.Context, req *sip.Request) (sip.ClientTransa
 		}
 	}
 	tx := newClientTx(req)
+	n.txs.add(tx)
 	branch, _ := req.Via().Params.Get("branch")
 	switch req.Method {
 	case sip.CANCEL:
@@ -416,6 +428,12 @@ func snapshot(req *sip.Request) *sip.Request {
 	s.SetDestination(req.Destination())
 	s.Laddr = req.Laddr
 	return s
+}
+
+// tx waits for the i-th client transaction.
+func (n *nextHop) tx(t *testing.T, i int) *clientTx {
+	t.Helper()
+	return n.txs.wait(t, i, "client transaction")
 }
 
 // request waits for the i-th request sent downstream.

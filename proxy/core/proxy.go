@@ -65,6 +65,7 @@ type Proxy struct {
 	host      string          // advertised host, in Via and Record-Route
 	ourHosts  map[string]bool // hosts that mean "this proxy"
 	ourPorts  map[int]bool    // ports we listen on
+	wildcard  bool            // a listener on every address
 	domains   map[string]bool // domain.local
 	listeners []io_closer
 	injectors map[string]*heptrace.Listener // tcp/tls listeners that take dialled connections
@@ -73,6 +74,11 @@ type Proxy struct {
 	tlsClient *tls.Config                   // verifies next hops over TLS
 	dialMu    sync.Mutex
 	dialing   map[string]chan struct{}
+
+	serial    atomic.Uint64 // tells the branches of one request's copies apart
+	sendWarn  throttle      // messages not sent
+	nonceWarn throttle      // digest nonces at their limit
+	noTCP     hopSet        // next hops that took no TCP for a large request
 
 	draining atomic.Bool
 	inflight atomic.Int64 // requests still being handled (Drain waits for 0)
@@ -88,7 +94,10 @@ func New(o Options) (*Proxy, error) {
 	cfg := o.Config
 	// sipgo reads datagrams into 32 KiB buffers and would truncate a
 	// legal larger one; SIP over UDP can carry up to 65535 bytes
-	sip.TransportBufferReadSize = 65535
+	sip.TransportBufferReadSize = maxDatagram
+	// sipgo refuses UDP messages past 1300 bytes, answers included; the
+	// proxy applies RFC 3261 18.1.1 to requests itself (send.go)
+	sip.UDPMTUSize = maxDatagram + 200
 	p := &Proxy{cfg: cfg, m: o.Metrics, log: o.Logger, cdr: o.CDR, tracer: o.Tracer,
 		Reg: registrar.New(), ourHosts: map[string]bool{}, ourPorts: map[int]bool{}, domains: map[string]bool{},
 		injectors: map[string]*heptrace.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}
@@ -105,7 +114,9 @@ func New(o Options) (*Proxy, error) {
 			if kind := [...]string{"udp", "tcp", "tls"}[i]; p.ports[kind] == 0 {
 				p.ports[kind] = n
 			}
-			if h != "" && h != "0.0.0.0" && h != "::" {
+			if h == "" || h == "0.0.0.0" || h == "::" {
+				p.wildcard = true
+			} else {
 				p.ourHosts[strings.ToLower(h)] = true
 				if p.host == "" {
 					p.host = h

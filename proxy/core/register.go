@@ -17,29 +17,42 @@ import (
 
 // challenge checks digest credentials in header (Authorization for
 // REGISTER, Proxy-Authorization for INVITE). Without valid ones it answers
-// with a challenge and returns false.
+// and returns false: a wrong answer (or an unknown user: the same answer)
+// gets 403, a digest-uri that is not the Request-URI 400 (RFC 2617
+// 3.2.2.5), anything else a new challenge, stale=true when the answer was
+// right but its nonce expired or was used already.
 func (p *Proxy) challenge(req *sip.Request, tx sip.ServerTransaction, header string, code int, challengeHeader string) (string, bool) {
 	value := ""
 	if h := req.GetHeader(header); h != nil {
 		value = h.Value()
 	}
-	user, err := p.auth.Verify(value, req.Method.String())
+	source := hostOf(req.Source())
+	user, err := p.auth.Verify(digest.Attempt{Header: value, Method: req.Method.String(), URI: req.Recipient,
+		Source: source, OneTime: req.Method == sip.REGISTER})
 	if err == nil {
 		return user, true
 	}
 	if !errors.Is(err, digest.ErrNoCredentials) {
 		p.m.AuthFailures.Inc()
+		p.log.Debug("digest authentication failed", "method", req.Method, "source", source, "error", err)
+	}
+	if errors.Is(err, digest.ErrTooManyNonces) {
+		p.warn(&p.nonceWarn, "digest nonces in use at their limit: new ones are challenged again", "limit", p.auth.MaxTracked)
+	}
+	switch {
+	case errors.Is(err, digest.ErrBadResponse):
+		p.reply(tx, req, 403, "Forbidden")
+		return "", false
+	case errors.Is(err, digest.ErrURIMismatch):
+		p.reply(tx, req, 400, "Bad Request")
+		return "", false
 	}
 	reason := "Unauthorized"
 	if code == 407 {
 		reason = "Proxy Authentication Required"
 	}
-	// credentials that were checked and are wrong: no new challenge
-	if errors.Is(err, digest.ErrUnknownUser) || errors.Is(err, digest.ErrBadResponse) {
-		p.reply(tx, req, 403, "Forbidden")
-		return "", false
-	}
-	p.reply(tx, req, code, reason, challengeHeader, p.auth.Challenge(errors.Is(err, digest.ErrStaleNonce)))
+	stale := errors.Is(err, digest.ErrStaleNonce) || errors.Is(err, digest.ErrReplayed) || errors.Is(err, digest.ErrTooManyNonces)
+	p.reply(tx, req, code, reason, challengeHeader, p.auth.Challenge(source, stale))
 	return "", false
 }
 

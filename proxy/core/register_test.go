@@ -123,8 +123,14 @@ func TestRegisterBinding(t *testing.T) {
 }
 
 // digestAuthorization answers challenge as a UA with password would
-// (RFC 2617, qop=auth).
+// (RFC 2617, qop=auth), with nonce-count 1.
 func digestAuthorization(t *testing.T, challenge, user, password, method, uri string) string {
+	t.Helper()
+	return digestAuthorizationNC(t, challenge, user, password, method, uri, 1)
+}
+
+// digestAuthorizationNC is digestAuthorization with nonce-count nc.
+func digestAuthorizationNC(t *testing.T, challenge, user, password, method, uri string, nc int) string {
 	t.Helper()
 	m := regexp.MustCompile(`realm="([^"]+)", nonce="([^"]+)"`).FindStringSubmatch(challenge)
 	require.Len(t, m, 3, challenge)
@@ -132,9 +138,10 @@ func digestAuthorization(t *testing.T, challenge, user, password, method, uri st
 	md5hex := func(s string) string { sum := md5.Sum([]byte(s)); return hex.EncodeToString(sum[:]) }
 	ha1 := md5hex(user + ":" + realm + ":" + password)
 	ha2 := md5hex(method + ":" + uri)
-	resp := md5hex(ha1 + ":" + nonce + ":00000001:0a4f113b:auth:" + ha2)
-	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="0a4f113b"`,
-		user, realm, nonce, uri, resp)
+	count := fmt.Sprintf("%08x", nc)
+	resp := md5hex(ha1 + ":" + nonce + ":" + count + ":0a4f113b:auth:" + ha2)
+	return fmt.Sprintf(`Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%s, cnonce="0a4f113b"`,
+		user, realm, nonce, uri, resp, count)
 }
 
 // authConfig turns digest auth on with alice:secret.
@@ -231,7 +238,7 @@ func TestInviteAuth(t *testing.T) {
 			h.next.answer = func(_ *sip.Request, tx *clientTx) { tx.respond(486, "Busy Here") }
 			hdrs := []string{"From: <sip:" + c.from + ">;tag=f1"}
 			if c.password != "" {
-				ch := h.p.auth.Challenge(false)
+				ch := h.p.auth.Challenge("10.0.0.1", false) // newReq comes from 10.0.0.1
 				hdrs = append(hdrs, "Proxy-Authorization: "+digestAuthorization(t, ch, "alice", c.password, "INVITE", "sip:bob@example.com"))
 			}
 			u := h.send(newReq(t, "UDP", "INVITE", "sip:bob@example.com", hdrs...))
@@ -336,4 +343,113 @@ func keys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// withoutPerRequest is a response with what differs between two answers
+// to the same request blanked: the To tag (a fresh one each answer) and
+// the nonce of a challenge (a fresh one each challenge).
+func withoutPerRequest(res *sip.Response) string {
+	r := res.Clone()
+	r.To().Params.Remove("tag")
+	return regexp.MustCompile(`nonce="[^"]*"`).ReplaceAllString(r.String(), `nonce="-"`)
+}
+
+// TestAuthAnswersAlike: an unknown user gets the answer a known user with
+// a wrong answer gets, byte for byte apart from the per-request fields,
+// whatever the nonce: nothing tells which users exist.
+func TestAuthAnswersAlike(t *testing.T) {
+	const madeUp = `realm="example.com", nonce="5f5e100.1.0123456789abcdef0123456789abcdef"`
+	cases := []struct {
+		name  string
+		nonce func(challenge string) string // the challenge answered
+		code  int
+	}{
+		{"a made-up nonce", func(string) string { return madeUp }, 401},
+		{"a nonce of ours", func(ch string) string { return ch }, 403},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, authConfig(t))
+			first := h.send(register(t, "Contact: <"+c1+">"))
+			challenge := headerValue(first.final(), "WWW-Authenticate")
+			first.wait()
+			var answers []string
+			for _, user := range []string{"alice", "mallory"} {
+				// the same request but for the user name: same Call-ID,
+				// tags and branch (each is its own transaction here)
+				auth := digestAuthorization(t, c.nonce(challenge), user, "guess", "REGISTER", "sip:example.com")
+				u := h.send(register(t, "To: <sip:alice@example.com>", "Contact: <"+c1+">", "CSeq: 2 REGISTER",
+					"Via: SIP/2.0/UDP 10.0.0.1:5070;branch=z9hG4bK-same;rport", "From: <sip:alice@example.com>;tag=same",
+					"Authorization: "+auth))
+				res := u.final()
+				assert.Equal(t, c.code, res.StatusCode, user)
+				answers = append(answers, withoutPerRequest(res))
+				u.wait()
+			}
+			assert.Equal(t, answers[0], answers[1])
+			assert.Equal(t, 2.0, counter(h.p.m.AuthFailures), "both counted")
+			assert.Empty(t, h.p.Reg.Lookup(registrar.AoR("sip:alice@example.com")))
+		})
+	}
+}
+
+// TestAuthReplay: a right Authorization captured and sent again, with
+// another Call-ID and Contact, binds nothing: from another address its
+// nonce is not ours (a new challenge), from the same address it was spent
+// (REGISTER binds once: a new challenge, stale=true). A Proxy-Authorization
+// of an INVITE may be used again only with a higher nonce-count.
+func TestAuthReplay(t *testing.T) {
+	t.Run("REGISTER", func(t *testing.T) {
+		h := newHarness(t, authConfig(t))
+		first := h.send(register(t, "Contact: <"+c1+">"))
+		challenge := headerValue(first.final(), "WWW-Authenticate")
+		first.wait()
+		auth := "Authorization: " + digestAuthorization(t, challenge, "alice", "secret", "REGISTER", "sip:example.com")
+		u := h.send(register(t, "Contact: <"+c1+">", "CSeq: 2 REGISTER", auth))
+		require.Equal(t, 200, u.final().StatusCode)
+		u.wait()
+
+		for _, c := range []struct {
+			source, stale string
+		}{
+			{"10.0.0.66:5070", ""},
+			{"10.0.0.1:5070", ", stale=true"},
+		} {
+			replay := register(t, "Contact: <"+c2+">", "Call-ID: replay@evil", "CSeq: 1 REGISTER", auth)
+			replay.SetSource(c.source)
+			u := h.send(replay)
+			res := u.final()
+			assert.Equal(t, 401, res.StatusCode, c.source)
+			assert.True(t, strings.HasSuffix(headerValue(res, "WWW-Authenticate"), `qop="auth"`+c.stale), "%s: %s", c.source, headerValue(res, "WWW-Authenticate"))
+			u.wait()
+		}
+		got := h.p.Reg.Lookup(registrar.AoR("sip:alice@example.com"))
+		require.Len(t, got, 1)
+		assert.Equal(t, c1, got[0].URI, "the replays bound nothing")
+		assert.Equal(t, 2.0, counter(h.p.m.AuthFailures))
+	})
+	t.Run("INVITE", func(t *testing.T) {
+		h := newHarness(t, authConfig(t))
+		h.bind("bob", "sip:bob@10.0.0.7:5062")
+		h.next.answer = func(_ *sip.Request, tx *clientTx) { tx.respond(486, "Busy Here") }
+		ch := h.p.auth.Challenge("10.0.0.1", false)
+		for i, c := range []struct {
+			nc   int
+			uri  string
+			code int
+		}{
+			{1, "sip:bob@example.com", 486},
+			{1, "sip:bob@example.com", 407}, // replayed
+			{2, "sip:bob@example.com", 486}, // the UA's next use
+			{3, "sip:carol@example.com", 400},
+		} {
+			auth := digestAuthorizationNC(t, ch, "alice", "secret", "INVITE", c.uri, c.nc)
+			u := h.send(newReq(t, "UDP", "INVITE", "sip:bob@example.com", "From: <sip:alice@example.com>;tag=f1", "Proxy-Authorization: "+auth))
+			res := u.final()
+			assert.Equal(t, c.code, res.StatusCode, "attempt %d", i)
+			u.ack(res)
+			u.wait()
+		}
+		assert.Len(t, h.next.requests(), 2, "two INVITEs authenticated")
+	})
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
@@ -84,14 +86,38 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 		return nil
 	}
 	toSelf := p.isUs(req.Recipient)
+	inDialog := req.To().Params.Has("tag")
 	if mf := req.MaxForwards(); mf != nil && mf.Val() == 0 && !(req.Method == sip.OPTIONS && toSelf) {
 		p.failCall(req, "", 483)
 		p.reply(tx, req, 483, "Too Many Hops")
 		return nil
 	}
+	if p.looped(req) {
+		p.m.Loops.WithLabelValues("via").Inc()
+		if !inDialog {
+			p.failCall(req, "", 482)
+		}
+		p.reply(tx, req, 482, "Loop Detected")
+		return nil
+	}
+	key := loopKey(req, req.Via()) // as received: before our Routes go
 	p.popOwnRoutes(req)
-	if req.To().Params.Has("tag") {
-		return p.inDialog(req, tx)
+	if inDialog && req.Route() == nil && p.isUs(req.Recipient) {
+		// a request of a dialog addressed to the proxy itself, after
+		// route processing (RFC 3261 16.4): forwarding it to its
+		// Request-URI would send it back here until Max-Forwards ran
+		// out. The proxy is the target and has no such resource (16.5);
+		// OPTIONS it answers as the final recipient (11).
+		if req.Method == sip.OPTIONS {
+			p.reply(tx, req, 200, "OK", "Allow", allowed, "Accept", "application/sdp", "Supported", "path")
+			return nil
+		}
+		p.m.Loops.WithLabelValues("request_uri").Inc()
+		p.reply(tx, req, 404, "Not Found")
+		return nil
+	}
+	if inDialog {
+		return p.inDialog(req, tx, key)
 	}
 	switch {
 	case req.Method == sip.OPTIONS && (toSelf || (req.Recipient.User == "" && p.isLocalDomain(req.Recipient.Host))):
@@ -104,7 +130,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 		// a pre-loaded route: follow it
 		next := req.Route().Address
 		return func() {
-			p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "")
+			p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key)
 		}
 	}
 	if req.Method == sip.INVITE && p.draining.Load() {
@@ -136,7 +162,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 			p.reply(tx, req, 500, "Server Internal Error")
 			return nil
 		}
-		return func() { p.forward(req, tx, d.Targets, false, authUser) }
+		return func() { p.forward(req, tx, d.Targets, false, authUser, key) }
 	}
 	return nil
 }
@@ -154,7 +180,7 @@ const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE, PRAC
 
 // inDialog forwards a request of an established dialog: to the next Route,
 // else to the Request-URI (the remote target).
-func (p *Proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) func() {
+func (p *Proxy) inDialog(req *sip.Request, tx sip.ServerTransaction, key string) func() {
 	next := req.Recipient
 	if r := req.Route(); r != nil {
 		next = r.Address
@@ -169,17 +195,23 @@ func (p *Proxy) inDialog(req *sip.Request, tx sip.ServerTransaction) func() {
 		}
 	}
 	return func() {
-		p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "")
+		p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key)
 	}
 }
 
 // onAck forwards an ACK for a 2xx (ACKs for other responses end in their
-// INVITE's server transaction); it is stateless.
+// INVITE's server transaction); it is stateless. One that looped, or is
+// for the proxy itself, stops here.
 func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	p.m.Requests.WithLabelValues("ACK").Inc()
 	if req.CallID() != nil && req.From() != nil {
 		p.Calls.Ack(req.CallID().Value(), req.From().Params.GetOr("tag", ""))
 	}
+	if p.looped(req) {
+		p.m.Loops.WithLabelValues("via").Inc()
+		return
+	}
+	key := loopKey(req, req.Via())
 	p.popOwnRoutes(req)
 	if p.isUs(req.Recipient) && req.Route() == nil {
 		return // for us
@@ -188,14 +220,27 @@ func (p *Proxy) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if r := req.Route(); r != nil {
 		next = r.Address
 	}
-	fwd := req.Clone()
-	transport := transportOf(next, req.Transport())
-	if err := p.prepare(fwd, next, transport); err != nil {
-		p.log.Warn("ACK not forwarded", "error", err)
+	if p.isOwnAddress(next, transportOf(next, req.Transport())) {
+		p.m.Loops.WithLabelValues("target").Inc()
 		return
 	}
-	if err := p.client.WriteRequest(fwd, p.addVia, decMaxForwards); err != nil {
-		p.log.Warn("ACK not forwarded", "error", err)
+	fwds, err := p.outgoing(req, Target{URI: next, Transport: transportOf(next, req.Transport())}, true,
+		[]sipgo.ClientRequestOption{p.via(key), decMaxForwards})
+	if errors.Is(err, errMaxForwards) {
+		p.log.Debug("ACK not forwarded", "error", err)
+		return
+	}
+	if err != nil {
+		p.sendFailed("request", err, "method", sip.ACK, "target", next.String())
+		return
+	}
+	for i, fwd := range fwds {
+		if err = p.client.WriteRequest(fwd, asIs); err == nil {
+			return
+		}
+		if i == len(fwds)-1 {
+			p.sendFailed("request", err, "method", sip.ACK, "destination", fwd.Destination(), "transport", fwd.Transport())
+		}
 	}
 }
 
@@ -222,7 +267,11 @@ func (p *Proxy) respond(tx sip.ServerTransaction, res *sip.Response) {
 		p.countAck(tx) // armed before the answer can be ACKed
 	}
 	if err := tx.Respond(res); err != nil {
-		p.log.Debug("response not sent", "code", res.StatusCode, "error", err)
+		if errors.Is(err, sip.ErrTransactionTransport) {
+			p.sendFailed("response", err, "code", res.StatusCode, "destination", res.Destination(), "transport", res.Transport())
+		} else {
+			p.log.Debug("response not sent", "code", res.StatusCode, "error", err) // the transaction is over
+		}
 		return
 	}
 	p.m.Responses.WithLabelValues(strconv.Itoa(res.StatusCode)).Inc()

@@ -79,9 +79,17 @@ func TestMaxForwards(t *testing.T) {
 	rec := p.WaitCDR("loop-1", "INVITE")
 	assert.EqualValues(t, 483, rec["response_code"])
 	assert.Equal(t, "error", rec["disconnect_initiator"])
-	n, err := p.scrape(t).Value("siphon_responses_total", labels{"code": "483"})
-	require.NoError(t, err)
-	assert.Equal(t, 1.0, n)
+	// the proxy counts an answer once written: the caller may read it first
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		m, err := p.Metrics()
+		if !assert.NoError(c, err) {
+			return
+		}
+		n, err := m.Value("siphon_responses_total", labels{"code": "483"})
+		if assert.NoError(c, err) {
+			assert.Equal(c, 1.0, n)
+		}
+	}, 5*time.Second, 20*time.Millisecond)
 }
 
 // TestTLS registers and pings over the TLS listener with a client that

@@ -59,7 +59,13 @@ type Set struct {
 	CDRWritten prometheus.Counter
 	HEPSent    prometheus.Counter
 	HEPDropped *prometheus.CounterVec // reason
-	Custom     *Custom
+
+	// sipproxy's own, outside SIPhon's namespace: a SIPhon node has no
+	// such series (proxy/README.md#limits-and-security)
+	Loops        *prometheus.CounterVec // check
+	SendFailures *prometheus.CounterVec // message, reason
+
+	Custom *Custom
 }
 
 // New registers the series on a new registry.
@@ -104,6 +110,14 @@ func New() *Set {
 	s.HEPSent = f.counter("siphon_hep_packets_sent_total", "HEP packets sent")
 	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason (queue_full, send_error)", "reason")
 
+	s.Loops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_loops_detected_total",
+		Help: "Requests not forwarded because they would loop: check=via (came back unchanged with our Via: 482), request_uri (in a dialog, addressed to the proxy itself: 404), target (the next hop is the proxy's own address: 482)"},
+		[]string{"check"})
+	s.SendFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_send_failures_total",
+		Help: "SIP messages the proxy could not write: message=request|response, reason=too_large|transport"},
+		[]string{"message", "reason"})
+	r.MustRegister(s.Loops, s.SendFailures)
+
 	f.gaugeFunc("siphon_uptime_seconds", "Seconds since start", func() float64 { return time.Since(s.start).Seconds() })
 	// Go's heap in use is this proxy's allocation signal (SIPhon: jemalloc allocated)
 	f.gaugeFunc("siphon_memory_allocated_bytes", "Heap bytes in use", func() float64 { return readMetric("/memory/classes/heap/objects:bytes") })
@@ -126,6 +140,14 @@ func New() *Set {
 	}
 	for _, r := range []string{"queue_full", "send_error"} {
 		s.HEPDropped.WithLabelValues(r)
+	}
+	for _, c := range []string{"via", "request_uri", "target"} {
+		s.Loops.WithLabelValues(c)
+	}
+	for _, m := range []string{"request", "response"} {
+		for _, r := range []string{"too_large", "transport"} {
+			s.SendFailures.WithLabelValues(m, r)
+		}
 	}
 	return s
 }
