@@ -2,7 +2,6 @@ package hepreceiver
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -287,9 +286,14 @@ func (rd *reader) handle(raw []byte) {
 		r.logger.Warn("malformed HEP packet", zap.String("transport", t.name), zap.Int("size", len(raw)), zap.Error(err))
 		return
 	}
-	if r.authKey != nil && subtle.ConstantTimeCompare(p.AuthKey, r.authKey) != 1 {
+	// Every copy of the key must match (hep.Packet.AuthKeyIs): a packet
+	// may carry chunk 0x0e more than once, and readers differ on which
+	// copy counts. No copy is forwarded either way (the decoder keeps none
+	// among the extra chunks).
+	if r.authKey != nil && !p.AuthKeyIs(r.authKey) {
 		t.tel.dropped("unauthorized", 1)
-		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", t.name), zap.Uint32("capture_id", p.CaptureID))
+		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", t.name),
+			zap.Uint32("capture_id", p.CaptureID), zap.Int("auth_keys", p.AuthKeyCount()))
 		return
 	}
 	payload, compressed := p.Payload, false
