@@ -28,6 +28,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
@@ -68,6 +71,7 @@ type harness struct {
 	tel     *componenttest.Telemetry
 	metrics *telemetry.Reader
 	host    *streamservertest.Host // what the receiver reported
+	logs    *observer.ObservedLogs // what it logged, Info and up
 	stopped bool
 }
 
@@ -86,11 +90,13 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
+	core, logs := observer.New(zapcore.InfoLevel)
+	set.Logger = zap.New(core)
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
 	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
 	require.NoError(t, err)
-	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost()}
+	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost(), logs: logs}
 	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
 		if !h.stopped {
@@ -455,34 +461,6 @@ func TestStreamGarbage(t *testing.T) {
 		require.NoError(t, h.shutdown(context.Background()))
 		assert.Zero(t, sink.LogRecordCount())
 	})
-}
-
-func TestConnectionLimitAndIdleTimeout(t *testing.T) {
-	sink := new(consumertest.LogsSink)
-	cfg := testConfig()
-	cfg.TCP.Get().MaxConnections = 1
-	cfg.TCP.Get().IdleTimeout = 200 * time.Millisecond
-	h := start(t, cfg, sink)
-	first := h.stream(t, 0)
-	_, err := first.Write(sipHEP(t, "a", 1))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
-	second := h.stream(t, 0)
-	_ = second.SetReadDeadline(time.Now().Add(waitFor))
-	_, err = second.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF, "over the limit: closed at once")
-	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_connections_rejected", tr("tcp"), reason("limit")))
-	// the first connection idles out, which frees its slot
-	_ = first.SetReadDeadline(time.Now().Add(waitFor))
-	_, err = first.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF)
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Equal(ct, int64(0), h.counter(ct, "hep_receiver_connections_active", tr("tcp")))
-	}, waitFor, time.Millisecond)
-	third := h.stream(t, 0)
-	_, err = third.Write(sipHEP(t, "c", 1))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
 }
 
 func TestTLSWithClientCertificates(t *testing.T) {
