@@ -171,12 +171,18 @@ type reader struct {
 	strs    *heprecord.Interner
 }
 
-func (r *hepReceiver) newReader(t *transport) *reader {
-	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: heprecord.NewInterner()}
+// streamInternLimit bounds the string tables of one TCP/TLS connection's
+// reader (about 0.15 MB at most): a connection is one sender, and 1024 of
+// them must not each hold what a UDP reader, which serves the whole fleet,
+// may (heprecord's default, 4096 entries a table).
+const streamInternLimit = 512
+
+func (r *hepReceiver) newReader(t *transport, strs *heprecord.Interner) *reader {
+	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: strs}
 }
 
 func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
-	rd := r.newReader(t)
+	rd := r.newReader(t, heprecord.NewInterner())
 	// one byte more than allowed, to tell a full-size packet from a truncated one
 	buf := make([]byte, r.cfg.MaxPacketSize+1)
 	oob := make([]byte, udpdrops.OOBSize)
@@ -243,7 +249,7 @@ func (r *hepReceiver) readStream(conn net.Conn, srv *streamserver.Server, t *tra
 	peer := conn.RemoteAddr().String()
 	resync := cfg.OnGarbage == garbageResync
 	sr := hep.NewStreamReader(conn, r.cfg.MaxPacketSize, resync, r.cfg.MaxPacketSize)
-	rd := r.newReader(t)
+	rd := r.newReader(t, heprecord.NewInternerLimit(streamInternLimit))
 	var skipped int64
 	idle := func() {
 		if cfg.IdleTimeout > 0 {
