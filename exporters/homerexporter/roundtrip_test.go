@@ -27,13 +27,16 @@ import (
 // hepReceiver starts a hep receiver feeding next and returns a UDP socket
 // connected to it; both stop when the test ends (before the exporter,
 // which was built first).
-func hepReceiver(t *testing.T, next consumer.Logs) net.Conn {
+func hepReceiver(t *testing.T, next consumer.Logs, mutate ...func(*hepreceiver.Config)) net.Conn {
 	t.Helper()
 	rf := hepreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig().(*hepreceiver.Config)
 	rcvAddr := ports.Addr(t)
 	rcfg.UDP.GetOrInsertDefault().Endpoint = rcvAddr
 	rcfg.Batch.Timeout = time.Millisecond
+	for _, m := range mutate {
+		m(rcfg)
+	}
 	rcv, err := rf.CreateLogs(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, next)
 	require.NoError(t, err)
 	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))

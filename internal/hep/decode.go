@@ -1,6 +1,7 @@
 package hep
 
 import (
+	"crypto/subtle"
 	"encoding/binary"
 	"net/netip"
 	"time"
@@ -38,7 +39,9 @@ func (p *Packet) decode3(b []byte) error {
 		if err != nil {
 			return err
 		}
-		if vendor != VendorGeneric || !p.setChunk(typ, data) {
+		if typ == ChunkAuthKey {
+			p.addAuthKey(data)
+		} else if vendor != VendorGeneric || !p.setChunk(typ, data) {
 			if vendor == VendorGeneric {
 				if want, fixed := fixedSize(typ); fixed && len(data) != want {
 					return errChunk(ErrChunkSize, off, vendor, typ)
@@ -156,8 +159,6 @@ func (p *Packet) setChunk(typ uint16, d []byte) bool {
 		return p.set32(HasJitter, &p.Jitter, d)
 	case ChunkTagType:
 		return p.set16(HasTagType, &p.TagType, d)
-	case ChunkAuthKey:
-		return setBytes(&p.AuthKey, d)
 	case ChunkPayload:
 		return setBytes(&p.Payload, d)
 	case ChunkCompressed:
@@ -182,6 +183,38 @@ func (p *Packet) setChunk(typ uint16, d []byte) bool {
 		return false
 	}
 	return true
+}
+
+// addAuthKey takes one copy of chunk 0x0e, of any vendor: heplify-server
+// reads a chunk by its type alone, so a vendor's 0x0e is a key there too.
+// The first copy is AuthKey; the others are only counted, and compared with
+// it (in constant time, like the check of the configured key), so that none
+// is kept where an encoder could write it out again.
+func (p *Packet) addAuthKey(d []byte) {
+	if p.AuthKey == nil {
+		p.AuthKey = d
+		return
+	}
+	p.moreAuthKeys++
+	if subtle.ConstantTimeCompare(p.AuthKey, d) != 1 {
+		p.authKeysDiffer = true
+	}
+}
+
+// AuthKeyCount returns how many copies of chunk 0x0e the packet carried.
+func (p *Packet) AuthKeyCount() int {
+	if p.AuthKey == nil {
+		return 0
+	}
+	return 1 + int(p.moreAuthKeys)
+}
+
+// AuthKeyIs reports whether the packet carried chunk 0x0e and every copy
+// of it equals key, compared in constant time. Every copy, not the first:
+// readers disagree on which copy counts (heplify-server keeps the last),
+// so a packet whose copies differ proves nothing.
+func (p *Packet) AuthKeyIs(key []byte) bool {
+	return p.AuthKey != nil && !p.authKeysDiffer && subtle.ConstantTimeCompare(p.AuthKey, key) == 1
 }
 
 func (p *Packet) set8(f Field, dst *uint8, d []byte) bool {

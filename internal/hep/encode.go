@@ -25,9 +25,7 @@ func (p *Packet) Size() (int, error) {
 			add(len(b.data))
 		}
 	}
-	for _, c := range p.Extra {
-		add(len(c.Data))
-	}
+	n += chunksLen(p.Extra)
 	if n > MaxPacketLen {
 		return n, errAt(ErrOversized, MaxPacketLen)
 	}
@@ -147,21 +145,36 @@ func (p *Packet) AppendV3(dst []byte) ([]byte, error) {
 }
 
 // AppendChunks appends chunks in wire format, without a packet header, to
-// dst; ParseChunks reads them back.
+// dst; ParseChunks reads them back. A chunk 0x0e among them is skipped.
 func AppendChunks(dst []byte, chunks []Chunk) []byte {
-	n := 0
-	for _, c := range chunks {
-		n += ChunkHeaderLen + len(c.Data)
-	}
 	start := len(dst)
-	dst = grow(dst, n)
+	dst = grow(dst, chunksLen(chunks))
 	putChunks(dst[start:], chunks)
 	return dst
+}
+
+// skipped reports whether an extra chunk is never written: an auth key
+// (of any vendor, heplify-server ignores the vendor) is the secret of one
+// hop and goes only in Packet.AuthKey, so that a key read from a record's
+// hep.extra_chunks, say, can neither leak nor override the one set there.
+func skipped(c Chunk) bool { return c.Type == ChunkAuthKey }
+
+func chunksLen(chunks []Chunk) int {
+	n := 0
+	for _, c := range chunks {
+		if !skipped(c) {
+			n += ChunkHeaderLen + len(c.Data)
+		}
+	}
+	return n
 }
 
 func putChunks(b []byte, chunks []Chunk) {
 	off := 0
 	for _, c := range chunks {
+		if skipped(c) {
+			continue
+		}
 		off = putHeader(b, off, c.Vendor, c.Type, len(c.Data))
 		off += copy(b[off:], c.Data)
 	}

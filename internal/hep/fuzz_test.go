@@ -38,8 +38,19 @@ func FuzzDecode(f *testing.F) {
 			}
 			return
 		}
-		if p.Version == 3 && len(out) != len(b) {
-			t.Fatalf("re-encoded %d bytes from %d", len(out), len(b))
+		if p.Version == 3 {
+			// every chunk is written again but the copies of the auth key
+			// after the first, counted here from the bytes themselves
+			keys, dropped := authKeysIn(t, b)
+			if len(out) != len(b)-dropped {
+				t.Fatalf("re-encoded %d bytes from %d, %d of them auth key copies", len(out), len(b), dropped)
+			}
+			if p.AuthKeyCount() != keys {
+				t.Fatalf("AuthKeyCount %d, the packet has %d", p.AuthKeyCount(), keys)
+			}
+			if n, _ := authKeysIn(t, out); n != min(keys, 1) {
+				t.Fatalf("re-encoded with %d auth keys from %d", n, keys)
+			}
 		}
 		var q Packet
 		if err := q.Decode(out); err != nil {
@@ -50,6 +61,24 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip changed the packet:\n%+v\n%+v", p, q)
 		}
 	})
+}
+
+// authKeysIn counts the chunks 0x0e of a well-formed v3 packet, and the
+// bytes of all of them but the first.
+func authKeysIn(t *testing.T, b []byte) (keys, after int) {
+	chunks, err := ParseChunks(nil, b[HeaderLen:])
+	if err != nil {
+		t.Fatalf("chunks of a decoded packet: %v", err)
+	}
+	for _, c := range chunks {
+		if c.Type == ChunkAuthKey {
+			if keys > 0 {
+				after += ChunkHeaderLen + len(c.Data)
+			}
+			keys++
+		}
+	}
+	return keys, after
 }
 
 // FuzzStream feeds arbitrary bytes to the stream framer in both modes.

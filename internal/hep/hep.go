@@ -94,7 +94,8 @@ const (
 
 // Chunk is a chunk the Packet has no field for: a vendor chunk or a generic
 // type this codec does not interpret. It is kept so that decode then encode
-// loses nothing.
+// loses nothing, the auth key excepted: a chunk 0x0e is never kept as a
+// Chunk, and the encoders skip one found among them.
 type Chunk struct {
 	Vendor uint16
 	Type   uint16
@@ -154,6 +155,9 @@ type Packet struct {
 	Jitter    uint32
 	TagType   uint16
 
+	// AuthKey is the first chunk 0x0e (of any vendor). Later copies are
+	// counted (AuthKeyCount, AuthKeyIs) but not kept: an auth key is never
+	// among the Extra chunks, and no encoder writes one from there.
 	AuthKey         []byte
 	Payload         []byte
 	Compressed      []byte // chunk 0x10, still compressed; see Packet.DecompressedPayload
@@ -169,6 +173,10 @@ type Packet struct {
 	// Extra holds vendor chunks and generic chunks without a field, in
 	// arrival order.
 	Extra []Chunk
+
+	// copies of chunk 0x0e after the first, and whether any differs from it
+	moreAuthKeys   uint16
+	authKeysDiffer bool
 }
 
 // Has reports whether every field in f was present.

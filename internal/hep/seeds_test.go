@@ -35,8 +35,10 @@ func seedInputs(t testing.TB) map[string][]byte {
 		"chunk-overrun":    v3(withChunkLen(chunk(0, ChunkPayload, []byte("x")), 90)),
 		"length-mismatch":  trunc,
 		"vendor-chunk":     v3(chunk(VendorKamailio, 7, []byte("vendor")), chunk(0, ChunkPayload, []byte("p"))),
-		"two-packets":      append(specExample(t), specExample(t)...),
-		"garbage-between":  append(append(specExample(t), "garbage HEP HEP3"...), specExample(t)...),
+		"auth-key-copies": v3(chunk(0, ChunkAuthKey, []byte("k")), chunk(0, ChunkPayload, []byte("p")),
+			chunk(VendorKamailio, ChunkAuthKey, []byte("k")), chunk(0, ChunkAuthKey, []byte("other"))),
+		"two-packets":     append(specExample(t), specExample(t)...),
+		"garbage-between": append(append(specExample(t), "garbage HEP HEP3"...), specExample(t)...),
 	}
 }
 

@@ -11,9 +11,11 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // HandshakeTimeout bounds a client's TLS handshake.
@@ -32,8 +34,8 @@ type Settings struct {
 	// Handle serves one connection and returns when it is done; the server
 	// closes the connection afterwards.
 	Handle func(srv *Server, conn net.Conn)
-	// Rejected is told why a connection was closed at once: "limit" or
-	// "tls_handshake".
+	// Rejected is told why a connection was closed at once: "limit" (it
+	// is reset, see Serve) or "tls_handshake".
 	Rejected func(reason string)
 	// Active is told +1 and -1 as connections start and end.
 	Active func(delta int64)
@@ -46,12 +48,23 @@ type Server struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
-	closing bool
+	closing atomic.Bool // set under mu, read without it by SetReadDeadline
+	// refusedLog is Logger at most once per 10 s: the refusals of a flood of
+	// connections are counted (Rejected), not each logged.
+	refusedLog *zap.Logger
 }
 
-// Serve starts accepting on ln.
+// Serve starts accepting on ln. A connection beyond MaxConnections is
+// accepted by the kernel before the server sees it, so the sender's connect
+// succeeds; the server then resets it at once (RST, see Abort), counts it
+// (Rejected "limit") and logs it at most once per 10 s. The reset, rather
+// than an orderly close, makes the sender's next write fail instead of
+// vanishing into a closed socket.
 func Serve(ln net.Listener, s Settings) *Server {
-	srv := &Server{s: s, ln: ln, conns: make(map[net.Conn]struct{})}
+	srv := &Server{s: s, ln: ln, conns: make(map[net.Conn]struct{}),
+		refusedLog: s.Logger.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core {
+			return zapcore.NewSamplerWithOptions(c, 10*time.Second, 1, 0)
+		}))}
 	slots := make(chan struct{}, s.MaxConnections)
 	accepting := s.Watch.Listener(ln)
 	srv.wg.Add(1)
@@ -67,8 +80,10 @@ func Serve(ln net.Listener, s Settings) *Server {
 			case slots <- struct{}{}:
 			default:
 				s.Rejected("limit")
-				s.Logger.Warn("connection refused: max_connections reached",
-					zap.String("transport", s.Name), zap.Int("max_connections", s.MaxConnections))
+				srv.refusedLog.Warn("Connection refused: max_connections reached; it was reset, the refusals are counted",
+					zap.String("transport", s.Name), zap.Int("max_connections", s.MaxConnections),
+					zap.Stringer("peer", conn.RemoteAddr()))
+				Abort(conn)
 				_ = conn.Close()
 				continue
 			}
@@ -111,7 +126,7 @@ func (srv *Server) serve(conn net.Conn) {
 func (srv *Server) track(c net.Conn) bool {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	if srv.closing {
+	if srv.closing.Load() {
 		return false
 	}
 	srv.conns[c] = struct{}{}
@@ -130,10 +145,39 @@ func (srv *Server) Addr() net.Addr { return srv.ln.Addr() }
 
 // Closing reports whether Close has begun; a handler whose read timed out
 // uses it to tell shutdown from an idle timeout.
-func (srv *Server) Closing() bool {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.closing
+func (srv *Server) Closing() bool { return srv.closing.Load() }
+
+// expired is a read deadline long past: a read with it returns at once.
+var expired = time.Unix(1, 0)
+
+// SetReadDeadline sets conn's read deadline to t, unless Close has begun:
+// the deadline then stays expired, so the handler's next read returns at
+// once. Handlers set their (idle) deadlines through it: checking Closing
+// and then setting a deadline would race with Close, which could expire
+// the deadlines in between and have the later one block the shutdown
+// until it passed.
+func (srv *Server) SetReadDeadline(conn net.Conn, t time.Time) error {
+	err := conn.SetReadDeadline(t)
+	// Close sets closing before it expires the deadlines: either this sees
+	// it, or Close's deadline comes after the one just set
+	if srv.closing.Load() {
+		return conn.SetReadDeadline(expired)
+	}
+	return err
+}
+
+// Abort makes the coming close of conn (a TCP connection, or TLS over
+// one) a reset, RST, instead of an orderly FIN. A sender that writes
+// without reading (heplify, captagent) gets an error at its next write and
+// reconnects, and resends that message where it does; after a FIN, that
+// write would succeed into a socket already gone, and be lost.
+func Abort(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if tcp, ok := conn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+	}
 }
 
 // Close stops accepting and makes every handler's blocked read return, so
@@ -141,9 +185,9 @@ func (srv *Server) Closing() bool {
 func (srv *Server) Close() error {
 	srv.s.Watch.Close()
 	srv.mu.Lock()
-	srv.closing = true
+	srv.closing.Store(true)
 	for c := range srv.conns {
-		_ = c.SetReadDeadline(time.Now())
+		_ = c.SetReadDeadline(expired)
 	}
 	srv.mu.Unlock()
 	err := srv.ln.Close()

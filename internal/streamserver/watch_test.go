@@ -55,8 +55,9 @@ type served struct {
 	got      chan string // what each connection sent
 }
 
-// serve runs a Server whose handler reads a connection to its end.
-func serve(t *testing.T) *served {
+// serve runs a Server whose handler reads a connection to its end, unless
+// an option changes the settings.
+func serve(t *testing.T, opts ...func(*Settings)) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -64,7 +65,7 @@ func serve(t *testing.T) *served {
 	s := &served{ln: ln, host: streamservertest.NewHost(), logs: logs,
 		outcomes: &outcomes{n: map[string]int{}}, got: make(chan string, 8)}
 	logger := zap.New(core)
-	s.srv = Serve(ln, Settings{
+	set := Settings{
 		Name: "tcp", MaxConnections: 4, Logger: logger,
 		Watch: NewWatch(WatchSettings{
 			Component: "test receiver", Listener: "tcp", Addr: ln.Addr(),
@@ -75,7 +76,11 @@ func serve(t *testing.T) *served {
 			s.got <- string(b)
 		},
 		Rejected: func(string) {}, Active: func(int64) {},
-	})
+	}
+	for _, o := range opts {
+		o(&set)
+	}
+	s.srv = Serve(ln, set)
 	t.Cleanup(func() { _ = s.srv.Close() })
 	return s
 }

@@ -20,9 +20,10 @@ type Config struct {
 	TCP configoptional.Optional[TCPConfig] `mapstructure:"tcp"`
 	TLS configoptional.Optional[TLSConfig] `mapstructure:"tls"`
 
-	// AuthKey, when set, is required in chunk 0x0e of every packet
-	// (compared in constant time). HEP v1/v2 cannot carry it and are then
-	// refused.
+	// AuthKey, when set, is required in chunk 0x0e of every packet, in
+	// every copy of it when the packet carries several (compared in constant
+	// time). HEP v1/v2 cannot carry it and are then refused. No copy of the
+	// key is forwarded, set or not.
 	AuthKey configopaque.String `mapstructure:"auth_key"`
 	// MaxPacketSize bounds one HEP packet, and a compressed payload once
 	// inflated. HEP v3 cannot exceed 65535 bytes.
@@ -52,10 +53,12 @@ type UDPConfig struct {
 // TCPConfig configures a stream listener (TCP, and TLS through TLSConfig).
 type TCPConfig struct {
 	Endpoint string `mapstructure:"endpoint"`
-	// MaxConnections bounds concurrent connections; more are closed at once.
+	// MaxConnections bounds concurrent connections; more are reset at once
+	// and counted (connections_rejected, reason limit).
 	MaxConnections int `mapstructure:"max_connections"`
-	// IdleTimeout closes a connection that sent nothing for this long; 0
-	// never does.
+	// IdleTimeout resets a connection that brought no accepted packet
+	// (well-formed and, with auth_key, authorized) for this long, and counts
+	// it (connections_closed, reason idle_timeout); 0 never does.
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
 	// OnGarbage is what to do with bytes that are not a HEP3 packet:
 	// "resync" skips to the next packet (up to max_packet_size bytes of

@@ -43,6 +43,17 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, logbatch.Config{MaxSize: 512, Timeout: 2 * time.Millisecond}, cfg.Batch)
 		assert.Equal(t, "siphon", cfg.Resource.ServiceName)
 	})
+	t.Run("tcp only takes the defaults", func(t *testing.T) {
+		cfg, err := loadConfig(t, "tcp_only")
+		require.NoError(t, err)
+		assert.Equal(t, TCPConfig{Endpoint: "127.0.0.1:9060", MaxConnections: 1024, IdleTimeout: 5 * time.Minute, OnGarbage: "resync"}, *cfg.TCP.Get())
+		assert.False(t, cfg.UDP.HasValue())
+	})
+	t.Run("idle_timeout 0 never closes", func(t *testing.T) {
+		cfg, err := loadConfig(t, "never_idle")
+		require.NoError(t, err)
+		assert.Zero(t, cfg.TCP.Get().IdleTimeout)
+	})
 	t.Run("every option", func(t *testing.T) {
 		cfg, err := loadConfig(t, "all")
 		require.NoError(t, err)
@@ -52,9 +63,9 @@ func TestLoadConfig(t *testing.T) {
 		tlsServer.ClientCAFile = "/etc/otelcol/nodes-ca.crt"
 		want := &Config{
 			UDP: configoptional.Some(UDPConfig{Endpoint: "0.0.0.0:9060", ReadBufferSize: 8 << 20, Readers: 4}),
-			TCP: configoptional.Some(TCPConfig{Endpoint: "0.0.0.0:9060", MaxConnections: 200, IdleTimeout: 5 * time.Minute, OnGarbage: "close"}),
+			TCP: configoptional.Some(TCPConfig{Endpoint: "0.0.0.0:9060", MaxConnections: 200, IdleTimeout: 90 * time.Second, OnGarbage: "close"}),
 			TLS: configoptional.Some(TLSConfig{
-				TCPConfig:    TCPConfig{Endpoint: "0.0.0.0:9061", MaxConnections: 1024, OnGarbage: "resync"},
+				TCPConfig:    TCPConfig{Endpoint: "0.0.0.0:9061", MaxConnections: 1024, IdleTimeout: 5 * time.Minute, OnGarbage: "resync"},
 				ServerConfig: tlsServer,
 			}),
 			AuthKey:       "s3cret",

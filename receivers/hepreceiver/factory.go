@@ -30,8 +30,21 @@ func NewFactory() receiver.Factory {
 	)
 }
 
+// defaultIdleTimeout closes a TCP/TLS connection that brought no packet
+// for this long. No HEP agent sends keep-alive packets on its own: heplify
+// and captagent only turn on TCP keepalive (probes without data, which a
+// reader never sees), Kamailio's siptrace and SIPhon send nothing but
+// traffic. So traffic is what keeps a connection busy, and five minutes
+// outlasts the quiet of any node that sees SIP at all (OPTIONS pings come
+// every 30 to 60 s) and Kamailio's own 120 s lifetime of idle TCP
+// connections, which the agents already cope with: they reconnect on their
+// next send (the close is a reset, so that send fails rather than
+// vanishes). Yet it frees, within five minutes, a slot held by a client
+// that sends nothing.
+const defaultIdleTimeout = 5 * time.Minute
+
 func defaultTCP(endpoint string) TCPConfig {
-	return TCPConfig{Endpoint: endpoint, MaxConnections: 1024, OnGarbage: garbageResync}
+	return TCPConfig{Endpoint: endpoint, MaxConnections: 1024, IdleTimeout: defaultIdleTimeout, OnGarbage: garbageResync}
 }
 
 func createDefaultConfig() component.Config {

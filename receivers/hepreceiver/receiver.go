@@ -2,13 +2,13 @@ package hepreceiver
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -171,12 +171,18 @@ type reader struct {
 	strs    *heprecord.Interner
 }
 
-func (r *hepReceiver) newReader(t *transport) *reader {
-	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: heprecord.NewInterner()}
+// streamInternLimit bounds the string tables of one TCP/TLS connection's
+// reader (about 0.15 MB at most): a connection is one sender, and 1024 of
+// them must not each hold what a UDP reader, which serves the whole fleet,
+// may (heprecord's default, 4096 entries a table).
+const streamInternLimit = 512
+
+func (r *hepReceiver) newReader(t *transport, strs *heprecord.Interner) *reader {
+	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: strs}
 }
 
 func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
-	rd := r.newReader(t)
+	rd := r.newReader(t, heprecord.NewInterner())
 	// one byte more than allowed, to tell a full-size packet from a truncated one
 	buf := make([]byte, r.cfg.MaxPacketSize+1)
 	oob := make([]byte, udpdrops.OOBSize)
@@ -235,16 +241,23 @@ func (r *hepReceiver) watch(t *transport, addr net.Addr) *streamserver.Watch {
 	})
 }
 
+// readStream serves one TCP/TLS connection. It is idle, and closed after
+// IdleTimeout, when no packet was accepted for that long: well-formed and,
+// with auth_key, authorized. Bytes that are no such packet (garbage,
+// packets without the key) do not keep a connection slot.
 func (r *hepReceiver) readStream(conn net.Conn, srv *streamserver.Server, t *transport, cfg *TCPConfig) {
 	peer := conn.RemoteAddr().String()
 	resync := cfg.OnGarbage == garbageResync
 	sr := hep.NewStreamReader(conn, r.cfg.MaxPacketSize, resync, r.cfg.MaxPacketSize)
-	rd := r.newReader(t)
+	rd := r.newReader(t, heprecord.NewInternerLimit(streamInternLimit))
 	var skipped int64
-	for {
-		if cfg.IdleTimeout > 0 && !srv.Closing() {
-			_ = conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+	idle := func() {
+		if cfg.IdleTimeout > 0 {
+			_ = srv.SetReadDeadline(conn, time.Now().Add(cfg.IdleTimeout))
 		}
+	}
+	idle()
+	for {
 		pkt, err := sr.Next()
 		if s := sr.Skipped(); s > skipped {
 			skipped = s
@@ -252,45 +265,65 @@ func (r *hepReceiver) readStream(conn net.Conn, srv *streamserver.Server, t *tra
 			r.logger.Warn("HEP stream garbage skipped", zap.String("transport", t.name), zap.String("peer", peer), zap.Int64("bytes_total", s))
 		}
 		if err != nil {
-			r.streamClosed(t, srv, peer, err)
+			r.streamClosed(conn, t, srv, cfg, peer, err)
 			return
 		}
 		t.tel.received()
-		rd.handle(pkt)
+		// after handle: a batch the pipeline refused held it, not the peer
+		if rd.handle(pkt) {
+			idle()
+		}
 	}
 }
 
-func (r *hepReceiver) streamClosed(t *transport, srv *streamserver.Server, peer string, err error) {
+// streamClosed counts and logs why a connection ended; the server closes
+// it next.
+func (r *hepReceiver) streamClosed(conn net.Conn, t *transport, srv *streamserver.Server, cfg *TCPConfig, peer string, err error) {
+	var ne net.Error
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		return
+	case errors.Is(err, io.EOF), errors.Is(err, syscall.ECONNRESET):
+		t.tel.closed("peer")
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		t.tel.malformed("truncated")
+		t.tel.closed("peer")
 		r.logger.Warn("HEP stream ended inside a packet", zap.String("transport", t.name), zap.String("peer", peer))
 	case hep.Reason(err) != "other":
 		t.tel.malformed(hep.Reason(err))
+		t.tel.closed("garbage")
 		r.logger.Warn("HEP stream closed on garbage", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
+	case errors.Is(err, net.ErrClosed), srv.Closing() && errors.As(err, &ne) && ne.Timeout():
+		t.tel.closed("shutdown")
+	case errors.As(err, &ne) && ne.Timeout():
+		// reset: a sender that only writes learns of it at its next write
+		streamserver.Abort(conn)
+		t.tel.closed("idle_timeout")
+		r.logger.Info("HEP connection closed: idle (reset)", zap.String("transport", t.name), zap.String("peer", peer),
+			zap.Duration("idle_timeout", cfg.IdleTimeout))
 	default:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && srv.Closing() {
-			return
-		}
+		t.tel.closed("error")
 		r.logger.Info("HEP connection closed", zap.String("transport", t.name), zap.String("peer", peer), zap.Error(err))
 	}
 }
 
-// handle decodes one packet and adds its record to the batch.
-func (rd *reader) handle(raw []byte) {
+// handle decodes one packet and adds its record to the batch. It reports
+// whether the packet was accepted: well-formed and, with auth_key,
+// authorized; a keep-alive is, though it makes no record.
+func (rd *reader) handle(raw []byte) bool {
 	r, t, p := rd.r, rd.t, &rd.pkt
 	if err := p.Decode(raw); err != nil {
 		t.tel.malformed(hep.Reason(err))
 		r.logger.Warn("malformed HEP packet", zap.String("transport", t.name), zap.Int("size", len(raw)), zap.Error(err))
-		return
+		return false
 	}
-	if r.authKey != nil && subtle.ConstantTimeCompare(p.AuthKey, r.authKey) != 1 {
+	// Every copy of the key must match (hep.Packet.AuthKeyIs): a packet
+	// may carry chunk 0x0e more than once, and readers differ on which
+	// copy counts. No copy is forwarded either way (the decoder keeps none
+	// among the extra chunks).
+	if r.authKey != nil && !p.AuthKeyIs(r.authKey) {
 		t.tel.dropped("unauthorized", 1)
-		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", t.name), zap.Uint32("capture_id", p.CaptureID))
-		return
+		r.logger.Warn("HEP packet without the configured auth key", zap.String("transport", t.name),
+			zap.Uint32("capture_id", p.CaptureID), zap.Int("auth_keys", p.AuthKeyCount()))
+		return false
 	}
 	payload, compressed := p.Payload, false
 	if payload == nil && p.Compressed != nil {
@@ -298,14 +331,15 @@ func (rd *reader) handle(raw []byte) {
 		if err != nil {
 			t.tel.malformed(hep.Reason(err))
 			r.logger.Warn("malformed HEP packet", zap.String("transport", t.name), zap.Error(err))
-			return
+			return false
 		}
 		payload, compressed = inflated, true
 	} else if payload == nil && p.Compressed == nil && !p.Has(hep.HasProtoType) {
-		return // a keep-alive: nothing to record
+		return true // a keep-alive: nothing to record
 	}
 	heprecord.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs)
 	t.b.Add(nodeID(p, rd.strs), rd.scratch)
+	return true
 }
 
 // Shutdown stops reading, delivers what was read, and returns once every

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +21,16 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
@@ -66,6 +71,7 @@ type harness struct {
 	tel     *componenttest.Telemetry
 	metrics *telemetry.Reader
 	host    *streamservertest.Host // what the receiver reported
+	logs    *observer.ObservedLogs // what it logged, Info and up
 	stopped bool
 }
 
@@ -84,11 +90,13 @@ func start(t *testing.T, cfg *Config, next consumer.Logs) *harness {
 	tel := componenttest.NewTelemetry()
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
+	core, logs := observer.New(zapcore.InfoLevel)
+	set.Logger = zap.New(core)
 	r, err := newReceiver(set, cfg, next)
 	require.NoError(t, err)
 	metrics, err := telemetry.NewReader(tel, "metadata.yaml")
 	require.NoError(t, err)
-	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost()}
+	h := &harness{r: r, tel: tel, metrics: metrics, host: streamservertest.NewHost(), logs: logs}
 	require.NoError(t, r.Start(context.Background(), h.host))
 	t.Cleanup(func() {
 		if !h.stopped {
@@ -287,6 +295,90 @@ func TestAuthKey(t *testing.T) {
 	assert.Equal(t, map[string]int{"good": 1}, callIDs(sink))
 }
 
+// keyChunk is chunk 0x0e written by hand: the codec's encoders write one
+// copy at most.
+func keyChunk(vendor uint16, key string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, vendor)
+	b = binary.BigEndian.AppendUint16(b, hep.ChunkAuthKey)
+	b = binary.BigEndian.AppendUint16(b, uint16(hep.ChunkHeaderLen+len(key)))
+	return append(b, key...)
+}
+
+// withKeys inserts copies of chunk 0x0e into the packet raw: one before its
+// first chunk, one after its first chunk, one at its end, for each key of
+// front, middle and back.
+func withKeys(raw []byte, front, middle, back []byte) []byte {
+	first := hep.HeaderLen + int(binary.BigEndian.Uint16(raw[hep.HeaderLen+4:]))
+	out := append([]byte(hep.Magic+"\x00\x00"), front...)
+	out = append(out, raw[hep.HeaderLen:first]...)
+	out = append(out, middle...)
+	out = append(out, raw[first:]...)
+	out = append(out, back...)
+	binary.BigEndian.PutUint16(out[4:], uint16(len(out)))
+	return out
+}
+
+// TestAuthKeyCopies: a packet carrying chunk 0x0e several times passes
+// auth_key only when every copy equals it; with or without auth_key, no
+// copy reaches the record (hep.extra_chunks is what the exporters write
+// out again).
+func TestAuthKeyCopies(t *testing.T) {
+	good, bad := keyChunk(hep.VendorGeneric, "s3cret"), keyChunk(hep.VendorGeneric, "s3cre")
+	vendorGood, vendorBad := keyChunk(hep.VendorKamailio, "s3cret"), keyChunk(hep.VendorKamailio, "x")
+	cat := func(chunks ...[]byte) []byte { return bytes.Join(chunks, nil) }
+	packets := []struct {
+		callID              string
+		front, middle, back []byte
+		authorized          bool
+	}{
+		{"two-good", good, nil, good, true},
+		{"two-good-adjacent", nil, cat(good, good), nil, true},
+		{"three-good", good, good, good, true},
+		{"good-vendor-good", good, nil, vendorGood, true},
+		{"good-then-bad", good, nil, bad, false},
+		{"bad-then-good", bad, good, nil, false},
+		{"three-one-bad", good, bad, good, false},
+		{"vendor-bad-first", vendorBad, good, nil, false},
+		{"good-then-empty", good, nil, keyChunk(hep.VendorGeneric, ""), false},
+	}
+	for _, authKey := range []string{"", "s3cret"} {
+		t.Run(fmt.Sprintf("auth_key=%q", authKey), func(t *testing.T) {
+			sink := new(consumertest.LogsSink)
+			cfg := testConfig()
+			cfg.AuthKey = configopaque.String(authKey)
+			h := start(t, cfg, sink)
+			c := h.stream(t, 0)
+			want := map[string]int{}
+			for _, p := range packets {
+				_, err := c.Write(withKeys(sipHEP(t, p.callID, 1), p.front, p.middle, p.back))
+				require.NoError(t, err)
+				if authKey == "" || p.authorized {
+					want[p.callID] = 1
+				}
+			}
+			unauthorized := int64(len(packets) - len(want))
+			require.EventuallyWithT(t, func(ct *assert.CollectT) {
+				assert.Equal(ct, int64(len(packets)), h.counter(ct, "hep_receiver_packets_received", tr("tcp")))
+				assert.Equal(ct, len(want), sink.LogRecordCount())
+			}, waitFor, time.Millisecond)
+			assert.Equal(t, want, callIDs(sink))
+			assert.Equal(t, unauthorized, h.counter(t, "hep_receiver_packets_dropped", tr("tcp"), reason("unauthorized")))
+			assert.Zero(t, h.counter(t, "hep_receiver_packets_malformed"))
+			for _, lr := range records(sink) {
+				extra, ok := lr.Attributes().Get(record.AttrHEPExtraChunks)
+				if !ok {
+					continue
+				}
+				chunks, err := hep.ParseChunks(nil, extra.Bytes().AsRaw())
+				require.NoError(t, err)
+				for _, ch := range chunks {
+					assert.NotEqual(t, hep.ChunkAuthKey, ch.Type, "chunk 0x0e in hep.extra_chunks: %q", ch.Data)
+				}
+			}
+		})
+	}
+}
+
 func TestMalformedCountedByReason(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg := testConfig()
@@ -369,34 +461,6 @@ func TestStreamGarbage(t *testing.T) {
 		require.NoError(t, h.shutdown(context.Background()))
 		assert.Zero(t, sink.LogRecordCount())
 	})
-}
-
-func TestConnectionLimitAndIdleTimeout(t *testing.T) {
-	sink := new(consumertest.LogsSink)
-	cfg := testConfig()
-	cfg.TCP.Get().MaxConnections = 1
-	cfg.TCP.Get().IdleTimeout = 200 * time.Millisecond
-	h := start(t, cfg, sink)
-	first := h.stream(t, 0)
-	_, err := first.Write(sipHEP(t, "a", 1))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return sink.LogRecordCount() == 1 }, waitFor, time.Millisecond)
-	second := h.stream(t, 0)
-	_ = second.SetReadDeadline(time.Now().Add(waitFor))
-	_, err = second.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF, "over the limit: closed at once")
-	assert.Equal(t, int64(1), h.counter(t, "hep_receiver_connections_rejected", tr("tcp"), reason("limit")))
-	// the first connection idles out, which frees its slot
-	_ = first.SetReadDeadline(time.Now().Add(waitFor))
-	_, err = first.Read(make([]byte, 1))
-	assert.ErrorIs(t, err, io.EOF)
-	require.EventuallyWithT(t, func(ct *assert.CollectT) {
-		assert.Equal(ct, int64(0), h.counter(ct, "hep_receiver_connections_active", tr("tcp")))
-	}, waitFor, time.Millisecond)
-	third := h.stream(t, 0)
-	_, err = third.Write(sipHEP(t, "c", 1))
-	require.NoError(t, err)
-	require.Eventually(t, func() bool { return sink.LogRecordCount() == 2 }, waitFor, time.Millisecond)
 }
 
 func TestTLSWithClientCertificates(t *testing.T) {

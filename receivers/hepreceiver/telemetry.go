@@ -52,6 +52,10 @@ func (t *transportTelemetry) connections(delta int64) {
 	t.tel.HepReceiverConnectionsActive.Add(context.Background(), delta, t.set)
 }
 
+func (t *transportTelemetry) closed(reason string) {
+	t.tel.HepReceiverConnectionsClosed.Add(context.Background(), 1, t.withReason(reason))
+}
+
 func (t *transportTelemetry) rejected(reason string) {
 	t.tel.HepReceiverConnectionsRejected.Add(context.Background(), 1, t.withReason(reason))
 }

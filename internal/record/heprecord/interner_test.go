@@ -1,6 +1,7 @@
 package heprecord
 
 import (
+	"bytes"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -26,8 +27,25 @@ func TestInterner(t *testing.T) {
 			assert.LessOrEqual(t, len(in.ids), internLimit)
 		}
 	}
-	// a buffer reused after the call does not change an interned string
+	// a small limit holds, and a long name is answered but not kept
+	small := NewInternerLimit(8)
+	for i := range 20 {
+		small.Addr(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}))
+		small.Uint(uint32(i))
+		small.Bytes([]byte("node-" + strconv.Itoa(i)))
+		assert.LessOrEqual(t, len(small.addrs), 8)
+		assert.LessOrEqual(t, len(small.ids), 8)
+		assert.LessOrEqual(t, len(small.names), 8)
+	}
+	long := bytes.Repeat([]byte("n"), internMaxLen+1)
 	in := NewInterner()
+	assert.Equal(t, string(long), in.Bytes(long))
+	assert.Empty(t, in.names, "a name longer than internMaxLen is not kept")
+	assert.Equal(t, string(long[:internMaxLen]), in.Bytes(long[:internMaxLen]))
+	assert.Len(t, in.names, 1)
+
+	// a buffer reused after the call does not change an interned string
+	in = NewInterner()
 	buf := []byte("edge-1")
 	s := in.Bytes(buf)
 	copy(buf, "XXXXXX")

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                  []metric.Registration
 	HepReceiverBackpressureRetries metric.Int64Counter
 	HepReceiverConnectionsActive   metric.Int64UpDownCounter
+	HepReceiverConnectionsClosed   metric.Int64Counter
 	HepReceiverConnectionsRejected metric.Int64Counter
 	HepReceiverListenerErrors      metric.Int64Counter
 	HepReceiverPacketsDropped      metric.Int64Counter
@@ -73,6 +74,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.HepReceiverConnectionsActive, err = builder.meter.Int64UpDownCounter(
 		"otelcol_hep_receiver_connections_active",
 		metric.WithDescription("Open TCP/TLS connections. [Development]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.HepReceiverConnectionsClosed, err = builder.meter.Int64Counter(
+		"otelcol_hep_receiver_connections_closed",
+		metric.WithDescription("TCP/TLS connections the receiver served that ended, by reason (idle_timeout, garbage, peer, shutdown, error). [Development]"),
 		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)

@@ -10,8 +10,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 	"go.opentelemetry.io/collector/component/componenttest"
+
+	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
 )
 
 func TestSetupTelemetry(t *testing.T) {
@@ -21,6 +22,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.HepReceiverBackpressureRetries.Add(context.Background(), 1)
 	tb.HepReceiverConnectionsActive.Add(context.Background(), 1)
+	tb.HepReceiverConnectionsClosed.Add(context.Background(), 1)
 	tb.HepReceiverConnectionsRejected.Add(context.Background(), 1)
 	tb.HepReceiverListenerErrors.Add(context.Background(), 1)
 	tb.HepReceiverPacketsDropped.Add(context.Background(), 1)
@@ -30,6 +32,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverConnectionsActive(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualHepReceiverConnectionsClosed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverConnectionsRejected(t, testTel,
