@@ -37,10 +37,11 @@ CDR_BENCH_RECORDS ?= 100000
 CDR_BENCH_ROUNDS ?= 3
 # samples of each codec micro-benchmark, for benchstat
 BENCH_COUNT ?= 6
-MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/record/... ./internal/cdr ./internal/jsonvalid
+MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # package:target pairs run by `make fuzz`
-FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse \
+FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse ./internal/sipmsg:FuzzHeader \
+	./internal/sipcorr:FuzzCorrelate \
 	./internal/cdr:FuzzParse ./internal/record/cdrrecord:FuzzRoundTrip ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
 	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords
 
@@ -51,7 +52,7 @@ DISTRO_TESTS := ./distro/... ./deploy/... ./interop/... ./alerts/...
 PROXY_E2E_TESTS := ./proxy/e2e/... ./proxy/rtpengine/...
 E2E_TESTS := ./demo/... ./e2e/...
 # the concurrent components, again under the race detector
-RACE_TESTS := ./internal/... ./receivers/... ./exporters/... ./connectors/... ./proxy/...
+RACE_TESTS := ./internal/... ./receivers/... ./processors/... ./exporters/... ./connectors/... ./proxy/...
 
 BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator

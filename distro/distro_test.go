@@ -34,7 +34,7 @@ func TestComponents(t *testing.T) {
 	require.NoError(t, err, out)
 	for _, name := range []string{
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
-		"batch", "memory_limiter", "transform", "filter", "attributes", // processors
+		"batch", "memory_limiter", "transform", "filter", "attributes", "sip_correlation", // processors
 		"homer", "siphon_file", "siphon_http", "siphon_syslog", "siphon_kafka", "debug", "otlp_grpc", "otlp_http", "file", // exporters
 		"prometheus_remote_write", "nop", "load_balancing",
 		"sipkpi",                                // connectors

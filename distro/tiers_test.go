@@ -26,11 +26,13 @@ import (
 // tier is one collector of the two-tier topology.
 type tier struct {
 	*collector.Process
-	opts             collector.Options
-	otlp, kpi, httpA string
+	opts                  collector.Options
+	otlp, kpi, httpA, hep string
 }
 
-func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
+// startGateway runs gateway.yaml writing CDRs to cdrTopic and SIP messages
+// to sipTopic.
+func startGateway(t *testing.T, name, brokers, cdrTopic, sipTopic, state string) *tier {
 	t.Helper()
 	g := &tier{otlp: ports.Addr(t), kpi: ports.Addr(t)}
 	health, telemetry := ports.Addr(t), port(ports.Addr(t))
@@ -38,7 +40,8 @@ func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 	require.NoError(t, err)
 	g.opts = collector.Options{Config: "siphon:gateway.yaml", Overlays: []string{overlay}, HealthAddr: health,
 		TelemetryPort: telemetry, Dir: state, Env: map[string]string{
-			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": topic,
+			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": cdrTopic,
+			"SIPHON_KAFKA_TOPIC_SIP": sipTopic,
 			"SIPHON_KPI_ENDPOINT": g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
 		}}
@@ -48,7 +51,7 @@ func startGateway(t *testing.T, name, brokers, topic, state string) *tier {
 
 func startAgent(t *testing.T, gateways ...*tier) *tier {
 	t.Helper()
-	a := &tier{httpA: ports.Addr(t)}
+	a := &tier{httpA: ports.Addr(t), hep: ports.Addr(t)}
 	var eps []string
 	for _, g := range gateways {
 		eps = append(eps, strconv.Quote(g.otlp))
@@ -56,7 +59,7 @@ func startAgent(t *testing.T, gateways ...*tier) *tier {
 	health, telemetry, state := ports.Addr(t), port(ports.Addr(t)), t.TempDir()
 	a.opts = collector.Options{Config: "siphon:agent.yaml", HealthAddr: health, TelemetryPort: telemetry, Dir: state,
 		Env: map[string]string{
-			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": ports.Addr(t),
+			"SIPHON_GATEWAYS": "[" + strings.Join(eps, ",") + "]", "SIPHON_HEP_ENDPOINT": a.hep,
 			"SIPHON_CDR_HTTP_ENDPOINT": a.httpA, "SIPHON_CDR_SYSLOG_ENDPOINT": ports.Addr(t),
 			"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state,
 		}}
@@ -89,9 +92,10 @@ func TestTwoTiers(t *testing.T) {
 	require.NoError(t, err)
 	defer k.Close()
 	brokers := k.ListenAddrs()[0]
-	gws := []*tier{startGateway(t, "gw-0", brokers, "siphon-cdr", t.TempDir()), startGateway(t, "gw-1", brokers, "siphon-cdr", t.TempDir())}
+	gws := []*tier{startGateway(t, "gw-0", brokers, "siphon-cdr", "siphon-sip", t.TempDir()),
+		startGateway(t, "gw-1", brokers, "siphon-cdr", "siphon-sip", t.TempDir())}
 	agents := []*tier{startAgent(t, gws...), startAgent(t, gws...)}
-	ref := startGateway(t, "ref", brokers, "ref-cdr", t.TempDir())
+	ref := startGateway(t, "ref", brokers, "ref-cdr", "siphon-sip", t.TempDir())
 	refAgent := startAgent(t, ref)
 
 	// phase 1: 120 calls, 90 answered; leg a through agent 0, leg b through agent 1

@@ -100,3 +100,9 @@ const (
 	// AttrCDRExtraPrefix starts the attribute of each script-added key.
 	AttrCDRExtraPrefix = "cdr.extra."
 )
+
+// AttrSIPCorrelationID is a call's correlation key, on its sip.message and
+// sip.cdr records: the Call-ID, or for a B2BUA's other legs the key its
+// first leg established (docs/call-traces.md, section 1; written by the
+// sip_correlation processor).
+const AttrSIPCorrelationID = "sip.correlation_id"

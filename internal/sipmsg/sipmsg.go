@@ -167,7 +167,7 @@ func (s *Summary) startLine(line string) bool {
 		return true
 	}
 	method, rest, ok := strings.Cut(line, " ")
-	if !ok || !isToken(method) {
+	if !ok || !IsToken(method) {
 		return false
 	}
 	uri, v, ok := strings.Cut(rest, " ")
@@ -178,7 +178,8 @@ func (s *Summary) startLine(line string) bool {
 	return true
 }
 
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 3261 token: a method, a header name.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -220,21 +221,13 @@ func branchParam(v string) string {
 	return param(v, "branch")
 }
 
-// param finds ";name=value" (name case-insensitive) in a parameter list.
+// param finds ";name=value" (name case-insensitive) in the parameters that
+// follow a header value's first element (a URI, a sent-by).
 func param(v, name string) string {
-	for {
-		i := strings.IndexByte(v, ';')
-		if i < 0 {
-			return ""
-		}
-		v = v[i+1:]
-		p := v
-		if j := strings.IndexAny(p, ";,"); j >= 0 {
-			p = p[:j]
-		}
-		k, val, ok := strings.Cut(p, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
-			return strings.TrimSpace(val)
-		}
+	i := strings.IndexByte(v, ';')
+	if i < 0 {
+		return ""
 	}
+	val, _ := Param(v[i+1:], name)
+	return val
 }
