@@ -70,11 +70,16 @@ const (
 	// what tells a response from a request.
 	AttrSIPResponseStatusCode = "sip.response.status_code"
 	AttrSIPCallID             = "sip.call_id"
-	AttrSIPCSeqMethod         = "sip.cseq.method"
-	AttrSIPCSeqNumber         = "sip.cseq.number"
-	AttrSIPFromTag            = "sip.from.tag"
-	AttrSIPToTag              = "sip.to.tag"
-	AttrSIPViaBranch          = "sip.via.branch"
+	// AttrSIPCorrelationID is the call's correlation key, written by the
+	// sip_correlation processor on sip.message and sip.cdr records: the
+	// Call-ID of the call's first leg, joining a B2BUA's legs
+	// (docs/call-traces.md).
+	AttrSIPCorrelationID = "sip.correlation_id"
+	AttrSIPCSeqMethod    = "sip.cseq.method"
+	AttrSIPCSeqNumber    = "sip.cseq.number"
+	AttrSIPFromTag       = "sip.from.tag"
+	AttrSIPToTag         = "sip.to.tag"
+	AttrSIPViaBranch     = "sip.via.branch"
 	// AttrUserAgentOriginal is the User-Agent header, else Server
 	// (OpenTelemetry's user_agent.original).
 	AttrUserAgentOriginal = "user_agent.original"
