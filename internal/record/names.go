@@ -105,3 +105,24 @@ const (
 	// AttrCDRExtraPrefix starts the attribute of each script-added key.
 	AttrCDRExtraPrefix = "cdr.extra."
 )
+
+// Span attributes of the sipcall connector's call traces
+// (docs/call-traces.md) that records do not carry.
+const (
+	// AttrSIPCallResult is the call's result class (calltrace.Result), as
+	// sipkpi's label of the same name.
+	AttrSIPCallResult              = "sip.call.result"
+	AttrSIPCallPostDialDelay       = "sip.call.post_dial_delay"  // s: initial INVITE to its first 18x or final response
+	AttrSIPCallSetupDuration       = "sip.call.setup_duration"   // s: initial INVITE to the 2xx, or to the final response
+	AttrSIPCallRingingDuration     = "sip.call.ringing_duration" // s: first 18x to the 2xx or final response
+	AttrSIPCallDuration            = "sip.call.duration"         // s: 2xx to the first BYE
+	AttrSIPCallDisconnectInitiator = "sip.call.disconnect_initiator"
+	// AttrSIPCallPartial marks a call whose initial INVITE was not seen (a
+	// restart or an eviction in the middle of it).
+	AttrSIPCallPartial = "sip.call.partial"
+	// AttrSIPMessageRetransmission marks a span event of a message already
+	// seen on that hop.
+	AttrSIPMessageRetransmission = "sip.message.retransmission"
+	AttrSIPMessageBody           = "sip.message.body"     // the raw message, on a span event (include_body)
+	AttrNetworkIODirection       = "network.io.direction" // receive, transmit: as the capturing node saw the message
+)

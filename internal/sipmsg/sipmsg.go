@@ -238,3 +238,50 @@ func param(v, name string) string {
 		}
 	}
 }
+
+// compact maps a header's long name (lower case) to its RFC 3261 compact
+// form.
+var compact = map[string]string{
+	"call-id": "i", "contact": "m", "content-encoding": "e", "content-length": "l", "content-type": "c",
+	"from": "f", "subject": "s", "supported": "k", "to": "t", "via": "v",
+}
+
+// Header returns the value of the first header named name in msg (any
+// case, long or compact form), trimmed, or "" when there is none. Unlike
+// Parse it reads any header; it stops at the end of the header block.
+func Header(msg, name string) string {
+	short := compact[strings.ToLower(name)]
+	_, rest := nextLine(msg)
+	for rest != "" {
+		var line string
+		line, rest = nextLine(rest)
+		if line == "" {
+			return ""
+		}
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || line[0] == ' ' || line[0] == '\t' {
+			continue
+		}
+		n := strings.TrimRight(line[:colon], " \t")
+		if strings.EqualFold(n, name) || short != "" && strings.EqualFold(n, short) {
+			return strings.TrimSpace(line[colon+1:])
+		}
+	}
+	return ""
+}
+
+// AddrURI returns the URI of a From, To or Contact value: what is inside
+// <> when present (name-addr), else the value up to its parameters
+// (addr-spec).
+func AddrURI(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i+1:], '>'); j >= 0 {
+			return strings.TrimSpace(v[i+1 : i+1+j])
+		}
+		return ""
+	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}
