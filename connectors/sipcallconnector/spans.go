@@ -71,6 +71,7 @@ func (c *call) parentOf(callID string) pcommon.SpanID {
 // stays, to recognise its late messages.
 func (t *tracer) txSpan(c *call, tx *txn) {
 	tx.emitted = true
+	tx.end = tx.spanEnd() // before its events go
 	t.entries(tableTransactions, -1)
 	t.spans(spanTransaction, 1)
 	sp := t.out.spans(tx.node).AppendEmpty()
@@ -83,7 +84,7 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	kind := tx.node.kind(tx.src, tx.dst)
 	sp.SetKind(kind)
 	sp.SetStartTimestamp(pcommon.Timestamp(tx.start))
-	sp.SetEndTimestamp(pcommon.Timestamp(max(tx.end, tx.start)))
+	sp.SetEndTimestamp(pcommon.Timestamp(tx.spanEnd()))
 	a := sp.Attributes()
 	a.EnsureCapacity(10)
 	a.PutStr(record.AttrSIPRequestMethod, tx.method)
@@ -205,6 +206,18 @@ func (t *tracer) emitCall(c *call) {
 	t.rootSpan(c, rootCDR)
 }
 
+// spanEnd is the final response's capture (the ACK's for a non-2xx INVITE)
+// or, for a transaction that got none, its last message's.
+func (tx *txn) spanEnd() int64 {
+	end := max(tx.end, tx.start)
+	if tx.code == 0 {
+		for _, e := range tx.events {
+			end = max(end, e.at)
+		}
+	}
+	return end
+}
+
 // bounds are the earliest start and latest end of the call's transactions
 // (of one Call-ID when callID is not "").
 func (c *call) bounds(callID string) (start, end int64) {
@@ -215,7 +228,7 @@ func (c *call) bounds(callID string) (start, end int64) {
 		if start == 0 || tx.start < start {
 			start = tx.start
 		}
-		end = max(end, tx.end, tx.start)
+		end = max(end, tx.spanEnd())
 	}
 	return start, end
 }
@@ -273,7 +286,7 @@ func (t *tracer) rootSpan(c *call, rec *cdrRec) {
 		}
 	}
 	if lead != nil {
-		setupAttrs(a, sp.Status(), lead, c.end)
+		c.setupAttrs(a, sp.Status(), lead)
 	}
 	if bye != nil && bye.initiator != "" {
 		a.PutStr(record.AttrSIPCallDisconnectInitiator, bye.initiator)
@@ -297,20 +310,35 @@ func (t *tracer) legSpan(c *call, l *leg, rec *cdrRec) {
 	sp.SetEndTimestamp(pcommon.Timestamp(end))
 	a := sp.Attributes()
 	a.PutStr(record.AttrSIPCallID, l.callID)
-	setupAttrs(a, sp.Status(), l, c.end)
+	c.setupAttrs(a, sp.Status(), l)
 	putCDR(a, rec)
 }
 
 func seconds(from, to int64) float64 { return float64(to-from) / 1e9 }
 
+// final is a leg's final response: the code its earliest initial INVITE
+// transaction got (the caller's side: a proxy that tried another callee
+// after a failure relays the last), at the earliest capture of that code on
+// any hop, as the leg's other times are taken.
+func (c *call) final(l *leg) (code int, at int64) {
+	if l.first == nil || l.first.code == 0 {
+		return 0, 0
+	}
+	code = l.first.code
+	for _, tx := range c.txs {
+		if tx.initial && tx.callID == l.callID && tx.code == code && (at == 0 || tx.finalAt < at) {
+			at = tx.finalAt
+		}
+	}
+	return code, at
+}
+
 // setupAttrs describes a leg's setup (of the call, on the root: its lead
 // leg) and sets the span's status: an error for a 5xx, 6xx or 408 final
 // response, a timeout and an eviction.
-func setupAttrs(a pcommon.Map, st ptrace.Status, l *leg, end eviction) {
-	code, finalAt := 0, int64(0)
-	if l.first != nil {
-		code, finalAt = l.first.code, l.first.finalAt
-	}
+func (c *call) setupAttrs(a pcommon.Map, st ptrace.Status, l *leg) {
+	end := c.end
+	code, finalAt := c.final(l)
 	switch {
 	case code >= 200:
 		a.PutStr(record.AttrSIPCallResult, calltrace.Result(code))

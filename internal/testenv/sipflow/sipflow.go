@@ -162,6 +162,20 @@ func (f *Flow) Response(at float64, src, dst string, code int, method string, cs
 		"Content-Length: 0", "", ""}, "\r\n"))
 }
 
+// ResponseFrom is Response to a request of RequestFrom (the callee's side
+// of the dialog): From and To swapped, the To tag the caller's.
+func (f *Flow) ResponseFrom(at float64, src, dst string, code int, method string, cseq int, br, toTag string) plog.LogRecord {
+	f.T.Helper()
+	return f.Emit(at, src, dst, strings.Join([]string{
+		fmt.Sprintf("SIP/2.0 %d Reason", code),
+		"Via: SIP/2.0/UDP " + dst + ":5060;branch=" + br,
+		"From: <sip:bob@example.com>;tag=" + toTag,
+		"To: \"Alice\" <sip:alice@example.com>;tag=" + f.FromTag,
+		"Call-ID: " + f.CallID,
+		fmt.Sprintf("CSeq: %d %s", cseq, method),
+		"Content-Length: 0", "", ""}, "\r\n"))
+}
+
 // Invite sends the initial INVITE A->P, P's 100 Trying, and P->B 1 ms later.
 func (f *Flow) Invite(at float64) {
 	f.Request(at, AddrA, AddrP, "INVITE", 1, Branch(f.CallID, "a", 1, "INVITE"), "", "")
@@ -176,17 +190,21 @@ func (f *Flow) Answer(at float64, callee string, code int, toTag string) {
 }
 
 // InDialog runs an in-dialog transaction (re-INVITE, BYE) through P, from
-// the caller (fromCaller) or the callee, answered 200 after 50 ms.
+// the caller (fromCaller) or the callee (its From tag toTag), answered 200
+// after 50 ms.
 func (f *Flow) InDialog(at float64, method string, cseq int, toTag string, fromCaller bool) {
-	src, dst := AddrA, AddrB
-	if !fromCaller {
-		src, dst = AddrB, AddrA
-	}
 	h1, h2 := Branch(f.CallID, "a", cseq, method), Branch(f.CallID, "b", cseq, method)
-	f.Request(at, src, AddrP, method, cseq, h1, toTag, "")
-	f.Request(at+0.001, AddrP, dst, method, cseq, h2, toTag, "")
-	f.Response(at+0.05, dst, AddrP, 200, method, cseq, h2, toTag)
-	f.Response(at+0.051, AddrP, src, 200, method, cseq, h1, toTag)
+	if fromCaller {
+		f.Request(at, AddrA, AddrP, method, cseq, h1, toTag, "")
+		f.Request(at+0.001, AddrP, AddrB, method, cseq, h2, toTag, "")
+		f.Response(at+0.05, AddrB, AddrP, 200, method, cseq, h2, toTag)
+		f.Response(at+0.051, AddrP, AddrA, 200, method, cseq, h1, toTag)
+		return
+	}
+	f.RequestFrom(at, AddrB, AddrP, method, cseq, h1, toTag)
+	f.RequestFrom(at+0.001, AddrP, AddrA, method, cseq, h2, toTag)
+	f.ResponseFrom(at+0.05, AddrA, AddrP, 200, method, cseq, h2, toTag)
+	f.ResponseFrom(at+0.051, AddrP, AddrB, 200, method, cseq, h1, toTag)
 }
 
 // ACK2xx sends the ACK of a 2xx: its own transaction, end to end.
