@@ -300,4 +300,3 @@ func eventTimes(s span) []time.Time {
 	}
 	return out
 }
-
