@@ -45,7 +45,7 @@ func TestDeterministicIDs(t *testing.T) {
 	h1.drain()
 	h2 := startConnector(t, testConfig())
 	h2.advance(3 * time.Hour) // another clock: ids and times do not depend on it
-	h2.consume(t, input(t))  // in one batch
+	h2.consume(t, input(t))   // in one batch
 	h2.drain()
 	a, b := ids(h1.spans()), ids(h2.spans())
 	require.Len(t, a, len(h1.spans()), "each span is told apart by its name, Call-ID, CSeq and kind")
@@ -286,4 +286,3 @@ func TestFlushTimer(t *testing.T) {
 		assert.Equal(c, 7, h.sink.SpanCount())
 	}, 5*time.Second, 5*time.Millisecond)
 }
-
