@@ -324,3 +324,38 @@ func TestSetupShowsWhileTheCallRuns(t *testing.T) {
 	assert.Equal(t, "callee", root.attrs[record.AttrSIPCallDisconnectInitiator])
 	assertNothingLeft(t, h)
 }
+
+// TestKeyThatIsNoCallID: when the correlation key is no Call-ID (RFC 7989
+// Session-ID, say), every Call-ID of the call is a leg under the root, and
+// the root describes the caller's leg.
+func TestKeyThatIsNoCallID(t *testing.T) {
+	cfg := testConfig()
+	cfg.Nodes = []NodeConfig{{Name: "sbc-1", Addresses: []string{addrP}}}
+	h := startConnector(t, cfg)
+	ld := sipflow.Logs("sbc-1")
+	b2bua(t, ld)
+	for _, r := range record.All(ld) {
+		r.Log.Attributes().PutStr(record.AttrSIPCorrelationID, "ab1f9c6e-0c1d-4e53-9d0f-6b3c2b9f3a11")
+	}
+	h.replay(t, ld)
+	h.drain()
+	spans := h.spans()
+	const key = "ab1f9c6e-0c1d-4e53-9d0f-6b3c2b9f3a11"
+	root := one(t, spans, nameCall, internal)
+	assert.Equal(t, calltrace.RootSpanID(key), root.id)
+	assert.Equal(t, "a-leg", root.attrs[record.AttrSIPCallID], "the caller's leg")
+	assert.Equal(t, key, root.attrs[record.AttrSIPCorrelationID])
+	legs := only(spans, nameLeg, internal)
+	require.Len(t, legs, 2, tree(spans))
+	for _, l := range legs {
+		callID := l.attrs[record.AttrSIPCallID].(string)
+		assert.Equal(t, calltrace.LegSpanID(key, callID), l.id)
+		assert.Equal(t, root.id, l.parent)
+		for _, s := range spans {
+			if s.name != nameLeg && s.name != nameCall && s.attrs[record.AttrSIPCallID] == callID {
+				assert.Equal(t, l.id, s.parent, "%s of %s under its leg", s.name, callID)
+			}
+		}
+	}
+	assert.Len(t, spans, 9, tree(spans))
+}
