@@ -147,6 +147,7 @@ func TestCDRs(t *testing.T) {
 		{"late: a SIP CDR span under the root", func(t *testing.T, h *harness) {
 			h.replay(t, call(t))
 			h.drain()
+			h.advance(h.c.cfg.Linger + time.Second) // still known as ended: cdr_wait is longer
 			h.consume(t, cdrOf(t, "call"))
 			c := one(t, h.spans(), nameCDR, internal)
 			assert.Equal(t, calltrace.TraceID("call"), c.trace)

@@ -774,9 +774,10 @@ func (t *tracer) onEvict(key string, c *call, reason string) {
 	if c.end == evShutdown {
 		return
 	}
-	// late messages are recognised for linger after a normal end; after an
-	// eviction, for as long as the rest of the call may go on
-	keep := t.cfg.Linger
+	// late messages (and a late CDR) are recognised for linger, or
+	// cdr_wait, after a normal end; after an eviction, for as long as the
+	// rest of the call may go on
+	keep := max(t.cfg.Linger, t.cfg.CDRWait)
 	if c.end != "" {
 		keep = t.cfg.MaxCallDuration
 	}
