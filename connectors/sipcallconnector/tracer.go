@@ -172,39 +172,22 @@ func intAttr(m pcommon.Map, key string) (int64, bool) {
 	return 0, false
 }
 
-// method returns a constant for the usual methods and a copy otherwise:
+// methods holds the usual methods' names once.
+var methods = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO",
+		"REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"} {
+		m[n] = n
+	}
+	return m
+}()
+
+// method returns the stored name of a usual method and a copy of another:
 // the attribute's string may be a slice of the whole message, which a
 // stored reference would keep alive.
 func method(m string) string {
-	switch m {
-	case "INVITE":
-		return "INVITE"
-	case "ACK":
-		return "ACK"
-	case "BYE":
-		return "BYE"
-	case "CANCEL":
-		return "CANCEL"
-	case "OPTIONS":
-		return "OPTIONS"
-	case "REGISTER":
-		return "REGISTER"
-	case "PRACK":
-		return "PRACK"
-	case "UPDATE":
-		return "UPDATE"
-	case "INFO":
-		return "INFO"
-	case "REFER":
-		return "REFER"
-	case "NOTIFY":
-		return "NOTIFY"
-	case "SUBSCRIBE":
-		return "SUBSCRIBE"
-	case "MESSAGE":
-		return "MESSAGE"
-	case "PUBLISH":
-		return "PUBLISH"
+	if n, ok := methods[m]; ok {
+		return n
 	}
 	return strings.Clone(m)
 }
