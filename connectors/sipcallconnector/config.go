@@ -112,15 +112,16 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// parseNodeAddress normalises "ip" or "ip:port" to the form the connector
-// compares captured addresses in (calltrace.Endpoint's).
-func parseNodeAddress(s string) (string, error) {
+// parseNodeAddress reads "ip" or "ip:port" in the form captured addresses
+// are compared in (the hep receiver's: netip's text; port 0 for the address
+// alone).
+func parseNodeAddress(s string) (endpoint, error) {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.String(), nil
+		return endpoint{addr: ap.Addr().Unmap().String(), port: int64(ap.Port())}, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return "", fmt.Errorf("%q is neither an address nor an address:port", s)
+		return endpoint{}, fmt.Errorf("%q is neither an address nor an address:port", s)
 	}
-	return a.String(), nil
+	return endpoint{addr: a.Unmap().String()}, nil
 }

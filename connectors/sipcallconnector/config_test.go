@@ -67,9 +67,10 @@ func TestConfigInvalid(t *testing.T) {
 // TestNodeAddressForms: configured addresses compare in the form captured
 // ones are written in.
 func TestNodeAddressForms(t *testing.T) {
-	for in, want := range map[string]string{
-		"10.0.0.10": "10.0.0.10", "10.0.0.10:5060": "10.0.0.10:5060",
-		"[2001:db8::1]:5061": "[2001:db8::1]:5061", "2001:0db8::1": "2001:db8::1",
+	for in, want := range map[string]endpoint{
+		"10.0.0.10": {addr: "10.0.0.10"}, "10.0.0.10:5060": {addr: "10.0.0.10", port: 5060},
+		"[2001:db8::1]:5061": {addr: "2001:db8::1", port: 5061}, "2001:0db8::1": {addr: "2001:db8::1"},
+		"::ffff:10.0.0.10": {addr: "10.0.0.10"},
 	} {
 		got, err := parseNodeAddress(in)
 		require.NoError(t, err, in)

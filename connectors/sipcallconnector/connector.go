@@ -30,8 +30,9 @@ type callConnector struct {
 	// are capture times.
 	now func() time.Time
 
-	mu sync.Mutex
-	tr *tracer
+	mu       sync.Mutex
+	tr       *tracer
+	outcomes map[outcome]metric.AddOption
 
 	stop chan struct{}
 	done chan struct{}
@@ -44,22 +45,30 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Traces) (*c
 	}
 	c := &callConnector{cfg: cfg, logger: set.Logger, next: next, tel: tel, now: time.Now}
 	bg := context.Background()
+	// the attribute sets are made once: these run for every span and state change
+	malformedOpts := options(malformedReasons, "reason")
+	spanOpts := options(spanKinds, "span")
+	evictionOpts := options(evictions, "reason")
+	tableOpts := options(tables, "state")
 	c.tr = newTracer(cfg, hooks{
-		malformed: func(r malformed) {
-			tel.SipcallRecordsMalformed.Add(bg, 1, metric.WithAttributes(attribute.String("reason", string(r))))
-		},
-		spans: func(k spanKind, n int64) {
-			tel.SipcallSpans.Add(bg, n, metric.WithAttributes(attribute.String("span", string(k))))
-		},
-		evicted: func(r eviction) {
-			tel.SipcallEvictions.Add(bg, 1, metric.WithAttributes(attribute.String("reason", string(r))))
-		},
-		entries: func(s table, d int64) {
-			tel.SipcallStateEntries.Add(bg, d, metric.WithAttributes(attribute.String("state", string(s))))
-		},
+		malformed:          func(r malformed) { tel.SipcallRecordsMalformed.Add(bg, 1, malformedOpts[r]) },
+		spans:              func(k spanKind, n int64) { tel.SipcallSpans.Add(bg, n, spanOpts[k]) },
+		evicted:            func(r eviction) { tel.SipcallEvictions.Add(bg, 1, evictionOpts[r]) },
+		entries:            func(s table, d int64) { tel.SipcallStateEntries.Add(bg, d, tableOpts[s]) },
 		cdrWithoutMessages: func() { tel.SipcallCdrsWithoutMessages.Add(bg, 1) },
 	})
+	c.outcomes = options(outcomes, "outcome")
 	return c, nil
+}
+
+// options makes the measurement option of each value of a telemetry
+// attribute.
+func options[T ~string](values []T, key string) map[T]metric.AddOption {
+	out := make(map[T]metric.AddOption, len(values))
+	for _, v := range values {
+		out[v] = metric.WithAttributeSet(attribute.NewSet(attribute.String(key, string(v))))
+	}
+	return out
 }
 
 func (c *callConnector) Capabilities() consumer.Capabilities {
@@ -121,7 +130,7 @@ func (c *callConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	td := c.tr.take() // of calls evicted by a bound
 	c.mu.Unlock()
 	for o, n := range counts {
-		c.tel.SipcallRecords.Add(ctx, n, metric.WithAttributes(attribute.String("outcome", string(o))))
+		c.tel.SipcallRecords.Add(ctx, n, c.outcomes[o])
 	}
 	c.send(ctx, td)
 	// the logs were consumed whatever became of their spans: a refusal

@@ -11,30 +11,30 @@ import (
 type node struct {
 	name  string
 	res   pcommon.Resource
-	fixed map[string]struct{} // nodes[].addresses
-	addrs map[string]struct{} // learned: "ip" and "ip:port" (calltrace.Endpoint's form)
+	fixed map[endpoint]struct{} // nodes[].addresses
+	addrs map[endpoint]struct{} // learned; port 0: the address alone
 }
 
 // learn records an address of the node: the IP, and with its port when
 // the request arrived and left on the same one (UDP; a TCP connection's
 // port is the peer's choice).
 func (n *node) learn(e endpoint, withPort bool) {
-	n.add(e.addr)
+	n.add(endpoint{addr: e.addr})
 	if withPort && e.port > 0 {
-		n.add(e.String())
+		n.add(e)
 	}
 }
 
-func (n *node) add(a string) {
+func (n *node) add(a endpoint) {
 	if n.addrs == nil {
-		n.addrs = map[string]struct{}{}
+		n.addrs = map[endpoint]struct{}{}
 	}
 	if len(n.addrs) < maxNodeAddresses {
 		n.addrs[a] = struct{}{}
 	}
 }
 
-func (n *node) has(a string) bool {
+func (n *node) has(a endpoint) bool {
 	if _, ok := n.fixed[a]; ok {
 		return true
 	}
@@ -46,9 +46,9 @@ func (n *node) has(a string) bool {
 // sent, INTERNAL when its own addresses cannot tell: address and port
 // first, the address alone when both or neither end matched.
 func (n *node) kind(src, dst endpoint) ptrace.SpanKind {
-	s, d := n.has(src.String()), n.has(dst.String())
+	s, d := src.port > 0 && n.has(src), dst.port > 0 && n.has(dst)
 	if s == d {
-		s, d = n.has(src.addr), n.has(dst.addr)
+		s, d = n.has(endpoint{addr: src.addr}), n.has(endpoint{addr: dst.addr})
 	}
 	switch {
 	case s && !d:

@@ -120,7 +120,7 @@ type tracer struct {
 	calls      *lru.Map[call]
 	ended      *lru.Map[time.Time] // keys whose root left, until when
 	nodes      *lru.Map[node]
-	configured map[string]map[string]struct{} // node name -> configured addresses
+	configured map[string]map[endpoint]struct{} // node name -> configured addresses
 	ood        map[string]bool
 	out        batch
 	clock      time.Time // of the current operation, for eviction callbacks
@@ -128,7 +128,7 @@ type tracer struct {
 }
 
 func newTracer(cfg *Config, h hooks) *tracer {
-	t := &tracer{cfg: cfg, configured: map[string]map[string]struct{}{}, ood: map[string]bool{}, hooks: h}
+	t := &tracer{cfg: cfg, configured: map[string]map[endpoint]struct{}{}, ood: map[string]bool{}, hooks: h}
 	t.calls = lru.New(cfg.MaxCalls, t.onEvict)
 	t.ended = lru.New(cfg.MaxCalls, func(string, *time.Time, string) { t.entries(tableEnded, -1) })
 	t.nodes = lru.New(maxNodes, func(string, *node, string) { t.entries(tableNodes, -1) })
@@ -136,10 +136,10 @@ func newTracer(cfg *Config, h hooks) *tracer {
 		t.ood[m] = true
 	}
 	for _, n := range cfg.Nodes {
-		set := map[string]struct{}{}
+		set := map[endpoint]struct{}{}
 		for _, a := range n.Addresses {
-			if s, err := parseNodeAddress(a); err == nil { // checked by Validate
-				set[s] = struct{}{}
+			if e, err := parseNodeAddress(a); err == nil { // checked by Validate
+				set[e] = struct{}{}
 			}
 		}
 		t.configured[n.Name] = set
