@@ -1,6 +1,8 @@
 package sipcallconnector
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -359,4 +361,73 @@ func TestKeyThatIsNoCallID(t *testing.T) {
 		}
 	}
 	assert.Len(t, spans, 9, tree(spans))
+}
+
+// TestTwoNodes: a call through two proxies in series, each capturing its
+// two hops, is one trace over two resources: the hop between the proxies is
+// a CLIENT span at the first and a SERVER span at the second, each under
+// its node's resource; the root goes under the node of the first record.
+func TestTwoNodes(t *testing.T) {
+	const p2 = "10.0.0.11"
+	n1, n2 := sipflow.Logs("sbc-1"), sipflow.Logs("sbc-2")
+	f1, f2 := sipflow.New(t, n1, t0, "call"), sipflow.New(t, n2, t0, "call")
+	br := func(hop string) string { return sipflow.Branch("call", hop, 1, "INVITE") }
+	f1.Request(0, addrA, addrP, "INVITE", 1, br("a"), "", "")
+	f1.Request(0.001, addrP, p2, "INVITE", 1, br("p"), "", "")
+	f2.Request(0.0012, addrP, p2, "INVITE", 1, br("p"), "", "") // the same packet, captured at sbc-2
+	f2.Request(0.002, p2, addrB, "INVITE", 1, br("b"), "", "")
+	f2.Response(1, addrB, p2, 486, "INVITE", 1, br("b"), "b1")
+	f2.Request(1.0005, p2, addrB, "ACK", 1, br("b"), "b1", "")
+	f2.Response(1.001, p2, addrP, 486, "INVITE", 1, br("p"), "b1")
+	f1.Response(1.0012, p2, addrP, 486, "INVITE", 1, br("p"), "b1")
+	f1.Request(1.0015, addrP, p2, "ACK", 1, br("p"), "b1", "")
+	f2.Request(1.0017, addrP, p2, "ACK", 1, br("p"), "b1", "")
+	f1.Response(1.002, addrP, addrA, 486, "INVITE", 1, br("a"), "b1")
+	f1.Request(1.003, addrA, addrP, "ACK", 1, br("a"), "b1", "")
+	h := startConnector(t, testConfig())
+	h.replay(t, n1, n2)
+	h.drain()
+	spans := h.spans()
+	tr := tree(spans)
+	root := one(t, spans, nameCall, internal)
+	assert.Equal(t, "sbc-1", root.node)
+	assert.Equal(t, "busy", root.attrs[record.AttrSIPCallResult])
+	got := map[string]string{}
+	for _, s := range only(spans, "INVITE", anyKind) {
+		assert.Equal(t, root.id, s.parent)
+		assert.Equal(t, root.trace, s.trace)
+		got[fmt.Sprintf("%s %v->%v", s.node, s.attrs[record.AttrSourceAddress], s.attrs[record.AttrDestinationAddress])] = kindName(s.kind)
+	}
+	assert.Equal(t, map[string]string{
+		"sbc-1 10.0.0.1->10.0.0.10":  "SERVER",
+		"sbc-1 10.0.0.10->10.0.0.11": "CLIENT",
+		"sbc-2 10.0.0.10->10.0.0.11": "SERVER",
+		"sbc-2 10.0.0.11->10.0.0.2":  "CLIENT",
+	}, got, tr)
+	assert.Len(t, spans, 5, tr)
+	// one ResourceSpans per node in a batch
+	for _, td := range h.sink.AllTraces() {
+		seen := map[string]bool{}
+		for _, rs := range td.ResourceSpans().All() {
+			n := record.Node(rs.Resource())
+			assert.False(t, seen[n], "node %s twice in one batch", n)
+			seen[n] = true
+			v, _ := rs.Resource().Attributes().Get(record.AttrServiceName)
+			assert.Equal(t, "siphon", v.Str(), "the record's resource")
+		}
+	}
+	assertNothingLeft(t, h)
+}
+
+// TestShutdownEmitsEndedCalls: at shutdown an ended call's root leaves at
+// once, without waiting linger or cdr_wait.
+func TestShutdownEmitsEndedCalls(t *testing.T) {
+	h := startConnector(t, testConfig())
+	ld := sipflow.Logs("sbc-1")
+	answered(sipflow.New(t, ld, t0, "call"))
+	h.replay(t, ld)
+	require.NoError(t, h.c.Shutdown(context.Background()))
+	assert.Len(t, h.spans(), 7, tree(h.spans()))
+	one(t, h.spans(), nameCall, internal)
+	assert.Zero(t, h.counter(t, "sipcall_evictions"))
 }

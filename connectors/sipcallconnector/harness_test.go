@@ -94,18 +94,21 @@ func (h *harness) consume(t *testing.T, ld plog.Logs) {
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
 }
 
-// replay feeds ld one record at a time in capture order, the clock at each
-// record's capture time plus 10 ms (the way to the collector), flushing
-// after each: the connector sees the call as it happens.
-func (h *harness) replay(t *testing.T, ld plog.Logs) {
+// replay feeds the records of lds one at a time in capture order, the
+// clock at each record's capture time plus 10 ms (the way to the
+// collector), flushing after each: the connector sees the call as it
+// happens.
+func (h *harness) replay(t *testing.T, lds ...plog.Logs) {
 	t.Helper()
 	type item struct {
 		res pcommon.Resource
 		lr  plog.LogRecord
 	}
 	var items []item
-	for _, r := range record.All(ld) {
-		items = append(items, item{r.Resource, r.Log})
+	for _, ld := range lds {
+		for _, r := range record.All(ld) {
+			items = append(items, item{r.Resource, r.Log})
+		}
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].lr.Timestamp() < items[j].lr.Timestamp() })
 	for _, it := range items {
