@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,35 +12,46 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/connector"
 	"go.opentelemetry.io/collector/connector/connectortest"
-	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipflow"
 )
 
-// contender is a connector measured on the same records.
+// contender is a connector measured on the same records; out counts what
+// it emitted (spans, metric data points).
 type contender struct {
 	name   string
-	create func(b *testing.B) connector.Logs
+	create func(b *testing.B, out *atomic.Int64) connector.Logs
 }
 
 func contenders() []contender {
 	return []contender{
-		{"sipcall", func(b *testing.B) connector.Logs {
+		{"sipcall", func(b *testing.B, out *atomic.Int64) connector.Logs {
 			f := NewFactory()
 			cfg := f.CreateDefaultConfig().(*Config)
 			cfg.FlushInterval = time.Hour // the benchmark's own shutdown emits
-			c, err := f.CreateLogsToTraces(context.Background(), connectortest.NewNopSettings(f.Type()), cfg, consumertest.NewNop())
+			next, _ := consumer.NewTraces(func(_ context.Context, td ptrace.Traces) error {
+				out.Add(int64(td.SpanCount()))
+				return nil
+			})
+			c, err := f.CreateLogsToTraces(context.Background(), connectortest.NewNopSettings(f.Type()), cfg, next)
 			if err != nil {
 				b.Fatal(err)
 			}
 			return c
 		}},
-		{"sipkpi", func(b *testing.B) connector.Logs {
+		{"sipkpi", func(b *testing.B, out *atomic.Int64) connector.Logs {
 			f := sipkpiconnector.NewFactory()
+			next, _ := consumer.NewMetrics(func(_ context.Context, md pmetric.Metrics) error {
+				out.Add(int64(md.DataPointCount()))
+				return nil
+			})
 			c, err := f.CreateLogsToMetrics(context.Background(), connectortest.NewNopSettings(f.Type()),
-				f.CreateDefaultConfig(), consumertest.NewNop())
+				f.CreateDefaultConfig(), next)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -74,12 +86,13 @@ func callBatches(n int, whole bool) (batches []plog.Logs, records int) {
 
 // BenchmarkVersusSipkpi measures sipcall against sipkpi on the same
 // records in one run: CPU and allocations per message over whole calls
-// (consumed, then emitted at shutdown), and the heap held per call in
-// flight (each call's setup consumed, nothing ended).
+// (consumed, then emitted at shutdown; every call must come out as its 7
+// spans), and the heap held per call in flight (each call's setup consumed,
+// nothing ended).
 func BenchmarkVersusSipkpi(b *testing.B) {
 	ctx := context.Background()
 	host := componenttest.NewNopHost()
-	const calls = 2000
+	const calls = 1000
 	whole, msgs := callBatches(calls, true)
 	for _, c := range contenders() {
 		b.Run("messages/"+c.name, func(b *testing.B) {
@@ -87,7 +100,8 @@ func BenchmarkVersusSipkpi(b *testing.B) {
 			var mallocs uint64
 			for b.Loop() {
 				b.StopTimer()
-				conn := c.create(b)
+				var out atomic.Int64
+				conn := c.create(b, &out)
 				mustStart(b, conn, host)
 				runtime.ReadMemStats(&ms)
 				before := ms.Mallocs
@@ -103,6 +117,10 @@ func BenchmarkVersusSipkpi(b *testing.B) {
 				b.StopTimer()
 				runtime.ReadMemStats(&ms)
 				mallocs += ms.Mallocs - before
+				// what it measures: every call traced (7 spans), KPIs emitted
+				if n := out.Load(); c.name == "sipcall" && n != 7*calls || n == 0 {
+					b.Fatalf("%s emitted %d", c.name, n)
+				}
 				b.StartTimer()
 			}
 			n := float64(b.N * msgs)
@@ -111,12 +129,13 @@ func BenchmarkVersusSipkpi(b *testing.B) {
 			b.ReportMetric(0, "ns/op")
 		})
 	}
-	const inFlight = 10_000
+	const inFlight = 5000
 	setups, _ := callBatches(inFlight, false)
 	for _, c := range contenders() {
 		b.Run("in_flight/"+c.name, func(b *testing.B) {
 			for b.Loop() {
-				conn := c.create(b)
+				var out atomic.Int64
+				conn := c.create(b, &out)
 				mustStart(b, conn, host)
 				var before, after runtime.MemStats
 				runtime.GC()
@@ -130,6 +149,9 @@ func BenchmarkVersusSipkpi(b *testing.B) {
 				runtime.ReadMemStats(&after)
 				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/inFlight, "B/call")
 				runtime.KeepAlive(setups)
+				if sc, ok := conn.(*callConnector); ok && sc.tr.calls.Len() != inFlight {
+					b.Fatalf("%d calls in flight", sc.tr.calls.Len())
+				}
 				if err := conn.Shutdown(ctx); err != nil {
 					b.Fatal(err)
 				}
