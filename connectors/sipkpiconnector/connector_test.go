@@ -111,7 +111,7 @@ func requests(t *testing.T, src, method, ua string, at time.Time, callIDs ...str
 	ld := newFlows("sbc-1")
 	for _, id := range callIDs {
 		f := newFlow(t, ld, at, id)
-		f.request(0, src, addrP, method, 1, branch(id, "a", 1, method), "", ua)
+		f.Request(0, src, addrP, method, 1, branch(id, "a", 1, method), "", ua)
 	}
 	return ld
 }
@@ -352,11 +352,11 @@ func BenchmarkStateMemory(b *testing.B) {
 	ld := newFlows("sbc-1")
 	for i := range n {
 		f := newFlow(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i))
-		f.request(0, addrA, addrP, "INVITE", 1, branch(f.callID, "a", 1, "INVITE"), "", "")
+		f.Request(0, addrA, addrP, "INVITE", 1, branch(f.CallID, "a", 1, "INVITE"), "", "")
 	}
 	heapPerEntry(b, cfg, ld, n, "B/transaction", func(k *kpi) {
-		if k.tx.len() != n {
-			b.Fatalf("%d transactions tracked", k.tx.len())
+		if k.tx.Len() != n {
+			b.Fatalf("%d transactions tracked", k.tx.Len())
 		}
 	})
 }
@@ -372,8 +372,8 @@ func BenchmarkCDRMemory(b *testing.B) {
 		cdrRecord(&testing.T{}, ld, t0, fmt.Sprintf("%08x-4b1c-9a2e-%012d@192.0.2.10", i, i), 200, 0, 1, 61, "caller", "a")
 	}
 	heapPerEntry(b, cfg, ld, n, "B/cdr", func(k *kpi) {
-		if k.cdrs.len() != n {
-			b.Fatalf("%d CDRs remembered", k.cdrs.len())
+		if k.cdrs.Len() != n {
+			b.Fatalf("%d CDRs remembered", k.cdrs.Len())
 		}
 	})
 }
@@ -388,11 +388,11 @@ func BenchmarkSourceMemory(b *testing.B) {
 	for i := range n {
 		f := newFlow(&testing.T{}, ld, t0, fmt.Sprintf("opt-%d", i))
 		src := fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-		f.request(0, src, addrP, "OPTIONS", 1, branch(f.callID, "a", 1, "OPTIONS"), "", "")
+		f.Request(0, src, addrP, "OPTIONS", 1, branch(f.CallID, "a", 1, "OPTIONS"), "", "")
 	}
 	heapPerEntry(b, cfg, ld, n, "B/source", func(k *kpi) {
-		if k.sources.len() != n {
-			b.Fatalf("%d sources tracked", k.sources.len())
+		if k.sources.Len() != n {
+			b.Fatalf("%d sources tracked", k.sources.Len())
 		}
 	})
 }

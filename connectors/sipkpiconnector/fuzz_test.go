@@ -48,8 +48,8 @@ func FuzzRecords(f *testing.F) {
 			if r, err := cdr.Parse(part); err == nil {
 				cdrrecord.FromCDR(r, part, now, lr)
 				k.cdr(res, lr, now, now)
-				if k.cdrs.len() > cfg.Duplicates.MaxEntries {
-					t.Fatalf("%d CDRs remembered", k.cdrs.len())
+				if k.cdrs.Len() > cfg.Duplicates.MaxEntries {
+					t.Fatalf("%d CDRs remembered", k.cdrs.Len())
 				}
 				continue
 			}
@@ -60,14 +60,14 @@ func FuzzRecords(f *testing.F) {
 			heprecord.PutSIPSummary(lr.Attributes(), &s)
 			lr.Attributes().PutStr(record.AttrSourceAddress, []string{"192.0.2.1", "192.0.2.2", "fd00::1"}[i%3])
 			k.message(res, lr.Attributes(), now.Add(-time.Duration(i%5)*time.Second), now)
-			if k.tx.len() > cfg.Transactions.MaxEntries || k.setups.len() > cfg.Transactions.MaxEntries ||
-				k.sources.len() > cfg.Scanner.MaxSources {
-				t.Fatalf("state over its bounds: %d transactions, %d setups, %d sources", k.tx.len(), k.setups.len(), k.sources.len())
+			if k.tx.Len() > cfg.Transactions.MaxEntries || k.setups.Len() > cfg.Transactions.MaxEntries ||
+				k.sources.Len() > cfg.Scanner.MaxSources {
+				t.Fatalf("state over its bounds: %d transactions, %d setups, %d sources", k.tx.Len(), k.setups.Len(), k.sources.Len())
 			}
 		}
 		k.expire(now.Add(time.Hour))
-		if k.tx.len() != 0 || k.setups.len() != 0 || k.sources.len() != 0 || k.cdrs.len() != 0 {
-			t.Fatalf("state left after every lifetime passed: %d %d %d %d", k.tx.len(), k.setups.len(), k.sources.len(), k.cdrs.len())
+		if k.tx.Len() != 0 || k.setups.Len() != 0 || k.sources.Len() != 0 || k.cdrs.Len() != 0 {
+			t.Fatalf("state left after every lifetime passed: %d %d %d %d", k.tx.Len(), k.setups.Len(), k.sources.Len(), k.cdrs.Len())
 		}
 		k.st.emit(pmetricScope(), now)
 	})

@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/siphon-otel/siphon-otel/internal/calltrace"
+	"github.com/siphon-otel/siphon-otel/internal/lru"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
 	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
@@ -61,35 +63,13 @@ func metricDefs(cfg *Config) []*metricDef {
 	}
 }
 
-// Call result classes (label sip.call.result). The KPI formulas in the
-// README and alerts/ are written in terms of these and of the code.
-const (
-	resultAnswered   = "answered"   // 2xx
-	resultRedirected = "redirected" // 3xx
-	resultBusy       = "busy"       // 486, 600
-	resultNoAnswer   = "no_answer"  // 480
-	resultRejected   = "rejected"   // 603
-	resultCancelled  = "cancelled"  // 487: the caller gave up
-	resultFailed     = "failed"     // every other final code
-)
+// The call result classes (label sip.call.result) are calltrace's, shared
+// with the sipcall connector's root spans so that a series and the traces
+// its exemplars open agree; the KPI formulas in the README and alerts/ are
+// written in terms of these and of the code.
+const resultAnswered = calltrace.ResultAnswered
 
-func classify(code int) string {
-	switch {
-	case code >= 200 && code < 300:
-		return resultAnswered
-	case code >= 300 && code < 400:
-		return resultRedirected
-	case code == 486 || code == 600:
-		return resultBusy
-	case code == 480:
-		return resultNoAnswer
-	case code == 603:
-		return resultRejected
-	case code == 487:
-		return resultCancelled
-	}
-	return resultFailed
-}
+func classify(code int) string { return calltrace.Result(code) }
 
 // codeLabel keeps the label bounded: a SIP status code is 100..699.
 func codeLabel(code int64) string {
@@ -138,10 +118,10 @@ type sourceEntry struct {
 type kpi struct {
 	cfg      *Config
 	st       *store
-	tx       *lru[txEntry]
-	setups   *lru[setupEntry]
-	sources  *lru[sourceEntry]
-	cdrs     *lru[struct{}]      // CDRs counted within the duplicates window, by the hash of appendCDRKey
+	tx       *lru.Map[txEntry]
+	setups   *lru.Map[setupEntry]
+	sources  *lru.Map[sourceEntry]
+	cdrs     *lru.Map[struct{}]  // CDRs counted within the duplicates window, by the hash of appendCDRKey
 	keyBuf   []byte              // appendCDRKey's scratch
 	extras   []string            // appendCDRKey's scratch
 	uas      *sipscanner.Matcher // scanner.user_agents
@@ -159,7 +139,7 @@ type kpi struct {
 func newKPI(cfg *Config) *kpi {
 	k := &kpi{cfg: cfg, st: newStore(cfg, metricDefs(cfg)), flood: map[string]bool{},
 		invalid: func(string) {}, overflow: func() {}, evicted: func(string, string) {}, entries: func(string, int64) {}}
-	k.tx = newLRU(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
+	k.tx = lru.New(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
 		// A transaction that never completed still counts, as "none".
 		if !e.final && e.method != "ACK" {
 			k.st.add(mTransactions, e.set, []string{e.method, valueNone}, 1, k.clock, e.callID)
@@ -167,15 +147,15 @@ func newKPI(cfg *Config) *kpi {
 		k.evicted("transactions", reason)
 		k.entries("transactions", -1)
 	})
-	k.setups = newLRU(cfg.Transactions.MaxEntries, func(_ string, _ *setupEntry, reason string) {
+	k.setups = lru.New(cfg.Transactions.MaxEntries, func(_ string, _ *setupEntry, reason string) {
 		k.evicted("setups", reason)
 		k.entries("setups", -1)
 	})
-	k.cdrs = newLRU(max(cfg.Duplicates.MaxEntries, 1), func(_ string, _ *struct{}, reason string) {
+	k.cdrs = lru.New(max(cfg.Duplicates.MaxEntries, 1), func(_ string, _ *struct{}, reason string) {
 		k.evicted("cdrs", reason)
 		k.entries("cdrs", -1)
 	})
-	k.sources = newLRU(cfg.Scanner.MaxSources, func(_ string, _ *sourceEntry, reason string) {
+	k.sources = lru.New(cfg.Scanner.MaxSources, func(_ string, _ *sourceEntry, reason string) {
 		k.evicted("sources", reason)
 		k.entries("sources", -1)
 	})
@@ -317,22 +297,22 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	mlabel := methodLabel(cseqMethod)
 
 	if !isResponse {
-		if _, seen := k.tx.get(txKey, now); seen {
+		if _, seen := k.tx.Get(txKey, now); seen {
 			k.st.add(mRetransmissions, set, []string{"request", mlabel}, 1, at, callID)
 			return
 		}
-		e := k.tx.add(txKey, now)
+		e := k.tx.Add(txKey, now)
 		k.entries("transactions", 1)
 		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
 		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, callID)
 		if method == "INVITE" && str(attrs, record.AttrSIPToTag) == "" {
 			sk := callID + "\x00" + cseqStr
-			if s, ok := k.setups.get(sk, now); ok {
+			if s, ok := k.setups.Get(sk, now); ok {
 				if at.Before(s.invite) { // the other hop's copy came later but was sent first
 					s.invite = at
 				}
 			} else {
-				s := k.setups.add(sk, now)
+				s := k.setups.Add(sk, now)
 				k.entries("setups", 1)
 				s.invite = at
 			}
@@ -341,9 +321,9 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		return
 	}
 
-	e, ok := k.tx.get(txKey, now)
+	e, ok := k.tx.Get(txKey, now)
 	if !ok { // the request was not captured (or has expired): the response still counts
-		e = k.tx.add(txKey, now)
+		e = k.tx.Add(txKey, now)
 		k.entries("transactions", 1)
 		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
 	}
@@ -361,7 +341,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		k.st.add(mTransactions, set, []string{mlabel, codeLabel(int64(code))}, 1, at, callID)
 	}
 	if cseqMethod == "INVITE" && code > 100 {
-		if s, ok := k.setups.get(callID+"\x00"+cseqStr, now); ok && !s.done {
+		if s, ok := k.setups.Get(callID+"\x00"+cseqStr, now); ok && !s.done {
 			s.done = true
 			if d := at.Sub(s.invite); d >= 0 {
 				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, callID)
@@ -380,9 +360,9 @@ func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string
 	if !isUA && (!k.flood[method] || k.isExcluded(src)) {
 		return
 	}
-	e, ok := k.sources.get(src, now)
+	e, ok := k.sources.Get(src, now)
 	if !ok {
-		e = k.sources.add(src, now)
+		e = k.sources.Add(src, now)
 		k.entries("sources", 1)
 		e.windowStart = at
 	}
@@ -431,19 +411,19 @@ func (k *kpi) isExcluded(src string) bool {
 func (k *kpi) expire(now time.Time) {
 	k.clock, k.st.now = now, now
 	tc := k.cfg.Transactions
-	k.tx.sweep(func(e *txEntry, touched time.Time) bool {
+	k.tx.Sweep(func(_ string, e *txEntry, touched time.Time) bool {
 		life := tc.Timeout
 		if e.final || e.method == "ACK" {
 			life = tc.Linger
 		}
 		return now.Sub(touched) > life
 	})
-	k.setups.sweep(func(e *setupEntry, touched time.Time) bool {
+	k.setups.Sweep(func(_ string, e *setupEntry, touched time.Time) bool {
 		return now.Sub(touched) > tc.Timeout || (e.done && now.Sub(touched) > tc.Linger)
 	})
 	window := k.cfg.Scanner.Flood.Window
-	k.sources.sweep(func(_ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
-	k.cdrs.sweep(func(_ *struct{}, touched time.Time) bool { return now.Sub(touched) > k.cfg.Duplicates.Window })
+	k.sources.Sweep(func(_ string, _ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
+	k.cdrs.Sweep(func(_ string, _ *struct{}, touched time.Time) bool { return now.Sub(touched) > k.cfg.Duplicates.Window })
 }
 
 // duplicate tells whether a copy of the CDR lr was counted within the
@@ -456,10 +436,10 @@ func (k *kpi) duplicate(lr plog.LogRecord, now time.Time) bool {
 	k.keyBuf = k.appendCDRKey(k.keyBuf[:0], lr)
 	_, _ = h.Write(k.keyBuf)
 	key := string(h.Sum(nil))
-	if _, seen := k.cdrs.get(key, now); seen {
+	if _, seen := k.cdrs.Get(key, now); seen {
 		return true
 	}
-	k.cdrs.add(key, now)
+	k.cdrs.Add(key, now)
 	k.entries("cdrs", 1)
 	return false
 }

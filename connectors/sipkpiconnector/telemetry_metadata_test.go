@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/siphon-otel/siphon-otel/internal/lru"
 )
 
 // TestTelemetryAttributeValuesMatchMetadata holds metadata.yaml to the
@@ -22,9 +24,10 @@ import (
 // gives. mdatagen generates no constants for the attributes of telemetry
 // metrics (only for those of a component's metrics: section), so the values
 // are read from the source: the string literals passed to the hooks that feed
-// the telemetry (kpi.entries, kpi.evicted, kpi.invalid), the reasons lru
-// passes to its eviction callback (lru.remove), and the outcomes counted per
-// record in ConsumeLogs (counts[...], kpi.cdr's results).
+// the telemetry (kpi.entries, kpi.evicted, kpi.invalid), the reasons the
+// lru tables pass to their eviction callbacks (lru.Reasons, lru.Map.Remove),
+// and the outcomes counted per record in ConsumeLogs (counts[...], kpi.cdr's
+// results).
 func TestTelemetryAttributeValuesMatchMetadata(t *testing.T) {
 	md := loadTelemetryMetadata(t)
 	used := telemetryValuesInSource(t)
@@ -142,9 +145,9 @@ func telemetryValuesInSource(t *testing.T) map[string][]string {
 					if len(n.Args) == 1 {
 						add("invalid reason", n.Args[0], "invalid's reason")
 					}
-				case "remove": // lru.remove(element, reason)
+				case "Remove": // lru.Map.Remove(key, reason)
 					if len(n.Args) == 2 {
-						add("eviction reason", n.Args[1], "lru.remove's reason")
+						add("eviction reason", n.Args[1], "lru.Map.Remove's reason")
 					}
 				}
 			case *ast.IndexExpr:
@@ -159,6 +162,12 @@ func telemetryValuesInSource(t *testing.T) map[string][]string {
 			}
 			return true
 		})
+	}
+	// the reasons the tables give themselves (capacity, expired)
+	for _, r := range lru.Reasons() {
+		if !slices.Contains(used["eviction reason"], r) {
+			used["eviction reason"] = append(used["eviction reason"], r)
+		}
 	}
 	require.NotEmpty(t, cdrResults, "kpi.cdr not found")
 	for _, r := range cdrResults {

@@ -70,11 +70,16 @@ const (
 	// what tells a response from a request.
 	AttrSIPResponseStatusCode = "sip.response.status_code"
 	AttrSIPCallID             = "sip.call_id"
-	AttrSIPCSeqMethod         = "sip.cseq.method"
-	AttrSIPCSeqNumber         = "sip.cseq.number"
-	AttrSIPFromTag            = "sip.from.tag"
-	AttrSIPToTag              = "sip.to.tag"
-	AttrSIPViaBranch          = "sip.via.branch"
+	// AttrSIPCorrelationID is the call's correlation key, written by the
+	// sip_correlation processor on sip.message and sip.cdr records: the
+	// Call-ID of the call's first leg, joining a B2BUA's legs
+	// (docs/call-traces.md).
+	AttrSIPCorrelationID = "sip.correlation_id"
+	AttrSIPCSeqMethod    = "sip.cseq.method"
+	AttrSIPCSeqNumber    = "sip.cseq.number"
+	AttrSIPFromTag       = "sip.from.tag"
+	AttrSIPToTag         = "sip.to.tag"
+	AttrSIPViaBranch     = "sip.via.branch"
 	// AttrUserAgentOriginal is the User-Agent header, else Server
 	// (OpenTelemetry's user_agent.original).
 	AttrUserAgentOriginal = "user_agent.original"
@@ -101,8 +106,23 @@ const (
 	AttrCDRExtraPrefix = "cdr.extra."
 )
 
-// AttrSIPCorrelationID is a call's correlation key, on its sip.message and
-// sip.cdr records: the Call-ID, or for a B2BUA's other legs the key its
-// first leg established (docs/call-traces.md, section 1; written by the
-// sip_correlation processor).
-const AttrSIPCorrelationID = "sip.correlation_id"
+// Span attributes of the sipcall connector's call traces
+// (docs/call-traces.md) that records do not carry.
+const (
+	// AttrSIPCallResult is the call's result class (calltrace.Result), as
+	// sipkpi's label of the same name.
+	AttrSIPCallResult              = "sip.call.result"
+	AttrSIPCallPostDialDelay       = "sip.call.post_dial_delay"  // s: initial INVITE to its first 18x or final response
+	AttrSIPCallSetupDuration       = "sip.call.setup_duration"   // s: initial INVITE to the 2xx, or to the final response
+	AttrSIPCallRingingDuration     = "sip.call.ringing_duration" // s: first 18x to the 2xx or final response
+	AttrSIPCallDuration            = "sip.call.duration"         // s: 2xx to the first BYE
+	AttrSIPCallDisconnectInitiator = "sip.call.disconnect_initiator"
+	// AttrSIPCallPartial marks a call whose initial INVITE was not seen (a
+	// restart or an eviction in the middle of it).
+	AttrSIPCallPartial = "sip.call.partial"
+	// AttrSIPMessageRetransmission marks a span event of a message already
+	// seen on that hop.
+	AttrSIPMessageRetransmission = "sip.message.retransmission"
+	AttrSIPMessageBody           = "sip.message.body"     // the raw message, on a span event (include_body)
+	AttrNetworkIODirection       = "network.io.direction" // receive, transmit: as the capturing node saw the message
+)

@@ -66,6 +66,15 @@ func lower(c byte) byte {
 // A value is a substring of msg unless it was folded.
 func Header(msg, name string) iter.Seq[string] { return HeaderName(name).Values(msg) }
 
+// FirstHeader is the first value Header yields, or "" when msg has no such
+// header.
+func FirstHeader(msg, name string) string {
+	for v := range Header(msg, name) {
+		return v
+	}
+	return ""
+}
+
 // Values is Header for a Name made once.
 func (n Name) Values(msg string) iter.Seq[string] {
 	return func(yield func(string) bool) {

@@ -231,3 +231,19 @@ func param(v, name string) string {
 	val, _ := Param(v[i+1:], name)
 	return val
 }
+
+// AddrURI returns the URI of a From, To or Contact value: what is inside
+// <> when present (name-addr), else the value up to its parameters
+// (addr-spec).
+func AddrURI(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i+1:], '>'); j >= 0 {
+			return strings.TrimSpace(v[i+1 : i+1+j])
+		}
+		return ""
+	}
+	if i := strings.IndexByte(v, ';'); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSpace(v)
+}

@@ -112,3 +112,26 @@ func TestHeaderNames(t *testing.T) {
 		}
 	}
 }
+
+func TestHeaderAndAddrURI(t *testing.T) {
+	msg := "INVITE sip:bob@example.com SIP/2.0\r\n" +
+		"v: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n" +
+		"f: \"Alice\" <sip:alice@example.com;transport=udp>;tag=a1\r\n" +
+		"TO:sip:bob@example.com;tag=b1\r\n" +
+		"X-CID:  leg-1@sbc \r\n" +
+		"\r\n" +
+		"From: sip:not-a-header@example.com\r\n"
+	for _, tt := range []struct{ name, header, uri string }{
+		{"From", `"Alice" <sip:alice@example.com;transport=udp>;tag=a1`, "sip:alice@example.com;transport=udp"},
+		{"to", "sip:bob@example.com;tag=b1", "sip:bob@example.com"},
+		{"x-cid", "leg-1@sbc", "leg-1@sbc"},
+		{"Contact", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := FirstHeader(msg, tt.name)
+			assert.Equal(t, tt.header, h)
+			assert.Equal(t, tt.uri, AddrURI(h))
+		})
+	}
+	assert.Equal(t, "", AddrURI("<sip:unterminated"), "no closing >")
+}
