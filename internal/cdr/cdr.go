@@ -474,19 +474,30 @@ func jsonType(raw json.RawMessage) string {
 // ArrayElements returns the elements of a JSON array that jsonvalid.Valid
 // accepted, as slices of b, without decoding them.
 func ArrayElements(b []byte) []json.RawMessage {
+	out, _ := ArrayElementsAtMost(b, len(b)) // an element takes at least a byte
+	return out
+}
+
+// ArrayElementsAtMost is ArrayElements for at most max elements: it stops
+// at the element after the max-th and reports more, so that an array of
+// millions of tiny elements costs max slices, not one per element.
+func ArrayElementsAtMost(b []byte, max int) (elems []json.RawMessage, more bool) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '[' {
-		return nil
+		return nil, false
 	}
 	out := []json.RawMessage{}
 	for i = skipSpace(b, i+1); i < len(b) && b[i] != ']'; {
+		if len(out) == max {
+			return out, true
+		}
 		end := valueEnd(b, i)
 		out = append(out, b[i:end:end])
 		if i = skipSpace(b, end); i < len(b) && b[i] == ',' {
 			i = skipSpace(b, i+1)
 		}
 	}
-	return out
+	return out, false
 }
 
 // Float returns the value of an extra that is a JSON number, read as serde

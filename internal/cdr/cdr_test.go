@@ -95,6 +95,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`[{"timestamp":"2026-03-06T14:23:01Z"}]`))
 	f.Add([]byte(" [ {\"a\":\"],[\\\"\"} ,\n[1,[2]], \"x\" ,null,-1.5e-3 ,{} ] "))
 	f.Add([]byte(`[]`))
+	f.Add([]byte("[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if trimmed := bytes.TrimSpace(b); json.Valid(b) && len(trimmed) > 0 && trimmed[0] == '[' {
 			// ArrayElements slices what encoding/json decodes
@@ -109,6 +110,21 @@ func FuzzParse(f *testing.F) {
 			for i := range want {
 				if !bytes.Equal(got[i], want[i]) {
 					t.Fatalf("element %d: %q, encoding/json %q", i, got[i], want[i])
+				}
+			}
+			// the bounded scan agrees up to its bound and tells what is beyond
+			for _, max := range []int{0, 1, len(want) / 2, len(want) - 1, len(want), len(want) + 1} {
+				if max < 0 {
+					continue
+				}
+				first, more := ArrayElementsAtMost(b, max)
+				if n := min(max, len(want)); len(first) != n || more != (len(want) > max) {
+					t.Fatalf("ArrayElementsAtMost(%d): %d elements, more %v; encoding/json has %d", max, len(first), more, len(want))
+				}
+				for i := range first {
+					if !bytes.Equal(first[i], want[i]) {
+						t.Fatalf("ArrayElementsAtMost(%d): element %d: %q, encoding/json %q", max, i, first[i], want[i])
+					}
 				}
 			}
 		}
@@ -136,4 +152,43 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestArrayElementsAtMost(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want []string
+		more bool
+	}{
+		{`[]`, 0, []string{}, false},
+		{` [ ] `, 5, []string{}, false},
+		{`[1]`, 0, []string{}, true},
+		{`[1, 2 ,3]`, 2, []string{`1`, `2`}, true},
+		{`[1, 2 ,3]`, 3, []string{`1`, `2`, `3`}, false},
+		{`[{"a":"],["}, [1,[2]], "x\"]"]`, 2, []string{`{"a":"],["}`, `[1,[2]]`}, true},
+		{`{"a":1}`, 5, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, more := ArrayElementsAtMost([]byte(tt.in), tt.max)
+			var strs []string
+			if got != nil {
+				strs = []string{}
+			}
+			for _, e := range got {
+				strs = append(strs, string(e))
+			}
+			assert.Equal(t, tt.want, strs)
+			assert.Equal(t, tt.more, more)
+		})
+	}
+	// a million tiny elements past the bound are scanned no further
+	huge := append(bytes.Repeat([]byte("1,"), 1<<20), '1', ']')
+	huge = append([]byte("["), huge...)
+	got, more := ArrayElementsAtMost(huge, 10)
+	assert.True(t, more)
+	assert.Len(t, got, 10)
+	assert.LessOrEqual(t, cap(got), 16, "no slice per element beyond the bound")
+	assert.Len(t, ArrayElements(huge), 1<<20+1)
 }

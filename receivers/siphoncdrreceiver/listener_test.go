@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pki"
 )
 
 func outcome(s string) attribute.KeyValue { return attribute.String("outcome", s) }
@@ -29,12 +31,15 @@ func syslogCDR(callID string) []byte {
 // and its address, count it, serve on with its other listeners and already
 // open connections, and shut down cleanly without reporting more.
 func TestListenerFailureIsReported(t *testing.T) {
-	for _, transport := range []string{transportHTTP, transportSyslogUDP, transportSyslogTCP} {
+	for _, transport := range []string{transportHTTP, transportSyslogUDP, transportSyslogTCP, transportSyslogTLS} {
 		t.Run(transport, func(t *testing.T) {
 			sink := new(consumertest.LogsSink)
 			cfg, h := testConfig(t)
+			if transport == transportSyslogTLS {
+				withSyslogTLS(t, cfg, h, pki.New(t), "")
+			}
 			start(t, cfg, h, sink)
-			addr := map[string]string{transportHTTP: h.http, transportSyslogUDP: h.udp, transportSyslogTCP: h.tcp}[transport]
+			addr := map[string]string{transportHTTP: h.http, transportSyslogUDP: h.udp, transportSyslogTCP: h.tcp, transportSyslogTLS: h.tls}[transport]
 			sock := h.r.sockets[transport]
 			require.NotNil(t, sock)
 			// open before the failure: whichever listener dies, this

@@ -35,7 +35,7 @@ type cdrReceiver struct {
 	udpConn    *net.UDPConn
 	udpWatch   *streamserver.Watch
 	udpDone    chan struct{}
-	tcpServer  *streamserver.Server
+	streams    []*streamserver.Server // syslog TCP and TLS
 	batchers   []*logbatch.Batcher
 	// sockets holds each listening socket by transport; the tests close one
 	// under the receiver, as an outside failure would.
@@ -65,6 +65,19 @@ func (r *cdrReceiver) watch(tel *transportTelemetry, addr net.Addr) *streamserve
 		Component: "siphon_cdr receiver", Listener: tel.name, Addr: addr, Host: r.host,
 		Logger: r.set.Logger, Errors: tel.listenerError,
 	})
+}
+
+// guard returns ln closing at once the connections from outside allowed,
+// each counted (rejected, not_allowed) and logged; wrap, if set, wraps the
+// others.
+func (r *cdrReceiver) guard(ln net.Listener, allowed sources, tel *transportTelemetry, wrap func(net.Conn) net.Conn) net.Listener {
+	if len(allowed) == 0 && wrap == nil {
+		return ln
+	}
+	return &guardedListener{Listener: ln, allowed: allowed, wrap: wrap, refuse: func(peer net.Addr) {
+		tel.rejected("not_allowed")
+		r.logger.Warn("connection refused: source not in allowed_sources", zap.String("transport", tel.name), zap.Stringer("peer", peer))
+	}}
 }
 
 func (r *cdrReceiver) obsReport(transport string) (*receiverhelper.ObsReport, error) {
@@ -97,12 +110,21 @@ func (r *cdrReceiver) start(ctx context.Context, host component.Host) error {
 	}
 	if s := r.cfg.Syslog.Get(); s != nil {
 		if u := s.UDP.Get(); u != nil {
-			if err := r.startSyslogUDP(u, s.MaxMessageSize); err != nil {
+			if err := r.startSyslogUDP(u, s); err != nil {
 				return err
 			}
 		}
 		if t := s.TCP.Get(); t != nil {
-			if err := r.startSyslogTCP(t, s.MaxMessageSize); err != nil {
+			if err := r.startSyslogStream(transportSyslogTCP, t, nil, s); err != nil {
+				return err
+			}
+		}
+		if t := s.TLS.Get(); t != nil {
+			tlsCfg, err := t.ServerConfig.LoadTLSConfig(ctx)
+			if err != nil {
+				return fmt.Errorf("siphon_cdr receiver: syslog tls: %w", err)
+			}
+			if err := r.startSyslogStream(transportSyslogTLS, &t.SyslogTCPConfig, tlsCfg, s); err != nil {
 				return err
 			}
 		}
@@ -119,7 +141,9 @@ func (r *cdrReceiver) Shutdown(ctx context.Context) error {
 			r.httpWatch.Close()
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), logbatch.ShutdownGrace)
 			if err := r.httpServer.Shutdown(shutdownCtx); err != nil {
-				errs = append(errs, err)
+				// requests still being read or answered after the grace
+				// (an upload held open) are cut, not waited for
+				errs = append(errs, err, r.httpServer.Close())
 			}
 			cancel()
 			<-r.httpDone
@@ -133,8 +157,8 @@ func (r *cdrReceiver) Shutdown(ctx context.Context) error {
 			}
 			<-r.udpDone
 		}
-		if r.tcpServer != nil {
-			errs = append(errs, r.tcpServer.Close())
+		for _, srv := range r.streams {
+			errs = append(errs, srv.Close())
 		}
 		for _, b := range r.batchers {
 			b.Flush()

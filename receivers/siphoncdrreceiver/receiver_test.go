@@ -59,6 +59,7 @@ type harness struct {
 	http    string // host:port
 	udp     string
 	tcp     string
+	tls     string // syslog over TLS, when a test adds it
 }
 
 // sum reads one of the receiver's own metrics (otelcol_ prefix added); t
@@ -128,25 +129,52 @@ func callIDs(sink *consumertest.LogsSink) map[string]int {
 	return ids
 }
 
-// rawPOST sends exactly what SIPhon's http backend sends, on a plain socket.
-func rawPOST(t *testing.T, addr, path, auth, body string) (int, http.Header, string) {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
+// siphonRequest is exactly what SIPhon's http backend sends.
+func siphonRequest(addr, path, auth string, body []byte) []byte {
 	req := "POST " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Type: application/json\r\n"
 	if auth != "" {
 		req += "Authorization: " + auth + "\r\n"
 	}
-	req += fmt.Sprintf("Connection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	_, err = c.Write([]byte(req))
-	require.NoError(t, err)
+	req += fmt.Sprintf("Connection: close\r\nContent-Length: %d\r\n\r\n", len(body))
+	return append([]byte(req), body...)
+}
+
+// send sends req on a plain socket and reads the answer; with halfClose it
+// then shuts its sending side, as a client that stops short does. It may
+// run on any goroutine.
+func send(addr string, req []byte, halfClose bool) (int, http.Header, string, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(waitFor))
+	if _, err := c.Write(req); err != nil {
+		return 0, nil, "", err
+	}
+	if halfClose {
+		if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+			return 0, nil, "", err
+		}
+	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	require.NoError(t, err)
+	if err != nil {
+		return 0, nil, "", err
+	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b), err
+}
+
+// post is send of a whole request.
+func post(addr string, req []byte) (int, http.Header, string, error) { return send(addr, req, false) }
+
+// rawPOST sends exactly what SIPhon's http backend sends, on a plain socket.
+func rawPOST(t *testing.T, addr, path, auth, body string) (int, http.Header, string) {
+	t.Helper()
+	status, hdr, b, err := post(addr, siphonRequest(addr, path, auth, []byte(body)))
 	require.NoError(t, err)
-	return resp.StatusCode, resp.Header, string(b)
+	return status, hdr, b
 }
 
 func TestHTTPExactSIPhonRequest(t *testing.T) {
@@ -184,7 +212,7 @@ func TestHTTPAuth(t *testing.T) {
 		assert.JSONEq(t, `{"error":"unauthorized"}`, body)
 	}
 	assert.Zero(t, sink.LogRecordCount())
-	assert.Equal(t, int64(4), h.sum(t, "siphon_cdr_receiver_requests_unauthorized"))
+	assert.Equal(t, int64(4), h.sum(t, "siphon_cdr_receiver_requests_refused", tr("http"), reason("unauthorized")))
 }
 
 func TestHTTPBatches(t *testing.T) {
@@ -201,6 +229,10 @@ func TestHTTPBatches(t *testing.T) {
 	assert.Len(t, sink.AllLogs(), 2, "one ConsumeLogs per request")
 }
 
+// TestHTTPRefusals sends, on raw sockets, every kind of request the
+// receiver refuses before the pipeline: each is answered with its status
+// and counted once with its reason (the ones net/http refuses before any
+// handler too), and none of them accepts a record.
 func TestHTTPRefusals(t *testing.T) {
 	sink := new(consumertest.LogsSink)
 	cfg, h := testConfig(t)
@@ -208,38 +240,76 @@ func TestHTTPRefusals(t *testing.T) {
 	cfg.HTTP.Get().MaxRequestBodySize = 4096
 	start(t, cfg, h, sink)
 	badCode := strings.Replace(sample, `"response_code":200`, `"response_code":"200"`, 1)
+	siphon := func(body string) func(string) []byte {
+		return func(addr string) []byte { return siphonRequest(addr, "/v1/cdr", "", []byte(body)) }
+	}
+	raw := func(head, body string) func(string) []byte {
+		return func(addr string) []byte {
+			return []byte(strings.Replace(head, "{addr}", addr, 1) + "\r\n" + body)
+		}
+	}
+	const post = "POST /v1/cdr HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n"
 	tests := []struct {
-		name, path, body string
-		status           int
-		want             string
+		name      string
+		req       func(addr string) []byte
+		halfClose bool // the client shuts its side after the request
+		status    int
+		want      string // the JSON answer, when checked
+		reason    string // of requests_refused
+		malformed string // of records_malformed, if counted there too
 	}{
-		{"bad field", "/v1/cdr", badCode, 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code"}`},
-		{"bad field in batch", "/v1/cdr", "[" + withCallID("ok") + "," + badCode + "]", 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code","index":1}`},
-		{"missing call_id", "/v1/cdr", `{"timestamp":"2026-03-06T14:23:01.042Z"}`, 400, `{"error":"cdr: field \"call_id\": required","field":"call_id"}`},
-		{"not json", "/v1/cdr", `call_id=1`, 400, ``},
-		{"empty", "/v1/cdr", ``, 400, `{"error":"empty body"}`},
-		{"too many", "/v1/cdr", withCallID("1") + withCallID("2") + withCallID("3"), 413, `{"error":"too many records in one request: more than 2"}`},
-		{"too large", "/v1/cdr", strings.Repeat(" ", 5000) + sample, 413, `{"error":"body larger than 4096 bytes"}`},
-		{"wrong path", "/cdr", sample, 404, `{"error":"not found"}`},
+		{"bad field", siphon(badCode), false, 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code"}`, "bad_field", "bad_field"},
+		{"bad field in batch", siphon("[" + withCallID("ok") + "," + badCode + "]"), false, 400, `{"error":"cdr: field \"response_code\": want integer, got string","field":"response_code","index":1}`, "bad_field", "bad_field"},
+		{"missing call_id", siphon(`{"timestamp":"2026-03-06T14:23:01.042Z"}`), false, 400, `{"error":"cdr: field \"call_id\": required","field":"call_id"}`, "bad_field", "bad_field"},
+		{"not json", siphon(`call_id=1`), false, 400, ``, "not_json", "not_json"},
+		{"empty", siphon(``), false, 400, `{"error":"empty body"}`, "not_json", "not_json"},
+		{"stray bracket after NDJSON", siphon(withCallID("1") + "]"), false, 400, ``, "not_json", "not_json"},
+		{"too many", siphon(withCallID("1") + withCallID("2") + withCallID("3")), false, 413, `{"error":"too many records in one request: more than 2"}`, "too_many_records", "too_large"},
+		{"too many in an array", siphon("[" + withCallID("1") + "," + withCallID("2") + "," + withCallID("3") + "]"), false, 413, `{"error":"too many records in one request: more than 2"}`, "too_many_records", "too_large"},
+		{"too many in a broken array", siphon("[1,2,3,"), false, 413, `{"error":"too many records in one request: more than 2"}`, "too_many_records", "too_large"},
+		{"too large", siphon(strings.Repeat(" ", 5000) + sample), false, 413, `{"error":"body larger than 4096 bytes"}`, "too_large", "too_large"},
+		{"too large chunked", raw(post+"Transfer-Encoding: chunked\r\n", "1388\r\n"+strings.Repeat(" ", 5000)+"\r\n0\r\n\r\n"), false, 413, `{"error":"body larger than 4096 bytes"}`, "too_large", "too_large"},
+		{"wrong path", func(addr string) []byte { return siphonRequest(addr, "/cdr", "", []byte(sample)) }, false, 404, `{"error":"not found"}`, "not_found", ""},
+		{"GET", raw("GET /v1/cdr HTTP/1.1\r\nHost: {addr}\r\n", ""), false, 405, `{"error":"method not allowed"}`, "method_not_allowed", ""},
+		{"zstd not enabled", raw(post+"Content-Encoding: zstd\r\nContent-Length: 4\r\n", "abcd"), false, 400, `{"error":"unsupported Content-Encoding: zstd"}`, "bad_encoding", ""},
+		{"not gzip", raw(post+"Content-Encoding: gzip\r\nContent-Length: 4\r\n", "abcd"), false, 400, ``, "bad_encoding", ""},
+		{"broken chunks", raw(post+"Transfer-Encoding: chunked\r\n", "zz\r\n"), false, 400, ``, "bad_body", ""},
+		{"cut short", raw(post+"Content-Length: 1000\r\n", sample[:100]), true, 400, ``, "incomplete", ""},
+		{"malformed header", raw(post+"Content-Length 5\r\n", ""), false, 400, ``, "bad_request", ""},
+		{"headers cut short", func(addr string) []byte { return []byte(strings.Replace(post, "{addr}", addr, 1) + "Content-") }, true, 400, ``, "incomplete", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, _, body := rawPOST(t, h.http, tt.path, "", tt.body)
+			refused := func(c assert.TestingT) int64 {
+				return h.sum(c, "siphon_cdr_receiver_requests_refused", tr("http"), reason(tt.reason))
+			}
+			before := refused(t)
+			var malformedBefore int64
+			if tt.malformed != "" {
+				malformedBefore = h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason(tt.malformed))
+			}
+			status, _, body, err := send(h.http, tt.req(h.http), tt.halfClose)
+			require.NoError(t, err)
 			assert.Equal(t, tt.status, status, body)
 			if tt.want != "" {
 				assert.JSONEq(t, tt.want, body)
 			}
+			// what net/http refuses itself is counted when it closes the connection
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				assert.Equal(c, before+1, refused(c))
+			}, waitFor, time.Millisecond)
+			if tt.malformed != "" {
+				assert.Equal(t, malformedBefore+1, h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason(tt.malformed)))
+			}
 		})
 	}
+	assert.Zero(t, sink.LogRecordCount(), "a refused request accepts nothing")
+	assert.Equal(t, int64(len(tests)), h.sum(t, "siphon_cdr_receiver_requests_refused", tr("http")), "each refusal counted once")
 	resp, err := http.Get("http://" + h.http + "/v1/cdr")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
 	assert.Equal(t, "POST", resp.Header.Get("Allow"))
-	assert.Zero(t, sink.LogRecordCount(), "a refused request accepts nothing")
-	assert.Equal(t, int64(3), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("bad_field")))
-	assert.Equal(t, int64(2), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("too_large")))
-	assert.Equal(t, int64(2), h.sum(t, "siphon_cdr_receiver_records_malformed", tr("http"), reason("not_json")))
 }
 
 // gate refuses every batch until opened.
@@ -267,6 +337,7 @@ func TestHTTPPipelineRefusalIs503(t *testing.T) {
 	assert.JSONEq(t, `{"error":"pipeline busy, retry later"}`, body)
 	assert.Equal(t, int64(1), h.sum(t, "receiver_refused_log_records", tr("http")))
 	assert.Zero(t, h.sum(t, "siphon_cdr_receiver_records_dropped"), "the client keeps it: not a drop")
+	assert.Equal(t, int64(1), h.sum(t, "siphon_cdr_receiver_requests_refused", tr("http"), reason("pipeline_refused")))
 	g.open.Store(true)
 	status, _, _ = rawPOST(t, h.http, "/v1/cdr", "", sample)
 	assert.Equal(t, http.StatusOK, status)

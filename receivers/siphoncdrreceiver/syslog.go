@@ -1,10 +1,12 @@
 package siphoncdrreceiver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -60,7 +62,12 @@ func (s *syslogIn) handle(msg []byte, node string, scratch plog.LogRecord) {
 	s.b.Add(node, scratch)
 }
 
-func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
+func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, s *SyslogConfig) error {
+	allowed, err := parseSources(s.AllowedSources)
+	if err != nil {
+		return fmt.Errorf("siphon_cdr receiver: syslog: allowed_sources: %w", err)
+	}
+	maxSize := s.MaxMessageSize
 	addr, err := net.ResolveUDPAddr("udp", cfg.Endpoint)
 	if err != nil {
 		return fmt.Errorf("siphon_cdr receiver: syslog udp endpoint %q: %w", cfg.Endpoint, err)
@@ -102,6 +109,11 @@ func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
 				in.tel.dropped("socket_overflow", int(dropped))
 				r.logger.Warn("CDR syslog datagrams dropped by the kernel: socket buffer full; raise read_buffer_size", zap.Uint32("datagrams", dropped))
 			}
+			if !allowed.allows(from.Addr()) {
+				in.tel.datagramRefused("not_allowed")
+				r.logger.Warn("syslog datagram dropped: source not in allowed_sources", zap.Stringer("peer", from))
+				continue
+			}
 			if n > maxSize {
 				in.tel.malformed("too_large")
 				r.logger.Warn("syslog datagram larger than max_message_size", zap.Int("max_message_size", maxSize))
@@ -114,19 +126,26 @@ func (r *cdrReceiver) startSyslogUDP(cfg *SyslogUDPConfig, maxSize int) error {
 	return nil
 }
 
-func (r *cdrReceiver) startSyslogTCP(cfg *SyslogTCPConfig, maxSize int) error {
+// startSyslogStream starts the TCP listener, or with tlsCfg the TLS one
+// (RFC 5425).
+func (r *cdrReceiver) startSyslogStream(transport string, cfg *SyslogTCPConfig, tlsCfg *tls.Config, s *SyslogConfig) error {
+	allowed, err := parseSources(s.AllowedSources)
+	if err != nil {
+		return fmt.Errorf("siphon_cdr receiver: syslog: allowed_sources: %w", err)
+	}
+	maxSize := s.MaxMessageSize
 	ln, err := net.Listen("tcp", cfg.Endpoint)
 	if err != nil {
-		return fmt.Errorf("siphon_cdr receiver: syslog tcp listen %s: %w", cfg.Endpoint, err)
+		return fmt.Errorf("siphon_cdr receiver: %s listen %s: %w", transport, cfg.Endpoint, err)
 	}
-	in, err := r.newSyslogIn(transportSyslogTCP, true)
+	in, err := r.newSyslogIn(transport, true)
 	if err != nil {
 		_ = ln.Close()
 		return err
 	}
-	r.sockets[transportSyslogTCP] = ln
-	r.tcpServer = streamserver.Serve(ln, streamserver.Settings{
-		Name: transportSyslogTCP, MaxConnections: cfg.MaxConnections, Logger: r.logger,
+	r.sockets[transport] = ln
+	r.streams = append(r.streams, streamserver.Serve(r.guard(ln, allowed, in.tel, nil), streamserver.Settings{
+		Name: transport, MaxConnections: cfg.MaxConnections, TLS: tlsCfg, Logger: r.logger,
 		Watch:    r.watch(in.tel, ln.Addr()),
 		Rejected: in.tel.rejected, Active: in.tel.connections,
 		Handle: func(srv *streamserver.Server, conn net.Conn) {
@@ -139,16 +158,21 @@ func (r *cdrReceiver) startSyslogTCP(cfg *SyslogTCPConfig, maxSize int) error {
 				}
 				msg, err := fr.Next()
 				if err != nil {
-					if errors.Is(err, syslogmsg.ErrBadFrame) || errors.Is(err, syslogmsg.ErrFrameTooLarge) || errors.Is(err, io.ErrUnexpectedEOF) {
+					switch {
+					case errors.Is(err, syslogmsg.ErrBadFrame) || errors.Is(err, syslogmsg.ErrFrameTooLarge) || errors.Is(err, io.ErrUnexpectedEOF):
 						in.tel.malformed("bad_frame")
-						r.logger.Warn("syslog stream closed on a bad frame", zap.String("node", node), zap.Error(err))
+						r.logger.Warn("syslog stream closed on a bad frame", zap.String("transport", transport), zap.String("node", node), zap.Error(err))
+					case errors.Is(err, os.ErrDeadlineExceeded) && !srv.Closing():
+						in.tel.timedOut()
+						r.set.Logger.Debug("syslog connection closed: no complete message within idle_timeout",
+							zap.String("transport", transport), zap.String("node", node), zap.Duration("idle_timeout", cfg.IdleTimeout))
 					}
 					return
 				}
 				in.handle(msg, node, scratch)
 			}
 		},
-	})
-	r.set.Logger.Info("SIPhon CDR receiver listening", zap.String("transport", transportSyslogTCP), zap.Stringer("address", ln.Addr()))
+	}))
+	r.set.Logger.Info("SIPhon CDR receiver listening", zap.String("transport", transport), zap.Stringer("address", ln.Addr()))
 	return nil
 }

@@ -14,6 +14,7 @@ const (
 	transportHTTP      = "http"
 	transportSyslogUDP = "syslog_udp"
 	transportSyslogTCP = "syslog_tcp"
+	transportSyslogTLS = "syslog_tls"
 )
 
 // transportTelemetry records the receiver's own metrics for one transport.
@@ -53,8 +54,21 @@ func (t *transportTelemetry) rejected(reason string) {
 	t.tel.SiphonCdrReceiverConnectionsRejected.Add(context.Background(), 1, t.withReason(reason))
 }
 
-func (t *transportTelemetry) unauthorized() {
-	t.tel.SiphonCdrReceiverRequestsUnauthorized.Add(context.Background(), 1)
+// refused counts an HTTP request refused.
+func (t *transportTelemetry) refused(reason string) {
+	t.tel.SiphonCdrReceiverRequestsRefused.Add(context.Background(), 1, t.withReason(reason))
+}
+
+func (t *transportTelemetry) inFlight(delta int64) {
+	t.tel.SiphonCdrReceiverBytesInFlight.Add(context.Background(), delta, t.set)
+}
+
+func (t *transportTelemetry) timedOut() {
+	t.tel.SiphonCdrReceiverConnectionsTimedOut.Add(context.Background(), 1, t.set)
+}
+
+func (t *transportTelemetry) datagramRefused(reason string) {
+	t.tel.SiphonCdrReceiverDatagramsRefused.Add(context.Background(), 1, t.withReason(reason))
 }
 
 func (t *transportTelemetry) retry() {

@@ -23,16 +23,19 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                 metric.Meter
-	mu                                    sync.Mutex
-	registrations                         []metric.Registration
-	SiphonCdrReceiverBackpressureRetries  metric.Int64Counter
-	SiphonCdrReceiverConnectionsActive    metric.Int64UpDownCounter
-	SiphonCdrReceiverConnectionsRejected  metric.Int64Counter
-	SiphonCdrReceiverListenerErrors       metric.Int64Counter
-	SiphonCdrReceiverRecordsDropped       metric.Int64Counter
-	SiphonCdrReceiverRecordsMalformed     metric.Int64Counter
-	SiphonCdrReceiverRequestsUnauthorized metric.Int64Counter
+	meter                                metric.Meter
+	mu                                   sync.Mutex
+	registrations                        []metric.Registration
+	SiphonCdrReceiverBackpressureRetries metric.Int64Counter
+	SiphonCdrReceiverBytesInFlight       metric.Int64UpDownCounter
+	SiphonCdrReceiverConnectionsActive   metric.Int64UpDownCounter
+	SiphonCdrReceiverConnectionsRejected metric.Int64Counter
+	SiphonCdrReceiverConnectionsTimedOut metric.Int64Counter
+	SiphonCdrReceiverDatagramsRefused    metric.Int64Counter
+	SiphonCdrReceiverListenerErrors      metric.Int64Counter
+	SiphonCdrReceiverRecordsDropped      metric.Int64Counter
+	SiphonCdrReceiverRecordsMalformed    metric.Int64Counter
+	SiphonCdrReceiverRequestsRefused     metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,25 +69,43 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.SiphonCdrReceiverBackpressureRetries, err = builder.meter.Int64Counter(
 		"otelcol_siphon_cdr_receiver_backpressure_retries",
-		metric.WithDescription("Times a syslog TCP batch was refused by the pipeline and retried while the connections stopped reading. [Development]"),
+		metric.WithDescription("Times a syslog TCP or TLS batch was refused by the pipeline and retried while the connections stopped reading. [Development]"),
 		metric.WithUnit("{retry}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SiphonCdrReceiverBytesInFlight, err = builder.meter.Int64UpDownCounter(
+		"otelcol_siphon_cdr_receiver_bytes_in_flight",
+		metric.WithDescription("Memory held by the HTTP requests being served: their bodies as read so far and the records built from them, until the pipeline answers. Past max_in_flight_bytes requests are refused with 503. [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverConnectionsActive, err = builder.meter.Int64UpDownCounter(
 		"otelcol_siphon_cdr_receiver_connections_active",
-		metric.WithDescription("Open syslog TCP connections. [Development]"),
+		metric.WithDescription("Open syslog TCP and TLS connections. [Development]"),
 		metric.WithUnit("{connection}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverConnectionsRejected, err = builder.meter.Int64Counter(
 		"otelcol_siphon_cdr_receiver_connections_rejected",
-		metric.WithDescription("Syslog TCP connections closed at once, by reason (limit). [Development]"),
+		metric.WithDescription("Connections closed at once, by reason: limit (syslog max_connections), not_allowed (allowed_sources, HTTP included), tls_handshake. [Development]"),
 		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SiphonCdrReceiverConnectionsTimedOut, err = builder.meter.Int64Counter(
+		"otelcol_siphon_cdr_receiver_connections_timed_out",
+		metric.WithDescription("Syslog TCP and TLS connections closed after idle_timeout without a complete message. [Development]"),
+		metric.WithUnit("{connection}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SiphonCdrReceiverDatagramsRefused, err = builder.meter.Int64Counter(
+		"otelcol_siphon_cdr_receiver_datagrams_refused",
+		metric.WithDescription("Syslog UDP datagrams dropped unread, by reason (not_allowed). [Development]"),
+		metric.WithUnit("{datagram}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SiphonCdrReceiverListenerErrors, err = builder.meter.Int64Counter(
 		"otelcol_siphon_cdr_receiver_listener_errors",
-		metric.WithDescription("Errors reading the syslog UDP socket, or accepting on the HTTP or syslog TCP listener, by outcome (retried, stopped). [Development]"),
+		metric.WithDescription("Errors reading the syslog UDP socket, or accepting on the HTTP, syslog TCP or syslog TLS listener, by outcome (retried, stopped). [Development]"),
 		metric.WithUnit("{error}"),
 	)
 	errs = errors.Join(errs, err)
@@ -100,9 +121,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.SiphonCdrReceiverRequestsUnauthorized, err = builder.meter.Int64Counter(
-		"otelcol_siphon_cdr_receiver_requests_unauthorized",
-		metric.WithDescription("HTTP requests refused with 401 because the Authorization header did not match. [Development]"),
+	builder.SiphonCdrReceiverRequestsRefused, err = builder.meter.Int64Counter(
+		"otelcol_siphon_cdr_receiver_requests_refused",
+		metric.WithDescription("HTTP requests not answered 200, by reason: every refusal, from the first header to the pipeline's answer (see the reason attribute). [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) receiver.Settings {
 func AssertEqualSiphonCdrReceiverBackpressureRetries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_backpressure_retries",
-		Description: "Times a syslog TCP batch was refused by the pipeline and retried while the connections stopped reading. [Development]",
+		Description: "Times a syslog TCP or TLS batch was refused by the pipeline and retried while the connections stopped reading. [Development]",
 		Unit:        "{retry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -37,10 +37,26 @@ func AssertEqualSiphonCdrReceiverBackpressureRetries(t *testing.T, tt *component
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualSiphonCdrReceiverBytesInFlight(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_siphon_cdr_receiver_bytes_in_flight",
+		Description: "Memory held by the HTTP requests being served: their bodies as read so far and the records built from them, until the pipeline answers. Past max_in_flight_bytes requests are refused with 503. [Development]",
+		Unit:        "By",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: false,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_siphon_cdr_receiver_bytes_in_flight")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualSiphonCdrReceiverConnectionsActive(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_connections_active",
-		Description: "Open syslog TCP connections. [Development]",
+		Description: "Open syslog TCP and TLS connections. [Development]",
 		Unit:        "{connection}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -56,7 +72,7 @@ func AssertEqualSiphonCdrReceiverConnectionsActive(t *testing.T, tt *componentte
 func AssertEqualSiphonCdrReceiverConnectionsRejected(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_connections_rejected",
-		Description: "Syslog TCP connections closed at once, by reason (limit). [Development]",
+		Description: "Connections closed at once, by reason: limit (syslog max_connections), not_allowed (allowed_sources, HTTP included), tls_handshake. [Development]",
 		Unit:        "{connection}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -69,10 +85,42 @@ func AssertEqualSiphonCdrReceiverConnectionsRejected(t *testing.T, tt *component
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualSiphonCdrReceiverConnectionsTimedOut(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_siphon_cdr_receiver_connections_timed_out",
+		Description: "Syslog TCP and TLS connections closed after idle_timeout without a complete message. [Development]",
+		Unit:        "{connection}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_siphon_cdr_receiver_connections_timed_out")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualSiphonCdrReceiverDatagramsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_siphon_cdr_receiver_datagrams_refused",
+		Description: "Syslog UDP datagrams dropped unread, by reason (not_allowed). [Development]",
+		Unit:        "{datagram}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_siphon_cdr_receiver_datagrams_refused")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualSiphonCdrReceiverListenerErrors(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_siphon_cdr_receiver_listener_errors",
-		Description: "Errors reading the syslog UDP socket, or accepting on the HTTP or syslog TCP listener, by outcome (retried, stopped). [Development]",
+		Description: "Errors reading the syslog UDP socket, or accepting on the HTTP, syslog TCP or syslog TLS listener, by outcome (retried, stopped). [Development]",
 		Unit:        "{error}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -117,10 +165,10 @@ func AssertEqualSiphonCdrReceiverRecordsMalformed(t *testing.T, tt *componenttes
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualSiphonCdrReceiverRequestsUnauthorized(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualSiphonCdrReceiverRequestsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_siphon_cdr_receiver_requests_unauthorized",
-		Description: "HTTP requests refused with 401 because the Authorization header did not match. [Development]",
+		Name:        "otelcol_siphon_cdr_receiver_requests_refused",
+		Description: "HTTP requests not answered 200, by reason: every refusal, from the first header to the pipeline's answer (see the reason attribute). [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -128,7 +176,7 @@ func AssertEqualSiphonCdrReceiverRequestsUnauthorized(t *testing.T, tt *componen
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_siphon_cdr_receiver_requests_unauthorized")
+	got, err := tt.GetMetric("otelcol_siphon_cdr_receiver_requests_refused")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -20,19 +20,31 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.SiphonCdrReceiverBackpressureRetries.Add(context.Background(), 1)
+	tb.SiphonCdrReceiverBytesInFlight.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverConnectionsActive.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverConnectionsRejected.Add(context.Background(), 1)
+	tb.SiphonCdrReceiverConnectionsTimedOut.Add(context.Background(), 1)
+	tb.SiphonCdrReceiverDatagramsRefused.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverListenerErrors.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverRecordsDropped.Add(context.Background(), 1)
 	tb.SiphonCdrReceiverRecordsMalformed.Add(context.Background(), 1)
-	tb.SiphonCdrReceiverRequestsUnauthorized.Add(context.Background(), 1)
+	tb.SiphonCdrReceiverRequestsRefused.Add(context.Background(), 1)
 	AssertEqualSiphonCdrReceiverBackpressureRetries(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSiphonCdrReceiverBytesInFlight(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSiphonCdrReceiverConnectionsActive(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSiphonCdrReceiverConnectionsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSiphonCdrReceiverConnectionsTimedOut(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSiphonCdrReceiverDatagramsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSiphonCdrReceiverListenerErrors(t, testTel,
@@ -44,7 +56,7 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualSiphonCdrReceiverRecordsMalformed(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualSiphonCdrReceiverRequestsUnauthorized(t, testTel,
+	AssertEqualSiphonCdrReceiverRequestsRefused(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
