@@ -80,7 +80,7 @@ func TestDefaultsAreBounded(t *testing.T) {
 	assert.Equal(t, int64(2_048_000), h.MaxRequestBodySize, "1000 records of 2 KiB")
 	assert.Equal(t, int64(h.MaxRecordsPerRequest)*2048, h.MaxRequestBodySize)
 	assert.Equal(t, int64(64<<20), h.MaxInFlightBytes)
-	assert.Equal(t, []string{"", "gzip", "zlib", "deflate"}, defaultCompressionAlgorithms)
+	assert.Equal(t, []string{"", "gzip", "zlib", "deflate"}, h.CompressionAlgorithms)
 	s := cfg.Syslog.GetOrInsertDefault()
 	for name, stream := range map[string]*SyslogTCPConfig{"tcp": s.TCP.GetOrInsertDefault(), "tls": &s.TLS.GetOrInsertDefault().SyslogTCPConfig} {
 		assert.Equal(t, time.Minute, stream.IdleTimeout, name)

@@ -55,6 +55,13 @@ const (
 	defaultRetryAfter     = 5 * time.Second
 )
 
+// defaultCompressionAlgorithms are the decoders whose memory is small and
+// fixed. zstd, lz4 and snappy are left out: zstd's and lz4's decoders take
+// windows and blocks of several MiB that the sender chooses, and snappy's
+// block format is read whole before the handler (and its auth check) runs;
+// max_in_flight_bytes sees none of it. SIPhon does not compress.
+func defaultCompressionAlgorithms() []string { return []string{"", "gzip", "zlib", "deflate"} }
+
 // NewFactory returns the siphon_cdr receiver factory.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(
@@ -72,6 +79,7 @@ func createDefaultConfig() component.Config {
 	server.ReadTimeout = defaultReadTimeout
 	server.WriteTimeout = defaultWriteTimeout
 	server.IdleTimeout = defaultIdleTimeout
+	server.CompressionAlgorithms = defaultCompressionAlgorithms()
 	stream := func(endpoint string) SyslogTCPConfig {
 		return SyslogTCPConfig{Endpoint: endpoint, MaxConnections: defaultMaxConnections, IdleTimeout: defaultIdleTimeout}
 	}

@@ -46,14 +46,6 @@ type httpHandler struct {
 // (measured), its ~20 attributes making the difference.
 const recordOverhead = 1536
 
-// The decoders enabled unless compression_algorithms says otherwise: those
-// whose memory is small and fixed. zstd, lz4 and snappy are left out:
-// zstd's and lz4's decoders take windows and blocks of several MiB that the
-// sender chooses, and snappy's block format is read whole before the
-// handler (and its auth check) runs; none of it is seen by
-// max_in_flight_bytes. SIPhon does not compress.
-var defaultCompressionAlgorithms = []string{"", "gzip", "zlib", "deflate"}
-
 func (r *cdrReceiver) startHTTP(ctx context.Context, host component.Host, cfg *HTTPConfig) error {
 	obs, err := r.obsReport(transportHTTP)
 	if err != nil {
@@ -72,9 +64,6 @@ func (r *cdrReceiver) startHTTP(ctx context.Context, host component.Host, cfg *H
 	h.commit.consume = r.next.ConsumeLogs
 	if cfg.AuthHeader != "" {
 		h.authHeader = []byte(cfg.AuthHeader)
-	}
-	if cfg.CompressionAlgorithms == nil {
-		cfg.CompressionAlgorithms = defaultCompressionAlgorithms
 	}
 	raw, err := cfg.NetAddr.Listen(ctx)
 	if err != nil {
