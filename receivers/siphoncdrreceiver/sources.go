@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/siphon-otel/siphon-otel/internal/streamserver"
 )
 
 // sources is an allow-list of source networks (allowed_sources); empty
@@ -58,7 +60,7 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr()
 }
 
-// guardedListener closes, as they are accepted, the connections from
+// guardedListener resets, as they are accepted, the connections from
 // outside allowed (each is told to refuse), and hands the others on through
 // wrap, if set.
 type guardedListener struct {
@@ -76,6 +78,9 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 		}
 		if !l.allowed.allows(addrOf(c.RemoteAddr())) {
 			l.refuse(c.RemoteAddr())
+			// a reset: a sender that writes without reading learns it at
+			// its next write, not never
+			streamserver.Abort(c)
 			_ = c.Close()
 			continue
 		}

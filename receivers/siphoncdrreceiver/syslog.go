@@ -153,8 +153,8 @@ func (r *cdrReceiver) startSyslogStream(transport string, cfg *SyslogTCPConfig, 
 			fr := syslogmsg.NewReader(conn, maxSize)
 			scratch := plog.NewLogRecord()
 			for {
-				if cfg.IdleTimeout > 0 && !srv.Closing() {
-					_ = conn.SetReadDeadline(time.Now().Add(cfg.IdleTimeout))
+				if cfg.IdleTimeout > 0 {
+					_ = srv.SetReadDeadline(conn, time.Now().Add(cfg.IdleTimeout))
 				}
 				msg, err := fr.Next()
 				if err != nil {
