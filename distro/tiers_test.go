@@ -42,7 +42,7 @@ func startGateway(t *testing.T, name, brokers, cdrTopic, sipTopic, state string)
 		TelemetryPort: telemetry, Dir: state, Env: map[string]string{
 			"SIPHON_OTLP_ENDPOINT": g.otlp, "SIPHON_KAFKA_BROKERS": brokers, "SIPHON_KAFKA_TOPIC_CDR": cdrTopic,
 			"SIPHON_KAFKA_TOPIC_SIP": sipTopic,
-			"SIPHON_KPI_ENDPOINT": g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
+			"SIPHON_KPI_ENDPOINT":    g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
 		}}
 	g.Process = collector.Start(t, g.opts)
