@@ -24,12 +24,26 @@ import (
 func TestCollectorConfigsValidate(t *testing.T) {
 	bin := collector.Binary(t)
 	objs := manifests(t)
+	// the pods' environment as the kubelet makes it: downward API fields
+	// with stand-in values, $(NAME) references to earlier variables expanded
+	fieldValues := map[string]string{"status.hostIP": "192.0.2.10", "status.podIP": "192.0.2.20"}
+	ref := regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 	env := map[string]string{}
 	for _, o := range objs {
 		for _, c := range list(dig(o, "spec", "template", "spec", "containers")) {
 			for _, e := range list(dig(c, "env")) {
+				name := dig(e, "name").(string)
 				if v, ok := dig(e, "value").(string); ok {
-					env[dig(e, "name").(string)] = v
+					env[name] = ref.ReplaceAllStringFunc(v, func(m string) string {
+						if x, ok := env[m[2:len(m)-1]]; ok {
+							return x
+						}
+						return m // the kubelet leaves an unknown reference as is
+					})
+				} else if f, ok := dig(e, "valueFrom", "fieldRef", "fieldPath").(string); ok {
+					v, known := fieldValues[f]
+					require.True(t, known, "%s: no stand-in for field %s", name, f)
+					env[name] = v
 				}
 			}
 		}
