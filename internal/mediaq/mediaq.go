@@ -21,6 +21,7 @@ package mediaq
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -91,6 +92,24 @@ const (
 	FigRFactor                            // Stream.RFactor
 	FigDuration                           // Stream.Duration
 )
+
+var figureNames = [...]string{"ssrc", "reporter_ssrc", "loss_ratio", "packets_lost", "packets_received",
+	"packets_sent", "discard_ratio", "jitter", "rtt", "one_way_delay", "jitter_buffer", "mos", "mos_lq",
+	"r_factor", "duration"}
+
+// String lists the figures of a set: "loss_ratio,jitter".
+func (f Figure) String() string {
+	var b strings.Builder
+	for i, name := range figureNames {
+		if f&(1<<i) != 0 {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(name)
+		}
+	}
+	return b.String()
+}
 
 // Codec is an RTP payload format.
 type Codec struct {
@@ -244,6 +263,25 @@ const (
 	MaxJitter = 30.0 // s
 	MaxDelay  = 60.0 // s
 )
+
+// rangedNumber reads a decimal number of a text report and checks it
+// against lo..hi; the field is group.key (or key) in the error.
+func rangedNumber(src Source, group, key, v string, lo, hi float64) (float64, error) {
+	field := func() string {
+		if group == "" {
+			return key
+		}
+		return group + "." + key
+	}
+	n, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0, errorf(src, ReasonMalformed, field(), "%.20q is not a number", v)
+	}
+	if !(n >= lo && n <= hi) {
+		return 0, errorf(src, ReasonOutOfRange, field(), "%g (%g..%g)", n, lo, hi)
+	}
+	return n, nil
+}
 
 func clip(s string) string {
 	if len(s) > MaxIDLength {

@@ -197,7 +197,7 @@ func assertFigures(t *testing.T, want, got Stream) {
 		{FigDuration, want.Duration, got.Duration},
 	} {
 		if want.Given&f.fig != 0 || want.Computed&f.fig != 0 || f.want != 0 {
-			assert.InDelta(t, f.want, f.got, 1e-9, "figure %b", f.fig)
+			assert.InDelta(t, f.want, f.got, 1e-9, "figure %s", f.fig)
 		}
 	}
 	assert.Equal(t, want.PLC, got.PLC, "PLC")
@@ -211,7 +211,7 @@ func checkReport(t testing.TB, r *Report) {
 		s := &r.Streams[i]
 		in := func(f Figure, v, lo, hi float64) {
 			if s.Has(f) {
-				assert.True(t, v >= lo && v <= hi, "stream %d figure %b = %g not in %g..%g", i, f, v, lo, hi)
+				assert.True(t, v >= lo && v <= hi, "stream %d figure %s = %g not in %g..%g", i, f, v, lo, hi)
 			}
 		}
 		in(FigLossRatio, s.LossRatio, 0, 1)
@@ -346,6 +346,10 @@ func TestReasonOf(t *testing.T) {
 	wrapped := fmt.Errorf("wrapped: %w", &Error{Reason: ReasonTooLarge})
 	assert.Equal(t, ReasonTooLarge, ReasonOf(wrapped))
 	assert.Equal(t, "unknown", Source(200).String())
+	assert.Equal(t, "loss_ratio,jitter,duration", (FigLossRatio | FigJitter | FigDuration).String())
+	assert.Equal(t, "", Figure(0).String())
+	assert.Len(t, figureNames, 15, "a name for every figure")
+	assert.Equal(t, FigDuration, Figure(1<<(len(figureNames)-1)))
 	assert.True(t, math.IsInf(MaxDelay*math.Inf(1), 1))
 }
 

@@ -66,29 +66,29 @@ func ParseRTPStat(header, value string, codec Codec) (Report, error) {
 		switch k {
 		case "PS":
 			var n float64
-			if n, err = rtpStatNumber(k, first, 0, 1<<53); err == nil {
+			if n, err = rangedNumber(SourceRTPStat, "", k, first, 0, 1<<53); err == nil {
 				st.PacketsSent = uint64(n)
 				st.give(FigPacketsSent)
 			}
 		case "PR":
-			if received, err = rtpStatNumber(k, first, 0, 1<<53); err == nil {
+			if received, err = rangedNumber(SourceRTPStat, "", k, first, 0, 1<<53); err == nil {
 				st.PacketsReceived, hasRecv = uint64(received), true
 				st.give(FigPacketsReceived)
 			}
 		case "PL":
-			if lost, err = rtpStatNumber(k, first, -(1 << 31), 1<<53); err == nil {
+			if lost, err = rangedNumber(SourceRTPStat, "", k, first, -(1 << 31), 1<<53); err == nil {
 				st.PacketsLost, hasLost = int64(lost), true
 				st.give(FigPacketsLost)
 			}
 		case "JI":
 			var ms float64
-			if ms, err = rtpStatNumber(k, first, 0, MaxJitter*1000); err == nil {
+			if ms, err = rangedNumber(SourceRTPStat, "", k, first, 0, MaxJitter*1000); err == nil {
 				st.set(FigJitter, ms/1000)
 			}
 		case "LA":
 			var ms float64
 			// Cisco's range is signed: a negative delay is "not measured"
-			if ms, err = rtpStatNumber(k, first, -(1 << 31), MaxDelay*1000); err == nil && ms >= 0 {
+			if ms, err = rangedNumber(SourceRTPStat, "", k, first, -(1 << 31), MaxDelay*1000); err == nil && ms >= 0 {
 				if isCisco {
 					st.set(FigRTT, ms/1000)
 				} else {
@@ -97,17 +97,17 @@ func ParseRTPStat(header, value string, codec Codec) (Report, error) {
 			}
 		case "DL":
 			var ms float64
-			if ms, err = rtpStatNumber(k, first, 0, MaxDelay*1000); err == nil {
+			if ms, err = rangedNumber(SourceRTPStat, "", k, first, 0, MaxDelay*1000); err == nil {
 				st.set(FigRTT, ms/1000)
 			}
 		case "DU", "CD":
 			var s float64
-			if s, err = rtpStatNumber(k, first, 0, 1e9); err == nil {
+			if s, err = rangedNumber(SourceRTPStat, "", k, first, 0, 1e9); err == nil {
 				st.set(FigDuration, s)
 			}
 		case "MOS":
 			var mos float64
-			if mos, err = rtpStatNumber(k, first, 0, 5); err == nil && mos != 0 {
+			if mos, err = rangedNumber(SourceRTPStat, "", k, first, 0, 5); err == nil && mos != 0 {
 				if mos < 1 {
 					err = errorf(SourceRTPStat, ReasonOutOfRange, k, "%g (1..5)", mos)
 				} else {
@@ -199,17 +199,6 @@ func startsPair(s string) bool {
 		}
 	}
 	return false
-}
-
-func rtpStatNumber(key, v string, lo, hi float64) (float64, error) {
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, errorf(SourceRTPStat, ReasonMalformed, key, "%.20q is not a number", v)
-	}
-	if !(n >= lo && n <= hi) {
-		return 0, errorf(SourceRTPStat, ReasonOutOfRange, key, "%g (%g..%g)", n, lo, hi)
-	}
-	return n, nil
 }
 
 // FromSIP finds the media-quality report a SIP message carries: an RFC

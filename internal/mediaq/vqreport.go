@@ -261,7 +261,7 @@ func (m *vqMetrics) group(group, value string) error {
 	}
 	for k, v := range vqParams(value) {
 		if group == "Delay" && k == "ESD" {
-			esd, err := vqNumber(group, k, v, 0, MaxDelay*1000)
+			esd, err := rangedNumber(SourceVQReport, group, k, v, 0, MaxDelay*1000)
 			if err != nil {
 				return err
 			}
@@ -272,7 +272,7 @@ func (m *vqMetrics) group(group, value string) error {
 		if !ok {
 			continue
 		}
-		n, err := vqNumber(group, k, v, f.lo, f.hi)
+		n, err := rangedNumber(SourceVQReport, group, k, v, f.lo, f.hi)
 		if err != nil {
 			return err
 		}
@@ -319,17 +319,6 @@ func (m *vqMetrics) duration() {
 	if !m.start.IsZero() && !m.stop.IsZero() && !m.stop.Before(m.start) {
 		m.st.set(FigDuration, m.stop.Sub(m.start).Seconds())
 	}
-}
-
-func vqNumber(group, key, v string, lo, hi float64) (float64, error) {
-	n, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, errorf(SourceVQReport, ReasonMalformed, group+"."+key, "%.20q is not a number", v)
-	}
-	if !(n >= lo && n <= hi) {
-		return 0, errorf(SourceVQReport, ReasonOutOfRange, group+"."+key, "%g (%g..%g)", n, lo, hi)
-	}
-	return n, nil
 }
 
 // set stores a given figure by its Figure.
