@@ -42,6 +42,7 @@ BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse ./internal/sipmsg:FuzzHeader \
 	./internal/sipcorr:FuzzCorrelate \
+	./internal/mediaq:FuzzRTCPJSON ./internal/mediaq:FuzzXRVoIPMetrics ./internal/mediaq:FuzzVQReport ./internal/mediaq:FuzzRTPStat ./internal/mediaq:FuzzFromSIP \
 	./internal/cdr:FuzzParse ./internal/record/cdrrecord:FuzzRoundTrip ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
 	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords ./connectors/sipcallconnector:FuzzRecords
 

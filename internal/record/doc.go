@@ -18,7 +18,9 @@
 //     record's "timestamp"; each documented key as an attribute (the table
 //     is in cdrrecord), script-added keys as cdr.extra.<key>.
 //   - hep.<type> (hep.rtcp, hep.log, ...): body = the HEP payload; the same
-//     network and hep.* attributes as sip.message.
+//     network and hep.* attributes as sip.message. A hep.rtcp record, and
+//     any record whose packet had a MOS chunk (0x20), also has the media.*
+//     figures of internal/mediaq (loss, jitter, round trip, MOS, R).
 //
 // The README's attribute table documents the same names.
 package record

@@ -126,3 +126,30 @@ const (
 	AttrSIPMessageBody           = "sip.message.body"     // the raw message, on a span event (include_body)
 	AttrNetworkIODirection       = "network.io.direction" // receive, transmit: as the capturing node saw the message
 )
+
+// Media quality (internal/mediaq): the figures of a hep.rtcp record's RTCP
+// report and of HEP chunk 0x20, in SI units, as the hep receiver writes
+// them. A report of several streams (RTCP report blocks) gives the first
+// stream's figures; media.streams says how many it had.
+const (
+	// AttrMediaSource is the report the figures come from: rtcp (HEP type
+	// 5 JSON, report blocks or an RTCP-XR VoIP metrics block), hep_mos
+	// (HEP chunk 0x20 alone).
+	AttrMediaSource  = "media.source"
+	AttrMediaStreams = "media.streams" // streams in the report
+	// AttrMediaSSRC is the SSRC of the stream reported on;
+	// AttrMediaReporterSSRC the SSRC of its reporter.
+	AttrMediaSSRC            = "media.ssrc"
+	AttrMediaReporterSSRC    = "media.reporter.ssrc"
+	AttrMediaPacketLossRatio = "media.packet_loss.ratio" // 0..1
+	AttrMediaPacketsLost     = "media.packets.lost"      // cumulative (negative: duplicates)
+	AttrMediaJitter          = "media.jitter"            // s
+	AttrMediaRTT             = "media.rtt"               // s: from LSR/DLSR and the capture time, or given
+	// AttrMediaMOS is the conversational MOS, 1..5: HEP chunk 0x20 when
+	// the packet has one, else the report's, else the E-model's estimate
+	// from the report's loss and delays (AttrMediaEstimated).
+	AttrMediaMOS          = "media.mos"
+	AttrMediaRFactor      = "media.r_factor"      // E-model R, 0..100 (120 for wideband)
+	AttrMediaEstimated    = "media.estimated"     // true: media.mos and media.r_factor are the E-model's
+	AttrMediaQualityClass = "media.quality.class" // good, fair, poor, bad (mediaq.ClassOf)
+)

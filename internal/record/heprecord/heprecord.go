@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
+	"github.com/siphon-otel/siphon-otel/internal/mediaq"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
 )
@@ -63,13 +64,18 @@ func transportProto(name string) (uint8, bool) {
 // FromHEP fills lr, an empty log record, from p. payload is the packet's
 // payload (p.Payload, or p.Compressed inflated by the caller, in which case
 // compressed is true). received is when the packet arrived.
-func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord) {
-	FromHEPInterned(p, payload, compressed, received, lr, nil)
+//
+// A hep.rtcp record and a packet with a MOS chunk (0x20) get the media.*
+// figures (internal/mediaq). The error is why they could not be read: a
+// *mediaq.Error whose Reason a receiver counts (mediaq.ReasonOf). The
+// record is complete either way; only its media.* attributes are missing.
+func FromHEP(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord) error {
+	return FromHEPInterned(p, payload, compressed, received, lr, nil)
 }
 
 // FromHEPInterned is FromHEP taking the strings of addresses and node names
 // from in (see Interner), for a reader that converts many packets.
-func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord, in *Interner) {
+func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received time.Time, lr plog.LogRecord, in *Interner) error {
 	attrs := lr.Attributes()
 	attrs.EnsureCapacity(24)
 
@@ -164,6 +170,81 @@ func FromHEPInterned(p *hep.Packet, payload []byte, compressed bool, received ti
 			PutSIPSummary(attrs, &s)
 		}
 	}
+	if protoType == hep.TypeRTCP || p.Has(hep.HasMOS) {
+		arrival := received
+		if p.Has(hep.HasTimeSec) {
+			arrival = p.Time()
+		}
+		return putMedia(attrs, p, protoType == hep.TypeRTCP, payload, arrival)
+	}
+	return nil
+}
+
+// putMedia adds the media.* figures of an RTCP payload (when rtcp) and of
+// the MOS chunk. arrival is the capture time, which the round-trip time
+// from LSR/DLSR needs.
+func putMedia(attrs pcommon.Map, p *hep.Packet, rtcp bool, payload []byte, arrival time.Time) error {
+	var (
+		chunkMOS float64
+		hasMOS   bool
+		chunkErr error
+	)
+	if p.Has(hep.HasMOS) {
+		chunkMOS, hasMOS, chunkErr = mediaq.MOSFromHEP(p.MOS)
+	}
+	var (
+		buf [2]mediaq.Stream
+		rep = mediaq.Report{Streams: buf[:0]}
+		err error
+	)
+	if rtcp {
+		err = rep.ParseRTCPJSON(payload, mediaq.Options{Arrival: arrival})
+	}
+	if err == nil && len(rep.Streams) > 0 {
+		st := &rep.Streams[0]
+		attrs.PutStr(record.AttrMediaSource, rep.Source.String())
+		attrs.PutInt(record.AttrMediaStreams, int64(len(rep.Streams)))
+		if st.Has(mediaq.FigSSRC) {
+			attrs.PutInt(record.AttrMediaSSRC, int64(st.SSRC))
+		}
+		if st.Has(mediaq.FigReporterSSRC) {
+			attrs.PutInt(record.AttrMediaReporterSSRC, int64(st.ReporterSSRC))
+		}
+		if st.Has(mediaq.FigLossRatio) {
+			attrs.PutDouble(record.AttrMediaPacketLossRatio, st.LossRatio)
+		}
+		if st.Has(mediaq.FigPacketsLost) {
+			attrs.PutInt(record.AttrMediaPacketsLost, st.PacketsLost)
+		}
+		if st.Has(mediaq.FigJitter) {
+			attrs.PutDouble(record.AttrMediaJitter, st.Jitter)
+		}
+		if st.Has(mediaq.FigRTT) {
+			attrs.PutDouble(record.AttrMediaRTT, st.RTT)
+		}
+		// a MOS the sender gave (chunk 0x20) beats the E-model's
+		estimated := st.Computed&mediaq.FigMOS != 0
+		if st.Has(mediaq.FigRFactor) && !(hasMOS && st.Computed&mediaq.FigRFactor != 0) {
+			attrs.PutDouble(record.AttrMediaRFactor, st.RFactor)
+		}
+		if !hasMOS && st.Has(mediaq.FigMOS) {
+			attrs.PutDouble(record.AttrMediaMOS, st.MOS)
+			attrs.PutStr(record.AttrMediaQualityClass, st.Class().String())
+			if estimated {
+				attrs.PutBool(record.AttrMediaEstimated, true)
+			}
+		}
+	} else if hasMOS {
+		attrs.PutStr(record.AttrMediaSource, mediaq.SourceHEPMOS.String())
+	}
+	if hasMOS {
+		attrs.PutDouble(record.AttrMediaMOS, chunkMOS)
+		attrs.PutStr(record.AttrMediaQualityClass, mediaq.ClassOf(chunkMOS).String())
+	}
+	if err != nil {
+		return err
+	}
+	return chunkErr
 }
 
 // PutSIPSummary adds the SIP attributes of a parsed message. A response
