@@ -43,7 +43,7 @@ BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse ./internal/sipmsg:FuzzHeader \
 	./internal/sipcorr:FuzzCorrelate \
 	./internal/cdr:FuzzParse ./internal/record/cdrrecord:FuzzRoundTrip ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
-	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords ./connectors/sipcallconnector:FuzzRecords
+	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./proxy/rtpengine:FuzzDecode ./connectors/sipkpiconnector:FuzzRecords ./connectors/sipcallconnector:FuzzRecords
 
 # the system tests' build tag
 INTEGRATION := -tags integration
