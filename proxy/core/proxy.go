@@ -61,6 +61,7 @@ type Proxy struct {
 	cdr     *cdrsink.Sink
 	tracer  *heptrace.Tracer
 	limiter *limiter
+	media   *media // nil without rtpengine.instances
 
 	host      string          // advertised host, in Via and Record-Route
 	ourHosts  map[string]bool // hosts that mean "this proxy"
@@ -165,7 +166,13 @@ func New(o Options) (*Proxy, error) {
 	if p.cdr != nil && cfg.CDR.Enabled && cfg.CDR.AutoEmit {
 		emit = func(r cdrsink.Record) { p.cdr.Emit(r) }
 	}
-	p.Calls = calls.New(gauges{p.m}, emit)
+	if len(cfg.RTPEngine.Instances) > 0 {
+		var err error
+		if p.media, err = newMedia(p); err != nil {
+			return nil, err
+		}
+	}
+	p.Calls = p.newTracker(emit)
 
 	core, ceiling := pool.Sizes(cfg.Script.SyncPoolSize, cfg.Script.SyncPoolMax)
 	p.m.PoolMax.Set(float64(ceiling))
@@ -341,7 +348,20 @@ func (p *Proxy) Close() error {
 	err := p.ua.Close()
 	p.pool.Close()
 	p.bg.Wait()
+	if p.media != nil {
+		p.media.close()
+	}
 	return err
+}
+
+// newTracker is the call tracker; a call's end also ends its media
+// session.
+func (p *Proxy) newTracker(emit func(cdrsink.Record)) *calls.Tracker {
+	t := calls.New(gauges{p.m}, emit)
+	if p.media != nil {
+		t.OnEnd = p.media.ended
+	}
+	return t
 }
 
 var errClosed = errors.New("core: closed")
