@@ -140,4 +140,9 @@ func TestRTPEngineDefaults(t *testing.T) {
 	assert.Equal(t, want, r.Answer)
 	r.Offer.Flags[0] = "changed"
 	assert.Equal(t, "trust-address", r.Answer.Flags[0], "offer and answer do not share their lists")
+
+	c, err = Parse([]byte("listen: {udp: [\"127.0.0.1:5060\"]}\ndomain: {local: [example.com]}\n" +
+		"rtpengine: {instances: [\"127.0.0.1:22222\"], offer: {flags: [], ice: \"\", replace: []}}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, NGFlags{Flags: []string{}, Replace: []string{}, ReceivedFrom: true}, c.RTPEngine.Offer, "emptied: none sent")
 }

@@ -201,7 +201,8 @@ func (md *media) ended(callID, callerTag string) {
 	md.bg.Add(1)
 	go func() {
 		defer md.bg.Done()
-		if _, _, err := md.client.Request(md.ctx, callID, s.instance, false, msg); err != nil {
+		_, _, err := md.client.Request(md.ctx, callID, s.instance, false, msg)
+		if err != nil && !unknownCall(err) {
 			md.p.warn(&md.warn, "RTPEngine delete failed", "call_id", callID, "instance", s.instance, "error", err)
 		}
 	}()
@@ -254,6 +255,13 @@ func (md *media) message(command string, f config.NGFlags, callID, fromTag, toTa
 }
 
 var errNoSDP = errors.New("rtpengine: answer without sdp")
+
+// unknownCall is RTPEngine not knowing the call (it ended it first, after
+// its media timeout say): for a delete, the session is gone as wanted.
+func unknownCall(err error) bool {
+	var e *rtpengine.EngineError
+	return errors.As(err, &e) && strings.Contains(strings.ToLower(e.Reason), "unknown call")
+}
 
 // replySDP is the SDP of an offer's or answer's reply.
 func replySDP(reply rtpengine.Dict, _ string, err error) (string, error) {

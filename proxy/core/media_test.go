@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"testing"
 	"time"
@@ -28,8 +29,8 @@ const (
 
 // mediaHarness is a proxy anchoring every call (rtpengine.enabled) through
 // one fake engine, with bob registered at 10.0.0.7; edit changes the
-// config first.
-func mediaHarness(t *testing.T, edit func(*config.Config)) (*harness, *ngtest.Server) {
+// config first, opts the Options.
+func mediaHarness(t *testing.T, edit func(*config.Config), opts ...func(*Options)) (*harness, *ngtest.Server) {
 	t.Helper()
 	ng := ngtest.Start(t)
 	cfg := testConfig()
@@ -39,7 +40,7 @@ func mediaHarness(t *testing.T, edit func(*config.Config)) (*harness, *ngtest.Se
 	if edit != nil {
 		edit(cfg)
 	}
-	h := newHarness(t, cfg)
+	h := newHarness(t, cfg, opts...)
 	h.bind("bob", "sip:bob@10.0.0.7:5062")
 	return h, ng
 }
@@ -545,4 +546,45 @@ func TestMediaStray2xx(t *testing.T) {
 	require.Equal(t, 200, su.final().StatusCode)
 	su.wait()
 	assert.Len(t, ng.Requests(), 2, "the call's SDP is the engine's already: no second offer")
+}
+
+// TestMediaDeleteRefused: a delete RTPEngine refuses is counted; it is
+// logged unless the engine no longer knows the call (it ended it first,
+// after its media timeout say), which is what the delete wanted.
+func TestMediaDeleteRefused(t *testing.T) {
+	for _, c := range []struct {
+		reason string
+		warned bool
+	}{{"Unknown call-id", false}, {"Internal error", true}} {
+		t.Run(c.reason, func(t *testing.T) {
+			logs := newRecordHandler(slog.LevelWarn)
+			h, ng := mediaHarness(t, nil, func(o *Options) { o.Logger = slog.New(logs) })
+			ng.Handle(func(r ngtest.Request, n int) rtpengine.Dict {
+				if r.Command() == "delete" {
+					return rtpengine.Dict{"result": "error", "error-reason": c.reason}
+				}
+				return ng.Engine(r, n)
+			})
+			h.next.answer = func(req *sip.Request, tx *clientTx) {
+				if req.IsInvite() {
+					tx.respondSDP(200, "OK", "callee", calleeSDP)
+					return
+				}
+				tx.respond(200, "OK")
+			}
+			invite := withSDP(newReq(t, "UDP", "INVITE", "sip:bob@example.com"), callerSDP)
+			u := h.send(invite)
+			require.Equal(t, 200, u.final().StatusCode)
+			bye := h.send(inDialog(t, invite, "BYE", "sip:bob@10.0.0.7:5062", true, ourRoute))
+			require.Equal(t, 200, bye.final().StatusCode)
+			ng.Wait(t, 2, waitFor)
+			h.p.media.bg.Wait() // the delete is done, logged or not
+			assert.Equal(t, 1.0, h.commands("delete", "error"))
+			warned := false
+			for _, r := range logs.records() {
+				warned = warned || r.Message == "RTPEngine delete failed"
+			}
+			assert.Equal(t, c.warned, warned)
+		})
+	}
 }
