@@ -275,17 +275,18 @@ func replySDP(reply rtpengine.Dict, _ string, err error) (string, error) {
 	return sdp, nil
 }
 
-// hasSDP reports whether a message carries an SDP body (Content-Type
-// application/sdp; multipart bodies are not looked into).
-func hasSDP(m sip.Message) bool {
-	if len(m.Body()) == 0 {
+// hasSDP reports whether a message carries an SDP body (Content-Type, or
+// its compact form c, application/sdp; multipart bodies are not looked
+// into).
+func hasSDP(m interface {
+	Body() []byte
+	ContentType() *sip.ContentTypeHeader
+}) bool {
+	ct := m.ContentType()
+	if len(m.Body()) == 0 || ct == nil {
 		return false
 	}
-	h := m.GetHeaders("Content-Type")
-	if len(h) == 0 {
-		return false
-	}
-	mt, _, _ := strings.Cut(h[0].Value(), ";")
+	mt, _, _ := strings.Cut(ct.Value(), ";")
 	return strings.EqualFold(strings.TrimSpace(mt), "application/sdp")
 }
 

@@ -240,7 +240,7 @@ func TestMediaMode(t *testing.T) {
 		enabled bool
 		route   string // routes[0].media for carrier.test; "" for none
 		handler Media  // with a handler instead of the router, when set
-		ct      string // the INVITE's Content-Type ("" for application/sdp)
+		ct      string // the INVITE's Content-Type line ("" for application/sdp)
 		body    string
 		offered bool
 	}{
@@ -251,8 +251,9 @@ func TestMediaMode(t *testing.T) {
 		{"disabled, handler anchors", false, "", MediaAnchor, "", callerSDP, true},
 		{"enabled, handler direct", true, "", MediaDirect, "", callerSDP, false},
 		{"no body (late offer)", true, "", MediaDefault, "", "", false},
-		{"multipart body", true, "", MediaDefault, "multipart/mixed;boundary=x", "--x\r\n\r\n--x--\r\n", false},
-		{"content type with parameters", true, "", MediaDefault, "Application/SDP; charset=utf-8", callerSDP, true},
+		{"multipart body", true, "", MediaDefault, "Content-Type: multipart/mixed;boundary=x", "--x\r\n\r\n--x--\r\n", false},
+		{"content type with parameters", true, "", MediaDefault, "Content-Type: Application/SDP; charset=utf-8", callerSDP, true},
+		{"compact form", true, "", MediaDefault, "c: application/sdp", callerSDP, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,15 +268,16 @@ func TestMediaMode(t *testing.T) {
 				})
 			}
 			h.next.answer = func(_ *sip.Request, tx *clientTx) { tx.respondSDP(200, "OK", "callee", calleeSDP) }
-			invite := newReq(t, "UDP", "INVITE", "sip:+4930@carrier.test")
-			if c.body != "" {
-				ct := c.ct
-				if ct == "" {
-					ct = "application/sdp"
-				}
-				invite.AppendHeader(sip.NewHeader("Content-Type", ct))
-				invite.SetBody([]byte(c.body))
+			ct := c.ct
+			if ct == "" {
+				ct = "Content-Type: application/sdp"
 			}
+			var hdrs []string
+			if c.body != "" {
+				hdrs = append(hdrs, ct)
+			}
+			invite := newReq(t, "UDP", "INVITE", "sip:+4930@carrier.test", hdrs...)
+			invite.SetBody([]byte(c.body))
 			u := h.send(invite)
 			res := u.final()
 			require.Equal(t, 200, res.StatusCode)
