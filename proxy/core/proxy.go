@@ -166,13 +166,6 @@ func New(o Options) (*Proxy, error) {
 	if p.cdr != nil && cfg.CDR.Enabled && cfg.CDR.AutoEmit {
 		emit = func(r cdrsink.Record) { p.cdr.Emit(r) }
 	}
-	if len(cfg.RTPEngine.Instances) > 0 {
-		var err error
-		if p.media, err = newMedia(p); err != nil {
-			return nil, err
-		}
-	}
-	p.Calls = p.newTracker(emit)
 
 	core, ceiling := pool.Sizes(cfg.Script.SyncPoolSize, cfg.Script.SyncPoolMax)
 	p.m.PoolMax.Set(float64(ceiling))
@@ -203,6 +196,15 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.srv.OnAck(p.onAck)
 	p.srv.OnNoRoute(p.onRequest)
+	// last: nothing after it fails, which would leave its sockets open
+	if len(cfg.RTPEngine.Instances) > 0 {
+		if p.media, err = newMedia(p); err != nil {
+			p.pool.Close()
+			_ = p.ua.Close()
+			return nil, err
+		}
+	}
+	p.Calls = p.newTracker(emit)
 	return p, nil
 }
 
