@@ -44,7 +44,7 @@ FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/s
 	./internal/sipcorr:FuzzCorrelate \
 	./internal/mediaq:FuzzRTCPJSON ./internal/mediaq:FuzzXRVoIPMetrics ./internal/mediaq:FuzzVQReport ./internal/mediaq:FuzzRTPStat ./internal/mediaq:FuzzFromSIP \
 	./internal/cdr:FuzzParse ./internal/record/cdrrecord:FuzzRoundTrip ./internal/jsonvalid:FuzzValid ./internal/syslogmsg:FuzzParse ./internal/syslogmsg:FuzzReader \
-	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./connectors/sipkpiconnector:FuzzRecords ./connectors/sipcallconnector:FuzzRecords
+	./proxy/digest:FuzzVerify ./proxy/heptrace:FuzzFramer ./proxy/rtpengine:FuzzDecode ./connectors/sipkpiconnector:FuzzRecords ./connectors/sipcallconnector:FuzzRecords
 
 # the system tests' build tag
 INTEGRATION := -tags integration

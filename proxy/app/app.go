@@ -1,5 +1,6 @@
 // Package app runs sipproxy: the proxy, its telemetry (metrics, admin API,
-// CDRs, HEP), RTPEngine health and SIPhon's SIGTERM drain. cmd/sipproxy
+// CDRs, HEP), RTPEngine health (which also steers media anchoring) and
+// SIPhon's SIGTERM drain. cmd/sipproxy
 // is a thin main around Run; a main of your own can wrap the routing
 // (Options.Wrap) with Go code.
 package app
@@ -109,6 +110,7 @@ func Run(cfg *config.Config, log *slog.Logger, o Options) error {
 					m.RTPEngineInstance.WithLabelValues(addr).Set(v)
 				}
 				m.RTPEngineUp.Set(float64(healthy))
+				p.RTPEngineHealth(up) // calls go to healthy instances
 			}}
 		go checker.Run(ctx)
 	}

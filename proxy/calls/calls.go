@@ -57,6 +57,12 @@ type Gauges interface {
 
 // Tracker holds the calls.
 type Tracker struct {
+	// OnEnd, when set, learns of every call that ended (answered and
+	// hung up, failed, cancelled, timed out or expired) by its Call-ID
+	// and caller's tag. It runs under the tracker's lock: it must not
+	// block or call the tracker.
+	OnEnd func(callID, callerTag string)
+
 	mu     sync.Mutex
 	calls  map[key]*Call
 	g      Gauges
@@ -202,6 +208,9 @@ func (t *Tracker) Lookup(callID, fromTag, toTag string) (callerTag string, fromC
 // end closes a call and emits its CDR; the caller holds mu.
 func (t *Tracker) end(k key, c *Call) {
 	delete(t.calls, k)
+	if t.OnEnd != nil {
+		t.OnEnd(k.callID, k.fromTag)
+	}
 	if c.ackPending || c.State != "confirmed" {
 		t.window--
 	}

@@ -61,14 +61,18 @@ func TestCallEnds(t *testing.T) {
 			var cdrs []cdrsink.Record
 			g := &gauges{}
 			tr := New(g, func(r cdrsink.Record) { cdrs = append(cdrs, r) })
+			var ended []string // OnEnd's calls: the media session goes with the call
+			tr.OnEnd = func(callID, callerTag string) { ended = append(ended, callID+"/"+callerTag) }
 			clock := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
 			tr.now = func() time.Time { clock = clock.Add(100 * time.Millisecond); return clock }
 			for i, s := range c.steps {
 				s(tr)
 				if i < c.endsAt {
 					require.Empty(t, cdrs, "a CDR before the call ended (step %d)", i)
+					require.Empty(t, ended, "ended before it ended (step %d)", i)
 				} else {
 					require.Len(t, cdrs, 1, "step %d", i)
+					require.Equal(t, []string{"c1/ft"}, ended, "step %d", i)
 				}
 			}
 			var rec map[string]any
@@ -87,6 +91,7 @@ func TestCallEnds(t *testing.T) {
 			final(200)(tr)
 			ack(tr)
 			assert.Len(t, cdrs, 1)
+			assert.Len(t, ended, 1)
 		})
 	}
 }

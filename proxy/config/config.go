@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,12 +154,70 @@ type Route struct {
 	// "*" for everything not local.
 	Match   string   `yaml:"match"`
 	Targets []string `yaml:"targets"`
+	// Media overrides rtpengine.enabled for the calls of this route:
+	// "anchor" (through RTPEngine) or "direct"; empty follows it.
+	Media string `yaml:"media"`
 }
 
-// RTPEngine lists the media relays whose health is reported.
+// Route media modes.
+const (
+	MediaAnchor = "anchor"
+	MediaDirect = "direct"
+)
+
+// RTPEngine lists the media relays: their health is reported, and with
+// Enabled (or a route's media: anchor) calls' media goes through them.
+// SIPhon configures the same under media.rtpengine and media.profiles
+// (proxy/README.md#media-anchoring-rtpengine).
 type RTPEngine struct {
 	Instances    []string      `yaml:"instances"`
 	PingInterval time.Duration `yaml:"ping_interval"`
+	// Enabled anchors the media of every new call with SDP; a route's
+	// media key overrides it.
+	Enabled bool `yaml:"enabled"`
+	// Selection picks a new call's instance: round_robin or hash (of the
+	// Call-ID).
+	Selection string `yaml:"selection"`
+	// Timeout bounds one NG command at one instance (SIPhon's
+	// timeout_ms).
+	Timeout time.Duration `yaml:"timeout"`
+	// OnError is what a failed offer does to the call: pass (relay the
+	// SDP unchanged, unanchored) or reject (answer 500).
+	OnError string `yaml:"on_error"`
+	// DeleteDelay, when set, is sent with every delete ("delete-delay");
+	// unset leaves the engine's --delete-delay (30 s by default).
+	DeleteDelay *time.Duration `yaml:"delete_delay"`
+	// Offer and Answer are the NG options of each command, in the shape
+	// of one half of a SIPhon media profile.
+	Offer  NGFlags `yaml:"offer"`
+	Answer NGFlags `yaml:"answer"`
+}
+
+// NGFlags are the NG options sent with an offer or an answer.
+type NGFlags struct {
+	TransportProtocol string   `yaml:"transport_protocol"` // "transport-protocol"
+	ICE               string   `yaml:"ice"`                // "ICE"
+	Replace           []string `yaml:"replace"`            // "replace"
+	Flags             []string `yaml:"flags"`              // "flags"
+	Direction         []string `yaml:"direction"`          // "direction"
+	// ReceivedFrom sends the address the SIP message came from
+	// ("received-from").
+	ReceivedFrom bool `yaml:"received_from"`
+}
+
+// Values the NG options accept (rtpengine's ng_control_protocol).
+var (
+	ngICE        = []string{"", "remove", "force", "force-relay", "default", "optional"}
+	ngTransports = []string{"", "RTP/AVP", "RTP/SAVP", "RTP/AVPF", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"}
+	ngReplace    = []string{"origin", "session-connection", "sdp-version", "username", "session-name", "zero-address", "force-increment-sdp-version"}
+)
+
+// defaultNGFlags anchor plain RTP as it is offered: SIPhon's
+// rtp_passthrough profile (replace origin, trust-address) plus the
+// session-level c= line and ICE removed, as Kamailio setups commonly ask
+// for, and the SIP source sent along.
+func defaultNGFlags() NGFlags {
+	return NGFlags{ICE: "remove", Replace: []string{"origin", "session-connection"}, Flags: []string{"trust-address"}, ReceivedFrom: true}
 }
 
 // Limits protect the proxy.
@@ -167,6 +226,60 @@ type Limits struct {
 	// 0 disables the limit.
 	RequestsPerSecondPerIP float64 `yaml:"requests_per_second_per_ip"`
 	Burst                  int     `yaml:"burst"`
+}
+
+func (c *Config) validateRTPEngine(bad func(key, format string, args ...any)) {
+	r := c.RTPEngine
+	seen := map[string]bool{}
+	for _, inst := range r.Instances {
+		if _, _, err := net.SplitHostPort(inst); err != nil {
+			bad("rtpengine.instances", "%q is not host:port", inst)
+		}
+		if seen[inst] {
+			bad("rtpengine.instances", "%q is listed twice", inst)
+		}
+		seen[inst] = true
+	}
+	if r.Enabled && len(r.Instances) == 0 {
+		bad("rtpengine.enabled", "needs rtpengine.instances")
+	}
+	if r.Selection != "round_robin" && r.Selection != "hash" {
+		bad("rtpengine.selection", "must be round_robin or hash, got %q", r.Selection)
+	}
+	if r.OnError != "pass" && r.OnError != "reject" {
+		bad("rtpengine.on_error", "must be pass or reject, got %q", r.OnError)
+	}
+	if r.Timeout < 10*time.Millisecond || r.Timeout > 30*time.Second {
+		bad("rtpengine.timeout", "must be between 10ms and 30s, got %s", r.Timeout)
+	}
+	if len(r.Instances) > 0 && r.PingInterval < 100*time.Millisecond {
+		bad("rtpengine.ping_interval", "must be at least 100ms")
+	}
+	if r.DeleteDelay != nil && (*r.DeleteDelay < 0 || *r.DeleteDelay%time.Second != 0) {
+		bad("rtpengine.delete_delay", "must be whole seconds, not negative, got %s", *r.DeleteDelay)
+	}
+	for name, f := range map[string]NGFlags{"offer": r.Offer, "answer": r.Answer} {
+		key := "rtpengine." + name
+		if !slices.Contains(ngICE, f.ICE) {
+			bad(key+".ice", "must be one of %s, got %q", strings.Join(ngICE[1:], ", "), f.ICE)
+		}
+		if !slices.Contains(ngTransports, f.TransportProtocol) {
+			bad(key+".transport_protocol", "must be one of %s, got %q", strings.Join(ngTransports[1:], ", "), f.TransportProtocol)
+		}
+		for _, v := range f.Replace {
+			if !slices.Contains(ngReplace, v) {
+				bad(key+".replace", "must be among %s, got %q", strings.Join(ngReplace, ", "), v)
+			}
+		}
+		for _, v := range f.Flags {
+			if strings.TrimSpace(v) == "" {
+				bad(key+".flags", "an empty flag")
+			}
+		}
+		if len(f.Direction) != 0 && len(f.Direction) != 2 {
+			bad(key+".direction", "names two interfaces (from, to), got %d", len(f.Direction))
+		}
+	}
 }
 
 // Defaults returns the configuration used for keys a file leaves out.
@@ -192,6 +305,10 @@ func Defaults() Config {
 	c.Proxy.InviteTimeout = 60 * time.Second
 	c.Proxy.FailoverTimeout = 3 * time.Second
 	c.RTPEngine.PingInterval = 5 * time.Second
+	c.RTPEngine.Selection = "round_robin"
+	c.RTPEngine.Timeout = time.Second
+	c.RTPEngine.OnError = "pass"
+	c.RTPEngine.Offer, c.RTPEngine.Answer = defaultNGFlags(), defaultNGFlags()
 	c.Limits.Burst = 20
 	return c
 }
@@ -348,17 +465,22 @@ func (c *Config) Validate() error {
 		if rt.Match == "" || len(rt.Targets) == 0 {
 			bad(fmt.Sprintf("routes[%d]", i), "needs match and at least one target")
 		}
+		switch rt.Media {
+		case "", MediaDirect:
+		case MediaAnchor:
+			if len(c.RTPEngine.Instances) == 0 {
+				bad(fmt.Sprintf("routes[%d].media", i), "anchor needs rtpengine.instances")
+			}
+		default:
+			bad(fmt.Sprintf("routes[%d].media", i), "must be anchor or direct, got %q", rt.Media)
+		}
 		for _, t := range rt.Targets {
 			if !strings.HasPrefix(t, "sip:") && !strings.HasPrefix(t, "sips:") {
 				bad(fmt.Sprintf("routes[%d].targets", i), "%q is not a sip: URI", t)
 			}
 		}
 	}
-	for _, inst := range c.RTPEngine.Instances {
-		if _, _, err := net.SplitHostPort(inst); err != nil {
-			bad("rtpengine.instances", "%q is not host:port", inst)
-		}
-	}
+	c.validateRTPEngine(bad)
 	if c.Limits.RequestsPerSecondPerIP < 0 || c.Limits.Burst < 1 {
 		bad("limits", "requests_per_second_per_ip must not be negative and burst at least 1")
 	}

@@ -30,6 +30,19 @@ func TestLoadFull(t *testing.T) {
 	require.Len(t, c.Routes, 2)
 	assert.Equal(t, "+49", c.Routes[0].Match)
 	assert.Equal(t, 2*time.Second, c.RTPEngine.PingInterval)
+	assert.Equal(t, "anchor", c.Routes[1].Media)
+	assert.Equal(t, "", c.Routes[0].Media)
+	r := c.RTPEngine
+	assert.Equal(t, []string{"127.0.0.1:22222", "127.0.0.1:22223"}, r.Instances)
+	assert.Equal(t, "hash", r.Selection)
+	assert.Equal(t, 500*time.Millisecond, r.Timeout)
+	assert.Equal(t, "reject", r.OnError)
+	require.NotNil(t, r.DeleteDelay)
+	assert.Equal(t, time.Duration(0), *r.DeleteDelay)
+	assert.Equal(t, NGFlags{TransportProtocol: "RTP/AVP", ICE: "remove", Replace: []string{"origin", "session-connection"},
+		Flags: []string{"trust-address", "symmetric"}, Direction: []string{"external", "internal"}, ReceivedFrom: false}, r.Offer)
+	assert.Equal(t, NGFlags{ICE: "remove", Replace: []string{"origin", "session-connection"}, Flags: []string{"trust-address"}, ReceivedFrom: true},
+		r.Answer, "keys left out keep their defaults")
 	assert.Equal(t, 4096, c.Tracing.HEP.QueueSize, "default kept")
 
 	t.Setenv("SIPPROXY_TEST_ADVERTISED", "sip.example.com")
@@ -84,6 +97,20 @@ func TestErrors(t *testing.T) {
 		{"route target", base + "routes: [{match: \"*\", targets: [\"http://x\"]}]\n", "is not a sip: URI"},
 		{"route empty", base + "routes: [{match: \"*\"}]\n", "routes[0]: needs match"},
 		{"rtpengine", base + "rtpengine: {instances: [\"nohost\"]}\n", "rtpengine.instances"},
+		{"rtpengine twice", base + "rtpengine: {instances: [\"127.0.0.1:1\", \"127.0.0.1:1\"]}\n", "listed twice"},
+		{"enabled without instances", base + "rtpengine: {enabled: true}\n", "rtpengine.enabled: needs rtpengine.instances"},
+		{"selection", base + "rtpengine: {selection: random}\n", "rtpengine.selection"},
+		{"on_error", base + "rtpengine: {on_error: drop}\n", "rtpengine.on_error"},
+		{"rtpengine timeout", base + "rtpengine: {timeout: 1ms}\n", "rtpengine.timeout"},
+		{"ping interval", base + "rtpengine: {instances: [\"127.0.0.1:1\"], ping_interval: 0s}\n", "rtpengine.ping_interval"},
+		{"delete delay", base + "rtpengine: {delete_delay: 1500ms}\n", "rtpengine.delete_delay"},
+		{"ice", base + "rtpengine: {offer: {ice: drop}}\n", "rtpengine.offer.ice"},
+		{"transport protocol", base + "rtpengine: {answer: {transport_protocol: RTP/XYZ}}\n", "rtpengine.answer.transport_protocol"},
+		{"replace", base + "rtpengine: {offer: {replace: [everything]}}\n", "rtpengine.offer.replace"},
+		{"empty flag", base + "rtpengine: {offer: {flags: [\" \"]}}\n", "rtpengine.offer.flags"},
+		{"direction", base + "rtpengine: {offer: {direction: [external]}}\n", "rtpengine.offer.direction"},
+		{"route media", base + "routes: [{match: \"*\", targets: [\"sip:x\"], media: relay}]\n", "routes[0].media: must be anchor or direct"},
+		{"route anchor without instances", base + "routes: [{match: \"*\", targets: [\"sip:x\"], media: anchor}]\n", "anchor needs rtpengine.instances"},
 		{"drain", base + "server: {drain_secs: -1}\n", "server.drain_secs"},
 		{"yaml syntax", base + "listen: [\n", "config: yaml"},
 	}
@@ -94,4 +121,28 @@ func TestErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.want)
 		})
 	}
+}
+
+// TestRTPEngineDefaults: anchoring is off, and when on, offers and answers
+// carry SIPhon's rtp_passthrough options plus the session c= line, ICE
+// removed and the SIP source.
+func TestRTPEngineDefaults(t *testing.T) {
+	c, err := Parse([]byte("listen: {udp: [\"127.0.0.1:5060\"]}\ndomain: {local: [example.com]}\nrtpengine: {instances: [\"127.0.0.1:22222\"]}\n"))
+	require.NoError(t, err)
+	r := c.RTPEngine
+	assert.False(t, r.Enabled)
+	assert.Equal(t, "round_robin", r.Selection)
+	assert.Equal(t, time.Second, r.Timeout)
+	assert.Equal(t, "pass", r.OnError)
+	assert.Nil(t, r.DeleteDelay, "the engine's own delay")
+	want := NGFlags{ICE: "remove", Replace: []string{"origin", "session-connection"}, Flags: []string{"trust-address"}, ReceivedFrom: true}
+	assert.Equal(t, want, r.Offer)
+	assert.Equal(t, want, r.Answer)
+	r.Offer.Flags[0] = "changed"
+	assert.Equal(t, "trust-address", r.Answer.Flags[0], "offer and answer do not share their lists")
+
+	c, err = Parse([]byte("listen: {udp: [\"127.0.0.1:5060\"]}\ndomain: {local: [example.com]}\n" +
+		"rtpengine: {instances: [\"127.0.0.1:22222\"], offer: {flags: [], ice: \"\", replace: []}}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, NGFlags{Flags: []string{}, Replace: []string{}, ReceivedFrom: true}, c.RTPEngine.Offer, "emptied: none sent")
 }

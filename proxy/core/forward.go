@@ -106,7 +106,9 @@ const dialTimeout = 5 * time.Second
 // failing over on transport errors, 408, 5xx and no final answer. inDialog
 // requests do not rewrite the Request-URI (it is the remote target or the
 // route set says where to go). key is the request's loopKey as received.
-func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Target, inDialog bool, authUser, key string) {
+// anchor puts a new call's media through RTPEngine (an in-dialog INVITE
+// is anchored when its call is).
+func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Target, inDialog bool, authUser, key string, anchor bool) {
 	invite := req.Method == sip.INVITE
 	initial := invite && !inDialog
 	callID, fromTag := req.CallID().Value(), req.From().Params.GetOr("tag", "")
@@ -131,6 +133,20 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 			}
 		})
 	}
+	var body sipgo.ClientRequestOption // RTPEngine's SDP, for every copy
+	if invite && p.media != nil {
+		sdp, reject := p.media.offer(req, inDialog, anchor)
+		if reject {
+			if initial {
+				p.Calls.Final(callID, fromTag, 500, "", "", true)
+			}
+			p.reply(tx, req, 500, "Media Relay Unavailable")
+			return
+		}
+		if sdp != nil {
+			body = func(_ *sipgo.Client, r *sip.Request) error { r.SetBody(sdp); return nil }
+		}
+	}
 	var lastCode int
 	var lastReason string
 	for i, t := range targets {
@@ -140,6 +156,9 @@ func (p *Proxy) forward(req *sip.Request, tx sip.ServerTransaction, targets []Ta
 			continue
 		}
 		opts := []sipgo.ClientRequestOption{p.via(key), decMaxForwards}
+		if body != nil {
+			opts = append(opts, body)
+		}
 		if initial {
 			opts = append(opts, p.recordRoute(req.Transport()))
 		}
@@ -292,6 +311,9 @@ func failover(code int) bool { return code == 408 || code >= 500 && code < 600 }
 func (p *Proxy) relayResponse(tx sip.ServerTransaction, req *sip.Request, res *sip.Response) {
 	up := res.Clone()
 	up.RemoveHeader("Via")
+	if p.media != nil {
+		p.media.answer(up)
+	}
 	up.SetTransport(req.Transport())
 	up.SetSource("")
 	up.SetDestination(sip.NewResponseFromRequest(req, res.StatusCode, "", nil).Destination())
@@ -434,6 +456,9 @@ func (p *Proxy) strayUpstream(res *sip.Response) *sip.Response {
 	next := up.Via()
 	if next == nil {
 		return nil
+	}
+	if p.media != nil {
+		p.media.answer(up) // a retransmission: the rewrite is remembered
 	}
 	host := next.Host
 	if h, ok := next.Params.Get("received"); ok && h != "" {

@@ -37,12 +37,24 @@ const (
 	Reply                 // answer with Status and Reason
 )
 
+// Media says whether a forwarded call's media goes through RTPEngine.
+type Media int
+
+// Media modes.
+const (
+	MediaDefault Media = iota // rtpengine.enabled decides
+	MediaAnchor               // through RTPEngine (needs rtpengine.instances)
+	MediaDirect               // end to end, not anchored
+)
+
 // Decision is a handler's answer.
 type Decision struct {
 	Action  Action
 	Targets []Target
 	Status  int
 	Reason  string
+	// Media applies to a forwarded INVITE with SDP.
+	Media Media
 }
 
 // Handler decides where out-of-dialog requests go. It runs on the handler
@@ -91,8 +103,8 @@ func (rt *Router) OnRequest(_ context.Context, r *Request) Decision {
 				return Decision{Action: Forward, Targets: ts}
 			}
 		}
-		if ts := rt.match(func(m string) bool { return strings.HasPrefix(user, m) }, r.Recipient); ts != nil {
-			return Decision{Action: Forward, Targets: ts}
+		if ts, media := rt.match(func(m string) bool { return strings.HasPrefix(user, m) }, r.Recipient); ts != nil {
+			return Decision{Action: Forward, Targets: ts, Media: media}
 		}
 		if rt.Reg.Known(registrar.AoR(r.Recipient.String())) || (rt.Auth != nil && rt.Auth.Known(user)) {
 			return Decision{Action: Reply, Status: 480, Reason: "Temporarily Unavailable"}
@@ -100,15 +112,15 @@ func (rt *Router) OnRequest(_ context.Context, r *Request) Decision {
 		return Decision{Action: Reply, Status: 404, Reason: "Not Found"}
 	}
 	host := strings.ToLower(r.Recipient.Host)
-	if ts := rt.match(func(m string) bool { return strings.EqualFold(m, host) || m == "*" }, r.Recipient); ts != nil {
-		return Decision{Action: Forward, Targets: ts}
+	if ts, media := rt.match(func(m string) bool { return strings.EqualFold(m, host) || m == "*" }, r.Recipient); ts != nil {
+		return Decision{Action: Forward, Targets: ts, Media: media}
 	}
 	return Decision{Action: Reply, Status: 404, Reason: "Not Found"}
 }
 
-// match returns the targets of the first route whose match accepts; the
-// target URIs keep the request's user.
-func (rt *Router) match(accept func(string) bool, ruri sip.Uri) []Target {
+// match returns the targets of the first route whose match accepts, and
+// its media mode; the target URIs keep the request's user.
+func (rt *Router) match(accept func(string) bool, ruri sip.Uri) ([]Target, Media) {
 	for _, route := range rt.Routes {
 		if !accept(route.Match) {
 			continue
@@ -124,10 +136,12 @@ func (rt *Router) match(accept func(string) bool, ruri sip.Uri) []Target {
 			}
 			ts = append(ts, Target{URI: u, Transport: transportOf(u, "udp")})
 		}
-		return ts
+		return ts, routeMedia[route.Media]
 	}
-	return nil
+	return nil, MediaDefault
 }
+
+var routeMedia = map[string]Media{"": MediaDefault, config.MediaAnchor: MediaAnchor, config.MediaDirect: MediaDirect}
 
 // transportOf reads a URI's transport parameter, else def.
 func transportOf(u sip.Uri, def string) string {

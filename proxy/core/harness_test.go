@@ -40,7 +40,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/siphon-otel/siphon-otel/proxy/calls"
 	"github.com/siphon-otel/siphon-otel/proxy/cdrsink"
 	"github.com/siphon-otel/siphon-otel/proxy/config"
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
@@ -90,7 +89,7 @@ func newHarness(t *testing.T, cfg *config.Config, opts ...func(*Options)) *harne
 	h := &harness{t: t, p: p, next: &nextHop{invites: map[string]*clientTx{}}}
 	p.client.TxRequester = h.next
 	// the call CDRs, as cdr.auto_emit would send them to the sink
-	p.Calls = calls.New(gauges{p.m}, func(r cdrsink.Record) {
+	p.Calls = p.newTracker(func(r cdrsink.Record) {
 		h.mu.Lock()
 		h.cdrs = append(h.cdrs, r)
 		h.mu.Unlock()

@@ -61,6 +61,7 @@ type Proxy struct {
 	cdr     *cdrsink.Sink
 	tracer  *heptrace.Tracer
 	limiter *limiter
+	media   *media // nil without rtpengine.instances
 
 	host      string          // advertised host, in Via and Record-Route
 	ourHosts  map[string]bool // hosts that mean "this proxy"
@@ -165,7 +166,6 @@ func New(o Options) (*Proxy, error) {
 	if p.cdr != nil && cfg.CDR.Enabled && cfg.CDR.AutoEmit {
 		emit = func(r cdrsink.Record) { p.cdr.Emit(r) }
 	}
-	p.Calls = calls.New(gauges{p.m}, emit)
 
 	core, ceiling := pool.Sizes(cfg.Script.SyncPoolSize, cfg.Script.SyncPoolMax)
 	p.m.PoolMax.Set(float64(ceiling))
@@ -196,6 +196,15 @@ func New(o Options) (*Proxy, error) {
 	}
 	p.srv.OnAck(p.onAck)
 	p.srv.OnNoRoute(p.onRequest)
+	// last: nothing after it fails, which would leave its sockets open
+	if len(cfg.RTPEngine.Instances) > 0 {
+		if p.media, err = newMedia(p); err != nil {
+			p.pool.Close()
+			_ = p.ua.Close()
+			return nil, err
+		}
+	}
+	p.Calls = p.newTracker(emit)
 	return p, nil
 }
 
@@ -341,7 +350,20 @@ func (p *Proxy) Close() error {
 	err := p.ua.Close()
 	p.pool.Close()
 	p.bg.Wait()
+	if p.media != nil {
+		p.media.close()
+	}
 	return err
+}
+
+// newTracker is the call tracker; a call's end also ends its media
+// session.
+func (p *Proxy) newTracker(emit func(cdrsink.Record)) *calls.Tracker {
+	t := calls.New(gauges{p.m}, emit)
+	if p.media != nil {
+		t.OnEnd = p.media.ended
+	}
+	return t
 }
 
 var errClosed = errors.New("core: closed")

@@ -413,6 +413,7 @@ func TestNewErrors(t *testing.T) {
 		{"credentials file missing", func(c *config.Config) { c.Registrar.Credentials = filepath.Join(dir, "nope") }, "digest:"},
 		{"CA file missing", func(c *config.Config) { c.TLS.CAFile = filepath.Join(dir, "nope.pem") }, "core: tls.ca_file"},
 		{"CA file without a certificate", func(c *config.Config) { c.TLS.CAFile = notPEM }, "no PEM certificate"},
+		{"rtpengine instance not an address", func(c *config.Config) { c.RTPEngine.Instances = []string{"127.0.0.1:99999"} }, "core: rtpengine:"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -130,7 +130,7 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 		// a pre-loaded route: follow it
 		next := req.Route().Address
 		return func() {
-			p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key)
+			p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key, false)
 		}
 	}
 	if req.Method == sip.INVITE && p.draining.Load() {
@@ -162,7 +162,8 @@ func (p *Proxy) process(req *sip.Request, tx sip.ServerTransaction, start time.T
 			p.reply(tx, req, 500, "Server Internal Error")
 			return nil
 		}
-		return func() { p.forward(req, tx, d.Targets, false, authUser, key) }
+		anchor := p.anchors(d.Media)
+		return func() { p.forward(req, tx, d.Targets, false, authUser, key, anchor) }
 	}
 	return nil
 }
@@ -195,7 +196,7 @@ func (p *Proxy) inDialog(req *sip.Request, tx sip.ServerTransaction, key string)
 		}
 	}
 	return func() {
-		p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key)
+		p.forward(req, tx, []Target{{URI: next, Transport: transportOf(next, req.Transport())}}, true, "", key, false)
 	}
 }
 

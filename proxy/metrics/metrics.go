@@ -64,6 +64,10 @@ type Set struct {
 	// such series (proxy/README.md#limits-and-security)
 	Loops        *prometheus.CounterVec // check
 	SendFailures *prometheus.CounterVec // message, reason
+	// media anchoring (proxy/README.md#media-anchoring-rtpengine)
+	RTPEngineCommands   *prometheus.CounterVec   // command, result
+	RTPEngineLatency    *prometheus.HistogramVec // command
+	RTPEngineUnanchored *prometheus.CounterVec   // command, action
 
 	Custom *Custom
 }
@@ -116,7 +120,17 @@ func New() *Set {
 	s.SendFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_send_failures_total",
 		Help: "SIP messages the proxy could not write: message=request|response, reason=too_large|transport"},
 		[]string{"message", "reason"})
-	r.MustRegister(s.Loops, s.SendFailures)
+	s.RTPEngineCommands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_rtpengine_commands_total",
+		Help: "NG commands sent to RTPEngine instances, one per instance tried: command=offer|answer|delete, result=ok|error (the engine refused it)|timeout (no answer)"},
+		[]string{"command", "result"})
+	s.RTPEngineLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sipproxy_rtpengine_command_duration_seconds",
+		Help:    "Time from sending an NG command to its answer (answered commands only)",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}},
+		[]string{"command"})
+	s.RTPEngineUnanchored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_rtpengine_unanchored_total",
+		Help: "SDP bodies RTPEngine did not rewrite for a call that asked for anchoring (no instance answered, or it refused): action=passed (relayed unchanged) or rejected (the INVITE answered 500)"},
+		[]string{"command", "action"})
+	r.MustRegister(s.Loops, s.SendFailures, s.RTPEngineCommands, s.RTPEngineLatency, s.RTPEngineUnanchored)
 
 	f.gaugeFunc("siphon_uptime_seconds", "Seconds since start", func() float64 { return time.Since(s.start).Seconds() })
 	// Go's heap in use is this proxy's allocation signal (SIPhon: jemalloc allocated)
@@ -150,6 +164,20 @@ func New() *Set {
 		}
 	}
 	return s
+}
+
+// RTPEngineSeries creates the anchoring series at 0, for a proxy with
+// RTPEngine instances (a proxy without has none of them).
+func (s *Set) RTPEngineSeries() {
+	for _, c := range []string{"offer", "answer", "delete"} {
+		for _, r := range []string{"ok", "error", "timeout"} {
+			s.RTPEngineCommands.WithLabelValues(c, r)
+		}
+	}
+	for _, c := range []string{"offer", "answer"} {
+		s.RTPEngineUnanchored.WithLabelValues(c, "passed")
+	}
+	s.RTPEngineUnanchored.WithLabelValues("offer", "rejected")
 }
 
 // Names lists the SIPhon series this set registers (histograms by their

@@ -141,3 +141,20 @@ func TestCustom(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, MaxLabelCombinations+2, n)
 }
+
+// TestRTPEngineSeries: sipproxy's anchoring series exist (at 0) only once
+// a proxy with RTPEngine instances asks for them.
+func TestRTPEngineSeries(t *testing.T) {
+	s := New()
+	n, err := testutil.GatherAndCount(s.Registry, "sipproxy_rtpengine_commands_total", "sipproxy_rtpengine_unanchored_total")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	s.RTPEngineSeries()
+	n, err = testutil.GatherAndCount(s.Registry, "sipproxy_rtpengine_commands_total")
+	require.NoError(t, err)
+	assert.Equal(t, 9, n, "offer, answer, delete by ok, error, timeout")
+	n, err = testutil.GatherAndCount(s.Registry, "sipproxy_rtpengine_unanchored_total")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "offer and answer passed, offer rejected")
+	assert.Zero(t, testutil.ToFloat64(s.RTPEngineCommands.WithLabelValues("offer", "timeout")))
+}

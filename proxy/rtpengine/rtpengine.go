@@ -1,13 +1,11 @@
-// Package rtpengine checks RTPEngine instances with the NG control
-// protocol's ping (bencode over UDP: "<cookie> d7:command4:pinge", answered
-// by "<cookie> d6:result4:ponge").
+// Package rtpengine speaks RTPEngine's NG control protocol (bencode over
+// UDP, "<cookie> <dictionary>"): a bencode codec, a Client that sends a
+// call's offer, answer and delete to one of several instances with
+// failover, and the ping Checker behind the health gauges.
 package rtpengine
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"sync"
@@ -25,10 +23,12 @@ func Ping(ctx context.Context, addr string) error {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
-	var raw [6]byte
-	_, _ = rand.Read(raw[:])
-	cookie := hex.EncodeToString(raw[:])
-	if _, err := c.Write([]byte(cookie + " d7:command4:pinge")); err != nil {
+	cookie := newCookie()
+	dgram, err := encodeRequest(cookie, Dict{"command": "ping"})
+	if err != nil {
+		return err
+	}
+	if _, err := c.Write(dgram); err != nil {
 		return fmt.Errorf("rtpengine %s: %w", addr, err)
 	}
 	buf := make([]byte, 512)
@@ -37,13 +37,15 @@ func Ping(ctx context.Context, addr string) error {
 		if err != nil {
 			return fmt.Errorf("rtpengine %s: %w", addr, err)
 		}
-		reply := buf[:n]
-		got, body, ok := bytes.Cut(reply, []byte(" "))
-		if !ok || string(got) != cookie {
+		got, reply, err := ParseDatagram(buf[:n])
+		if got != cookie {
 			continue // a late answer to an earlier ping
 		}
-		if !bytes.Equal(body, []byte("d6:result4:ponge")) {
-			return fmt.Errorf("rtpengine %s: unexpected reply %q", addr, body)
+		if err == nil {
+			err = checkResult(reply, "pong")
+		}
+		if err != nil {
+			return fmt.Errorf("rtpengine %s: unexpected reply: %w", addr, err)
 		}
 		return nil
 	}
