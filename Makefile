@@ -37,7 +37,7 @@ CDR_BENCH_RECORDS ?= 100000
 CDR_BENCH_ROUNDS ?= 3
 # samples of each codec micro-benchmark, for benchstat
 BENCH_COUNT ?= 6
-MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid
+MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid ./internal/mediaq
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 # package:target pairs run by `make fuzz`
 FUZZ_TARGETS := ./internal/hep:FuzzDecode ./internal/hep:FuzzStream ./internal/sipmsg:FuzzParse ./internal/sipmsg:FuzzHeader \

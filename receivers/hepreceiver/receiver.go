@@ -21,6 +21,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
+	"github.com/siphon-otel/siphon-otel/internal/mediaq"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/streamserver"
 	"github.com/siphon-otel/siphon-otel/internal/udpdrops"
@@ -337,7 +338,11 @@ func (rd *reader) handle(raw []byte) bool {
 	} else if payload == nil && p.Compressed == nil && !p.Has(hep.HasProtoType) {
 		return true // a keep-alive: nothing to record
 	}
-	heprecord.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs)
+	if err := heprecord.FromHEPInterned(p, payload, compressed, time.Now(), rd.scratch, rd.strs); err != nil {
+		// the record goes on, without the figures it could not read
+		t.tel.mediaUnreadable(string(mediaq.ReasonOf(err)))
+		r.logger.Debug("HEP media-quality payload unreadable", zap.String("transport", t.name), zap.Error(err))
+	}
 	t.b.Add(nodeID(p, rd.strs), rd.scratch)
 	return true
 }

@@ -638,3 +638,38 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 	assert.ErrorContains(t, err, "hep receiver: tcp listen")
 	assert.ErrorIs(t, r.udpConn.Close(), net.ErrClosed, "udp was closed by the failed start")
 }
+
+// TestMediaReports: RTCP statistics (HEP type 5) become records with their
+// figures as media.* attributes; one whose JSON cannot be read is delivered
+// too, without them, and counted by reason.
+func TestMediaReports(t *testing.T) {
+	sink := new(consumertest.LogsSink)
+	h := start(t, testConfig(), sink)
+	rtcp := func(payload string) []byte {
+		return sipHEP(t, "rtcp-call@x", 2001, func(p *hep.Packet) {
+			p.ProtoType, p.Payload = hep.TypeRTCP, []byte(payload)
+			p.CorrelationID = []byte("rtcp-call@x")
+		})
+	}
+	c := h.udp(t)
+	for _, payload := range []string{string(fixture.Media("rtcp-json/heplify-rr.json")), `{"sender_information":`, `{"report_blocks":[{"fraction_lost":300}]}`} {
+		_, err := c.Write(rtcp(payload))
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool { return sink.LogRecordCount() == 3 }, waitFor, time.Millisecond)
+	var withFigures, without int
+	for _, r := range record.All(sink.AllLogs()[0]) {
+		assert.Equal(t, "hep.rtcp", r.Log.EventName())
+		if _, ok := r.Log.Attributes().Get(record.AttrMediaSource); ok {
+			withFigures++
+		} else {
+			without++
+		}
+	}
+	assert.Equal(t, 1, withFigures, "the well-formed report has its figures")
+	assert.Equal(t, 2, without, "the others are delivered without them")
+	assert.EventuallyWithT(t, func(ct *assert.CollectT) {
+		assert.Equal(ct, int64(1), h.counter(ct, "hep_receiver_media_unreadable", tr("udp"), reason("malformed")))
+		assert.Equal(ct, int64(1), h.counter(ct, "hep_receiver_media_unreadable", tr("udp"), reason("out_of_range")))
+	}, waitFor, time.Millisecond)
+}

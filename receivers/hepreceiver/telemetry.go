@@ -40,6 +40,10 @@ func (t *transportTelemetry) malformed(reason string) {
 	t.tel.HepReceiverPacketsMalformed.Add(context.Background(), 1, t.withReason(reason))
 }
 
+func (t *transportTelemetry) mediaUnreadable(reason string) {
+	t.tel.HepReceiverMediaUnreadable.Add(context.Background(), 1, t.withReason(reason))
+}
+
 func (t *transportTelemetry) dropped(reason string, n int) {
 	t.tel.HepReceiverPacketsDropped.Add(context.Background(), int64(n), t.withReason(reason))
 }

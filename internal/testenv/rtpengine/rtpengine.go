@@ -38,10 +38,35 @@ func Start(t testing.TB, portMin, portMax int) *Daemon {
 // where a proxy expects it).
 func StartOn(t testing.TB, addr string, portMin, portMax int) *Daemon {
 	t.Helper()
-	d := &Daemon{Addr: addr}
-	d.Process = testenv.Start(t, childproc.Spec{Path: "rtpengine", Log: filepath.Join(t.TempDir(), "rtpengine.log"),
-		Args: []string{"--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1", "--listen-ng=" + d.Addr,
-			"--port-min=" + strconv.Itoa(portMin), "--port-max=" + strconv.Itoa(portMax), "--log-level=4"}})
+	return Run(t, Options{NG: addr, PortMin: portMin, PortMax: portMax})
+}
+
+// Options configure Run.
+type Options struct {
+	NG               string // NG control address (UDP); default a free loopback port
+	PortMin, PortMax int    // the media ports
+	// Homer, when set, is where the engine sends its RTCP statistics as
+	// HEP (type 5, over UDP), with capture id HomerID.
+	Homer   string
+	HomerID int
+}
+
+// Run runs rtpengine until the test ends and waits until it answers an NG
+// ping. Every port it listens on comes from testenv/ports (its CLI port
+// too, whose default would collide with a second engine).
+func Run(t testing.TB, o Options) *Daemon {
+	t.Helper()
+	if o.NG == "" {
+		o.NG = ports.Addr(t)
+	}
+	d := &Daemon{Addr: o.NG}
+	args := []string{"--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1", "--listen-ng=" + d.Addr,
+		"--listen-cli=" + ports.Addr(t),
+		"--port-min=" + strconv.Itoa(o.PortMin), "--port-max=" + strconv.Itoa(o.PortMax), "--log-level=4"}
+	if o.Homer != "" {
+		args = append(args, "--homer="+o.Homer, "--homer-protocol=udp", "--homer-id="+strconv.Itoa(o.HomerID))
+	}
+	d.Process = testenv.Start(t, childproc.Spec{Path: "rtpengine", Log: filepath.Join(t.TempDir(), "rtpengine.log"), Args: args})
 	testenv.WaitReady(t, d.Process, readyTimeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()

@@ -31,6 +31,7 @@ type TelemetryBuilder struct {
 	HepReceiverConnectionsClosed   metric.Int64Counter
 	HepReceiverConnectionsRejected metric.Int64Counter
 	HepReceiverListenerErrors      metric.Int64Counter
+	HepReceiverMediaUnreadable     metric.Int64Counter
 	HepReceiverPacketsDropped      metric.Int64Counter
 	HepReceiverPacketsMalformed    metric.Int64Counter
 	HepReceiverPacketsReceived     metric.Int64Counter
@@ -93,6 +94,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_hep_receiver_listener_errors",
 		metric.WithDescription("Errors reading a UDP socket, or accepting on a TCP/TLS listener, by outcome (retried, stopped). [Development]"),
 		metric.WithUnit("{error}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.HepReceiverMediaUnreadable, err = builder.meter.Int64Counter(
+		"otelcol_hep_receiver_media_unreadable",
+		metric.WithDescription("Records delivered without media.* attributes because their media-quality payload could not be read, by reason. [Development]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.HepReceiverPacketsDropped, err = builder.meter.Int64Counter(

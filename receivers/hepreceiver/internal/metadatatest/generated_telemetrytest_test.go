@@ -10,9 +10,8 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
-	"go.opentelemetry.io/collector/component/componenttest"
-
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver/internal/metadata"
+	"go.opentelemetry.io/collector/component/componenttest"
 )
 
 func TestSetupTelemetry(t *testing.T) {
@@ -25,6 +24,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.HepReceiverConnectionsClosed.Add(context.Background(), 1)
 	tb.HepReceiverConnectionsRejected.Add(context.Background(), 1)
 	tb.HepReceiverListenerErrors.Add(context.Background(), 1)
+	tb.HepReceiverMediaUnreadable.Add(context.Background(), 1)
 	tb.HepReceiverPacketsDropped.Add(context.Background(), 1)
 	tb.HepReceiverPacketsMalformed.Add(context.Background(), 1)
 	tb.HepReceiverPacketsReceived.Add(context.Background(), 1)
@@ -41,6 +41,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverListenerErrors(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualHepReceiverMediaUnreadable(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualHepReceiverPacketsDropped(t, testTel,
