@@ -31,6 +31,9 @@ func TestLoadFull(t *testing.T) {
 	assert.Equal(t, "+49", c.Routes[0].Match)
 	assert.Equal(t, 2*time.Second, c.RTPEngine.PingInterval)
 	assert.Equal(t, 4096, c.Tracing.HEP.QueueSize, "default kept")
+	assert.Equal(t, ConnLimits{MaxConnections: 1000, IdleTimeout: 2 * time.Hour}, c.Limits.TCP)
+	assert.Equal(t, TLSLimits{ConnLimits: ConnLimits{MaxConnections: 500, IdleTimeout: DefaultIdleTimeout}, HandshakeTimeout: 5 * time.Second},
+		c.Limits.TLS, "idle_timeout's default kept beside the keys set")
 
 	t.Setenv("SIPPROXY_TEST_ADVERTISED", "sip.example.com")
 	c, err = Load(filepath.Join("testdata", "siphon.yaml"))
@@ -86,6 +89,10 @@ func TestErrors(t *testing.T) {
 		{"rtpengine", base + "rtpengine: {instances: [\"nohost\"]}\n", "rtpengine.instances"},
 		{"drain", base + "server: {drain_secs: -1}\n", "server.drain_secs"},
 		{"yaml syntax", base + "listen: [\n", "config: yaml"},
+		{"max connections", base + "limits: {tcp: {max_connections: 0}}\n", "limits.tcp.max_connections: must be at least 1, got 0"},
+		{"idle timeout", base + "limits: {tls: {idle_timeout: 500ms}}\n", "limits.tls.idle_timeout: must be at least 1s, got 500ms"},
+		{"handshake timeout", base + "limits: {tls: {handshake_timeout: 0s}}\n", "limits.tls.handshake_timeout: must be at least 100ms"},
+		{"handshake on tcp", base + "limits: {tcp: {handshake_timeout: 5s}}\n", "field handshake_timeout not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

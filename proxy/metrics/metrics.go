@@ -45,6 +45,7 @@ type Set struct {
 	ScriptErrors  prometheus.Counter
 
 	AuthFailures      prometheus.Counter
+	HandshakeFailures prometheus.Counter
 	MalformedMessages prometheus.Counter
 	RateLimited       prometheus.Counter
 	ScannerBlocked    prometheus.Counter
@@ -62,8 +63,10 @@ type Set struct {
 
 	// sipproxy's own, outside SIPhon's namespace: a SIPhon node has no
 	// such series (proxy/README.md#limits-and-security)
-	Loops        *prometheus.CounterVec // check
-	SendFailures *prometheus.CounterVec // message, reason
+	Loops              *prometheus.CounterVec // check
+	SendFailures       *prometheus.CounterVec // message, reason
+	ConnectionsRefused *prometheus.CounterVec // transport
+	ConnectionsIdle    *prometheus.CounterVec // transport
 
 	Custom *Custom
 }
@@ -98,6 +101,7 @@ func New() *Set {
 	s.ScriptExec = f.counterVec("siphon_script_executions_total", "Handler executions", "handler")
 	s.ScriptErrors = f.counter("siphon_script_errors_total", "Handler errors")
 	s.AuthFailures = f.counter("siphon_auth_failures_total", "Digest authentication failures")
+	s.HandshakeFailures = f.counter("siphon_handshake_failures_total", "TLS handshakes of accepted connections that failed or timed out")
 	s.MalformedMessages = f.counter("siphon_malformed_messages_total", "Messages that could not be parsed or were refused as malformed")
 	s.RateLimited = f.counter("siphon_rate_limited_total", "Requests refused by the per-source rate limit")
 	s.ScannerBlocked = f.counter("siphon_scanner_blocked_total", "Requests from known SIP scanners refused")
@@ -116,7 +120,13 @@ func New() *Set {
 	s.SendFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_send_failures_total",
 		Help: "SIP messages the proxy could not write: message=request|response, reason=too_large|transport"},
 		[]string{"message", "reason"})
-	r.MustRegister(s.Loops, s.SendFailures)
+	s.ConnectionsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_connections_refused_total",
+		Help: "TCP/TLS connections reset as soon as accepted: the listener had limits.<transport>.max_connections open"},
+		[]string{"transport"})
+	s.ConnectionsIdle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_connections_idle_closed_total",
+		Help: "TCP/TLS connections closed after limits.<transport>.idle_timeout without a SIP message or keep-alive"},
+		[]string{"transport"})
+	r.MustRegister(s.Loops, s.SendFailures, s.ConnectionsRefused, s.ConnectionsIdle)
 
 	f.gaugeFunc("siphon_uptime_seconds", "Seconds since start", func() float64 { return time.Since(s.start).Seconds() })
 	// Go's heap in use is this proxy's allocation signal (SIPhon: jemalloc allocated)
