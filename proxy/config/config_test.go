@@ -102,3 +102,12 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionLimitDefaults: a file without limits gets finite bounds on
+// every stream listener.
+func TestConnectionLimitDefaults(t *testing.T) {
+	c, err := Parse([]byte("listen: {tcp: [\"127.0.0.1:5060\"], tls: [\"127.0.0.1:5061\"]}\ntls: {cert_file: c, key_file: k}\ndomain: {local: [example.com]}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, ConnLimits{MaxConnections: 2048, IdleTimeout: 65 * time.Minute}, c.Limits.TCP)
+	assert.Equal(t, TLSLimits{ConnLimits: ConnLimits{MaxConnections: 2048, IdleTimeout: 65 * time.Minute}, HandshakeTimeout: 10 * time.Second}, c.Limits.TLS)
+}
