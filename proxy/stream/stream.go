@@ -47,18 +47,20 @@ type Settings struct {
 	Events           Events
 }
 
-// Events feed the proxy's metrics and log. Each may be nil.
+// Events feed the proxy's metrics and log. Each may be nil. Refused, Idle
+// and HandshakeFailed come just before the close: a peer that sees it
+// finds the count final.
 type Events struct {
 	// Active is told +1 and -1 as connections (accepted or dialled) open
 	// and close.
 	Active func(delta int)
-	// Refused: an accepted connection was reset at once, MaxConnections
+	// Refused: an accepted connection is reset at once, MaxConnections
 	// being open.
 	Refused func(peer net.Addr)
-	// Idle: a connection was closed after IdleTimeout without a message.
+	// Idle: a connection is closed after IdleTimeout without a message.
 	Idle func(peer net.Addr)
 	// HandshakeFailed: an accepted TLS connection failed its handshake or
-	// did not finish it within HandshakeTimeout; it was closed.
+	// did not finish it within HandshakeTimeout; it is closed.
 	HandshakeFailed func(peer net.Addr, err error)
 	// AcceptRetried: accepting failed for a reason that passes (no file
 	// descriptors left ...); the listener waits and goes on.
@@ -119,8 +121,6 @@ func (l *Listener) acceptLoop() {
 		select {
 		case l.slots <- struct{}{}:
 		default:
-			// counted before the close: once the peer sees it, the count
-			// is final
 			call(l.s.Events.Refused, c.RemoteAddr())
 			// a reset, not a FIN: the peer's next write fails instead of
 			// vanishing into a socket that is gone
