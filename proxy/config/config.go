@@ -226,6 +226,10 @@ type Limits struct {
 	// 0 disables the limit.
 	RequestsPerSecondPerIP float64 `yaml:"requests_per_second_per_ip"`
 	Burst                  int     `yaml:"burst"`
+	// TCP and TLS bound the connections of each listen.tcp and listen.tls
+	// address (per transport, as listen is: a TLS connection costs more).
+	TCP ConnLimits `yaml:"tcp"`
+	TLS TLSLimits  `yaml:"tls"`
 }
 
 func (c *Config) validateRTPEngine(bad func(key, format string, args ...any)) {
@@ -282,6 +286,41 @@ func (c *Config) validateRTPEngine(bad func(key, format string, args ...any)) {
 	}
 }
 
+// ConnLimits bound the connections of one stream listener.
+type ConnLimits struct {
+	// MaxConnections is how many accepted connections one listener keeps
+	// open at once; one more is reset at once and counted. Connections the
+	// proxy dials to next hops do not count.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a connection that carried no SIP message and no
+	// keep-alive for that long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+// TLSLimits add the handshake's bound.
+type TLSLimits struct {
+	ConnLimits `yaml:",inline"`
+	// HandshakeTimeout closes an accepted connection whose TLS handshake
+	// has not completed within it.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+}
+
+// Defaults of limits.tcp and limits.tls.
+const (
+	// DefaultMaxConnections is Kamailio's tcp_max_connections and
+	// tls_max_connections default.
+	DefaultMaxConnections = 2048
+	// DefaultIdleTimeout outlasts the gap between a UA's registration
+	// refreshes at the usual expiry, 3600 s (RFC 3261 10.2.1.1's suggested
+	// default, and registrar.default_expires'), with 5 minutes to spare:
+	// a UA that keeps its connection only through its REGISTERs (no
+	// RFC 5626 keep-alives) must not lose it between refreshes, or calls
+	// to it behind NAT have no way in.
+	DefaultIdleTimeout = 65 * time.Minute
+	// DefaultHandshakeTimeout is the hep receiver's TLS handshake bound.
+	DefaultHandshakeTimeout = 10 * time.Second
+)
+
 // Defaults returns the configuration used for keys a file leaves out.
 func Defaults() Config {
 	var c Config
@@ -310,6 +349,8 @@ func Defaults() Config {
 	c.RTPEngine.OnError = "pass"
 	c.RTPEngine.Offer, c.RTPEngine.Answer = defaultNGFlags(), defaultNGFlags()
 	c.Limits.Burst = 20
+	c.Limits.TCP = ConnLimits{MaxConnections: DefaultMaxConnections, IdleTimeout: DefaultIdleTimeout}
+	c.Limits.TLS = TLSLimits{ConnLimits: c.Limits.TCP, HandshakeTimeout: DefaultHandshakeTimeout}
 	return c
 }
 
@@ -483,6 +524,20 @@ func (c *Config) Validate() error {
 	c.validateRTPEngine(bad)
 	if c.Limits.RequestsPerSecondPerIP < 0 || c.Limits.Burst < 1 {
 		bad("limits", "requests_per_second_per_ip must not be negative and burst at least 1")
+	}
+	for _, l := range []struct {
+		kind string
+		ConnLimits
+	}{{"tcp", c.Limits.TCP}, {"tls", c.Limits.TLS.ConnLimits}} {
+		if l.MaxConnections < 1 {
+			bad("limits."+l.kind+".max_connections", "must be at least 1, got %d", l.MaxConnections)
+		}
+		if l.IdleTimeout < time.Second {
+			bad("limits."+l.kind+".idle_timeout", "must be at least 1s, got %s", l.IdleTimeout)
+		}
+	}
+	if c.Limits.TLS.HandshakeTimeout < 100*time.Millisecond {
+		bad("limits.tls.handshake_timeout", "must be at least 100ms, got %s", c.Limits.TLS.HandshakeTimeout)
 	}
 	return errors.Join(errs...)
 }

@@ -44,6 +44,9 @@ func TestLoadFull(t *testing.T) {
 	assert.Equal(t, NGFlags{ICE: "remove", Replace: []string{"origin", "session-connection"}, Flags: []string{"trust-address"}, ReceivedFrom: true},
 		r.Answer, "keys left out keep their defaults")
 	assert.Equal(t, 4096, c.Tracing.HEP.QueueSize, "default kept")
+	assert.Equal(t, ConnLimits{MaxConnections: 1000, IdleTimeout: 2 * time.Hour}, c.Limits.TCP)
+	assert.Equal(t, TLSLimits{ConnLimits: ConnLimits{MaxConnections: 500, IdleTimeout: DefaultIdleTimeout}, HandshakeTimeout: 5 * time.Second},
+		c.Limits.TLS, "idle_timeout's default kept beside the keys set")
 
 	t.Setenv("SIPPROXY_TEST_ADVERTISED", "sip.example.com")
 	c, err = Load(filepath.Join("testdata", "siphon.yaml"))
@@ -113,6 +116,10 @@ func TestErrors(t *testing.T) {
 		{"route anchor without instances", base + "routes: [{match: \"*\", targets: [\"sip:x\"], media: anchor}]\n", "anchor needs rtpengine.instances"},
 		{"drain", base + "server: {drain_secs: -1}\n", "server.drain_secs"},
 		{"yaml syntax", base + "listen: [\n", "config: yaml"},
+		{"max connections", base + "limits: {tcp: {max_connections: 0}}\n", "limits.tcp.max_connections: must be at least 1, got 0"},
+		{"idle timeout", base + "limits: {tls: {idle_timeout: 500ms}}\n", "limits.tls.idle_timeout: must be at least 1s, got 500ms"},
+		{"handshake timeout", base + "limits: {tls: {handshake_timeout: 0s}}\n", "limits.tls.handshake_timeout: must be at least 100ms"},
+		{"handshake on tcp", base + "limits: {tcp: {handshake_timeout: 5s}}\n", "field handshake_timeout not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -145,4 +152,13 @@ func TestRTPEngineDefaults(t *testing.T) {
 		"rtpengine: {instances: [\"127.0.0.1:22222\"], offer: {flags: [], ice: \"\", replace: []}}\n"))
 	require.NoError(t, err)
 	assert.Equal(t, NGFlags{Flags: []string{}, Replace: []string{}, ReceivedFrom: true}, c.RTPEngine.Offer, "emptied: none sent")
+}
+
+// TestConnectionLimitDefaults: a file without limits gets finite bounds on
+// every stream listener.
+func TestConnectionLimitDefaults(t *testing.T) {
+	c, err := Parse([]byte("listen: {tcp: [\"127.0.0.1:5060\"], tls: [\"127.0.0.1:5061\"]}\ntls: {cert_file: c, key_file: k}\ndomain: {local: [example.com]}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, ConnLimits{MaxConnections: 2048, IdleTimeout: 65 * time.Minute}, c.Limits.TCP)
+	assert.Equal(t, TLSLimits{ConnLimits: ConnLimits{MaxConnections: 2048, IdleTimeout: 65 * time.Minute}, HandshakeTimeout: 10 * time.Second}, c.Limits.TLS)
 }

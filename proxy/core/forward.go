@@ -412,8 +412,7 @@ func (p *Proxy) ensureConn(transport, dest string, timeout time.Duration) error 
 	if err != nil {
 		return errorf("dial %s %s: %v", transport, dest, err)
 	}
-	if !inj.Inject(inj.Wrap(conn)) {
-		_ = conn.Close()
+	if !inj.Inject(conn) {
 		return errClosed
 	}
 	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {

@@ -28,6 +28,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
 	"github.com/siphon-otel/siphon-otel/proxy/pool"
 	"github.com/siphon-otel/siphon-otel/proxy/registrar"
+	"github.com/siphon-otel/siphon-otel/proxy/stream"
 )
 
 // Options are what New needs.
@@ -69,17 +70,20 @@ type Proxy struct {
 	wildcard  bool            // a listener on every address
 	domains   map[string]bool // domain.local
 	listeners []io_closer
-	injectors map[string]*heptrace.Listener // tcp/tls listeners that take dialled connections
-	udpLaddr  sip.Addr                      // the UDP listener requests leave from
-	ports     map[string]int                // first listening port per transport, for Via and Record-Route
-	tlsClient *tls.Config                   // verifies next hops over TLS
+	injectors map[string]*stream.Listener // tcp/tls listeners that take dialled connections
+	udpLaddr  sip.Addr                    // the UDP listener requests leave from
+	ports     map[string]int              // first listening port per transport, for Via and Record-Route
+	tlsClient *tls.Config                 // verifies next hops over TLS
 	dialMu    sync.Mutex
 	dialing   map[string]chan struct{}
 
-	serial    atomic.Uint64 // tells the branches of one request's copies apart
-	sendWarn  throttle      // messages not sent
-	nonceWarn throttle      // digest nonces at their limit
-	noTCP     hopSet        // next hops that took no TCP for a large request
+	serial        atomic.Uint64 // tells the branches of one request's copies apart
+	sendWarn      throttle      // messages not sent
+	nonceWarn     throttle      // digest nonces at their limit
+	refusedWarn   throttle      // connections past max_connections
+	handshakeWarn throttle      // TLS handshakes failed
+	acceptWarn    throttle      // accept errors retried
+	noTCP         hopSet        // next hops that took no TCP for a large request
 
 	draining atomic.Bool
 	inflight atomic.Int64 // requests still being handled (Drain waits for 0)
@@ -101,7 +105,7 @@ func New(o Options) (*Proxy, error) {
 	sip.UDPMTUSize = maxDatagram + 200
 	p := &Proxy{cfg: cfg, m: o.Metrics, log: o.Logger, cdr: o.CDR, tracer: o.Tracer,
 		Reg: registrar.New(), ourHosts: map[string]bool{}, ourPorts: map[int]bool{}, domains: map[string]bool{},
-		injectors: map[string]*heptrace.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}
+		injectors: map[string]*stream.Listener{}, ports: map[string]int{}, dialing: map[string]chan struct{}{}, closed: make(chan struct{})}
 	p.Reg.OnCount = func(n int) { p.m.RegistrationsActive.Set(float64(n)) }
 	for _, d := range cfg.Domain.Local {
 		p.domains[strings.ToLower(d)] = true
@@ -248,7 +252,18 @@ func (p *Proxy) start() error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	var obs heptrace.Observer
+	if p.tracer != nil {
+		obs = p.tracer
+	}
 	for kind, addrs := range map[string][]string{"tcp": p.cfg.Listen.TCP, "tls": p.cfg.Listen.TLS} {
+		if len(addrs) == 0 {
+			continue // no series for a transport not served
+		}
+		settings := p.streamSettings(kind, obs)
+		if kind == "tls" {
+			settings.TLS = tlsCfg
+		}
 		for _, a := range addrs {
 			ln, err := net.Listen("tcp", a)
 			if err != nil {
@@ -258,32 +273,57 @@ func (p *Proxy) start() error {
 				p.ports[kind] = ln.Addr().(*net.TCPAddr).Port
 			}
 			p.ourPorts[ln.Addr().(*net.TCPAddr).Port] = true
-			if kind == "tls" {
-				ln = tls.NewListener(ln, tlsCfg)
-			}
-			label := strings.ToUpper(kind)
-			gauge := p.m.ConnectionsActive.WithLabelValues(label)
-			gauge.Set(0)
-			var obs heptrace.Observer
-			if p.tracer != nil {
-				obs = p.tracer
-			}
-			wl := heptrace.NewListener(ln, kind, obs, func() func() {
-				gauge.Inc()
-				return gauge.Dec
-			})
-			p.listeners = append(p.listeners, wl)
+			sl := stream.Listen(ln, settings)
+			p.listeners = append(p.listeners, sl)
 			if _, ok := p.injectors[kind]; !ok {
-				p.injectors[kind] = wl
+				p.injectors[kind] = sl
 			}
 			if kind == "tls" {
-				go func() { _ = p.srv.TransportLayer().ServeTLS(wl) }()
+				go func() { _ = p.srv.ServeTLS(sl) }()
 			} else {
-				go func() { _ = p.srv.ServeTCP(wl) }()
+				go func() { _ = p.srv.ServeTCP(sl) }()
 			}
 		}
 	}
 	return nil
+}
+
+// streamSettings are the limits and telemetry of kind's (tcp or tls)
+// listeners.
+func (p *Proxy) streamSettings(kind string, obs heptrace.Observer) stream.Settings {
+	label := strings.ToUpper(kind)
+	lim := p.cfg.Limits.TCP
+	if kind == "tls" {
+		lim = p.cfg.Limits.TLS.ConnLimits
+	}
+	active := p.m.ConnectionsActive.WithLabelValues(label)
+	refused := p.m.ConnectionsRefused.WithLabelValues(label)
+	idle := p.m.ConnectionsIdle.WithLabelValues(label)
+	// the series exist at 0 from the start, so rate() sees the first one
+	active.Set(0)
+	key := "limits." + kind
+	return stream.Settings{Transport: kind, MaxConnections: lim.MaxConnections, IdleTimeout: lim.IdleTimeout,
+		HandshakeTimeout: p.cfg.Limits.TLS.HandshakeTimeout, Obs: obs,
+		Events: stream.Events{
+			Active: func(d int) { active.Add(float64(d)) },
+			Refused: func(peer net.Addr) {
+				refused.Inc()
+				p.warn(&p.refusedWarn, "connection refused: "+key+".max_connections open on the listener",
+					"transport", kind, "max_connections", lim.MaxConnections, "peer", peer.String())
+			},
+			Idle: func(peer net.Addr) {
+				idle.Inc()
+				p.log.Debug("idle connection closed", "transport", kind, "idle_timeout", lim.IdleTimeout, "peer", peer.String())
+			},
+			HandshakeFailed: func(peer net.Addr, err error) {
+				p.m.HandshakeFailures.Inc()
+				p.warn(&p.handshakeWarn, "TLS handshake failed; the connection was closed",
+					"handshake_timeout", p.cfg.Limits.TLS.HandshakeTimeout, "peer", peer.String(), "error", err)
+			},
+			AcceptRetried: func(err error) {
+				p.warn(&p.acceptWarn, "accepting connections failed; retrying", "transport", kind, "error", err)
+			},
+		}}
 }
 
 func (p *Proxy) closeListeners() {

@@ -2,7 +2,8 @@
 // HEP collector as HEP3, the way SIPhon's tracing.hep does: protocol type 1,
 // chunks 0x01-0x0c, the message as payload 0x0f, correlation id 0x11 = the
 // Call-ID. sipgo has no write hook, so the capture sits on the sockets:
-// wrapped UDP PacketConns and TCP/TLS connections (see capture.go).
+// wrapped UDP PacketConns (see capture.go) and TCP/TLS connections (package
+// stream, which frames the byte streams into messages).
 //
 // Sending never blocks the SIP path: packets go through a bounded queue
 // (tracing.hep.queue_size, SIPhon's 4096) and a full queue drops and counts.

@@ -45,6 +45,7 @@ type Set struct {
 	ScriptErrors  prometheus.Counter
 
 	AuthFailures      prometheus.Counter
+	HandshakeFailures prometheus.Counter
 	MalformedMessages prometheus.Counter
 	RateLimited       prometheus.Counter
 	ScannerBlocked    prometheus.Counter
@@ -68,6 +69,8 @@ type Set struct {
 	RTPEngineCommands   *prometheus.CounterVec   // command, result
 	RTPEngineLatency    *prometheus.HistogramVec // command
 	RTPEngineUnanchored *prometheus.CounterVec   // command, action
+	ConnectionsRefused  *prometheus.CounterVec   // transport
+	ConnectionsIdle     *prometheus.CounterVec   // transport
 
 	Custom *Custom
 }
@@ -102,6 +105,7 @@ func New() *Set {
 	s.ScriptExec = f.counterVec("siphon_script_executions_total", "Handler executions", "handler")
 	s.ScriptErrors = f.counter("siphon_script_errors_total", "Handler errors")
 	s.AuthFailures = f.counter("siphon_auth_failures_total", "Digest authentication failures")
+	s.HandshakeFailures = f.counter("siphon_handshake_failures_total", "TLS handshakes of accepted connections that failed or timed out")
 	s.MalformedMessages = f.counter("siphon_malformed_messages_total", "Messages that could not be parsed or were refused as malformed")
 	s.RateLimited = f.counter("siphon_rate_limited_total", "Requests refused by the per-source rate limit")
 	s.ScannerBlocked = f.counter("siphon_scanner_blocked_total", "Requests from known SIP scanners refused")
@@ -130,7 +134,14 @@ func New() *Set {
 	s.RTPEngineUnanchored = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_rtpengine_unanchored_total",
 		Help: "SDP bodies RTPEngine did not rewrite for a call that asked for anchoring (no instance answered, or it refused): action=passed (relayed unchanged) or rejected (the INVITE answered 500)"},
 		[]string{"command", "action"})
-	r.MustRegister(s.Loops, s.SendFailures, s.RTPEngineCommands, s.RTPEngineLatency, s.RTPEngineUnanchored)
+	s.ConnectionsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_connections_refused_total",
+		Help: "TCP/TLS connections reset as soon as accepted: the listener had limits.<transport>.max_connections open"},
+		[]string{"transport"})
+	s.ConnectionsIdle = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_connections_idle_closed_total",
+		Help: "TCP/TLS connections closed after limits.<transport>.idle_timeout without a SIP message or keep-alive"},
+		[]string{"transport"})
+	r.MustRegister(s.Loops, s.SendFailures, s.RTPEngineCommands, s.RTPEngineLatency, s.RTPEngineUnanchored,
+		s.ConnectionsRefused, s.ConnectionsIdle)
 
 	f.gaugeFunc("siphon_uptime_seconds", "Seconds since start", func() float64 { return time.Since(s.start).Seconds() })
 	// Go's heap in use is this proxy's allocation signal (SIPhon: jemalloc allocated)

@@ -57,6 +57,7 @@ func TestSiphonSeries(t *testing.T) {
 		"siphon_script_errors_total":          {dto.MetricType_COUNTER, ""},
 		"siphon_banned_ips":                   {dto.MetricType_GAUGE, ""},
 		"siphon_auth_failures_total":          {dto.MetricType_COUNTER, ""},
+		"siphon_handshake_failures_total":     {dto.MetricType_COUNTER, ""},
 		"siphon_malformed_messages_total":     {dto.MetricType_COUNTER, ""},
 		"siphon_scanner_blocked_total":        {dto.MetricType_COUNTER, ""},
 		"siphon_rate_limited_total":           {dto.MetricType_COUNTER, ""},
