@@ -79,9 +79,7 @@ func Run(cfg *config.Config, log *slog.Logger, o Options) error {
 		if err != nil {
 			return err
 		}
-		s := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		servers = append(servers, s)
-		go func() { _ = s.Serve(ln) }()
+		servers = append(servers, serveHTTP(ln, h, metricsAdminLimits, addr, log))
 		return nil
 	}
 	if l := cfg.Metrics.Prometheus.Listen; l != "" {
