@@ -86,7 +86,11 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	sp.SetStartTimestamp(pcommon.Timestamp(tx.start))
 	sp.SetEndTimestamp(pcommon.Timestamp(tx.spanEnd()))
 	a := sp.Attributes()
-	a.EnsureCapacity(10)
+	if tx.initial {
+		a.EnsureCapacity(14) // the setup and sip.scanner too
+	} else {
+		a.EnsureCapacity(10)
+	}
 	a.PutStr(record.AttrSIPRequestMethod, tx.method)
 	if tx.code != 0 {
 		a.PutInt(record.AttrSIPResponseStatusCode, int64(tx.code))
