@@ -21,6 +21,9 @@ OCB_VERSION := v0.159.0
 TOOLS_BIN := $(CURDIR)/.tools/bin
 OCB := $(TOOLS_BIN)/builder
 DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
+# Jaeger v2 (cmd/jaeger of jaegertracing/jaeger, pinned in tools/jaeger), the
+# tracing backend the call-trace system tests read back from
+JAEGER_BIN := $(TOOLS_BIN)/jaeger
 APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -59,7 +62,7 @@ BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
 
-.PHONY: help run run-fleet test distro unit race fuzz interop proxy-e2e e2e bench bench-smoke generate deps-go deps-apt clean
+.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke generate deps-go deps-apt clean
 
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
@@ -67,6 +70,7 @@ help:
 	@echo "make test      vet, unit (go test ./...), race, the system tests (-tags integration: distro, interop with"
 	@echo "               Kamailio and sipp, sipproxy e2e, the appliance e2e), fuzz and the benchmarks once"
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
+	@echo "make jaeger    build $(JAEGER_BIN) (Jaeger v2, tools/jaeger) for the call-trace tests"
 	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
@@ -90,6 +94,14 @@ $(DISTRO_BIN): $(OCB) $(GO_SOURCES)
 	@touch $@
 
 distro: $(DISTRO_BIN)
+
+# Jaeger's collector is another release than ours (core v0.140): a module of
+# its own, tools/jaeger, pins it (see tools/README.md).
+$(JAEGER_BIN): tools/jaeger/go.mod tools/jaeger/go.sum
+	cd tools/jaeger && $(GO) build -o $(JAEGER_BIN) github.com/jaegertracing/jaeger/cmd/jaeger
+	@touch $@
+
+jaeger: $(JAEGER_BIN)
 
 $(BIN)/sipproxy $(BIN)/siphon-demo &: $(GO_SOURCES)
 	$(GO) build -o $(BIN)/sipproxy ./proxy/cmd/sipproxy
@@ -115,8 +127,8 @@ race: deps-go
 
 # The distro's configs on the built collector, the deployment files, the
 # alert rules under promtool, and interop with Kamailio and sipp.
-interop: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 15m $(DISTRO_TESTS)
+interop: deps-apt $(DISTRO_BIN) $(JAEGER_BIN)
+	OTELCOL_SIPHON=$(DISTRO_BIN) JAEGER=$(JAEGER_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 15m $(DISTRO_TESTS)
 
 # sipproxy, the real binary, against sipp, sipvicious, rtpengine and our
 # hep and siphon_cdr receivers.
@@ -127,8 +139,8 @@ proxy-e2e: deps-apt
 # call generator) with every call accounted for; sipp through sipproxy into
 # otelcol-siphon, a real Prometheus evaluating alerts/ and every dashboard
 # query, CDRs compared across file, HTTP, syslog and Kafka (kfake).
-e2e: deps-apt $(DISTRO_BIN)
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 20m $(E2E_TESTS)
+e2e: deps-apt $(DISTRO_BIN) $(JAEGER_BIN)
+	OTELCOL_SIPHON=$(DISTRO_BIN) JAEGER=$(JAEGER_BIN) $(GO) test $(INTEGRATION) -count=1 -timeout 20m $(E2E_TESTS)
 
 fuzz: deps-go
 	@for pt in $(FUZZ_TARGETS); do \

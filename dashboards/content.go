@@ -15,16 +15,26 @@ const (
 // one call (see provisioning/datasource.yaml).
 var homerLink = Link{Title: "Homer: calls in this time range", URL: "${homer_url}/?from=${__from}&to=${__to}#dashboard"}
 
+// traceLink opens Jaeger's search for the call traces of the dashboard's
+// time range (its times are µs); an exemplar opens one call's trace.
+var traceLink = Link{Title: "Jaeger: call traces in this time range",
+	URL: "${jaeger_url}/search?service=siphon&operation=SIP%20call&start=${__from}000&end=${__to}000&limit=100"}
+
+// callLinks are the links of a call panel: its calls in Homer and as traces.
+var callLinks = []Link{homerLink, traceLink}
+
 var (
 	varJob      = Variable{Name: "job", Label: "Job", Query: "label_values(siphon_uptime_seconds, job)", Multi: true}
 	varInstance = Variable{Name: "instance", Label: "Instance", Query: `label_values(siphon_uptime_seconds{job=~"$job"}, instance)`, Multi: true}
 	varNode     = Variable{Name: "node", Label: "Node (KPIs)", Query: "label_values(sip_calls_total, node)", Multi: true}
 	varHomer    = Variable{Name: "homer_url", Label: "Homer URL", Textbox: "http://127.0.0.1:9080"}
+	varJaeger   = Variable{Name: "jaeger_url", Label: "Jaeger URL", Textbox: "http://127.0.0.1:16686"}
 )
 
 func q(expr, legend string) Query { return Query{Expr: expr, Legend: legend} }
 
-// qx is a query whose panel shows exemplars (links to calls in Homer).
+// qx is a query whose panel shows exemplars (links to the call's trace, and
+// to the call in Homer).
 func qx(expr, legend string) Query { return Query{Expr: expr, Legend: legend, Exemplars: true} }
 
 func ts(title, unit, desc string, qs ...Query) Panel {
@@ -122,14 +132,14 @@ func callQuality() Dashboard {
 		return withColors(stat(title, "percentunit", desc, expr), "red", Threshold{warn, "orange"}, Threshold{good, "green"})
 	}
 	byNode := func(title, unit, desc, rec string) Panel {
-		return Panel{Type: "timeseries", Title: title, Unit: unit, Description: desc, Links: []Link{homerLink},
+		return Panel{Type: "timeseries", Title: title, Unit: unit, Description: desc, Links: callLinks,
 			Queries: []Query{qx(sel(rec+`{{S}}`, kpiSel), "{{node}}")}}
 	}
 	return Dashboard{
 		UID: "siphon-calls", Title: "SIPhon call quality", Tags: []string{"siphon", "sip", "kpi"},
-		Description: "Call KPIs from CDRs and HEP (sipkpi connector): ASR, NER, SER, SEER, ISA, SCR, ACD, PDD, codes, who hung up. Exemplars open the call in Homer.",
-		Variables:   []Variable{varNode, varTransport, varHomer},
-		Links:       []Link{homerLink},
+		Description: "Call KPIs from CDRs and HEP (sipkpi connector): ASR, NER, SER, SEER, ISA, SCR, ACD, PDD, codes, who hung up. Exemplars open the call's trace (Jaeger, Tempo) and, by remote write, the call in Homer.",
+		Variables:   []Variable{varNode, varTransport, varHomer, varJaeger},
+		Links:       callLinks,
 		Rows: []Row{
 			{Title: "KPIs (selected nodes and transports, last 5 minutes)", Panels: []Panel{
 				kpi("ASR", "Answer-seizure ratio (ITU-T E.411): answered / attempts.",
@@ -164,7 +174,7 @@ func callQuality() Dashboard {
 				byNode("ISA by node", "percentunit", "node:sip_isa:ratio_rate5m", "node:sip_isa:ratio_rate5m"),
 				byNode("SCR by node", "percentunit", "node:sip_scr:ratio_rate5m", "node:sip_scr:ratio_rate5m"),
 				byNode("ACD by node", "s", "node:sip_acd_seconds:mean5m", "node:sip_acd_seconds:mean5m"),
-				{Type: "timeseries", Title: "PDD by node (p50, p95)", Unit: "s", Links: []Link{homerLink},
+				{Type: "timeseries", Title: "PDD by node (p50, p95)", Unit: "s", Links: callLinks,
 					Description: "Post-dial delay quantiles per node, from HEP; exemplars are the slowest calls of each bucket.",
 					Queries: []Query{qx(sel(`node:sip_pdd_seconds:p50_5m{{S}}`, kpiSel), "{{node}} p50"),
 						qx(sel(`node:sip_pdd_seconds:p95_5m{{S}}`, kpiSel), "{{node}} p95")}},
@@ -172,13 +182,13 @@ func callQuality() Dashboard {
 				byNode("Calls/s by node", "reqps", "node:sip_calls:rate5m", "node:sip_calls:rate5m"),
 			}},
 			{Title: "Codes and outcomes", Panels: []Panel{
-				{Type: "timeseries", Title: "Final response codes", Unit: "reqps", Stacked: true, Links: []Link{homerLink},
+				{Type: "timeseries", Title: "Final response codes", Unit: "reqps", Stacked: true, Links: callLinks,
 					Description: "Calls per second by final response code; exemplars lead to a call with that code.",
 					Queries:     []Query{qx(`sum by (sip_response_status_code) (`+calls+`)`, "{{sip_response_status_code}}")}},
-				{Type: "timeseries", Title: "Call results", Unit: "reqps", Stacked: true, Links: []Link{homerLink},
+				{Type: "timeseries", Title: "Call results", Unit: "reqps", Stacked: true, Links: callLinks,
 					Description: "answered, busy (486/600), no_answer (480), rejected (603), cancelled (487), redirected (3xx), failed (the rest).",
 					Queries:     []Query{qx(`sum by (sip_call_result) (`+calls+`)`, "{{sip_call_result}}")}},
-				{Type: "timeseries", Title: "Who ended answered calls", Unit: "reqps", Stacked: true, Links: []Link{homerLink},
+				{Type: "timeseries", Title: "Who ended answered calls", Unit: "reqps", Stacked: true, Links: callLinks,
 					Description: "caller / callee (BYE), timeout (session timer, no ACK), error.",
 					Queries:     []Query{qx(`sum by (sip_call_disconnect_initiator) (`+callsWhere(`sip_call_result="answered"`)+`)`, "{{sip_call_disconnect_initiator}}")}},
 				ts("ASR by transport", "percentunit", "Answered / attempts per transport.",
@@ -197,8 +207,8 @@ func callQuality() Dashboard {
 					q(sel(`sum by (sip_response_status_code) (rate(sip_transactions_total{{S},sip_request_method="REGISTER"}[5m]))`, kpiSel), "{{sip_response_status_code}}")),
 				ts("REGISTER failure ratio", "percentunit", "node:sip_register_failure:ratio_rate5m",
 					q(sel(`node:sip_register_failure:ratio_rate5m{{S}}`, kpiSel), "{{node}}")),
-				{Type: "timeseries", Title: "Scanner activity", Unit: "reqps", Links: []Link{homerLink},
-					Description: "Requests from sources flagged as SIP scanners (known User-Agents, OPTIONS/REGISTER floods); exemplars lead to them in Homer.",
+				{Type: "timeseries", Title: "Scanner activity", Unit: "reqps", Links: callLinks,
+					Description: "Requests from sources flagged as SIP scanners (known User-Agents, OPTIONS/REGISTER floods); exemplars lead to their traces and to them in Homer.",
 					Queries:     []Query{qx(sel(`sum by (node, sip_scanner_reason) (rate(sip_scanner_requests_total{{S}}[5m]))`, kpiSel), "{{node}} {{sip_scanner_reason}}")}},
 				ts("Registration events (CDR)", "ops", "REGISTER CDRs by event (registered, refreshed, deregistered, expired).",
 					q(sel(`sum by (sip_registration_event) (rate(sip_registration_events_total{{S}}[5m]))`, kpiSel), "{{sip_registration_event}}")),

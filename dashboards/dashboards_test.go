@@ -137,7 +137,7 @@ func TestDatasourceIsAVariable(t *testing.T) {
 func TestVariables(t *testing.T) {
 	want := map[string][]string{
 		"siphon-fleet-overview.json":   {"datasource", "job", "instance", "node", "homer_url"},
-		"siphon-call-quality.json":     {"datasource", "node", "transport", "homer_url"},
+		"siphon-call-quality.json":     {"datasource", "node", "transport", "homer_url", "jaeger_url"},
 		"siphon-node.json":             {"datasource", "job", "instance", "homer_url"},
 		"otelcol-siphon-pipeline.json": {"datasource", "job", "instance"},
 	}
@@ -332,10 +332,12 @@ func siphonFamilies(t *testing.T) exposition.Families {
 	return f
 }
 
-// TestCallPanelsLinkToHomer: call panels show exemplars (the Call-ID) and
-// link to Homer; the datasource provisioning turns the exemplar label into
-// a Homer link.
-func TestCallPanelsLinkToHomer(t *testing.T) {
+// TestCallPanelsLinkToCalls: call panels show exemplars and link to the
+// calls of their time range in Homer and in Jaeger; the datasource
+// provisioning turns an exemplar's trace_id into a link to the call's trace
+// in a tracing datasource it provisions (Jaeger, Tempo), and its Call-ID
+// (remote write) into a Homer link.
+func TestCallPanelsLinkToCalls(t *testing.T) {
 	b, err := os.ReadFile("siphon-call-quality.json")
 	require.NoError(t, err)
 	withExemplars := 0
@@ -351,8 +353,9 @@ func TestCallPanelsLinkToHomer(t *testing.T) {
 			continue
 		}
 		withExemplars++
-		require.NotEmpty(t, p.FieldConfig.Defaults.Links, p.Title)
+		require.Len(t, p.FieldConfig.Defaults.Links, 2, p.Title)
 		assert.Contains(t, p.FieldConfig.Defaults.Links[0].URL, "${homer_url}", p.Title)
+		assert.Contains(t, p.FieldConfig.Defaults.Links[1].URL, "${jaeger_url}/search?service=siphon&operation=SIP%20call", p.Title)
 	}
 	assert.GreaterOrEqual(t, withExemplars, 10)
 
@@ -361,17 +364,37 @@ func TestCallPanelsLinkToHomer(t *testing.T) {
 	var prov struct {
 		Datasources []struct {
 			Type     string
+			UID      string `yaml:"uid"`
 			JSONData struct {
 				Exemplars []struct {
-					Name string `yaml:"name"`
-					URL  string `yaml:"url"`
+					Name          string `yaml:"name"`
+					URL           string `yaml:"url"`
+					DatasourceUID string `yaml:"datasourceUid"`
 				} `yaml:"exemplarTraceIdDestinations"`
 			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
 	}
 	require.NoError(t, yaml.Unmarshal(ds, &prov))
-	require.Len(t, prov.Datasources, 1)
-	require.Len(t, prov.Datasources[0].JSONData.Exemplars, 1)
-	assert.Equal(t, "sip_call_id", prov.Datasources[0].JSONData.Exemplars[0].Name)
-	assert.Contains(t, prov.Datasources[0].JSONData.Exemplars[0].URL, "call_id=${__value.raw}")
+	byUID := map[string]string{} // uid -> type
+	for _, d := range prov.Datasources {
+		byUID[d.UID] = d.Type
+	}
+	require.Equal(t, "prometheus", prov.Datasources[0].Type)
+	tracing := map[string]bool{}
+	homer := 0
+	for _, e := range prov.Datasources[0].JSONData.Exemplars {
+		switch e.Name {
+		case "trace_id": // the label the prometheus exporter gives an exemplar's trace id
+			typ := byUID[e.DatasourceUID]
+			assert.Contains(t, []string{"jaeger", "tempo"}, typ, "trace_id links to a provisioned tracing datasource: %s", e.DatasourceUID)
+			tracing[typ] = true
+		case "sip_call_id":
+			assert.Contains(t, e.URL, "call_id=${__value.raw}")
+			homer++
+		default:
+			t.Errorf("exemplar label %s is not one sipkpi sets", e.Name)
+		}
+	}
+	assert.Equal(t, map[string]bool{"jaeger": true, "tempo": true}, tracing)
+	assert.Equal(t, 1, homer)
 }

@@ -34,31 +34,41 @@ func TestComponents(t *testing.T) {
 	require.NoError(t, err, out)
 	for _, name := range []string{
 		"hep", "siphon_cdr", "otlp", "prometheus", "file_log", // receivers
-		"batch", "memory_limiter", "transform", "filter", "attributes", "sip_correlation", // processors
+		"batch", "memory_limiter", "transform", "filter", "attributes", "sip_correlation", "tail_sampling", // processors
 		"homer", "siphon_file", "siphon_http", "siphon_syslog", "siphon_kafka", "debug", "otlp_grpc", "otlp_http", "file", // exporters
 		"prometheus_remote_write", "nop", "load_balancing",
-		"sipkpi",                                // connectors
+		"sipkpi", "sipcall", // connectors
 		"file_storage", "health_check", "pprof", // extensions
 	} {
 		assert.Contains(t, string(out), "- name: "+name+"\n", name)
 	}
 }
 
-// overlays are shipped configs that only make sense on top of config.yaml.
-var overlays = map[string]bool{"kpi-remote-write.yaml": true}
+// overlays are shipped configs that only make sense on top of others: the
+// configs each goes on.
+var overlays = map[string][]string{
+	"kpi-remote-write.yaml": {"config.yaml"},
+	"call-traces.yaml":      {"config.yaml", "gateway.yaml"},
+}
 
 func TestValidateShippedConfigs(t *testing.T) {
 	bin := collector.Binary(t)
 	for _, name := range distro.Names() { // every file of distro/ (TestEmbeddedConfigsAreTheShippedFiles)
 		for _, uri := range []string{name, "siphon:" + name} {
-			t.Run(uri, func(t *testing.T) {
-				args := []string{"validate", "--config", uri}
-				if overlays[name] {
-					args = []string{"validate", "--config", strings.Replace(uri, name, "config.yaml", 1), "--config", uri}
-				}
-				out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: args})
-				assert.NoError(t, err, out)
-			})
+			bases := overlays[name]
+			if bases == nil {
+				bases = []string{""}
+			}
+			for _, base := range bases {
+				t.Run(strings.TrimPrefix(base+"+"+uri, "+"), func(t *testing.T) {
+					args := []string{"validate", "--config", uri}
+					if base != "" {
+						args = []string{"validate", "--config", strings.Replace(uri, name, base, 1), "--config", uri}
+					}
+					out, err := testenv.Run(t, childproc.Spec{Path: bin, Args: args})
+					assert.NoError(t, err, out)
+				})
+			}
 		}
 	}
 	// and validate really checks: a broken copy fails

@@ -31,7 +31,7 @@ func TestEmbeddedConfigsAreTheShippedFiles(t *testing.T) {
 		assert.Equal(t, want, got)
 	}
 	_, err := Config("nope.yaml")
-	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: agent.yaml, cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, gateway.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
+	assert.ErrorContains(t, err, `no embedded config "nope.yaml" (have: agent.yaml, call-traces.yaml, cdr-billing.yaml, cdr-file.yaml, cdr-kafka.yaml, config.yaml, gateway.yaml, homer-relay.yaml, kpi-remote-write.yaml, siphon-fleet.yaml)`)
 
 	p := NewFactory().Create(confmap.ProviderSettings{})
 	assert.Equal(t, "siphon", p.Scheme())

@@ -31,8 +31,8 @@ type tier struct {
 }
 
 // startGateway runs gateway.yaml writing CDRs to cdrTopic and SIP messages
-// to sipTopic.
-func startGateway(t *testing.T, name, brokers, cdrTopic, sipTopic, state string) *tier {
+// to sipTopic; more edit the options first (another overlay, more env).
+func startGateway(t *testing.T, name, brokers, cdrTopic, sipTopic, state string, more ...func(*collector.Options)) *tier {
 	t.Helper()
 	g := &tier{otlp: ports.Addr(t), kpi: ports.Addr(t)}
 	health, telemetry := ports.Addr(t), port(ports.Addr(t))
@@ -45,6 +45,9 @@ func startGateway(t *testing.T, name, brokers, cdrTopic, sipTopic, state string)
 			"SIPHON_KPI_ENDPOINT":    g.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "1s", "SIPHON_HEALTH_ENDPOINT": health,
 			"SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": state, "GATEWAY_NAME": name,
 		}}
+	for _, m := range more {
+		m(&g.opts)
+	}
 	g.Process = collector.Start(t, g.opts)
 	return g
 }

@@ -431,3 +431,44 @@ func TestShutdownEmitsEndedCalls(t *testing.T) {
 	one(t, h.spans(), nameCall, internal)
 	assert.Zero(t, h.counter(t, "sipcall_evictions"))
 }
+
+// TestScanner: a call or an out-of-dialog transaction whose first request
+// came from a SIP scanner's User-Agent (internal/sipscanner) is marked
+// sip.scanner on its root and on the spans of that request, so that tail
+// sampling can keep it; nothing else is marked.
+func TestScanner(t *testing.T) {
+	h := startConnector(t, testConfig())
+	ld := sipflow.Logs("sbc-1")
+	// friendly-scanner probing through P: 404 from B, relayed, ACKed
+	s := sipflow.New(t, ld, t0, "scan")
+	br := func(hop string) string { return sipflow.Branch("scan", hop, 1, "INVITE") }
+	s.Request(0, addrA, addrP, "INVITE", 1, br("a"), "", "friendly-scanner")
+	s.Request(0.001, addrP, addrB, "INVITE", 1, br("b"), "", "friendly-scanner")
+	s.Answer(0.2, addrB, 404, "b1")
+	s.ACKFailure(0.3, "b1")
+	// sipvicious registering, answered by P itself
+	r := sipflow.New(t, ld, t0, "reg")
+	r.Request(1, addrA, addrP, "REGISTER", 1, sipflow.Branch("reg", "a", 1, "REGISTER"), "", "sipvicious 0.3.4")
+	r.Response(1.001, addrP, addrA, 401, "REGISTER", 1, sipflow.Branch("reg", "a", 1, "REGISTER"), "p1")
+	// an ordinary call
+	answered(sipflow.New(t, ld, t0, "call"))
+	h.replay(t, ld)
+	h.drain()
+	spans := h.spans()
+	marked := map[string]int{}
+	for _, sp := range spans {
+		if v, ok := sp.attrs[record.AttrSIPScanner]; ok {
+			assert.Equal(t, true, v, "%s: only ever true", sp.name)
+			switch sp.trace {
+			case calltrace.TraceID("scan"):
+				marked[sp.name]++
+			case calltrace.TraceID(calltrace.OutOfDialogKey("reg", 1, "REGISTER")):
+				marked["ood "+sp.name]++
+			default:
+				t.Errorf("%s of another call marked", sp.name)
+			}
+		}
+	}
+	assert.Equal(t, map[string]int{nameCall: 1, "INVITE": 2, "ood REGISTER": 1}, marked, tree(spans))
+	assertNothingLeft(t, h)
+}

@@ -110,10 +110,16 @@ func TestCallFlows(t *testing.T) {
 				assert.Equal(t, map[string]any{record.AttrSIPRequestMethod: "INVITE", record.AttrSIPResponseStatusCode: int64(200),
 					record.AttrSIPCSeqNumber: int64(1), record.AttrSIPViaBranch: sipflow.Branch("call", "a", 1, "INVITE"),
 					record.AttrNetworkTransport: "udp", record.AttrSourceAddress: addrA, record.AttrSourcePort: int64(5060),
-					record.AttrDestinationAddress: addrP, record.AttrDestinationPort: int64(5060), record.AttrSIPCallID: "call"}, in.attrs)
+					record.AttrDestinationAddress: addrP, record.AttrDestinationPort: int64(5060), record.AttrSIPCallID: "call",
+					// the setup as this hop saw it
+					record.AttrSIPCallPostDialDelay: 1.201, record.AttrSIPCallSetupDuration: 5.001,
+					record.AttrSIPCallRingingDuration: 3.8}, in.attrs)
 				assert.Equal(t, ptrace.StatusCodeUnset, in.status)
 				out := one(t, spans, "INVITE", client)
 				assert.Equal(t, 4999*time.Millisecond, out.duration(), "P's INVITE to B's 200")
+				assert.Equal(t, []any{1.199, 4.999, 3.8}, []any{out.attrs[record.AttrSIPCallPostDialDelay],
+					out.attrs[record.AttrSIPCallSetupDuration], out.attrs[record.AttrSIPCallRingingDuration]}, "P->B's own setup")
+				assert.Nil(t, one(t, spans, "BYE", server).attrs[record.AttrSIPCallPostDialDelay], "only initial INVITEs carry a setup")
 				assert.Equal(t, []string{"INVITE", "180", "200"}, eventNames(out))
 				assert.Equal(t, "transmit", out.events[0].attrs[record.AttrNetworkIODirection])
 				assert.Equal(t, "receive", out.events[2].attrs[record.AttrNetworkIODirection])

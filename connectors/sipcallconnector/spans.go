@@ -86,7 +86,11 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	sp.SetStartTimestamp(pcommon.Timestamp(tx.start))
 	sp.SetEndTimestamp(pcommon.Timestamp(tx.spanEnd()))
 	a := sp.Attributes()
-	a.EnsureCapacity(10)
+	if tx.initial {
+		a.EnsureCapacity(14) // the setup and sip.scanner too
+	} else {
+		a.EnsureCapacity(10)
+	}
 	a.PutStr(record.AttrSIPRequestMethod, tx.method)
 	if tx.code != 0 {
 		a.PutInt(record.AttrSIPResponseStatusCode, int64(tx.code))
@@ -101,6 +105,14 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	putEndpoint(a, record.AttrSourceAddress, record.AttrSourcePort, tx.src)
 	putEndpoint(a, record.AttrDestinationAddress, record.AttrDestinationPort, tx.dst)
 	a.PutStr(record.AttrSIPCallID, tx.callID)
+	if tx.initial && tx.hasRequest {
+		// the setup as this hop saw it, so that a tail sampler deciding on
+		// the setup spans (the root leaves at the call's end) can read it
+		tx.setup().put(a)
+	}
+	if tx.scanner {
+		a.PutBool(record.AttrSIPScanner, true)
+	}
 	switch {
 	case tx.code != 0:
 		codeStatus(sp.Status(), tx.code)
@@ -333,6 +345,50 @@ func (c *call) final(l *leg) (code int, at int64) {
 	return code, at
 }
 
+// setup holds the capture times (Unix ns, 0: not seen) of an initial
+// INVITE, its first response beyond 100, its first 18x, its 2xx and its
+// final response.
+type setup struct{ invite, resp, ring, answer, final int64 }
+
+// put writes the setup's post-dial delay, setup and ringing durations.
+func (s setup) put(a pcommon.Map) {
+	if s.invite == 0 {
+		return
+	}
+	if s.resp != 0 {
+		a.PutDouble(record.AttrSIPCallPostDialDelay, seconds(s.invite, s.resp))
+	}
+	end := s.answer
+	if end == 0 {
+		end = s.final
+	}
+	if end == 0 {
+		return
+	}
+	a.PutDouble(record.AttrSIPCallSetupDuration, seconds(s.invite, end))
+	if s.ring != 0 {
+		a.PutDouble(record.AttrSIPCallRingingDuration, seconds(s.ring, end))
+	}
+}
+
+// setup is an initial INVITE transaction's setup on its own hop, from its
+// events.
+func (tx *txn) setup() setup {
+	s := setup{invite: tx.start}
+	if tx.code != 0 {
+		s.final = tx.finalAt
+	}
+	for _, e := range tx.events {
+		if e.code > 100 && (s.resp == 0 || e.at < s.resp) {
+			s.resp = e.at
+		}
+		if e.code >= 180 && e.code < 190 && (s.ring == 0 || e.at < s.ring) {
+			s.ring = e.at
+		}
+	}
+	return s
+}
+
 // setupAttrs describes a leg's setup (of the call, on the root: its lead
 // leg) and sets the span's status: an error for a 5xx, 6xx or 408 final
 // response, a timeout and an eviction.
@@ -346,25 +402,7 @@ func (c *call) setupAttrs(a pcommon.Map, st ptrace.Status, l *leg) {
 	case end == evIdle:
 		a.PutStr(record.AttrSIPCallResult, calltrace.ResultTimeout)
 	}
-	if l.inviteAt != 0 {
-		if l.respAt != 0 {
-			a.PutDouble(record.AttrSIPCallPostDialDelay, seconds(l.inviteAt, l.respAt))
-		}
-		switch {
-		case l.answerAt != 0:
-			a.PutDouble(record.AttrSIPCallSetupDuration, seconds(l.inviteAt, l.answerAt))
-		case finalAt != 0:
-			a.PutDouble(record.AttrSIPCallSetupDuration, seconds(l.inviteAt, finalAt))
-		}
-	}
-	if l.ringAt != 0 {
-		switch {
-		case l.answerAt != 0:
-			a.PutDouble(record.AttrSIPCallRingingDuration, seconds(l.ringAt, l.answerAt))
-		case finalAt != 0:
-			a.PutDouble(record.AttrSIPCallRingingDuration, seconds(l.ringAt, finalAt))
-		}
-	}
+	setup{invite: l.inviteAt, resp: l.respAt, ring: l.ringAt, answer: l.answerAt, final: finalAt}.put(a)
 	if l.answerAt != 0 && l.bye != 0 {
 		a.PutDouble(record.AttrSIPCallDuration, seconds(l.answerAt, l.bye))
 	}
@@ -379,6 +417,9 @@ func (c *call) setupAttrs(a pcommon.Map, st ptrace.Status, l *leg) {
 	}
 	if l.ua != "" {
 		a.PutStr(record.AttrUserAgentOriginal, l.ua)
+	}
+	if l.scanner {
+		a.PutBool(record.AttrSIPScanner, true)
 	}
 	switch end {
 	case "":

@@ -13,6 +13,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/lru"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
+	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
 // Bounds that need no setting.
@@ -63,6 +64,7 @@ type txn struct {
 	finalAt    int64 // the first final response's capture
 	code       int   // the first final response's code; 0: none yet
 	acked      bool  // the ACK of a non-2xx came (in this transaction)
+	scanner    bool  // its request, initial or out of dialog, came from a scanner's User-Agent
 	done       bool
 	doneAt     time.Time // connector clock, for linger
 	emitted    bool
@@ -83,6 +85,7 @@ type leg struct {
 	ringAt, answerAt   int64
 	bye                int64
 	initiator          string // caller, callee: who sent the BYE (or the CANCEL)
+	scanner            bool   // its initial INVITE came from a scanner's User-Agent
 }
 
 // cdrRec is a CDR held for its call.
@@ -253,6 +256,15 @@ func parse(lr plog.LogRecord, now time.Time) (msg, malformed) {
 	return m, ""
 }
 
+// isScanner tells whether the request that starts a call (its initial
+// INVITE) or an out-of-dialog transaction came from a SIP scanner's
+// User-Agent (the list sipproxy blocks and sipkpi counts); other requests
+// are not looked at.
+func isScanner(c *call, m *msg) bool {
+	return (c.ood || m.method == "INVITE" && m.toTag == "") &&
+		sipscanner.Match(str(m.lr.Attributes(), record.AttrUserAgentOriginal))
+}
+
 // node returns the capturing node of a record's resource, remembering it.
 func (t *tracer) node(res pcommon.Resource, now time.Time) *node {
 	name := record.Node(res)
@@ -297,11 +309,8 @@ func (t *tracer) message(res pcommon.Resource, lr plog.LogRecord, now time.Time)
 		t.malformed(bad)
 		return outMalformed
 	}
-	key := m.callID
-	keyFromAttr := false
-	if corr := str(lr.Attributes(), record.AttrSIPCorrelationID); corr != "" {
-		key, keyFromAttr = corr, true
-	}
+	corr := str(lr.Attributes(), record.AttrSIPCorrelationID)
+	key, keyFromAttr := calltrace.Key(corr, m.callID), corr != ""
 	n := t.node(res, now)
 	c, ok := t.calls.Get(key, now)
 	if !ok {
@@ -309,7 +318,7 @@ func (t *tracer) message(res pcommon.Resource, lr plog.LogRecord, now time.Time)
 			return outMessageLate
 		}
 		switch {
-		case !isDialogMethod(m.cseqMethod):
+		case !calltrace.IsDialogMethod(m.cseqMethod):
 			return t.outOfDialog(n, &m, now)
 		case m.method == "INVITE" && m.toTag == "":
 			key = strings.Clone(key)
@@ -324,15 +333,6 @@ func (t *tracer) message(res pcommon.Resource, lr plog.LogRecord, now time.Time)
 		c.keyFromAttr = keyFromAttr
 	}
 	return t.inCall(c, n, &m, now, outMessage)
-}
-
-// isDialogMethod: the methods that exist only in an INVITE dialog.
-func isDialogMethod(m string) bool {
-	switch m {
-	case "INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE":
-		return true
-	}
-	return false
 }
 
 // outOfDialog traces a transaction outside an INVITE dialog: a trace of
@@ -485,12 +485,14 @@ func (t *tracer) request(c *call, l *leg, n *node, m *msg, now time.Time, ok out
 		}
 		tx = t.addTx(c, l, n, m, m.src, m.dst)
 		tx.hasRequest = true
+		tx.scanner = isScanner(c, m)
 	case tx.emitted:
 		return outMessageLate
 	case !tx.hasRequest:
 		// its response came first (reordered capture): the request is its start
 		tx.hasRequest, tx.src, tx.dst, tx.start = true, m.src, m.dst, min(tx.start, m.at)
 		tx.setID(c.key)
+		tx.scanner = isScanner(c, m)
 	default:
 		for _, e := range tx.events {
 			if e.code == 0 && e.method == m.method {
@@ -525,6 +527,7 @@ func (t *tracer) request(c *call, l *leg, n *node, m *msg, now time.Time, ok out
 			l.fromURI = strings.Clone(sipmsg.AddrURI(sipmsg.FirstHeader(body, "From")))
 			l.toURI = strings.Clone(sipmsg.AddrURI(sipmsg.FirstHeader(body, "To")))
 			l.ua = strings.Clone(str(m.lr.Attributes(), record.AttrUserAgentOriginal))
+			l.scanner = tx.scanner
 		}
 	case "BYE":
 		if l.bye == 0 || m.at < l.bye {
@@ -646,11 +649,8 @@ func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) out
 		t.malformed(badNoCallID)
 		return outMalformed
 	}
-	key := callID
-	keyFromAttr := false
-	if corr := str(a, record.AttrSIPCorrelationID); corr != "" {
-		key, keyFromAttr = corr, true
-	}
+	corr := str(a, record.AttrSIPCorrelationID)
+	key, keyFromAttr := calltrace.Key(corr, callID), corr != ""
 	rec := &cdrRec{callID: strings.Clone(callID), at: lr.Timestamp().AsTime(), attrs: pcommon.NewMap(), node: t.node(res, now)}
 	a.CopyTo(rec.attrs)
 	// Peek: a CDR is no activity of the call, its linger runs on

@@ -47,7 +47,8 @@ type Dimension struct {
 	Default *string `mapstructure:"default"`
 }
 
-// ExemplarsConfig controls exemplars (the Call-ID of a recent record).
+// ExemplarsConfig controls exemplars (a recent record's call: its trace and
+// root span ids, its Call-ID).
 type ExemplarsConfig struct {
 	Enabled bool `mapstructure:"enabled"`
 }

@@ -94,9 +94,23 @@ func methodLabel(m string) string {
 type txEntry struct {
 	method    string
 	final     bool
+	callIDLen uint32   // txKey starts with the Call-ID
 	responses []string // code + To-tag of responses seen
 	set       *dimSet
-	callID    string
+	txKey     string // Call-ID, CSeq number, CSeq method, branch
+	corr      string // the record's sip.correlation_id when it is not the Call-ID
+}
+
+// ref is the transaction's call, for the exemplar of a transaction that
+// never completed: read back from its key, so that an entry holds no more
+// than the key it is stored under.
+func (e *txEntry) ref() callRef {
+	r := callRef{callID: e.txKey[:e.callIDLen], corr: e.corr}
+	cseq, rest, _ := strings.Cut(e.txKey[e.callIDLen+1:], "\x00")
+	r.cseqMethod, _, _ = strings.Cut(rest, "\x00")
+	n, _ := strconv.ParseUint(cseq, 10, 32)
+	r.cseq = uint32(n)
+	return r
 }
 
 // setupEntry tracks an initial INVITE (Call-ID + CSeq, across hops) until
@@ -142,7 +156,7 @@ func newKPI(cfg *Config) *kpi {
 	k.tx = lru.New(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
 		// A transaction that never completed still counts, as "none".
 		if !e.final && e.method != "ACK" {
-			k.st.add(mTransactions, e.set, []string{e.method, valueNone}, 1, k.clock, e.callID)
+			k.st.add(mTransactions, e.set, []string{e.method, valueNone}, 1, k.clock, e.ref())
 		}
 		k.evicted("transactions", reason)
 		k.entries("transactions", -1)
@@ -226,14 +240,14 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 	if k.duplicate(lr, now) {
 		return "cdr_duplicate"
 	}
-	callID := str(attrs, record.AttrSIPCallID)
+	ref := callRef{callID: str(attrs, record.AttrSIPCallID), corr: str(attrs, record.AttrSIPCorrelationID)}
 	set := k.dims(res, attrs)
 	if method == "REGISTER" {
 		ev := str(attrs, record.AttrCDRRegEvent)
 		if ev == "" {
 			ev = valueNone
 		}
-		k.st.add(mRegistrationEvents, set, []string{truncate(ev), codeLabel(int64(code))}, 1, at, callID)
+		k.st.add(mRegistrationEvents, set, []string{truncate(ev), codeLabel(int64(code))}, 1, at, ref)
 		return "cdr_register"
 	}
 	result := classify(int(code))
@@ -245,10 +259,10 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 	default:
 		initiator = "other"
 	}
-	k.st.add(mCalls, set, []string{result, codeLabel(int64(code)), initiator}, 1, at, callID)
+	k.st.add(mCalls, set, []string{result, codeLabel(int64(code)), initiator}, 1, at, ref)
 	if result == resultAnswered {
 		if d, ok := num(attrs, record.AttrCDRDurationSecs); ok && d >= 0 {
-			k.st.observe(mCallDuration, set, nil, d, at, callID)
+			k.st.observe(mCallDuration, set, nil, d, at, ref)
 		} else {
 			k.invalid("cdr_no_duration")
 		}
@@ -259,7 +273,7 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 		endKey = record.AttrCDRTimestampAnswer
 	}
 	if end, okEnd := timeAttr(attrs, endKey); okStart && okEnd && !end.Before(start) {
-		k.st.observe(mCallSetup, set, []string{result}, end.Sub(start).Seconds(), at, callID)
+		k.st.observe(mCallSetup, set, []string{result}, end.Sub(start).Seconds(), at, ref)
 	} else {
 		k.invalid("cdr_no_setup_times")
 	}
@@ -284,27 +298,29 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	}
 	cseqStr := strconv.FormatInt(int64(cseq), 10)
 	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, record.AttrSIPViaBranch)
+	corr := str(attrs, record.AttrSIPCorrelationID)
+	ref := callRef{callID: callID, corr: corr, cseq: uint32(cseq), cseqMethod: cseqMethod}
 	set := k.dims(res, attrs)
 	if !set.scannerSeries {
 		// the scanner counters of a node exist at 0 from its first message,
 		// so that its first detection is an increase an alert can see
 		set.scannerSeries = true
 		for _, r := range []string{"user_agent", "flood"} {
-			k.st.add(mScannerDetections, set, []string{r}, 0, at, "")
-			k.st.add(mScannerRequests, set, []string{r}, 0, at, "")
+			k.st.add(mScannerDetections, set, []string{r}, 0, at, callRef{})
+			k.st.add(mScannerRequests, set, []string{r}, 0, at, callRef{})
 		}
 	}
 	mlabel := methodLabel(cseqMethod)
 
 	if !isResponse {
 		if _, seen := k.tx.Get(txKey, now); seen {
-			k.st.add(mRetransmissions, set, []string{"request", mlabel}, 1, at, callID)
+			k.st.add(mRetransmissions, set, []string{"request", mlabel}, 1, at, ref)
 			return
 		}
 		e := k.tx.Add(txKey, now)
 		k.entries("transactions", 1)
-		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
-		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, callID)
+		*e = newTxEntry(mlabel, set, txKey, len(callID), corr)
+		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, ref)
 		if method == "INVITE" && str(attrs, record.AttrSIPToTag) == "" {
 			sk := callID + "\x00" + cseqStr
 			if s, ok := k.setups.Get(sk, now); ok {
@@ -317,7 +333,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 				s.invite = at
 			}
 		}
-		k.scanner(res, attrs, set, method, callID, at, now)
+		k.scanner(res, attrs, set, method, ref, at, now)
 		return
 	}
 
@@ -325,33 +341,44 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	if !ok { // the request was not captured (or has expired): the response still counts
 		e = k.tx.Add(txKey, now)
 		k.entries("transactions", 1)
-		*e = txEntry{method: mlabel, set: set, callID: txKey[:len(callID)]} // shares the key's bytes
+		*e = newTxEntry(mlabel, set, txKey, len(callID), corr)
 	}
 	rkey := codeLabel(int64(code)) + "\x00" + str(attrs, record.AttrSIPToTag)
 	if slices.Contains(e.responses, rkey) {
-		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, callID)
+		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, ref)
 		return
 	}
 	if len(e.responses) < 16 { // bounded: forks beyond 16 are counted, not remembered
 		e.responses = append(e.responses, rkey)
 	}
-	k.st.add(mResponses, set, []string{mlabel, codeLabel(int64(code))}, 1, at, callID)
+	k.st.add(mResponses, set, []string{mlabel, codeLabel(int64(code))}, 1, at, ref)
 	if code >= 200 && !e.final {
 		e.final = true
-		k.st.add(mTransactions, set, []string{mlabel, codeLabel(int64(code))}, 1, at, callID)
+		k.st.add(mTransactions, set, []string{mlabel, codeLabel(int64(code))}, 1, at, ref)
 	}
 	if cseqMethod == "INVITE" && code > 100 {
 		if s, ok := k.setups.Get(callID+"\x00"+cseqStr, now); ok && !s.done {
 			s.done = true
 			if d := at.Sub(s.invite); d >= 0 {
-				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, callID)
+				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, ref)
 			}
 		}
 	}
 }
 
+// newTxEntry is a new transaction's entry. It keeps no string of the
+// record (a slice of the whole batch): the Call-ID is the start of txKey, a
+// correlation key other than the Call-ID is copied.
+func newTxEntry(method string, set *dimSet, txKey string, callIDLen int, corr string) txEntry {
+	e := txEntry{method: method, set: set, txKey: txKey, callIDLen: uint32(callIDLen)}
+	if corr != "" && corr != txKey[:callIDLen] {
+		e.corr = strings.Clone(corr)
+	}
+	return e
+}
+
 // scanner flags sources by User-Agent and by floods of new requests.
-func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string, at, now time.Time) {
+func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method string, ref callRef, at, now time.Time) {
 	src := str(attrs, record.AttrSourceAddress)
 	if src == "" {
 		return
@@ -369,9 +396,9 @@ func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string
 	if isUA {
 		if !e.uaFlagged {
 			e.uaFlagged = true
-			k.st.add(mScannerDetections, set, []string{"user_agent"}, 1, at, callID)
+			k.st.add(mScannerDetections, set, []string{"user_agent"}, 1, at, ref)
 		}
-		k.st.add(mScannerRequests, set, []string{"user_agent"}, 1, at, callID)
+		k.st.add(mScannerRequests, set, []string{"user_agent"}, 1, at, ref)
 		return
 	}
 	window := k.cfg.Scanner.Flood.Window
@@ -384,11 +411,11 @@ func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method, callID string
 	e.count++
 	switch {
 	case e.flooding:
-		k.st.add(mScannerRequests, set, []string{"flood"}, 1, at, callID)
+		k.st.add(mScannerRequests, set, []string{"flood"}, 1, at, ref)
 	case e.count >= k.cfg.Scanner.Flood.Threshold:
 		e.flooding = true
-		k.st.add(mScannerDetections, set, []string{"flood"}, 1, at, callID)
-		k.st.add(mScannerRequests, set, []string{"flood"}, uint64(e.count), at, callID)
+		k.st.add(mScannerDetections, set, []string{"flood"}, 1, at, ref)
+		k.st.add(mScannerRequests, set, []string{"flood"}, uint64(e.count), at, ref)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/siphon-otel/siphon-otel/internal/calltrace"
 )
 
 // Labels the connector sets itself; dimensions may not reuse them.
@@ -52,9 +54,19 @@ type dimSet struct {
 
 // exemplar is one recent measurement and its call.
 type exemplar struct {
-	at     time.Time
-	value  float64
-	callID string
+	at    time.Time
+	value float64
+	ref   callRef
+}
+
+// callRef names the call (or out-of-dialog transaction) of a record, for
+// its exemplar: the Call-ID, and what the trace and root span ids derive
+// from (calltrace.IDs), computed only for the exemplars that leave (most
+// are replaced by a later record first).
+type callRef struct {
+	callID, corr string // corr: sip.correlation_id, "" when none
+	cseq         uint32
+	cseqMethod   string // "" for a CDR
 }
 
 // point is one series: a counter or a histogram.
@@ -168,16 +180,16 @@ func (s *store) point(m int, set *dimSet, labels []string) *point {
 }
 
 // add increments counter m.
-func (s *store) add(m int, set *dimSet, labels []string, n uint64, at time.Time, callID string) {
+func (s *store) add(m int, set *dimSet, labels []string, n uint64, at time.Time, ref callRef) {
 	p := s.point(m, set, labels)
 	p.count += n
-	if s.exemplars && callID != "" {
-		p.exemplars[0] = exemplar{at: at, value: float64(n), callID: callID}
+	if s.exemplars && ref.callID != "" {
+		p.exemplars[0] = exemplar{at: at, value: float64(n), ref: ref}
 	}
 }
 
 // observe records v (seconds) in histogram m.
-func (s *store) observe(m int, set *dimSet, labels []string, v float64, at time.Time, callID string) {
+func (s *store) observe(m int, set *dimSet, labels []string, v float64, at time.Time, ref callRef) {
 	p := s.point(m, set, labels)
 	bounds := s.metrics[m].def.bounds
 	i := sort.SearchFloat64s(bounds, v) // first bound >= v: buckets are (lower, upper]
@@ -190,8 +202,8 @@ func (s *store) observe(m int, set *dimSet, labels []string, v float64, at time.
 	}
 	p.count++
 	p.sum += v
-	if s.exemplars && callID != "" {
-		p.exemplars[i] = exemplar{at: at, value: v, callID: callID}
+	if s.exemplars && ref.callID != "" {
+		p.exemplars[i] = exemplar{at: at, value: v, ref: ref}
 	}
 }
 
@@ -263,16 +275,21 @@ func (s *store) fillAttrs(m pcommon.Map, def *metricDef, p *point) {
 
 // appendExemplars emits each exemplar once and forgets it, as the OTel SDK
 // does: a backend that stores exemplars (Prometheus) refuses a repeated one
-// as out of order.
+// as out of order. An exemplar carries its call's trace and root span ids
+// (the sipcall connector's trace; served as OpenMetrics exemplars on the
+// scrape path) and its Call-ID (kept by remote write, for Homer).
 func appendExemplars(dst pmetric.ExemplarSlice, ex []exemplar) {
 	for i, e := range ex {
-		if e.callID == "" {
+		if e.ref.callID == "" {
 			continue
 		}
 		x := dst.AppendEmpty()
 		x.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
 		x.SetDoubleValue(e.value)
-		x.FilteredAttributes().PutStr(attrExemplarCallID, e.callID)
+		trace, span := calltrace.IDs(e.ref.corr, e.ref.callID, e.ref.cseq, e.ref.cseqMethod)
+		x.SetTraceID(trace)
+		x.SetSpanID(span)
+		x.FilteredAttributes().PutStr(attrExemplarCallID, e.ref.callID)
 		ex[i] = exemplar{}
 	}
 }

@@ -88,6 +88,43 @@ func CDRSpanID(key, callID string, at time.Time) pcommon.SpanID {
 	return spanID(strconv.AppendInt(b, at.UnixNano(), 10))
 }
 
+// Key is the correlation key of a record: its sip.correlation_id when it
+// has one (the sip_correlation processor joined a B2BUA's legs), else its
+// Call-ID.
+func Key(correlationID, callID string) string {
+	if correlationID != "" {
+		return correlationID
+	}
+	return callID
+}
+
+// IsDialogMethod tells the methods that exist only in an INVITE dialog: a
+// transaction of another method outside a call is a trace of its own
+// (OutOfDialogKey).
+func IsDialogMethod(method string) bool {
+	switch method {
+	case "INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE":
+		return true
+	}
+	return false
+}
+
+// IDs are the trace id and root span id of the trace a record belongs to,
+// as the sipcall connector builds it: the call of its correlation key
+// (Key) for a CDR (cseqMethod "") and a message of an INVITE dialog's
+// method; for another method, the transaction's own trace
+// (OutOfDialogKey), which has no root span (an empty span id). sipkpi's
+// exemplars point here. (A request of another method inside a call in
+// flight, an INFO say, is traced in the call; its record points at the
+// trace it would have had alone.)
+func IDs(correlationID, callID string, cseqNumber uint32, cseqMethod string) (pcommon.TraceID, pcommon.SpanID) {
+	if cseqMethod != "" && !IsDialogMethod(cseqMethod) {
+		return TraceID(OutOfDialogKey(callID, cseqNumber, cseqMethod)), pcommon.SpanID{}
+	}
+	key := Key(correlationID, callID)
+	return TraceID(key), RootSpanID(key)
+}
+
 // OutOfDialogKey is the correlation key of a transaction outside an INVITE
 // dialog (REGISTER, OPTIONS, MESSAGE ...): each is a trace of its own.
 func OutOfDialogKey(callID string, cseqNumber uint32, method string) string {

@@ -97,3 +97,39 @@ func TestResult(t *testing.T) {
 		assert.Equal(t, want, Result(code), "%d", code)
 	}
 }
+
+// TestIDs: the trace a record belongs to. A call's records (a CDR, an
+// INVITE dialog's messages) point at the call of their correlation key and
+// its root, whatever their own Call-ID; any other method at its own
+// transaction's trace, which has no root.
+func TestIDs(t *testing.T) {
+	call, root := TraceID("a-leg"), RootSpanID("a-leg")
+	for _, tt := range []struct {
+		name         string
+		corr, callID string
+		cseq         uint32
+		method       string
+		trace        pcommon.TraceID
+		span         pcommon.SpanID
+	}{
+		{"CDR keyed by its Call-ID", "", "a-leg", 0, "", call, root},
+		{"CDR of a b-leg", "a-leg", "b-leg", 0, "", call, root},
+		{"INVITE", "", "a-leg", 1, "INVITE", call, root},
+		{"BYE of a b-leg", "a-leg", "b-leg", 2, "BYE", call, root},
+		{"every dialog method", "", "a-leg", 3, "PRACK", call, root},
+		{"REGISTER", "", "reg", 2, "REGISTER", TraceID(OutOfDialogKey("reg", 2, "REGISTER")), pcommon.SpanID{}},
+		{"OPTIONS ignores the key", "a-leg", "ping", 7, "OPTIONS", TraceID(OutOfDialogKey("ping", 7, "OPTIONS")), pcommon.SpanID{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			trace, span := IDs(tt.corr, tt.callID, tt.cseq, tt.method)
+			assert.Equal(t, tt.trace, trace)
+			assert.Equal(t, tt.span, span)
+		})
+	}
+	for _, m := range []string{"INVITE", "ACK", "BYE", "CANCEL", "PRACK", "UPDATE"} {
+		assert.True(t, IsDialogMethod(m), m)
+	}
+	for _, m := range []string{"REGISTER", "OPTIONS", "INFO", "NOTIFY", "SUBSCRIBE", "MESSAGE", "REFER", "PUBLISH", "invite", ""} {
+		assert.False(t, IsDialogMethod(m), m)
+	}
+}

@@ -120,6 +120,10 @@ const (
 	// AttrSIPCallPartial marks a call whose initial INVITE was not seen (a
 	// restart or an eviction in the middle of it).
 	AttrSIPCallPartial = "sip.call.partial"
+	// AttrSIPScanner marks (true) a call, or a transaction, whose initial
+	// request came from a SIP scanner's User-Agent (internal/sipscanner):
+	// tail sampling keeps those calls (distro/call-traces.yaml).
+	AttrSIPScanner = "sip.scanner"
 	// AttrSIPMessageRetransmission marks a span event of a message already
 	// seen on that hop.
 	AttrSIPMessageRetransmission = "sip.message.retransmission"

@@ -35,19 +35,44 @@ func NewMatcher(substrings []string) *Matcher {
 	return m
 }
 
-// Match reports whether ua contains one of the substrings, ignoring case.
-// An empty User-Agent never matches.
+// Match reports whether ua contains one of the substrings, ignoring ASCII
+// case (the list is ASCII). An empty User-Agent never matches. It does not
+// allocate: sipkpi and sipcall ask it for every new request.
 func (m *Matcher) Match(ua string) bool {
 	if ua == "" {
 		return false
 	}
-	ua = strings.ToLower(ua)
 	for _, s := range m.subs {
-		if strings.Contains(ua, s) {
+		if containsFold(ua, s) {
 			return true
 		}
 	}
 	return false
+}
+
+// containsFold reports whether s contains lower, a lower-case substring,
+// in any ASCII case.
+func containsFold(s, lower string) bool {
+	if lower == "" {
+		return true
+	}
+	for i := 0; i+len(lower) <= len(s); i++ {
+		j := 0
+		for j < len(lower) && toLower(s[i+j]) == lower[j] {
+			j++
+		}
+		if j == len(lower) {
+			return true
+		}
+	}
+	return false
+}
+
+func toLower(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 var known = NewMatcher(userAgents)

@@ -79,3 +79,15 @@ func TestMatcher(t *testing.T) {
 	}
 	assert.False(t, NewMatcher(nil).Match("sipvicious"), "an empty list matches nothing")
 }
+
+// TestMatchDoesNotAllocate: it runs for every new request of sipkpi and
+// sipcall.
+func TestMatchDoesNotAllocate(t *testing.T) {
+	for _, ua := range []string{"Ozona/5.0 (Linux)", "FRIENDLY-SCANNER", "x sipVicious"} {
+		assert.Zero(t, testing.AllocsPerRun(100, func() { Match(ua) }), ua)
+	}
+	// an overlapping prefix does not hide a match that starts inside it
+	assert.True(t, Match("sipsipvicious"))
+	assert.True(t, NewMatcher([]string{"aab"}).Match("AAAB"))
+	assert.False(t, NewMatcher([]string{"aab"}).Match("AA"))
+}

@@ -4,7 +4,8 @@
 // peers' binaries and builds the repository's own with `go build`.
 //
 // Its subpackages each run one thing: collector (otelcol-siphon), sipproxy,
-// sipp, kamailio, prometheus, rtpengine; hepsink is a HEP capture node in
+// sipp, kamailio, prometheus, rtpengine, jaeger (a tracing backend to read
+// call traces back from); hepsink is a HEP capture node in
 // the test process; ports hands out loopback ports, pki a throwaway CA,
 // procstat reads /proc, fixture the shared samples, records builds batches
 // of records.
