@@ -1,14 +1,22 @@
 package dashboards
 
-import "strings"
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/siphon-otel/siphon-otel/internal/mediaq"
+)
 
 // Selectors shared by the panels. SIPhon's own series are per scrape
 // target (job, instance); the sipkpi series carry the node dimension.
 const (
 	nodeSel = `job=~"$job",instance=~"$instance"`
 	kpiSel  = `node=~"$node"`
-	callSel = `node=~"$node",transport=~"$transport"`
-	colSel  = `job=~"$job",instance=~"$instance"`
+	// the sipkpi media series carry node, codec and direction (no transport)
+	mediaSel = `node=~"$node",media_codec=~"$codec"`
+	callSel  = `node=~"$node",transport=~"$transport"`
+	colSel   = `job=~"$job",instance=~"$instance"`
 )
 
 // homerLink opens Homer on the dashboard's time range; exemplars open it on
@@ -51,6 +59,21 @@ func sel(tmpl, s string) string { return strings.ReplaceAll(tmpl, "{S}", s) }
 // ratio is sum(num)/sum(den) with a 0 numerator when it has no series.
 func ratio(num, den string) string {
 	return "(sum(" + num + ") or vector(0)) / sum(" + den + ")"
+}
+
+// ratioBy is ratio per group of the by labels: a group with no numerator
+// series records 0, not nothing.
+func ratioBy(by, num, den string) string {
+	s := "sum by (" + by + ") "
+	return "(" + s + "(" + num + ") or " + s + "(" + den + ") * 0) / " + s + "(" + den + ")"
+}
+
+// mosColors colour a MOS by mediaq's quality classes (ClassOf): bad, poor,
+// fair, good; rounded to 3 decimals for the JSON.
+func mosColors(p Panel) Panel {
+	r := func(v float64) float64 { return math.Round(v*1000) / 1000 }
+	return withColors(p, "red", Threshold{r(mediaq.MOSPoor), "orange"}, Threshold{r(mediaq.MOSFair), "yellow"},
+		Threshold{r(mediaq.MOSGood), "green"})
 }
 
 // All returns every dashboard, keyed by file name.
@@ -118,6 +141,12 @@ func fleet() Dashboard {
 	}
 }
 
+// narrow makes a panel a quarter of the width.
+func narrow(p Panel) Panel {
+	p.Width = 6
+	return p
+}
+
 func withColors(p Panel, base string, th ...Threshold) Panel {
 	p.BaseColor, p.Thresholds = base, th
 	return p
@@ -131,14 +160,15 @@ func callQuality() Dashboard {
 	kpi := func(title, desc, expr string, warn, good float64) Panel {
 		return withColors(stat(title, "percentunit", desc, expr), "red", Threshold{warn, "orange"}, Threshold{good, "green"})
 	}
+	varCodec := Variable{Name: "codec", Label: "Codec (media)", Query: `label_values(sip_media_streams_total{node=~"$node"}, media_codec)`, Multi: true}
 	byNode := func(title, unit, desc, rec string) Panel {
 		return Panel{Type: "timeseries", Title: title, Unit: unit, Description: desc, Links: callLinks,
 			Queries: []Query{qx(sel(rec+`{{S}}`, kpiSel), "{{node}}")}}
 	}
 	return Dashboard{
 		UID: "siphon-calls", Title: "SIPhon call quality", Tags: []string{"siphon", "sip", "kpi"},
-		Description: "Call KPIs from CDRs and HEP (sipkpi connector): ASR, NER, SER, SEER, ISA, SCR, ACD, PDD, codes, who hung up. Exemplars open the call's trace (Jaeger, Tempo) and, by remote write, the call in Homer.",
-		Variables:   []Variable{varNode, varTransport, varHomer, varJaeger},
+		Description: "Call KPIs from CDRs and HEP (sipkpi connector): ASR, NER, SER, SEER, ISA, SCR, ACD, PDD, codes, who hung up; media quality (MOS, jitter, loss, RTT) from RTCP and quality reports. Exemplars open the call's trace (Jaeger, Tempo) and, by remote write, the call in Homer.",
+		Variables:   []Variable{varNode, varTransport, varCodec, varHomer, varJaeger},
 		Links:       callLinks,
 		Rows: []Row{
 			{Title: "KPIs (selected nodes and transports, last 5 minutes)", Panels: []Panel{
@@ -198,6 +228,7 @@ func callQuality() Dashboard {
 				ts("Call duration distribution", "reqps", "Answered calls ending per second, by duration bucket (upper bound).",
 					q(sel(`sum by (le) (rate(sip_call_duration_seconds_bucket{{S}}[5m]))`, callSel), "<= {{le}} s")),
 			}},
+			mediaRow(),
 			{Title: "Transactions (HEP)", Panels: []Panel{
 				ts("Requests by method", "reqps", "New SIP transactions per second, per hop (retransmissions excluded).",
 					q(sel(`sum by (sip_request_method) (rate(sip_requests_total{{S}}[5m]))`, kpiSel), "{{sip_request_method}}")),
@@ -215,6 +246,67 @@ func callQuality() Dashboard {
 			}},
 		},
 	}
+}
+
+// mediaRow is the call-quality dashboard's media row: sipkpi's per-stream
+// media series (one observation per RTP stream at its end), filtered by
+// node and codec.
+func mediaRow() Row {
+	streams := func(m string) string { return sel(`rate(sip_media_streams_total{{S},`+m+`}[5m])`, mediaSel) }
+	// Streams of class unknown had no figure to rate: they count in no share.
+	rated, poor := streams(`media_quality_class!="unknown"`), streams(`media_quality_class=~"poor|bad"`)
+	quantile := func(q, by, metric string) string {
+		return sel(`histogram_quantile(`+q+`, sum by (`+by+`le) (rate(`+metric+`_bucket{{S}}[5m])))`, mediaSel)
+	}
+	poorColors := func(p Panel) Panel { return withColors(p, "green", Threshold{0.02, "orange"}, Threshold{0.05, "red"}) }
+	// figure is one of jitter, loss, RTT: percentiles per node or per codec.
+	type figure struct{ name, metric, unit, what string }
+	figures := []figure{
+		{"Jitter", "sip_media_jitter_seconds", "s", "interarrival jitter (RFC 3550) the receiver reported"},
+		{"Packet loss", "sip_media_packet_loss_ratio", "percentunit", "share of the stream's packets lost"},
+		{"Round-trip time", "sip_media_rtt_seconds", "s", "RTCP round-trip time (LSR/DLSR)"},
+	}
+	withLinks := func(p Panel) Panel { p.Links = callLinks; return p }
+	panels := []Panel{
+		poorColors(stat("Poor streams", "percentunit",
+			"Media streams of class poor or bad (MOS below mediaq's fair bound, G.107 R < 70) / rated streams, over the last 5 minutes. SIPMediaPoorStreamsHigh reads 15 minutes.",
+			ratio(poor, rated))),
+		mosColors(stat("MOS p5", "none", "The MOS 95% of the streams of the last 5 minutes reached (5th percentile of sip_media_mos).",
+			quantile("0.05", "", "sip_media_mos"))),
+		mosColors(stat("MOS p50", "none", "Median MOS of the streams of the last 5 minutes.", quantile("0.5", "", "sip_media_mos"))),
+		stat("Jitter p95", "s", "95th percentile of the streams' interarrival jitter.", quantile("0.95", "", "sip_media_jitter_seconds")),
+		stat("Packet loss p95", "percentunit", "95th percentile of the streams' packet loss ratio.", quantile("0.95", "", "sip_media_packet_loss_ratio")),
+		stat("Rated streams/s", "ops", "Media streams with a MOS ending per second.", "sum("+rated+") or vector(0)"),
+		withLinks(Panel{Type: "heatmap", Title: "MOS distribution", Unit: "none", Interval: "5m",
+			Description: "Streams per MOS bucket (upper bound) in each 5 minutes; bucket bounds are G.107's class bounds. Exemplars open the call of a stream (low cells: the bad ones).",
+			Queries:     []Query{qx(sel(`sum by (le) (increase(sip_media_mos_bucket{{S}}[5m]))`, mediaSel), "{{le}}")}}),
+		{Type: "timeseries", Title: "Streams by quality class", Unit: "ops", Stacked: true, Links: callLinks,
+			Description: fmt.Sprintf("Media streams ending per second by mediaq class: good (MOS >= %.2f), fair (>= %.2f), poor (>= %.2f), bad, unknown (no figure to rate). Exemplars on poor and bad lead to those calls.",
+				mediaq.MOSGood, mediaq.MOSFair, mediaq.MOSPoor),
+			Queries: []Query{qx(sel(`sum by (media_quality_class) (rate(sip_media_streams_total{{S}}[5m]))`, mediaSel), "{{media_quality_class}}")}},
+		poorColors(Panel{Type: "timeseries", Title: "Poor streams by node", Unit: "percentunit", Width: 8,
+			Description: "Share of the rated streams that were poor or bad, per node (the streams by class panel has the exemplars).",
+			Queries:     []Query{q(ratioBy("node", poor, rated), "{{node}}")}}),
+		mosColors(Panel{Type: "timeseries", Title: "MOS by node (p5, p50)", Unit: "none", Width: 8, Links: callLinks,
+			Description: "MOS quantiles per node; exemplars are streams of each bucket.",
+			Queries: []Query{qx(quantile("0.05", "node, ", "sip_media_mos"), "{{node}} p5"),
+				qx(quantile("0.5", "node, ", "sip_media_mos"), "{{node}} p50")}}),
+		mosColors(Panel{Type: "timeseries", Title: "MOS p5 by codec and direction", Unit: "none", Width: 8, Links: callLinks,
+			Description: "Which codec, and which way (caller_to_callee: the media the caller sent), sounds worst.",
+			Queries:     []Query{qx(quantile("0.05", "media_codec, media_direction, ", "sip_media_mos"), "{{media_codec}} {{media_direction}}")}}),
+	}
+	for _, fg := range figures {
+		panels = append(panels, Panel{Type: "timeseries", Title: fg.name + " by node (p50, p95)", Unit: fg.unit, Width: 8, Links: callLinks,
+			Description: "Per node: " + fg.what + ", per stream at its end.",
+			Queries: []Query{qx(quantile("0.5", "node, ", fg.metric), "{{node}} p50"),
+				qx(quantile("0.95", "node, ", fg.metric), "{{node}} p95")}})
+	}
+	for _, fg := range figures {
+		panels = append(panels, Panel{Type: "timeseries", Title: fg.name + " p95 by codec", Unit: fg.unit, Width: 8, Links: callLinks,
+			Description: "Per codec (mediaq.CodecFamily; unknown when no SDP was seen): " + fg.what + ".",
+			Queries:     []Query{qx(quantile("0.95", "media_codec, ", fg.metric), "{{media_codec}}")}})
+	}
+	return Row{Title: "Media quality (selected nodes and codecs, last 5 minutes)", Panels: panels}
 }
 
 func node() Dashboard {
@@ -238,7 +330,7 @@ func node() Dashboard {
 	return Dashboard{
 		UID: "siphon-node", Title: "SIPhon node deep dive", Tags: []string{"siphon", "sip"},
 		Description: "Every series a SIPhon node exports (and sipproxy's own additions), for one or a few nodes.",
-		Variables:   []Variable{varJob, varInstance, varHomer},
+		Variables:   []Variable{varJob, varInstance, varNode, varHomer},
 		Links:       []Link{homerLink},
 		Rows: []Row{
 			{Title: "SIP", Panels: []Panel{
@@ -280,8 +372,18 @@ func node() Dashboard {
 				r("Firewall commands", "ops", "Ban commands dropped (queue full) or failed.", "siphon_firewall_commands_dropped_total", "siphon_firewall_command_failures_total"),
 			}},
 			{Title: "RTPEngine", Panels: []Panel{
-				g("Instances", "none", "Healthy engines against the configured count.", "siphon_rtpengine_instances_up", "siphon_rtpengine_instances_total"),
-				by("Per engine", "none", "1 = answers NG ping.", `siphon_rtpengine_instance_up{{S}}`, "{{instance}} {{address}}"),
+				narrow(g("Instances", "none", "Healthy engines against the configured count.", "siphon_rtpengine_instances_up", "siphon_rtpengine_instances_total")),
+				narrow(by("Per engine", "none", "1 = answers NG ping.", `siphon_rtpengine_instance_up{{S}}`, "{{instance}} {{address}}")),
+				// What the engines' media sounded like (sipkpi, per node):
+				// the call-quality dashboard's media row has the details
+				// and the exemplars.
+				narrow(mosColors(Panel{Type: "timeseries", Title: "Media MOS p5, p50 (sipkpi)", Unit: "none", Min: f(1), Max: f(4.5),
+					Description: "MOS of the media streams that ended in the last 5 minutes, per KPI node (recording rules). Details and the calls: the media row of SIPhon call quality.",
+					Queries: []Query{q(sel(`node:sip_media_mos:p5_5m{{S}}`, kpiSel), "{{node}} p5"),
+						q(sel(`node:sip_media_mos:p50_5m{{S}}`, kpiSel), "{{node}} p50")}})),
+				narrow(withColors(ts("Poor media streams (sipkpi)", "percentunit",
+					"Share of the rated media streams of the last 5 minutes that were poor or bad (MOS below mediaq's fair bound), per KPI node.",
+					q(sel(`node:sip_media_poor:ratio_rate5m{{S}}`, kpiSel), "{{node}}")), "green", Threshold{0.02, "orange"}, Threshold{0.05, "red"})),
 			}},
 			{Title: "IMS control plane", Panels: []Panel{
 				g("Diameter peers and IPsec", "none", "Connected Diameter peers, IPsec SA pairs, Npcf app sessions.",

@@ -31,7 +31,7 @@ type Query struct {
 
 // Panel is a panel before layout.
 type Panel struct {
-	Type        string // timeseries, stat, table
+	Type        string // timeseries, stat, table, heatmap
 	Title       string
 	Description string
 	Unit        string
@@ -48,6 +48,10 @@ type Panel struct {
 	// Thresholds, low to high: colour steps after the base colour.
 	Thresholds []Threshold
 	BaseColor  string
+	// Interval is the panel's minimum query step: a heatmap of increases
+	// over that window then shows each stream once, not once per
+	// overlapping window.
+	Interval string
 }
 
 // Threshold is one colour step.
@@ -198,8 +202,12 @@ func (p Panel) render(id, x, y, w, h int) map[string]any {
 			"datasource": dsRef, "refId": string(rune('A' + i)), "expr": q.Expr, "editorMode": "code",
 			"legendFormat": q.Legend, "range": !q.Instant, "instant": q.Instant, "exemplar": q.Exemplars,
 		}
-		if p.Type == "table" {
+		switch p.Type {
+		case "table":
 			t["format"] = "table"
+		case "heatmap":
+			// cumulative le buckets, which Grafana turns into per-bucket counts
+			t["format"] = "heatmap"
 		}
 		if q.Legend == "" {
 			t["legendFormat"] = "__auto"
@@ -240,6 +248,9 @@ func (p Panel) render(id, x, y, w, h int) map[string]any {
 		"gridPos":    map[string]any{"h": h, "w": w, "x": x, "y": y},
 		"datasource": dsRef, "targets": targets,
 	}
+	if p.Interval != "" {
+		m["interval"] = p.Interval
+	}
 	switch p.Type {
 	case "timeseries":
 		stacking := "none"
@@ -259,6 +270,23 @@ func (p Panel) render(id, x, y, w, h int) map[string]any {
 			"reduceOptions": map[string]any{"calcs": []string{"lastNotNull"}, "fields": "", "values": false},
 			"colorMode":     "background", "graphMode": "area", "justifyMode": "auto", "orientation": "auto",
 			"textMode": "auto", "wideLayout": true, "showPercentChange": false, "percentChangeColorMode": "standard",
+		}
+	case "heatmap":
+		// Buckets as the histogram has them (no recalculation); exemplars
+		// are drawn on their cells.
+		defaults["custom"] = map[string]any{"scaleDistribution": map[string]any{"type": "linear"},
+			"hideFrom": map[string]any{"legend": false, "tooltip": false, "viz": false}}
+		m["options"] = map[string]any{
+			"calculate": false, "cellGap": 1, "showValue": "never", "selectionMode": "x",
+			"color": map[string]any{"mode": "scheme", "scheme": "Oranges", "fill": "dark-orange", "scale": "exponential",
+				"exponent": 0.5, "steps": 64, "reverse": false},
+			"filterValues": map[string]any{"le": 1e-9},
+			"rowsFrame":    map[string]any{"layout": "auto"},
+			"yAxis":        map[string]any{"axisPlacement": "left", "unit": p.Unit, "reverse": false},
+			"cellValues":   map[string]any{"unit": "none"},
+			"legend":       map[string]any{"show": true},
+			"tooltip":      map[string]any{"mode": "single", "yHistogram": true, "showColorScale": false},
+			"exemplars":    map[string]any{"color": "rgba(255,0,255,0.7)"},
 		}
 	case "table":
 		m["options"] = map[string]any{"showHeader": true, "cellHeight": "sm", "frameIndex": 0,

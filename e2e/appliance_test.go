@@ -184,11 +184,15 @@ func checkCDROutputs(t *testing.T, a *appliance, calls int) {
 	}
 }
 
-var dashVar = regexp.MustCompile(`\$\{?(job|instance|node|transport)\}?`)
+var dashVar = regexp.MustCompile(`\$\{?(job|instance|node|transport|codec)\}?`)
 
 // checkDashboards runs every query of every dashboard and requires data,
 // except where a query reads only series that SIPhon exports and sipproxy
-// does not, or only the overload test provokes.
+// does not, only the overload test provokes, or media quality: no media
+// flows here (sipp sends no RTP and the proxy's RTPEngine address answers
+// nothing), so no RTCP report reaches sipkpi; dashboards'
+// TestMediaRowQueries and alerts/tests/media-*.test.yml evaluate those
+// queries over a known mix of the media series.
 func checkDashboards(t *testing.T, p *prometheus.Server) {
 	t.Helper()
 	ours := map[string]bool{}
@@ -233,7 +237,7 @@ func checkDashboards(t *testing.T, p *prometheus.Server) {
 						fault = true
 					}
 				}
-				if siphonOnly(expr) || fault {
+				if siphonOnly(expr) || fault || strings.Contains(expr, "sip_media_") {
 					skipped++
 					continue
 				}
@@ -253,7 +257,7 @@ func checkDashboards(t *testing.T, p *prometheus.Server) {
 			}
 		}
 		if len(missing) == 0 {
-			t.Logf("dashboards: %d queries return data; %d skipped (SIPhon-only series or overload-only)", len(want), skipped)
+			t.Logf("dashboards: %d queries return data; %d skipped (SIPhon-only series, overload-only or media)", len(want), skipped)
 			return
 		}
 		if time.Now().After(deadline) {
