@@ -21,6 +21,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector"
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/mediaq"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/proxy/metrics"
 )
@@ -435,4 +436,59 @@ func TestCallPanelsLinkToCalls(t *testing.T) {
 	}
 	assert.Equal(t, map[string]bool{"jaeger": true, "tempo": true}, tracing)
 	assert.Equal(t, 1, homer)
+}
+
+// TestMediaClassesAreMediaq: every media_quality_class value a dashboard
+// or a rule selects is a class mediaq.ClassOf gives (a typo would select
+// nothing and show a share of 0).
+func TestMediaClassesAreMediaq(t *testing.T) {
+	classes := map[string]bool{}
+	for c := mediaq.ClassUnknown; c <= mediaq.ClassBad; c++ {
+		classes[c.String()] = true
+	}
+	var exprs []string
+	for _, b := range files(t) {
+		for _, es := range panelQueries(t, b) {
+			exprs = append(exprs, es...)
+		}
+	}
+	rules, err := filepath.Glob("../alerts/*.rules.yml")
+	require.NoError(t, err)
+	for _, p := range rules {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		var rf struct {
+			Groups []struct {
+				Rules []struct{ Expr string } `yaml:"rules"`
+			} `yaml:"groups"`
+		}
+		require.NoError(t, yaml.Unmarshal(b, &rf))
+		for _, g := range rf.Groups {
+			for _, r := range g.Rules {
+				exprs = append(exprs, r.Expr)
+			}
+		}
+	}
+	n := 0
+	for _, expr := range exprs {
+		e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+		require.NoError(t, err, expr)
+		parser.Inspect(e, func(node parser.Node, _ []parser.Node) error {
+			vs, ok := node.(*parser.VectorSelector)
+			if !ok {
+				return nil
+			}
+			for _, m := range vs.LabelMatchers {
+				if m.Name != "media_quality_class" {
+					continue
+				}
+				for _, v := range strings.Split(m.Value, "|") {
+					n++
+					assert.True(t, classes[v], "%s: media_quality_class %q is no mediaq class", expr, v)
+				}
+			}
+			return nil
+		})
+	}
+	assert.Greater(t, n, 10, "class values checked")
 }
