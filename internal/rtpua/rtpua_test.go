@@ -106,7 +106,7 @@ func TestReceptionJitter(t *testing.T) {
 		}, func(n int) float64 { return d * 8000 * (1 - math.Pow(15.0/16, float64(n-1))) }},
 		// the transit grows by 1 ms a packet: |D| = 8 units
 		{"drift", func(i, s int) time.Time {
-			return t0.Add(time.Duration(s)*21*time.Millisecond)
+			return t0.Add(time.Duration(s) * 21 * time.Millisecond)
 		}, func(n int) float64 { return 8 * (1 - math.Pow(15.0/16, float64(n-1))) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
