@@ -224,7 +224,7 @@ type Status struct {
 func (s Status) String() string {
 	return fmt.Sprintf("calls %d (answered %d, busy %d, cancelled %d, failed %d, not found %d, errors %d, up %d) | CDRs %d | HEP in %.0f, to Homer %d | ASR %.2f | drops %.0f",
 		s.Placed, s.Answered, s.Busy, s.Cancelled, s.Failed, s.NotFound, s.Errors, s.Active, s.CDRs, s.HEPIn, s.HEPToHomer, s.ASR, s.Drops) +
-		" | " + s.Media.String()
+		s.Media.suffix()
 }
 
 // Status reads the counters now.

@@ -133,6 +133,15 @@ func (m MediaStatus) String() string {
 		m.Classes[mediaq.ClassPoor.String()], m.Classes[mediaq.ClassBad.String()])
 }
 
+// suffix is the status line's media part: none without media (the
+// banner said why, once).
+func (m MediaStatus) suffix() string {
+	if !m.On {
+		return ""
+	}
+	return " | " + m.String()
+}
+
 // mediaStatus reads the records written since the last reading.
 func (d *Demo) mediaStatus() MediaStatus {
 	if d.media == nil {
@@ -148,6 +157,7 @@ type mediaTail struct {
 	path string
 
 	mu      sync.Mutex
+	file    os.FileInfo // the file read so far
 	off     int64
 	reports int64
 	sum     float64
@@ -182,17 +192,22 @@ func (m *mediaTail) read() MediaStatus {
 }
 
 // readNew reads the complete lines added since the last call, m.mu held.
-// A file shorter than what was read is a new one (rotated): it is read
-// from its start.
+// Another file at the path (rotated), or one shorter than what was read
+// (truncated), is read from its start.
 func (m *mediaTail) readNew() {
 	f, err := os.Open(m.path)
 	if err != nil {
 		return // not written yet
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Size() < m.off {
+	st, err := f.Stat()
+	if err != nil {
+		return
+	}
+	if m.file != nil && !os.SameFile(m.file, st) || st.Size() < m.off {
 		m.off = 0
 	}
+	m.file = st
 	buf, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, m.off, maxTailRead), maxTailRead))
 	if err != nil {
 		return

@@ -117,7 +117,7 @@ func runFleet(ctx context.Context, collector string) int {
 // printMedia is the summary's media quality line.
 func printMedia(m demo.MediaStatus) {
 	if !m.On {
-		fmt.Println("No media quality figures: they need rtpengine-daemon in the media path (apt-get install rtpengine-daemon).")
+		fmt.Println("No media quality figures: rtpengine was not in the media path (see the banner).")
 		return
 	}
 	fmt.Printf("Media quality from rtpengine's RTCP: %s (a third of the answered calls went through a network losing %.0f %% and jittering up to %s).\n",
