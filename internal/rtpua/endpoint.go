@@ -42,9 +42,10 @@ import (
 
 // Config shapes what an endpoint sends.
 type Config struct {
-	// RTCPInterval is the time between reports (default 1 s). It is
-	// fixed, not RFC 3550's randomised interval: that spreads the reports
-	// of many members of a session; a call has two.
+	// RTCPInterval is the time between reports (default 1 s, at least
+	// MinRTCPInterval). It is fixed, not RFC 3550's randomised interval:
+	// that spreads the reports of many members of a session; a call has
+	// two.
 	RTCPInterval time.Duration
 	// CNAME is the SDES CNAME (default "rtpua@<local address>").
 	CNAME  string
@@ -63,26 +64,37 @@ type Endpoint struct {
 	seq0      uint16
 	ts0       uint32
 
-	mu         sync.Mutex
-	rx         reception
-	foreign    uint64 // RTP of another source than the first, or of a format not accepted
-	unreadable uint64 // RTP or RTCP that did not parse
-	rtcpIn     uint64
-	peer       []PeerReport
-	peerBye    bool
-	sent       []Report
-	codec      Codec
-	pktSent    uint64
-	octSent    uint64
-	dropped    uint64
-	sendErrs   uint64
-	started    bool
+	mu          sync.Mutex
+	rx          reception
+	foreign     uint64 // RTP of another source than the first, or of a format not accepted
+	unreadable  uint64 // RTP or RTCP that did not parse
+	rtcpIn      uint64
+	peer        []PeerReport
+	peerReports uint64
+	reportsSent uint64
+	readErrs    uint64
+	peerBye     bool
+	sent        []Report
+	codec       Codec
+	pktSent     uint64
+	octSent     uint64
+	dropped     uint64
+	sendErrs    uint64
+	started     bool
 
 	stop     chan struct{}
 	stopOnce sync.Once
 	sender   sync.WaitGroup
 	readers  sync.WaitGroup
 }
+
+// MinRTCPInterval bounds the report rate (and with MaxDuration the
+// reports an endpoint keeps: Stats.Sent and Stats.Peer).
+const MinRTCPInterval = 100 * time.Millisecond
+
+// maxKept bounds Stats.Sent and Stats.Peer; the reports beyond are
+// counted (Stats.ReportsSent, Stats.PeerReports), not kept.
+const maxKept = 4096
 
 // maxListenTries bounds the search for a free port pair.
 const maxListenTries = 100
@@ -169,8 +181,11 @@ func (e *Endpoint) Start(remote Remote, codec Codec, cfg Config) error {
 	if codec.FrameBytes <= 0 || codec.ClockRate == 0 {
 		return fmt.Errorf("rtpua: codec %q has no frame size or clock", codec.Name)
 	}
-	if cfg.RTCPInterval <= 0 {
+	switch {
+	case cfg.RTCPInterval == 0:
 		cfg.RTCPInterval = time.Second
+	case cfg.RTCPInterval < MinRTCPInterval:
+		return fmt.Errorf("rtpua: RTCP interval %s is under %s", cfg.RTCPInterval, MinRTCPInterval)
 	}
 	if cfg.MaxDuration <= 0 {
 		cfg.MaxDuration = time.Hour
@@ -324,7 +339,9 @@ func (e *Endpoint) report(to *net.UDPAddr, cname string, start time.Time, codec 
 	} else {
 		first = &rtcp.ReceiverReport{SSRC: e.ssrc, Reports: blocks}
 	}
-	e.sent = append(e.sent, r)
+	if e.reportsSent++; len(e.sent) < maxKept {
+		e.sent = append(e.sent, r)
+	}
 	e.mu.Unlock()
 	compound := []rtcp.Packet{first, rtcp.NewCNAMESourceDescription(e.ssrc, cname)}
 	if bye {
@@ -352,7 +369,12 @@ func (e *Endpoint) readRTP() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			continue // an ICMP error of an earlier send
+			// nothing else is expected of an unconnected UDP socket: note
+			// it and stop receiving rather than spin on it
+			e.mu.Lock()
+			e.readErrs++
+			e.mu.Unlock()
+			return
 		}
 		err = pkt.Unmarshal(buf[:n])
 		e.mu.Lock()
@@ -394,10 +416,12 @@ func (e *Endpoint) readRTCP() {
 		n, err := e.rtcp.Read(buf)
 		at := time.Now()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if !errors.Is(err, net.ErrClosed) { // as in readRTP
+				e.mu.Lock()
+				e.readErrs++
+				e.mu.Unlock()
 			}
-			continue
+			return
 		}
 		pkts, err := rtcp.Unmarshal(buf[:n])
 		e.mu.Lock()
@@ -440,7 +464,9 @@ func (e *Endpoint) peerPacket(p rtcp.Packet, at time.Time) {
 		if rtt, ok := mediaq.RoundTrip(at, b.LastSenderReport, b.Delay); ok {
 			pr.RTT, pr.HasRTT = time.Duration(rtt*float64(time.Second)), true
 		}
-		e.peer = append(e.peer, pr)
+		if e.peerReports++; len(e.peer) < maxKept {
+			e.peer = append(e.peer, pr)
+		}
 	}
 }
 
@@ -491,8 +517,10 @@ type Stats struct {
 	Foreign, Unreadable       uint64 // packets of another source or format; packets that did not parse
 	RTCPReceived              uint64 // compound packets from the peer
 	PeerBye                   bool
-	Sent                      []Report     // the RTCP it sent, in order
-	Peer                      []PeerReport // the peer's report blocks on its stream
+	ReadErrors                uint64       // socket errors, after which it stopped receiving
+	Sent                      []Report     // the RTCP it sent, in order (the first maxKept)
+	Peer                      []PeerReport // the peer's report blocks on its stream (the first maxKept)
+	ReportsSent, PeerReports  uint64       // all of them
 }
 
 // JitterSeconds is the jitter estimate in seconds.
@@ -509,7 +537,7 @@ func (e *Endpoint) Stats() Stats {
 	defer e.mu.Unlock()
 	s := Stats{SSRC: e.ssrc, Codec: e.codec, PacketsSent: e.pktSent, OctetsSent: e.octSent, PacketsDropped: e.dropped,
 		SendErrors: e.sendErrs, Foreign: e.foreign, Unreadable: e.unreadable, RTCPReceived: e.rtcpIn, PeerBye: e.peerBye,
-		Sent: slices.Clone(e.sent), Peer: slices.Clone(e.peer)}
+		ReadErrors: e.readErrs, Sent: slices.Clone(e.sent), Peer: slices.Clone(e.peer), ReportsSent: e.reportsSent, PeerReports: e.peerReports}
 	if e.rx.started {
 		s.PeerSSRC, s.PacketsReceived, s.Expected, s.Lost, s.Jitter = e.rx.ssrc, e.rx.received, e.rx.expected(), e.rx.lost(), e.rx.jitter
 	}

@@ -53,7 +53,10 @@ func TestEndpointPair(t *testing.T) {
 		assert.Zero(t, s.SendErrors)
 		assert.Zero(t, s.Foreign)
 		assert.Zero(t, s.Unreadable)
+		assert.Zero(t, s.ReadErrors)
 		assert.Positive(t, s.RTCPReceived)
+		assert.Equal(t, uint64(len(s.Sent)), s.ReportsSent, "all kept")
+		assert.Equal(t, uint64(len(s.Peer)), s.PeerReports, "all kept")
 		assert.Equal(t, 160*s.PacketsSent, s.OctetsSent)
 		require.NotEmpty(t, s.Sent)
 		last := s.Sent[len(s.Sent)-1]
@@ -127,6 +130,7 @@ func TestEndpointRefuses(t *testing.T) {
 		{"not loopback", Remote{RTP: netip.MustParseAddrPort("192.0.2.1:4000"), RTCP: netip.MustParseAddrPort("127.0.0.1:4001")}, PCMU, Config{}},
 		{"no frame", Remote{RTP: netip.MustParseAddrPort("127.0.0.1:4000"), RTCP: netip.MustParseAddrPort("127.0.0.1:4001")}, Codec{Name: "X", ClockRate: 8000}, Config{}},
 		{"bad impairment", Remote{RTP: netip.MustParseAddrPort("127.0.0.1:4000"), RTCP: netip.MustParseAddrPort("127.0.0.1:4001")}, PCMU, Config{Impair: Impairment{LossEvery: 1}}},
+		{"RTCP too often", Remote{RTP: netip.MustParseAddrPort("127.0.0.1:4000"), RTCP: netip.MustParseAddrPort("127.0.0.1:4001")}, PCMU, Config{RTCPInterval: time.Millisecond}},
 	} {
 		assert.Error(t, e.Start(tc.remote, tc.codec, tc.cfg), tc.name)
 	}
