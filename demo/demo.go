@@ -1,6 +1,7 @@
 // Package demo runs the whole appliance on loopback: sipproxy, otelcol-siphon
-// on its default config, a Homer stand-in that counts HEP, and a call
-// generator placing a steady mix of calls. `make run` starts it through
+// on its default config, a Homer stand-in that counts HEP, a call
+// generator placing a steady mix of calls and, when rtpengine-daemon is
+// installed, rtpengine anchoring their media (media.go). `make run` starts it through
 // cmd/siphon-demo; tests start it the same way.
 package demo
 
@@ -29,12 +30,15 @@ type Ports struct {
 	ProxySIP, ProxyMetrics, ProxyAdmin         int
 	HEP, CDRHTTP, CDRSyslog, Health, Telemetry int
 	KPI, Homer                                 int
+	// rtpengine's control ports and media port range (media.go)
+	RTPEngineNG, RTPEngineCLI, MediaMin, MediaMax int
 }
 
 // DefaultPorts keep clear of SIPhon's and Prometheus's usual ones, so the
 // demo runs next to them.
 var DefaultPorts = Ports{ProxySIP: 5070, ProxyMetrics: 9190, ProxyAdmin: 9191,
-	HEP: 9060, CDRHTTP: 8082, CDRSyslog: 5514, Health: 13133, Telemetry: 8888, KPI: 9464, Homer: 9070}
+	HEP: 9060, CDRHTTP: 8082, CDRSyslog: 5514, Health: 13133, Telemetry: 8888, KPI: 9464, Homer: 9070,
+	RTPEngineNG: 9192, RTPEngineCLI: 9193, MediaMin: 16384, MediaMax: 17383}
 
 // Options configure a demo.
 type Options struct {
@@ -45,6 +49,9 @@ type Options struct {
 	Hold, Ring       time.Duration           // talk and ring times
 	Mix              map[callgen.Outcome]int // default callgen.DefaultMix
 	Logger           *slog.Logger
+	// RTPEngine is the rtpengine-daemon binary (default: rtpengine in
+	// PATH, when there; NoRTPEngine: none, no media)
+	RTPEngine string
 }
 
 // Demo is a running demo.
@@ -55,6 +62,9 @@ type Demo struct {
 	gen       *callgen.Generator
 	homer     *hepSink
 	final     Status
+	rtpengine *childproc.Process // nil: no media
+	noMedia   string             // why not
+	media     *mediaTail
 }
 
 // startupTimeout is how long each process may take to come up.
@@ -160,7 +170,11 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return nil, err
 	}
 	cfgPath := filepath.Join(o.StateDir, "siphon.yaml")
-	cfg := fmt.Sprintf(proxyConfig, loop(p.ProxySIP), loop(p.ProxyMetrics), loop(p.ProxyAdmin), loop(p.CDRHTTP), loop(p.HEP))
+	if err := d.startRTPEngine(ctx); err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(proxyConfig, loop(p.ProxySIP), loop(p.ProxyMetrics), loop(p.ProxyAdmin), loop(p.CDRHTTP), loop(p.HEP)) +
+		d.proxyMediaConfig()
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
@@ -170,7 +184,7 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		return nil, err
 	}
 	d.gen, err = callgen.Start(ctx, callgen.Config{Proxy: loop(p.ProxySIP), Listen: "127.0.0.1:0",
-		Rate: o.Rate, Hold: o.Hold, Ring: o.Ring, Mix: o.Mix, Logger: o.Logger})
+		Rate: o.Rate, Hold: o.Hold, Ring: o.Ring, Mix: o.Mix, Media: d.callMedia(), Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -189,6 +203,7 @@ func (d *Demo) Where() [][2]string {
 		{"sipproxy admin API", "http://" + loop(p.ProxyAdmin) + "/admin/registrations"},
 		{"sipproxy metrics", "http://" + loop(p.ProxyMetrics) + "/metrics"},
 		{"HEP to Homer (a counting stand-in)", "udp://" + loop(p.Homer)},
+		d.mediaWhere(),
 		{"logs", d.opts.StateDir},
 	}
 }
@@ -202,12 +217,14 @@ type Status struct {
 	Drops                                                               float64 // every counted drop: proxy and collector
 	KPICalls                                                            float64 // sum of sip_calls_total on the KPI endpoint
 	ASR                                                                 float64 // from the KPI endpoint, NaN before the first call
+	Media                                                               MediaStatus
 }
 
 // String is the one-line status.
 func (s Status) String() string {
 	return fmt.Sprintf("calls %d (answered %d, busy %d, cancelled %d, failed %d, not found %d, errors %d, up %d) | CDRs %d | HEP in %.0f, to Homer %d | ASR %.2f | drops %.0f",
-		s.Placed, s.Answered, s.Busy, s.Cancelled, s.Failed, s.NotFound, s.Errors, s.Active, s.CDRs, s.HEPIn, s.HEPToHomer, s.ASR, s.Drops)
+		s.Placed, s.Answered, s.Busy, s.Cancelled, s.Failed, s.NotFound, s.Errors, s.Active, s.CDRs, s.HEPIn, s.HEPToHomer, s.ASR, s.Drops) +
+		s.Media.suffix()
 }
 
 // Status reads the counters now.
@@ -233,6 +250,7 @@ func (d *Demo) Status() Status {
 	kpi := scrape("http://" + loop(p.KPI) + "/metrics")
 	s.KPICalls = sum(kpi, "sip_calls_total", nil)
 	s.ASR = sum(kpi, "sip_calls_total", exposition.Labels{"sip_call_result": "answered"}) / s.KPICalls
+	s.Media = d.mediaStatus()
 	return s
 }
 
@@ -254,6 +272,9 @@ func (d *Demo) Stop(ctx context.Context) error {
 		cancel()
 	}
 	errs = append(errs, stop(d.proxy, 30*time.Second))
+	// after sipproxy's deletes, before the collector: its last reports
+	// reach the collector
+	errs = append(errs, stop(d.rtpengine, 10*time.Second))
 	if d.collector != nil && d.proxy != nil && d.gen != nil {
 		// sipproxy has sent the last CDRs; the totals are final once the
 		// KPIs count every call placed (a flush or two), or never when
@@ -266,6 +287,7 @@ func (d *Demo) Stop(ctx context.Context) error {
 	}
 	errs = append(errs, stop(d.collector, 60*time.Second))
 	d.final.CDRs = countLines(filepath.Join(d.opts.StateDir, "collector", "cdr.jsonl"))
+	d.final.Media = d.mediaStatus()
 	if d.homer != nil {
 		errs = append(errs, d.homer.close())
 		d.final.HEPToHomer = d.homer.count.Load()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,20 +17,29 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
+	"github.com/siphon-otel/siphon-otel/internal/mediaq"
+	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
+	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
 )
 
 // TestDemo runs the whole demo (real otelcol-siphon on its default config,
 // real sipproxy, the call generator, the Homer stand-in) for a few seconds,
 // stops it as Ctrl-C does, and checks that every call is accounted for
 // everywhere: one CDR each, in the KPIs, every SIP message and CDR relayed
-// to Homer, nothing dropped, clean exits.
+// to Homer, nothing dropped, clean exits. With rtpengine-daemon installed
+// (make test installs it) the calls' media went through it and its RTCP
+// reached the collector (checkMedia); without, the demo said so and ran
+// without media.
 func TestDemo(t *testing.T) {
 	state := t.TempDir()
 	at := Ports{ProxySIP: ports.Port(t), ProxyMetrics: ports.Port(t), ProxyAdmin: ports.Port(t), HEP: ports.Port(t),
-		CDRHTTP: ports.Port(t), CDRSyslog: ports.Port(t), Health: ports.Port(t), Telemetry: ports.Port(t), KPI: ports.Port(t), Homer: ports.Port(t)}
+		CDRHTTP: ports.Port(t), CDRSyslog: ports.Port(t), Health: ports.Port(t), Telemetry: ports.Port(t), KPI: ports.Port(t), Homer: ports.Port(t),
+		// media ports of their own, apart from the other tests' engines
+		// (30000-31699): a call takes four, held 30 s past its delete
+		RTPEngineNG: ports.Port(t), RTPEngineCLI: ports.Port(t), MediaMin: 31700, MediaMax: 32699}
 	mix := map[callgen.Outcome]int{}
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up
@@ -93,6 +103,51 @@ func TestDemo(t *testing.T) {
 	// every SIP message and every CDR went on to Homer
 	sip := readJSONLines(t, filepath.Join(state, "collector", "sip.jsonl"))
 	assert.Equal(t, int64(len(sip)+len(cdrs)), f.HEPToHomer)
+	checkMedia(t, f, sip)
+}
+
+// checkMedia checks the media figures of the demo's final status: with
+// rtpengine installed, RTCP reports of both the clean calls (G.711's MOS)
+// and the impaired ones (DemoImpairment: lower), counted as the records
+// file has them; without, none.
+func checkMedia(t *testing.T, f Status, sip []map[string]any) {
+	t.Helper()
+	if _, err := exec.LookPath(rtpengine.DaemonBinary); err != nil {
+		assert.False(t, f.Media.On, "no rtpengine: no media")
+		assert.Zero(t, f.Media.Reports)
+		return
+	}
+	require.True(t, f.Media.On, "rtpengine in the media path")
+	// the records file's reports with a MOS, read whole, against what the
+	// status read of it bit by bit while it grew
+	var reports int64
+	for _, m := range sip {
+		if m["event"] != "hep.rtcp" {
+			continue
+		}
+		if a, ok := m["attributes"].(map[string]any); ok {
+			if _, ok := a[record.AttrMediaMOS].(float64); ok {
+				reports++
+			}
+		}
+	}
+	require.Positive(t, reports, "rtpengine's RTCP reached the collector with MOS figures")
+	assert.Equal(t, reports, f.Media.Reports, "the status counted every report")
+	assert.Zero(t, f.Media.Unreadable)
+	var classes int64
+	for _, n := range f.Media.Classes {
+		classes += n
+	}
+	assert.Equal(t, f.Media.Reports, classes, "every report has its class")
+	// the clean calls: G.711 unimpaired (what a few ms of scheduling
+	// jitter on a loaded machine costs: 0.03); the impaired ones: 5 %
+	// random loss is already below good
+	clean := mediaq.Stream{Codec: mediaq.DefaultCodec, Given: mediaq.FigLossRatio | mediaq.FigJitter}
+	clean.Estimate()
+	assert.InDelta(t, clean.MOS, f.Media.MOSMax, 0.03, "the best report: a clean call's")
+	assert.Less(t, f.Media.MOSMin, mediaq.MOSGood, "the worst report: an impaired call's")
+	assert.Positive(t, f.Media.Classes[mediaq.ClassGood.String()], "clean calls")
+	assert.Positive(t, f.Media.Reports-f.Media.Classes[mediaq.ClassGood.String()], "impaired calls")
 }
 
 func readJSONLines(t *testing.T, path string) []map[string]any {

@@ -1,7 +1,11 @@
 // Package callgen places a steady mix of SIP calls through a proxy and
 // answers them itself: one sipgo user agent registers the callees with the
 // proxy and calls them through it, so a demo or a test needs no external
-// SIP tool. Each callee user stands for one outcome.
+// SIP tool. Each callee user stands for one outcome. With Config.Media,
+// answered calls carry RTP and RTCP both ways (internal/rtpua) to where
+// the proxy's SDP says: RTPEngine's ports when the proxy anchors media.
+// Call places one call and returns what became of it, media figures
+// included.
 package callgen
 
 import (
@@ -11,6 +15,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +23,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/siphon-otel/siphon-otel/internal/rtpua"
 )
 
 // Outcome is what a call is made to end in; the callee's user name decides.
@@ -38,14 +45,30 @@ var DefaultMix = map[Outcome]int{Answered: 40, AnsweredCallee: 20, Busy: 15, Can
 
 // Config configures a Generator.
 type Config struct {
-	Proxy    string        // the proxy's UDP address, host:port
-	Listen   string        // our UDP address (port 0: any free port)
-	Rate     float64       // calls started per second
+	Proxy string // the proxy's UDP address, host:port
+	// Listen is our UDP address (port 0: any free port); its host is also
+	// where the media endpoints listen.
+	Listen   string
+	Rate     float64       // calls started per second; 0: none but those placed with Call
 	Hold     time.Duration // talk time of answered calls (randomised +-50%)
 	Ring     time.Duration // ringing before the callee answers, or before the caller cancels
 	MaxCalls int           // calls in progress at most; above it a tick is skipped
 	Mix      map[Outcome]int
+	Media    *Media // nil: the SDP names a port nobody listens on, and no media flows
 	Logger   *slog.Logger
+}
+
+// Media makes answered calls carry media: the caller offers an rtpua
+// endpoint, the callee answers with one, and from the ACK to the hangup
+// each sends RTP and RTCP to the address the SDP it received names.
+type Media struct {
+	// Codecs are offered by the caller and taken by the callee, in order
+	// (default PCMU).
+	Codecs       []rtpua.Codec
+	RTCPInterval time.Duration // default 1 s
+	// Impair is what the network does to both sides' RTP of the generator's
+	// calls, by callee user (none: clean); each call draws its own seed.
+	Impair map[Outcome]rtpua.Impairment
 }
 
 // Stats counts calls by how they ended, as the caller saw them.
@@ -55,31 +78,43 @@ type Stats struct {
 
 // Generator is a running call generator.
 type Generator struct {
-	cfg      Config
-	ua       *sipgo.UserAgent
-	srv      *sipgo.Server
-	client   *sipgo.Client
-	dc       *sipgo.DialogClientCache
-	ds       *sipgo.DialogServerCache
-	addr     *net.UDPAddr
-	conn     net.PacketConn
-	proxy    sip.Uri
-	stats    Stats
-	wg       sync.WaitGroup // calls and the call loop
-	serving  sync.WaitGroup // the SIP server
-	stopOnce sync.Once
-	stop     chan struct{}
-	rng      *rand.Rand
-	rngMu    sync.Mutex
-	picks    []Outcome
+	cfg    Config
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	client *sipgo.Client
+	dc     *sipgo.DialogClientCache
+	ds     *sipgo.DialogServerCache
+	addr   *net.UDPAddr
+	host   netip.Addr
+	conn   net.PacketConn
+	proxy  sip.Uri
+	stats  Stats
+	// wg counts the call loop and the calls, both sides; Add only
+	// through track, so that none comes after Stop's Wait began
+	wg      sync.WaitGroup
+	trackMu sync.Mutex
+	stopped bool
+	serving sync.WaitGroup // the SIP server
+	stop    chan struct{}
+	rng     *rand.Rand
+	rngMu   sync.Mutex
+	picks   []Outcome
+	calls   sync.Map // Call-ID -> *placed: our own calls, for the callee's side
 }
 
-var sdp = []byte("v=0\r\no=demo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+// placed is one call of ours while it is up: what the callee's side
+// should do, and where it leaves its media figures.
+type placed struct {
+	opts   CallOptions
+	callee chan rtpua.Stats // buffered: the callee's side never waits
+}
+
+var staticSDP = []byte("v=0\r\no=demo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
 
 // Start listens, registers the callees and starts placing calls.
 func Start(ctx context.Context, cfg Config) (*Generator, error) {
-	if cfg.Rate <= 0 {
-		return nil, errors.New("callgen: rate must be positive")
+	if cfg.Rate < 0 {
+		return nil, errors.New("callgen: rate must not be negative")
 	}
 	if cfg.Mix == nil {
 		cfg.Mix = DefaultMix
@@ -89,6 +124,18 @@ func Start(ctx context.Context, cfg Config) (*Generator, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if m := cfg.Media; m != nil {
+		m2 := *m
+		if len(m2.Codecs) == 0 {
+			m2.Codecs = []rtpua.Codec{rtpua.PCMU}
+		}
+		for o, imp := range m2.Impair {
+			if err := imp.Validate(); err != nil {
+				return nil, fmt.Errorf("callgen: impairment of %s: %w", o, err)
+			}
+		}
+		cfg.Media = &m2
 	}
 	host, portStr, err := net.SplitHostPort(cfg.Proxy)
 	if err != nil {
@@ -111,6 +158,7 @@ func Start(ctx context.Context, cfg Config) (*Generator, error) {
 		return nil, fmt.Errorf("callgen: listen %s: %w", cfg.Listen, err)
 	}
 	g.conn, g.addr = conn, conn.LocalAddr().(*net.UDPAddr)
+	g.host = g.addr.AddrPort().Addr().Unmap()
 	if g.ua, err = sipgo.NewUA(sipgo.WithUserAgent("siphon-demo/1.0")); err != nil {
 		conn.Close()
 		return nil, err
@@ -143,8 +191,9 @@ func Start(ctx context.Context, cfg Config) (*Generator, error) {
 			return nil, err
 		}
 	}
-	g.wg.Add(1)
-	go g.loop()
+	if cfg.Rate > 0 && g.track() {
+		go g.loop()
+	}
 	return g, nil
 }
 
@@ -182,6 +231,12 @@ func (g *Generator) pick() Outcome {
 	return g.picks[g.rng.IntN(len(g.picks))]
 }
 
+func (g *Generator) seed() uint64 {
+	g.rngMu.Lock()
+	defer g.rngMu.Unlock()
+	return g.rng.Uint64()
+}
+
 func (g *Generator) loop() {
 	defer g.wg.Done()
 	t := time.NewTicker(time.Duration(float64(time.Second) / g.cfg.Rate))
@@ -194,33 +249,114 @@ func (g *Generator) loop() {
 			if g.stats.Active.Load() >= int64(g.cfg.MaxCalls) {
 				continue
 			}
-			g.stats.Active.Add(1)
-			g.stats.Placed.Add(1)
-			g.wg.Add(1)
+			o := g.pick()
+			opts := CallOptions{To: o, Hold: g.jitter(g.cfg.Hold)}
+			if g.cfg.Media != nil {
+				opts.Impair = g.cfg.Media.Impair[o]
+				opts.Impair.Seed = g.seed()
+			}
 			go func() {
-				defer g.wg.Done()
-				defer g.stats.Active.Add(-1)
-				g.call(g.pick())
+				if _, err := g.Call(context.Background(), opts); err != nil {
+					g.cfg.Logger.Debug("callgen: call", "err", err)
+				}
 			}()
 		}
 	}
 }
 
-// call places one call and plays the caller's part.
-func (g *Generator) call(o Outcome) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+// CallOptions shape one call.
+type CallOptions struct {
+	To Outcome // the callee user, which decides how the call ends
+	// Hold is the talk time of an answered call, after which the caller
+	// (or, calling AnsweredCallee, the callee) hangs up; default
+	// Config.Hold.
+	Hold time.Duration
+	// Impair is what the network does to both sides' RTP (with
+	// Config.Media).
+	Impair rtpua.Impairment
+}
+
+// CallResult is what became of a call.
+type CallResult struct {
+	CallID string
+	// Status is the final response to the INVITE: 200 when answered, 487
+	// when the caller cancelled (whether or not the 487 came).
+	Status int
+	// Caller and Callee are the media figures of an answered call's two
+	// endpoints (with Config.Media; Callee is nil if the callee's side did
+	// not hand them over in time).
+	Caller, Callee *rtpua.Stats
+}
+
+// calleeWait bounds the wait for the callee's media figures after the
+// hangup.
+const calleeWait = 5 * time.Second
+
+// Call places one call, plays the caller's part to its end (ringing,
+// cancelling, talking, hanging up as opts.To says; at once when the
+// generator stops) and returns what became of it. It counts the call in
+// Stats. err is a failure to place or end it, not a failure response.
+func (g *Generator) Call(ctx context.Context, opts CallOptions) (res CallResult, err error) {
+	if !g.track() {
+		return res, errStopped
+	}
+	defer g.wg.Done()
+	g.stats.Active.Add(1)
+	g.stats.Placed.Add(1)
+	defer g.stats.Active.Add(-1)
+	defer func() {
+		switch code := res.Status; {
+		case err != nil:
+			g.stats.Errors.Add(1)
+		case code == 200:
+			g.stats.Answered.Add(1)
+		case code == 486 || code == 600:
+			g.stats.Busy.Add(1)
+		case code == 404 || code == 480:
+			g.stats.NotFound.Add(1)
+		case code == 487:
+			g.stats.Cancelled.Add(1)
+		default:
+			g.stats.Failed.Add(1)
+		}
+	}()
+	if opts.Hold == 0 {
+		opts.Hold = g.cfg.Hold
+	}
+	if err := opts.Impair.Validate(); err != nil {
+		return res, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	res.CallID = g.newCallID()
+	body := staticSDP
+	var ep *rtpua.Endpoint
+	if m := g.cfg.Media; m != nil {
+		if ep, err = rtpua.Listen(g.host, m.Codecs...); err != nil {
+			return res, fmt.Errorf("callgen: %w", err)
+		}
+		defer func() {
+			if res.Caller == nil {
+				ep.Stop() // the call never got to media
+			}
+		}()
+		body = ep.Offer(uint64(time.Now().UnixNano()))
+	}
+	pl := &placed{opts: opts, callee: make(chan rtpua.Stats, 1)}
+	g.calls.Store(res.CallID, pl)
+	defer g.calls.Delete(res.CallID)
+
 	to := g.proxy
-	to.User = string(o)
-	sess, err := g.dc.Invite(ctx, to, sdp, sip.NewHeader("Content-Type", "application/sdp"))
+	to.User = string(opts.To)
+	callID := sip.CallIDHeader(res.CallID)
+	sess, err := g.dc.Invite(ctx, to, body, sip.NewHeader("Content-Type", "application/sdp"), &callID)
 	if err != nil {
-		g.fail(err)
-		return
+		return res, fmt.Errorf("callgen: invite: %w", err)
 	}
 	defer sess.Close()
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	if o == Cancelled {
+	if opts.To == Cancelled {
 		// give up after ringing, or at once when stopping
 		go func() {
 			select {
@@ -236,63 +372,126 @@ func (g *Generator) call(o Outcome) {
 	switch {
 	case err == nil:
 	case errors.As(err, &resp):
-		switch code := resp.Res.StatusCode; {
-		case code == 486 || code == 600:
-			g.stats.Busy.Add(1)
-		case code == 404 || code == 480:
-			g.stats.NotFound.Add(1)
-		case code == 487:
-			g.stats.Cancelled.Add(1)
-		default:
-			g.stats.Failed.Add(1)
-		}
-		return
+		res.Status = resp.Res.StatusCode
+		return res, nil
 	case wctx.Err() != nil && ctx.Err() == nil:
-		g.stats.Cancelled.Add(1)
-		return
+		res.Status = 487
+		return res, nil
 	default:
-		g.fail(err)
-		return
+		return res, fmt.Errorf("callgen: waiting for the answer: %w", err)
 	}
-	if err := sess.Ack(ctx); err != nil {
-		g.fail(err)
-		return
+	res.Status = 200
+	var (
+		remote rtpua.Remote
+		codec  rtpua.Codec
+	)
+	if ep != nil {
+		remote, err = rtpua.ParseSDP(sess.InviteResponse.Body())
+		if err == nil {
+			codec, err = ep.Choose(remote)
+		}
 	}
-	g.stats.Answered.Add(1)
-	if o == AnsweredCallee {
+	if aerr := sess.Ack(ctx); aerr != nil {
+		return res, fmt.Errorf("callgen: ack: %w", aerr)
+	}
+	if err != nil {
+		g.hangUp(sess)
+		return res, fmt.Errorf("callgen: the answer's SDP: %w", err)
+	}
+	if ep != nil {
+		cfg := rtpua.Config{RTCPInterval: g.cfg.Media.RTCPInterval, Impair: opts.Impair}
+		if err := ep.Start(remote, codec, cfg); err != nil {
+			g.hangUp(sess)
+			return res, fmt.Errorf("callgen: %w", err)
+		}
+	}
+	stopMedia := func() {
+		if ep != nil && res.Caller == nil {
+			s := ep.Stop()
+			res.Caller = &s
+		}
+	}
+	if opts.To == AnsweredCallee {
 		select { // the callee hangs up; stopping hangs up from our side
 		case <-sess.Context().Done():
-			return
+			stopMedia()
 		case <-g.stop:
+			stopMedia()
+			g.hangUp(sess)
 		}
 	} else {
 		select {
-		case <-time.After(g.jitter(g.cfg.Hold)):
+		case <-time.After(opts.Hold):
+			stopMedia()
+			g.hangUp(sess)
 		case <-g.stop:
+			stopMedia()
+			g.hangUp(sess)
 		case <-sess.Context().Done():
-			return
+			stopMedia()
 		}
 	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer bcancel()
+	if ep != nil {
+		select {
+		case s := <-pl.callee:
+			res.Callee = &s
+		case <-time.After(calleeWait):
+		}
+	}
+	return res, nil
+}
+
+var errStopped = errors.New("callgen: stopped")
+
+// track counts a call (or the loop) in g.wg, which Stop waits for, unless
+// Stop has begun: a WaitGroup must not go up from zero while a Wait runs.
+func (g *Generator) track() bool {
+	g.trackMu.Lock()
+	defer g.trackMu.Unlock()
+	if g.stopped {
+		return false
+	}
+	g.wg.Add(1)
+	return true
+}
+
+// hangUp sends the BYE of an answered call.
+func (g *Generator) hangUp(sess *sipgo.DialogClientSession) {
+	bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	if err := sess.Bye(bctx); err != nil && sess.Context().Err() == nil {
 		g.cfg.Logger.Debug("callgen: bye", "err", err)
 	}
 }
 
-func (g *Generator) fail(err error) {
-	g.stats.Errors.Add(1)
-	g.cfg.Logger.Debug("callgen: call", "err", err)
+func (g *Generator) newCallID() string {
+	g.rngMu.Lock()
+	defer g.rngMu.Unlock()
+	return fmt.Sprintf("%016x@%s", g.rng.Uint64(), g.host)
 }
 
 // onInvite plays the callee's part.
 func (g *Generator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if !g.track() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 503, "Service Unavailable", nil))
+		return
+	}
+	defer g.wg.Done()
 	dlg, err := g.ds.ReadInvite(req, tx)
 	if err != nil {
 		return
 	}
 	defer dlg.Close()
 	user := Outcome(req.Recipient.User)
+	// a call of ours says how to play it; another one plays by the user
+	opts := CallOptions{To: user, Hold: g.jitter(g.cfg.Hold)}
+	var pl *placed
+	if id := req.CallID(); id != nil {
+		if v, ok := g.calls.Load(id.Value()); ok {
+			pl = v.(*placed)
+			opts = pl.opts
+		}
+	}
 	if user == Failed {
 		_ = dlg.Respond(503, "Service Unavailable", nil)
 		return
@@ -321,22 +520,99 @@ func (g *Generator) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	case <-dlg.Context().Done():
 		return
 	}
-	if err := dlg.RespondSDP(sdp); err != nil {
+	ep, err := g.answer(dlg, req, opts)
+	if err != nil {
+		g.cfg.Logger.Debug("callgen: answer", "err", err)
 		return
 	}
+	// the stream ends before the call does: on the caller's BYE, or
+	// before our own
+	stopMedia := func() {
+		if ep != nil {
+			s := ep.Stop()
+			if pl != nil {
+				pl.callee <- s
+			}
+			ep = nil
+		}
+	}
+	defer stopMedia()
 	if user != AnsweredCallee {
-		<-dlg.Context().Done() // until the caller's BYE
+		select { // until the caller's BYE, which stopping sends
+		case <-dlg.Context().Done():
+		case <-g.stop:
+			// our own caller's BYE may be the one stopping cannot send
+			// any more: the media ends here, not at its MaxDuration
+		}
 		return
 	}
 	select {
-	case <-time.After(g.jitter(g.cfg.Hold)):
+	case <-time.After(opts.Hold):
 	case <-dlg.Context().Done():
 		return
 	case <-g.stop:
 	}
+	stopMedia()
 	bctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = dlg.Bye(bctx)
+}
+
+// ackWait bounds the wait for the caller's ACK (RFC 3261's 64*T1).
+const ackWait = 32 * time.Second
+
+// answer answers 200, and with Config.Media starts the callee's media
+// once the ACK came: an endpoint answering the offer's first format it
+// takes, sending to where the offer says. An offer it cannot take is
+// answered 488.
+func (g *Generator) answer(dlg *sipgo.DialogServerSession, req *sip.Request, opts CallOptions) (*rtpua.Endpoint, error) {
+	m := g.cfg.Media
+	if m == nil {
+		return nil, dlg.RespondSDP(staticSDP)
+	}
+	remote, err := rtpua.ParseSDP(req.Body())
+	if err != nil {
+		_ = dlg.Respond(488, "Not Acceptable Here", nil)
+		return nil, err
+	}
+	ep, err := rtpua.Listen(g.host, m.Codecs...)
+	if err != nil {
+		_ = dlg.Respond(500, "Server Internal Error", nil)
+		return nil, err
+	}
+	codec, err := ep.Choose(remote)
+	if err != nil {
+		ep.Stop()
+		_ = dlg.Respond(488, "Not Acceptable Here", nil)
+		return nil, err
+	}
+	states := dlg.StateRead()
+	if err := dlg.RespondSDP(rtpua.SDP(ep.RTPAddr(), uint64(time.Now().UnixNano()), codec)); err != nil {
+		ep.Stop()
+		return nil, err
+	}
+	// media from the ACK on: RTPEngine has the answer by then
+	timeout := time.After(ackWait)
+	for dlg.LoadState() != sip.DialogStateConfirmed {
+		select {
+		case <-states:
+		case <-dlg.Context().Done():
+			ep.Stop()
+			return nil, errors.New("callgen: the call ended before the ACK")
+		case <-timeout:
+			ep.Stop()
+			return nil, errors.New("callgen: no ACK")
+		}
+	}
+	// the same network both ways, but its own draws: the directions'
+	// losses and delays are independent
+	imp := opts.Impair
+	imp.Seed++
+	if err := ep.Start(remote, codec, rtpua.Config{RTCPInterval: m.RTCPInterval, Impair: imp}); err != nil {
+		ep.Stop()
+		return nil, err
+	}
+	return ep, nil
 }
 
 func (g *Generator) onBye(req *sip.Request, tx sip.ServerTransaction) {
@@ -351,7 +627,12 @@ func (g *Generator) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // Stop stops placing calls, hangs up or cancels the calls in progress and
 // waits for them (at most until ctx ends).
 func (g *Generator) Stop(ctx context.Context) error {
-	g.stopOnce.Do(func() { close(g.stop) })
+	g.trackMu.Lock()
+	if !g.stopped {
+		g.stopped = true
+		close(g.stop)
+	}
+	g.trackMu.Unlock()
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	var err error

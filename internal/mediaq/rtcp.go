@@ -39,15 +39,20 @@ func defaultClockRate(name string) uint32 {
 	return 8000
 }
 
+// NTP returns t's 64-bit NTP timestamp (RFC 3550 4), as an SR carries
+// it: seconds since 1900 (modulo 2^32) in the high half, the fraction of
+// a second in 1/2^32 s in the low half.
+func NTP(t time.Time) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900-01-01 to 1970-01-01, s
+	secs := uint64(t.Unix() + ntpEpochOffset)
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return secs<<32 | frac
+}
+
 // NTPShort returns the middle 32 bits of t's NTP timestamp (RFC 3550
 // 4): seconds since 1900 modulo 2^16 in the high half, the fraction in
 // 1/65536 s in the low half, as LSR and DLSR count.
-func NTPShort(t time.Time) uint32 {
-	const ntpEpochOffset = 2208988800 // 1900-01-01 to 1970-01-01, s
-	secs := uint64(t.Unix() + ntpEpochOffset)
-	frac := uint64(t.Nanosecond()) << 16 / 1e9
-	return uint32(secs<<16 | frac)
-}
+func NTPShort(t time.Time) uint32 { return uint32(NTP(t) >> 16) }
 
 // RoundTrip is RFC 3550 6.4.1's round-trip time A - LSR - DLSR in seconds,
 // with A the arrival time of the report block, LSR and DLSR from the

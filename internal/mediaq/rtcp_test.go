@@ -21,6 +21,8 @@ import (
 func TestRoundTripRFC3550(t *testing.T) {
 	arrival := time.Date(1995, 11, 10, 11, 33, 36, 500_000_000, time.UTC)
 	assert.Equal(t, uint32(0xb7108000), NTPShort(arrival))
+	// the whole timestamp, as an SR carries it: 3024992016.5 s since 1900
+	assert.Equal(t, uint64(3024992016)<<32|0x80000000, NTP(arrival))
 	rtt, ok := RoundTrip(arrival, 0xb7052000, 0x00054000)
 	require.True(t, ok)
 	assert.Equal(t, 6.125, rtt)

@@ -28,9 +28,11 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/receivers/hepreceiver"
 )
 
@@ -188,18 +190,24 @@ func startSipp(t testing.TB, scenario, transport string, localPort int, target s
 	return sipp.Start(t, scenario, transport, localPort, args...)
 }
 
-// hepSink is our hep receiver, in process, on a loopback port.
+// hepSink is our hep receiver, in process, on a loopback port, with its
+// own metrics (metrics.Sum: the names of its metadata.yaml).
 type hepSink struct {
 	Endpoint  string
 	Transport string
 	sink      *consumertest.LogsSink
+	metrics   *telemetry.Reader
 }
 
 func startHEP(t testing.TB, transport string) *hepSink {
 	t.Helper()
 	f := hepreceiver.NewFactory()
 	cfg := f.CreateDefaultConfig().(*hepreceiver.Config)
-	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}}
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	metrics, err := telemetry.NewReader(tel, filepath.Join(testenv.RepoRoot(), "receivers", "hepreceiver", "metadata.yaml"))
+	require.NoError(t, err)
+	h := &hepSink{Transport: transport, sink: &consumertest.LogsSink{}, metrics: metrics}
 	h.Endpoint = ports.Addr(t)
 	if transport == "udp" {
 		cfg.UDP.GetOrInsertDefault().Endpoint = h.Endpoint
@@ -210,7 +218,9 @@ func startHEP(t testing.TB, transport string) *hepSink {
 	}
 	cfg.Batch.Timeout = 20 * time.Millisecond
 	require.NoError(t, cfg.Validate())
-	r, err := f.CreateLogs(context.Background(), receivertest.NewNopSettings(f.Type()), cfg, h.sink)
+	set := receivertest.NewNopSettings(f.Type())
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	r, err := f.CreateLogs(context.Background(), set, cfg, h.sink)
 	require.NoError(t, err)
 	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })

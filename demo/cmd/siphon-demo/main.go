@@ -33,6 +33,7 @@ func main() {
 		fleet     = flag.Bool("fleet", false, "run otelcol-siphon on siphon:siphon-fleet.yaml for a real SIPhon fleet, no demo proxy or calls")
 		every     = flag.Duration("status", 2*time.Second, "status line interval")
 		duration  = flag.Duration("duration", 0, "stop by itself after this long (0: run until Ctrl-C)")
+		engine    = flag.String("rtpengine", "", "rtpengine-daemon binary anchoring the calls' media (default: rtpengine in PATH, when installed; \""+demo.NoRTPEngine+"\": no media)")
 	)
 	flag.Parse()
 	// sipgo logs through the default logger; its chatter is not the demo's
@@ -53,7 +54,7 @@ func main() {
 	}
 	fmt.Println("siphon-demo: starting otelcol-siphon, sipproxy and the call generator on 127.0.0.1 ...")
 	d, err := demo.Start(ctx, demo.Options{Collector: *collector, Proxy: *proxy, StateDir: state2,
-		Ports: demo.DefaultPorts, Rate: *rate, Hold: *hold,
+		Ports: demo.DefaultPorts, Rate: *rate, Hold: *hold, RTPEngine: *engine,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fail(err)
@@ -86,6 +87,7 @@ loop:
 	f := d.Final()
 	fmt.Printf("%d calls placed (%d answered, %d busy, %d cancelled, %d failed, %d not found, %d errors); %d CDRs written (calls and REGISTERs), %.0f calls in the KPIs, %d HEP packets sent to Homer, %.0f drops.\n",
 		f.Placed, f.Answered, f.Busy, f.Cancelled, f.Failed, f.NotFound, f.Errors, f.CDRs, f.KPICalls, f.HEPToHomer, f.Drops)
+	printMedia(f.Media)
 	fmt.Println("siphon-demo: stopped.")
 }
 
@@ -110,6 +112,16 @@ func runFleet(ctx context.Context, collector string) int {
 		return 1
 	}
 	return 0
+}
+
+// printMedia is the summary's media quality line.
+func printMedia(m demo.MediaStatus) {
+	if !m.On {
+		fmt.Println("No media quality figures: rtpengine was not in the media path (see the banner).")
+		return
+	}
+	fmt.Printf("Media quality from rtpengine's RTCP: %s (a third of the answered calls went through a network losing %.0f %% and jittering up to %s).\n",
+		m, 100*demo.DemoImpairment.LossRatio, demo.DemoImpairment.JitterSpread)
 }
 
 func fail(err error) {

@@ -6,7 +6,6 @@ package rtpengine
 import (
 	"context"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -60,13 +59,9 @@ func Run(t testing.TB, o Options) *Daemon {
 		o.NG = ports.Addr(t)
 	}
 	d := &Daemon{Addr: o.NG}
-	args := []string{"--foreground", "--log-stderr", "--table=-1", "--interface=127.0.0.1", "--listen-ng=" + d.Addr,
-		"--listen-cli=" + ports.Addr(t),
-		"--port-min=" + strconv.Itoa(o.PortMin), "--port-max=" + strconv.Itoa(o.PortMax), "--log-level=4"}
-	if o.Homer != "" {
-		args = append(args, "--homer="+o.Homer, "--homer-protocol=udp", "--homer-id="+strconv.Itoa(o.HomerID))
-	}
-	d.Process = testenv.Start(t, childproc.Spec{Path: "rtpengine", Log: filepath.Join(t.TempDir(), "rtpengine.log"), Args: args})
+	args := rtpengine.Daemon{Interface: "127.0.0.1", NG: d.Addr, CLI: ports.Addr(t), PortMin: o.PortMin, PortMax: o.PortMax,
+		Homer: o.Homer, HomerID: o.HomerID}.Args()
+	d.Process = testenv.Start(t, childproc.Spec{Path: rtpengine.DaemonBinary, Log: filepath.Join(t.TempDir(), "rtpengine.log"), Args: args})
 	testenv.WaitReady(t, d.Process, readyTimeout, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
