@@ -158,6 +158,40 @@ func TestBounds(t *testing.T) {
 	}
 }
 
+// TestEventsCap: an INVITE retransmitted 70 times keeps its first 64
+// messages as events and counts the rest as dropped; the final response
+// beyond the cap still ends the span and sets its code.
+func TestEventsCap(t *testing.T) {
+	h := startConnector(t, testConfig())
+	ld := sipflow.Logs("sbc-1")
+	f := sipflow.New(t, ld, t0, "chatty")
+	br := sipflow.Branch("chatty", "a", 1, "INVITE")
+	f.Request(0, addrA, addrP, "INVITE", 1, br, "", "")
+	for i := 1; i <= 70; i++ {
+		f.Request(float64(i)*0.1, addrA, addrP, "INVITE", 1, br, "", "")
+	}
+	f.Response(7.5, addrP, addrA, 486, "INVITE", 1, br, "p1")
+	f.Request(7.51, addrA, addrP, "ACK", 1, br, "p1", "")
+	h.replay(t, ld)
+	h.drain()
+
+	spans := h.spans()
+	in := one(t, spans, "INVITE", anyKind)
+	require.Len(t, in.events, maxEvents, "the events kept")
+	assert.Equal(t, 64, maxEvents, "the cap the README states")
+	assert.Equal(t, uint32(71+2-maxEvents), in.dropped, "71 INVITEs, the 486 and the ACK: the rest counted as dropped")
+	names := eventNames(in)
+	assert.Equal(t, "INVITE", names[0])
+	for i, n := range names[1:] {
+		assert.Equal(t, "INVITE(r)", n, "event %d", i+1)
+	}
+	assert.Equal(t, at(t0, 6.3), in.events[maxEvents-1].at, "the 63rd retransmission is the last kept")
+	assert.Equal(t, int64(486), in.attrs[record.AttrSIPResponseStatusCode], "the final response counts though its event was dropped")
+	assert.Equal(t, at(t0, 7.51), in.end, "to the ACK")
+	assert.Equal(t, int64(73), h.counter(t, "sipcall_records", attribute.String("outcome", "message")), "every message traced")
+	assertNothingLeft(t, h)
+}
+
 // rawSIP is a message record built from text (with the addresses of A->P).
 func rawSIP(t *testing.T, ld plog.Logs, at float64, text string) plog.LogRecord {
 	f := sipflow.New(t, ld, t0, "raw")
@@ -197,19 +231,18 @@ func TestBadInput(t *testing.T) {
 	assert.Equal(t, int64(2+9), h.counter(t, "sipcall_records", attribute.String("outcome", "message")))
 
 	spans := h.spans()
-	for _, s := range spans {
-		if s.trace == calltrace.TraceID("orphan-bye") && s.name == nameCall {
-			assert.Equal(t, true, s.attrs[record.AttrSIPCallPartial])
-			assert.Equal(t, at(t0, 1), s.start)
-			assert.Equal(t, at(t0, 1.05), s.end)
-			assert.NotContains(t, s.attrs, record.AttrSIPCallResult)
-		}
-		if s.trace == calltrace.TraceID("half") && s.name == "INVITE" && s.kind == client {
-			assert.Equal(t, at(t0, 3), s.start, "the response is its start")
-			assert.Equal(t, []string{"200"}, eventNames(s))
-			assert.Equal(t, addrP, s.attrs[record.AttrSourceAddress], "the request's ends, from the response's")
-		}
+	inTrace := func(key string) func(span) bool {
+		return func(s span) bool { return s.trace == calltrace.TraceID(key) }
 	}
+	orphan := one(t, where(spans, inTrace("orphan-bye")), nameCall, internal)
+	assert.Equal(t, true, orphan.attrs[record.AttrSIPCallPartial])
+	assert.Equal(t, at(t0, 1), orphan.start)
+	assert.Equal(t, at(t0, 1.05), orphan.end)
+	assert.NotContains(t, orphan.attrs, record.AttrSIPCallResult)
+	half := one(t, where(spans, inTrace("half")), "INVITE", client)
+	assert.Equal(t, at(t0, 3), half.start, "the response is its start")
+	assert.Equal(t, []string{"200"}, eventNames(half))
+	assert.Equal(t, addrP, half.attrs[record.AttrSourceAddress], "the request's ends, from the response's")
 	assert.Len(t, only(spans, nameCall, anyKind), 2, tree(spans))
 	assertNothingLeft(t, h)
 }

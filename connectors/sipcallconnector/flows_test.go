@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
 
@@ -113,7 +114,7 @@ func TestCallFlows(t *testing.T) {
 					record.AttrDestinationAddress: addrP, record.AttrDestinationPort: int64(5060), record.AttrSIPCallID: "call",
 					// the setup as this hop saw it
 					record.AttrSIPCallPostDialDelay: 1.201, record.AttrSIPCallSetupDuration: 5.001,
-					record.AttrSIPCallRingingDuration: 3.8}, in.attrs)
+					record.AttrSIPCallRingingDuration: 3.8, record.AttrSIPCallResult: "answered"}, in.attrs)
 				assert.Equal(t, ptrace.StatusCodeUnset, in.status)
 				out := one(t, spans, "INVITE", client)
 				assert.Equal(t, 4999*time.Millisecond, out.duration(), "P's INVITE to B's 200")
@@ -163,6 +164,68 @@ func TestCallFlows(t *testing.T) {
 				for _, s := range only(spans, "INVITE", anyKind) {
 					assert.Equal(t, ptrace.StatusCodeError, s.status)
 					assert.Equal(t, "SIP 503", s.statusMessage)
+				}
+			},
+		},
+		{
+			name: "603 is an error",
+			flow: func(f *sipflow.Flow) {
+				f.Invite(0)
+				f.Answer(0.8, addrB, 180, "b1")
+				f.Answer(3, addrB, 603, "b1")
+				f.ACKFailure(3.01, "b1")
+			},
+			want: callWant{key: "call", start: 0, end: 3.011, status: ptrace.StatusCodeError, statusMsg: "SIP 603",
+				root: map[string]any{record.AttrSIPCallResult: "rejected", record.AttrSIPResponseStatusCode: int64(603),
+					record.AttrSIPCallSetupDuration: 3.0, record.AttrSIPCallRingingDuration: 2.2},
+				txs: map[string]map[ptrace.SpanKind]int{"INVITE": twoHops(1)}},
+			check: func(t *testing.T, spans []span) {
+				invites := only(spans, "INVITE", anyKind)
+				assert.Len(t, invites, 2)
+				for _, s := range invites {
+					assert.Equal(t, ptrace.StatusCodeError, s.status, "%s %s", s.name, kindName(s.kind))
+					assert.Equal(t, "SIP 603", s.statusMessage)
+					assert.Equal(t, "rejected", s.attrs[record.AttrSIPCallResult], "the hop's result, for a sampler deciding on the setup spans")
+				}
+			},
+		},
+		{
+			name: "408 from the callee is an error",
+			flow: func(f *sipflow.Flow) {
+				f.Invite(0)
+				f.Answer(32, addrB, 408, "b1")
+				f.ACKFailure(32.01, "b1")
+			},
+			want: callWant{key: "call", start: 0, end: 32.011, status: ptrace.StatusCodeError, statusMsg: "SIP 408",
+				root: map[string]any{record.AttrSIPCallResult: "failed", record.AttrSIPResponseStatusCode: int64(408),
+					record.AttrSIPCallSetupDuration: 32.0},
+				txs: map[string]map[ptrace.SpanKind]int{"INVITE": twoHops(1)}},
+			check: func(t *testing.T, spans []span) {
+				invites := only(spans, "INVITE", anyKind)
+				assert.Len(t, invites, 2)
+				for _, s := range invites {
+					assert.Equal(t, ptrace.StatusCodeError, s.status, "%s %s", s.name, kindName(s.kind))
+					assert.Equal(t, "SIP 408", s.statusMessage)
+					assert.Equal(t, "failed", s.attrs[record.AttrSIPCallResult])
+				}
+			},
+		},
+		{
+			name: "404 is a failed call, not an error: its setup spans say failed",
+			flow: func(f *sipflow.Flow) {
+				f.Invite(0)
+				f.Answer(0.2, addrB, 404, "b1")
+				f.ACKFailure(0.21, "b1")
+			},
+			want: callWant{key: "call", start: 0, end: 0.211,
+				root: map[string]any{record.AttrSIPCallResult: "failed", record.AttrSIPResponseStatusCode: int64(404)},
+				txs:  map[string]map[ptrace.SpanKind]int{"INVITE": twoHops(1)}},
+			check: func(t *testing.T, spans []span) {
+				invites := only(spans, "INVITE", anyKind)
+				assert.Len(t, invites, 2)
+				for _, s := range invites {
+					assert.Equal(t, ptrace.StatusCodeUnset, s.status, "%s %s", s.name, kindName(s.kind))
+					assert.Equal(t, "failed", s.attrs[record.AttrSIPCallResult], "%s %s: what a sampler keeps failed calls by", s.name, kindName(s.kind))
 				}
 			},
 		},
@@ -231,12 +294,11 @@ func TestCallFlows(t *testing.T) {
 				txs: map[string]map[ptrace.SpanKind]int{"INVITE": twoHops(2), "ACK": twoHops(2), "PRACK": twoHops(1),
 					"UPDATE": twoHops(1), "INFO": twoHops(1), "REFER": twoHops(1), "BYE": twoHops(1)}},
 			check: func(t *testing.T, spans []span) {
-				for _, s := range only(spans, "INVITE", server) {
-					if s.attrs[record.AttrSIPCSeqNumber] == int64(3) {
-						assert.Equal(t, at(t0, 20), s.start, "the re-INVITE")
-						assert.Equal(t, 51*time.Millisecond, s.duration())
-					}
-				}
+				reinvite := where(only(spans, "INVITE", server), func(s span) bool { return s.attrs[record.AttrSIPCSeqNumber] == int64(3) })
+				require.Len(t, reinvite, 1, "the re-INVITE's server span: %s", tree(spans))
+				assert.Equal(t, at(t0, 20), reinvite[0].start)
+				assert.Equal(t, 51*time.Millisecond, reinvite[0].duration())
+				assert.NotContains(t, reinvite[0].attrs, record.AttrSIPCallResult, "a re-INVITE is no setup")
 				// B sent the UPDATE: P received it from B
 				up := one(t, spans, "UPDATE", server)
 				assert.Equal(t, addrB, up.attrs[record.AttrSourceAddress])

@@ -203,6 +203,17 @@ func only(spans []span, name string, kind ptrace.SpanKind) []span {
 	return out
 }
 
+// where returns the spans for which keep is true.
+func where(spans []span, keep func(span) bool) []span {
+	var out []span
+	for _, s := range spans {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // one returns the single span named name of kind kind.
 func one(t *testing.T, spans []span, name string, kind ptrace.SpanKind) span {
 	t.Helper()

@@ -47,8 +47,10 @@ func (b *batch) spans(n *node) ptrace.SpanSlice {
 }
 
 // codeStatus is a span's status for a final response code: an error for a
-// server or global failure (5xx, 6xx) and a request timeout (408); a busy
-// or declined callee is the call's outcome, not an error.
+// server or global failure (5xx, 6xx: 600 Busy Everywhere and 603 Decline
+// too, the callee refusing the call everywhere) and a request timeout
+// (408); another 4xx (486 Busy Here, 404, 487 after a CANCEL) or a 3xx is
+// the call's outcome, not an error (its sip.call.result says which).
 func codeStatus(st ptrace.Status, code int) {
 	if code >= 500 || code == 408 {
 		st.SetCode(ptrace.StatusCodeError)
@@ -87,7 +89,7 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	sp.SetEndTimestamp(pcommon.Timestamp(tx.spanEnd()))
 	a := sp.Attributes()
 	if tx.initial {
-		a.EnsureCapacity(14) // the setup and sip.scanner too
+		a.EnsureCapacity(15) // the setup, its result and sip.scanner too
 	} else {
 		a.EnsureCapacity(10)
 	}
@@ -106,9 +108,13 @@ func (t *tracer) txSpan(c *call, tx *txn) {
 	putEndpoint(a, record.AttrDestinationAddress, record.AttrDestinationPort, tx.dst)
 	a.PutStr(record.AttrSIPCallID, tx.callID)
 	if tx.initial && tx.hasRequest {
-		// the setup as this hop saw it, so that a tail sampler deciding on
-		// the setup spans (the root leaves at the call's end) can read it
+		// the setup and result as this hop saw them, so that a tail sampler
+		// deciding on the setup spans (the root leaves at the call's end)
+		// can read them
 		tx.setup().put(a)
+		if tx.code >= 200 {
+			a.PutStr(record.AttrSIPCallResult, calltrace.Result(tx.code))
+		}
 	}
 	if tx.scanner {
 		a.PutBool(record.AttrSIPScanner, true)
