@@ -192,6 +192,51 @@ func TestEventsCap(t *testing.T) {
 	assertNothingLeft(t, h)
 }
 
+// TestOutOfDialogFloodEvictsNoCall: out-of-dialog transactions have a
+// table of their own (out_of_dialog.max_transactions): a flood of twice as
+// many unanswered REGISTERs as it holds, among calls in flight that fill
+// max_calls, evicts REGISTERs, counted under their own reason, and no
+// call.
+func TestOutOfDialogFloodEvictsNoCall(t *testing.T) {
+	const calls, room = 10, 20
+	cfg := testConfig()
+	cfg.MaxCalls = calls
+	cfg.OutOfDialog.MaxTransactions = room
+	h := startConnector(t, cfg)
+	setup, flood, end := sipflow.Logs("sbc-1"), sipflow.Logs("sbc-1"), sipflow.Logs("sbc-1")
+	for i := range calls {
+		id := fmt.Sprint("call-", i)
+		f := sipflow.New(t, setup, t0, id)
+		f.Invite(0)
+		f.Answer(0.5, addrB, 180, "b1")
+		g := sipflow.New(t, end, t0, id)
+		g.Answer(20, addrB, 200, "b1")
+		g.ACK2xx(20.1, 1, "b1")
+		g.InDialog(30, "BYE", 2, "b1", true)
+	}
+	for i := range 2 * room {
+		id := fmt.Sprint("reg-", i)
+		sipflow.New(t, flood, t0, id).Request(1+float64(i)*0.01, addrA, addrP, "REGISTER", 1, sipflow.Branch(id, "a", 1, "REGISTER"), "", "")
+	}
+	h.replay(t, setup, flood)
+	assert.Zero(t, h.counter(t, "sipcall_evictions", attribute.String("reason", "max_calls")), "no call evicted by the flood")
+	assert.Equal(t, int64(room), h.counter(t, "sipcall_evictions", attribute.String("reason", "max_out_of_dialog_transactions")))
+	assert.Equal(t, int64(calls), h.state(t, tableCalls))
+	assert.Equal(t, int64(room), h.state(t, tableOutOfDialog))
+
+	h.replay(t, end)
+	h.drain()
+	roots := only(h.spans(), nameCall, internal)
+	assert.Len(t, roots, calls, tree(h.spans()))
+	for _, r := range roots {
+		assert.Equal(t, ptrace.StatusCodeUnset, r.status, "%s: %s", r.attrs[record.AttrSIPCallID], r.statusMessage)
+		assert.Equal(t, "answered", r.attrs[record.AttrSIPCallResult], r.attrs[record.AttrSIPCallID])
+	}
+	assert.Len(t, only(h.spans(), "REGISTER", anyKind), 2*room, "every REGISTER traced, the evicted ones when evicted")
+	assert.Equal(t, int64(room), h.counter(t, "sipcall_evictions", attribute.String("reason", "idle_timeout")), "the REGISTERs kept")
+	assertNothingLeft(t, h)
+}
+
 // rawSIP is a message record built from text (with the addresses of A->P).
 func rawSIP(t *testing.T, ld plog.Logs, at float64, text string) plog.LogRecord {
 	f := sipflow.New(t, ld, t0, "raw")

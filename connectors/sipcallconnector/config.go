@@ -28,8 +28,8 @@ type Config struct {
 	// out-of-dialog transaction without a final response: status error
 	// "timeout". An established call waits for its BYE (MaxCallDuration).
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// MaxCalls bounds the calls and out-of-dialog transactions in flight;
-	// a new one evicts the least recently active.
+	// MaxCalls bounds the calls in flight; a new one evicts the least
+	// recently active.
 	MaxCalls int `mapstructure:"max_calls"`
 	// MaxCallDuration evicts a call in flight for longer (a BYE never
 	// captured).
@@ -52,6 +52,10 @@ type Config struct {
 // each transaction a trace of its own.
 type OutOfDialogConfig struct {
 	Methods []string `mapstructure:"methods"`
+	// MaxTransactions bounds the out-of-dialog transactions in flight, in a
+	// table of their own so that a REGISTER or OPTIONS flood evicts its own
+	// kind, never a call; a new one evicts the least recently active.
+	MaxTransactions int `mapstructure:"max_transactions"`
 }
 
 // NodeConfig lists the addresses ("10.0.0.10", "10.0.0.10:5060",
@@ -80,6 +84,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxCalls < 1 {
 		errs = append(errs, errors.New("max_calls must be at least 1"))
+	}
+	if c.OutOfDialog.MaxTransactions < 1 {
+		errs = append(errs, errors.New("out_of_dialog.max_transactions must be at least 1"))
 	}
 	if c.MaxSpansPerCall < 2 {
 		errs = append(errs, errors.New("max_spans_per_call must be at least 2 (the root and one transaction)"))

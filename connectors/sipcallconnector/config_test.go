@@ -40,7 +40,7 @@ func TestConfigCustom(t *testing.T) {
 	assert.Equal(t, &Config{
 		FlushInterval: 5 * time.Second, Linger: 10 * time.Second, CDRWait: 0, IdleTimeout: 3 * time.Minute,
 		MaxCalls: 5000, MaxCallDuration: 2 * time.Hour, MaxSpansPerCall: 100, IncludeBody: true,
-		OutOfDialog: OutOfDialogConfig{Methods: []string{"REGISTER", "OPTIONS"}},
+		OutOfDialog: OutOfDialogConfig{Methods: []string{"REGISTER", "OPTIONS"}, MaxTransactions: 2000},
 		Nodes:       []NodeConfig{{Name: "sbc-1", Addresses: []string{"10.0.0.10", "10.0.0.11:5060", "[2001:db8::1]:5061"}}},
 	}, cfg)
 }
@@ -48,7 +48,7 @@ func TestConfigCustom(t *testing.T) {
 func TestConfigInvalid(t *testing.T) {
 	for name, want := range map[string][]string{
 		"zero_limits": {"flush_interval must be positive", "linger must be positive", "cdr_wait must not be negative",
-			"max_calls must be at least 1", "max_spans_per_call must be at least 2"},
+			"max_calls must be at least 1", "max_spans_per_call must be at least 2", "out_of_dialog.max_transactions must be at least 1"},
 		"dialog_method":     {"out_of_dialog.methods[1]: BYE belongs to an INVITE dialog"},
 		"lower_case_method": {`out_of_dialog.methods[0]: "register" is not an upper-case SIP method`},
 		"bad_nodes": {`nodes[0].addresses[0]: "not-an-ip" is neither an address nor an address:port`,

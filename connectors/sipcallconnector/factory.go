@@ -32,6 +32,9 @@ func createDefaultConfig() component.Config {
 		OutOfDialog: OutOfDialogConfig{
 			// OPTIONS is off: keep-alive pings are noise for most operators
 			Methods: []string{"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO"},
+			// some 1,500 transactions a second, each held for linger (32 s)
+			// after its final response
+			MaxTransactions: 50_000,
 		},
 	}
 }

@@ -359,6 +359,7 @@ func assertNothingLeft(t *testing.T, h *harness) {
 	h.c.mu.Lock()
 	defer h.c.mu.Unlock()
 	assert.Zero(t, h.c.tr.calls.Len())
+	assert.Zero(t, h.c.tr.oodCalls.Len())
 }
 
 func eventTimes(s span) []time.Time {

@@ -40,6 +40,7 @@ func FuzzRecords(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, step uint16) {
 		cfg := testConfig()
 		cfg.MaxCalls = 4
+		cfg.OutOfDialog.MaxTransactions = 3
 		cfg.MaxSpansPerCall = 6
 		var txs int64
 		h := noHooks()
@@ -55,8 +56,10 @@ func FuzzRecords(f *testing.F) {
 		addrs := []string{"192.0.2.1", "192.0.2.2", "fd00::1"}
 		now := t0
 		check := func() {
-			if tr.calls.Len() > cfg.MaxCalls || tr.ended.Len() > cfg.MaxCalls {
-				t.Fatalf("state over its bounds: %d calls, %d ended", tr.calls.Len(), tr.ended.Len())
+			if tr.calls.Len() > cfg.MaxCalls || tr.ended.Len() > cfg.MaxCalls ||
+				tr.oodCalls.Len() > cfg.OutOfDialog.MaxTransactions || tr.oodEnded.Len() > cfg.OutOfDialog.MaxTransactions {
+				t.Fatalf("state over its bounds: %d calls, %d ended, %d out of dialog, %d of them ended",
+					tr.calls.Len(), tr.ended.Len(), tr.oodCalls.Len(), tr.oodEnded.Len())
 			}
 			for _, s := range flatten(tr.take()) {
 				if s.trace.IsEmpty() || s.id.IsEmpty() || s.end.Before(s.start) {
@@ -102,8 +105,9 @@ func FuzzRecords(f *testing.F) {
 		tr.sweep(now.Add(cfg.MaxCallDuration * 2))
 		tr.sweep(now.Add(cfg.MaxCallDuration * 4))
 		check()
-		if tr.calls.Len() != 0 || tr.ended.Len() != 0 || txs != 0 {
-			t.Fatalf("state left after every lifetime passed: %d calls, %d ended, %d transactions", tr.calls.Len(), tr.ended.Len(), txs)
+		if tr.calls.Len()+tr.ended.Len()+tr.oodCalls.Len()+tr.oodEnded.Len() != 0 || txs != 0 {
+			t.Fatalf("state left after every lifetime passed: %d calls, %d ended, %d out of dialog, %d of them ended, %d transactions",
+				tr.calls.Len(), tr.ended.Len(), tr.oodCalls.Len(), tr.oodEnded.Len(), txs)
 		}
 	})
 }

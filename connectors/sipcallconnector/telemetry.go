@@ -55,13 +55,14 @@ type eviction string
 
 const (
 	evMaxCalls        eviction = "max_calls"
+	evMaxOutOfDialog  eviction = "max_out_of_dialog_transactions"
 	evMaxCallDuration eviction = "max_call_duration"
 	evMaxSpans        eviction = "max_spans_per_call"
 	evIdle            eviction = "idle_timeout"
 	evShutdown        eviction = "shutdown"
 )
 
-var evictions = []eviction{evMaxCalls, evMaxCallDuration, evMaxSpans, evIdle, evShutdown}
+var evictions = []eviction{evMaxCalls, evMaxOutOfDialog, evMaxCallDuration, evMaxSpans, evIdle, evShutdown}
 
 // table is a bounded state table (sipcall_state_entries).
 type table string

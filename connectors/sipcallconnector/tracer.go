@@ -119,9 +119,13 @@ type call struct {
 // tracer holds the calls in flight and builds their spans. It is not safe
 // for concurrent use.
 type tracer struct {
-	cfg        *Config
-	calls      *lru.Map[call]
-	ended      *lru.Map[time.Time] // keys whose root left, until when
+	cfg   *Config
+	calls *lru.Map[call]
+	ended *lru.Map[time.Time] // keys whose root left, until when
+	// out-of-dialog transactions and their ended keys: tables of their own,
+	// so that a flood of them evicts no call
+	oodCalls   *lru.Map[call]
+	oodEnded   *lru.Map[time.Time]
 	nodes      *lru.Map[node]
 	configured map[string]map[endpoint]struct{} // node name -> configured addresses
 	ood        map[string]bool
@@ -132,8 +136,11 @@ type tracer struct {
 
 func newTracer(cfg *Config, h hooks) *tracer {
 	t := &tracer{cfg: cfg, configured: map[string]map[endpoint]struct{}{}, ood: map[string]bool{}, hooks: h}
+	endedOut := func(string, *time.Time, string) { t.entries(tableEnded, -1) }
 	t.calls = lru.New(cfg.MaxCalls, t.onEvict)
-	t.ended = lru.New(cfg.MaxCalls, func(string, *time.Time, string) { t.entries(tableEnded, -1) })
+	t.ended = lru.New(cfg.MaxCalls, endedOut)
+	t.oodCalls = lru.New(cfg.OutOfDialog.MaxTransactions, t.onEvict)
+	t.oodEnded = lru.New(cfg.OutOfDialog.MaxTransactions, endedOut)
 	t.nodes = lru.New(maxNodes, func(string, *node, string) { t.entries(tableNodes, -1) })
 	for _, m := range cfg.OutOfDialog.Methods {
 		t.ood[m] = true
@@ -280,16 +287,27 @@ func (t *tracer) node(res pcommon.Resource, now time.Time) *node {
 	return n
 }
 
+// tables are the calls in flight and the ended keys of calls (ood false)
+// or of out-of-dialog transactions.
+func (t *tracer) tables(ood bool) (*lru.Map[call], *lru.Map[time.Time]) {
+	if ood {
+		return t.oodCalls, t.oodEnded
+	}
+	return t.calls, t.ended
+}
+
 // isEnded tells whether key's root already left (its late messages are not
 // traced).
-func (t *tracer) isEnded(key string, now time.Time) bool {
-	until, ok := t.ended.Peek(key)
+func (t *tracer) isEnded(key string, ood bool, now time.Time) bool {
+	_, ended := t.tables(ood)
+	until, ok := ended.Peek(key)
 	return ok && now.Before(*until)
 }
 
 // newCall starts tracing key.
 func (t *tracer) newCall(key string, ood bool, n *node, now time.Time) *call {
-	c := t.calls.Add(key, now)
+	calls, _ := t.tables(ood)
+	c := calls.Add(key, now)
 	*c = call{key: key, ood: ood, traceID: calltrace.TraceID(key), created: now, entry: n}
 	if ood {
 		t.entries(tableOutOfDialog, 1)
@@ -314,7 +332,7 @@ func (t *tracer) message(res pcommon.Resource, lr plog.LogRecord, now time.Time)
 	n := t.node(res, now)
 	c, ok := t.calls.Get(key, now)
 	if !ok {
-		if t.isEnded(key, now) {
+		if t.isEnded(key, false, now) {
 			return outMessageLate
 		}
 		switch {
@@ -342,9 +360,9 @@ func (t *tracer) outOfDialog(n *node, m *msg, now time.Time) outcome {
 		return outOutOfDialogOff
 	}
 	key := calltrace.OutOfDialogKey(m.callID, m.cseq, m.cseqMethod)
-	c, ok := t.calls.Get(key, now)
+	c, ok := t.oodCalls.Get(key, now)
 	if !ok {
-		if t.isEnded(key, now) {
+		if t.isEnded(key, true, now) {
 			return outMessageLate
 		}
 		c = t.newCall(key, true, n, now)
@@ -379,7 +397,8 @@ func (t *tracer) room(c *call) bool {
 	}
 	c.end = evMaxSpans
 	t.evicted(evMaxSpans)
-	t.calls.Remove(c.key, string(evMaxSpans))
+	calls, _ := t.tables(c.ood)
+	calls.Remove(c.key, string(evMaxSpans))
 	return false
 }
 
@@ -663,7 +682,7 @@ func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) out
 		c.cdrs = append(c.cdrs, rec)
 		return outCDR
 	}
-	if t.isEnded(key, now) {
+	if t.isEnded(key, false, now) {
 		t.cdrSpan(key, calltrace.TraceID(key), calltrace.RootSpanID(key), rec)
 		return outCDRLate
 	}
@@ -678,7 +697,7 @@ func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) out
 func (t *tracer) sweep(now time.Time) {
 	t.clock = now
 	cfg := t.cfg
-	t.calls.Sweep(func(_ string, c *call, touched time.Time) bool {
+	due := func(_ string, c *call, touched time.Time) bool {
 		idle := now.Sub(touched)
 		switch {
 		case now.Sub(c.created) >= cfg.MaxCallDuration:
@@ -697,21 +716,28 @@ func (t *tracer) sweep(now time.Time) {
 		}
 		t.evicted(c.end)
 		return true
-	})
-	t.ended.Sweep(func(_ string, until *time.Time, _ time.Time) bool { return !now.Before(*until) })
+	}
+	expired := func(_ string, until *time.Time, _ time.Time) bool { return !now.Before(*until) }
+	for _, ood := range []bool{false, true} {
+		calls, ended := t.tables(ood)
+		calls.Sweep(due)
+		ended.Sweep(expired)
+	}
 }
 
 // shutdown emits what is complete: the transactions that completed and the
 // calls that ended, without waiting; the rest is counted.
 func (t *tracer) shutdown(now time.Time) {
 	t.clock = now
-	t.calls.Sweep(func(_ string, c *call, _ time.Time) bool {
-		if !c.ended && c.messages > 0 && !(c.ood && c.allDone()) {
-			c.end = evShutdown
-			t.evicted(evShutdown)
-		}
-		return true
-	})
+	for _, calls := range []*lru.Map[call]{t.calls, t.oodCalls} {
+		calls.Sweep(func(_ string, c *call, _ time.Time) bool {
+			if !c.ended && c.messages > 0 && !(c.ood && c.allDone()) {
+				c.end = evShutdown
+				t.evicted(evShutdown)
+			}
+			return true
+		})
+	}
 }
 
 func (c *call) allEmitted() bool {
@@ -746,7 +772,10 @@ func (t *tracer) emitDone(c *call, now time.Time, linger time.Duration) {
 func (t *tracer) onEvict(key string, c *call, reason string) {
 	if reason == lru.ReasonCapacity {
 		c.end = evMaxCalls
-		t.evicted(evMaxCalls)
+		if c.ood {
+			c.end = evMaxOutOfDialog
+		}
+		t.evicted(c.end)
 	}
 	t.emitCall(c)
 	if c.ood {
@@ -764,9 +793,10 @@ func (t *tracer) onEvict(key string, c *call, reason string) {
 	if c.end != "" {
 		keep = t.cfg.MaxCallDuration
 	}
-	until, ok := t.ended.Peek(key)
+	_, ended := t.tables(c.ood)
+	until, ok := ended.Peek(key)
 	if !ok {
-		until = t.ended.Add(key, t.clock)
+		until = ended.Add(key, t.clock)
 		t.entries(tableEnded, 1)
 	}
 	*until = t.clock.Add(keep)
