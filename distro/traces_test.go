@@ -189,90 +189,129 @@ func startTracing(t *testing.T, j *jaeger.Server, env map[string]string, overlay
 }
 
 // TestCallTracesSampling: config.yaml with the call-traces.yaml overlay
-// (its decision wait shortened, no share of the other calls) keeps the
-// calls section 7 of docs/call-traces.md names, whole, and nothing else: a
-// 503 (an error), a call cancelled after 29.5 s of ringing, one with a
-// post-dial delay of 7 s, one from a scanner's User-Agent. Calls answered,
-// busy or cancelled after 5 s are dropped. The spans of a kept call that
+// (its decision wait shortened) keeps the calls section 7 of
+// docs/call-traces.md names, whole: a 503 (an error), a 404 (failed, no
+// error), a call cancelled after 29.5 s of ringing, one with a post-dial
+// delay of 7 s, one from a scanner's User-Agent. With no share of the other
+// calls, calls answered, busy or cancelled after 5 s are dropped; with all
+// of it, they are kept, by share-of-the-rest. The spans of a kept call that
 // leave after the decision (its BYE and its root, when it ends later)
 // follow it through the decision cache, as those of a dropped call do.
 func TestCallTracesSampling(t *testing.T) {
-	j := jaeger.Start(t)
-	col, hepAddr := startTracing(t, j, map[string]string{"SIPHON_TRACE_DECISION_WAIT": "3s", "SIPHON_TRACE_SAMPLE_PERCENT": "0"},
-		"siphon:call-traces.yaml")
-	base := time.Now().Add(-time.Minute) // capture times of the test's choosing, all in the past
-	calls := map[string]*hepCall{}
-	call := func(id string) *hepCall {
-		calls[id] = newHEPCall(t, base, id)
-		return calls[id]
-	}
-	call("answered").setup(1, 2, 200)
-	call("long-pdd").setup(7, 8, 200)
-	call("failed-503").setup(0, 0.5, 503)
-	call("busy").setup(0.3, 0.5, 486)
-	call("long-ringing").setup(0.5, 30.003, 487)
-	calls["long-ringing"].cancel(30)
-	call("short-ringing").setup(0.5, 5.503, 487)
-	calls["short-ringing"].cancel(5.5)
-	scan := call("scanner")
-	scan.ua = "friendly-scanner"
-	scan.setup(0, 0.2, 404)
-	for _, c := range calls {
-		c.send(hepAddr)
-	}
-	// every call decided (on its setup spans), then the two answered calls end
-	col.WaitMetric(60*time.Second, float64(len(calls)), "otelcol_processor_tail_sampling_global_count_traces_sampled", nil)
-	calls["answered"].bye(40)
-	calls["long-pdd"].bye(40)
-	calls["answered"].send(hepAddr)
-	calls["long-pdd"].send(hepAddr)
-
-	want := map[string]struct {
+	type kept struct {
 		spans  []string
 		policy string
+	}
+	whole := []string{"SIP call internal", "INVITE server", "INVITE client", "ACK server", "ACK client", "BYE server", "BYE client"}
+	failed := []string{"SIP call internal", "INVITE server", "INVITE client"}
+	cancelled := []string{"SIP call internal", "INVITE server", "INVITE client", "CANCEL server", "CANCEL client"}
+	always := map[string]kept{
+		"failed-503":   {failed, "setup-or-call-error"},
+		"failed-404":   {failed, "failed-call"},
+		"long-ringing": {cancelled, "cancelled-after-long-ringing"},
+		"long-pdd":     {whole, "long-post-dial-delay"},
+		"scanner":      {failed, "scanner"},
+	}
+	tests := []struct {
+		name, percent string
+		kept          map[string]kept // beyond always
+		dropped       []string
 	}{
-		"failed-503":   {[]string{"SIP call internal", "INVITE server", "INVITE client"}, "setup-or-call-error"},
-		"long-ringing": {[]string{"SIP call internal", "INVITE server", "INVITE client", "CANCEL server", "CANCEL client"}, "cancelled-after-long-ringing"},
-		"long-pdd": {[]string{"SIP call internal", "INVITE server", "INVITE client", "ACK server", "ACK client", "BYE server", "BYE client"},
-			"long-post-dial-delay"},
-		"scanner": {[]string{"SIP call internal", "INVITE server", "INVITE client"}, "scanner"},
+		{"no share of the rest", "0", nil, []string{"answered", "busy", "short-ringing"}},
+		{"all of the rest", "100", map[string]kept{"answered": {whole, "share-of-the-rest"},
+			"busy": {failed, "share-of-the-rest"}, "short-ringing": {cancelled, "share-of-the-rest"}}, nil},
 	}
-	for id, w := range want {
-		tr := traceOf(t, j, id)
-		// a late span may still be on its way to Jaeger
-		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			var err error
-			tr, err = j.Trace(calltrace.TraceID(id).String())
-			if assert.NoError(c, err) {
-				assert.ElementsMatch(c, w.spans, spanNames(tr), "%s kept whole", id)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := map[string]kept{}
+			for id, k := range always {
+				want[id] = k
 			}
-		}, 30*time.Second, 200*time.Millisecond)
-		n, err := col.Value("otelcol_processor_tail_sampling_count_traces_sampled", exposition.Labels{"policy": w.policy, "sampled": "true"})
-		require.NoError(t, err)
-		assert.Positive(t, n, "%s kept by %s", id, w.policy)
-	}
-	root := traceOf(t, j, "long-pdd").Find("SIP call")[0]
-	assert.InDelta(t, 7.0, root.Tags["sip.call.post_dial_delay"], 1e-6)
-	assert.InDelta(t, 29.5, traceOf(t, j, "long-ringing").Find("INVITE")[0].Tags["sip.call.ringing_duration"], 0.01)
-	assert.Equal(t, true, traceOf(t, j, "scanner").Find("SIP call")[0].Tags["sip.scanner"])
+			for id, k := range tt.kept {
+				want[id] = k
+			}
+			j := jaeger.Start(t)
+			col, hepAddr := startTracing(t, j, map[string]string{"SIPHON_TRACE_DECISION_WAIT": "3s", "SIPHON_TRACE_SAMPLE_PERCENT": tt.percent},
+				"siphon:call-traces.yaml")
+			base := time.Now().Add(-time.Minute) // capture times of the test's choosing, all in the past
+			calls := map[string]*hepCall{}
+			call := func(id string) *hepCall {
+				calls[id] = newHEPCall(t, base, id)
+				return calls[id]
+			}
+			call("answered").setup(1, 2, 200)
+			call("long-pdd").setup(7, 8, 200)
+			call("failed-503").setup(0, 0.5, 503)
+			call("failed-404").setup(0, 0.3, 404)
+			call("busy").setup(0.3, 0.5, 486)
+			call("long-ringing").setup(0.5, 30.003, 487)
+			calls["long-ringing"].cancel(30)
+			call("short-ringing").setup(0.5, 5.503, 487)
+			calls["short-ringing"].cancel(5.5)
+			scan := call("scanner")
+			scan.ua = "friendly-scanner"
+			scan.setup(0, 0.2, 404)
+			for _, c := range calls {
+				c.send(hepAddr)
+			}
+			// every call decided (on its setup spans), then the two answered calls end
+			col.WaitMetric(60*time.Second, float64(len(calls)), "otelcol_processor_tail_sampling_global_count_traces_sampled", nil)
+			calls["answered"].bye(40)
+			calls["long-pdd"].bye(40)
+			calls["answered"].send(hepAddr)
+			calls["long-pdd"].send(hepAddr)
 
-	// The dropped calls are decided before a call sent after all of them:
-	// once its root is in Jaeger, theirs would have been too.
-	col.WaitMetric(60*time.Second, float64(len(calls)), "otelcol_sipcall_spans", exposition.Labels{"span": "call"})
-	sentinel := newHEPCall(t, base, "sentinel")
-	sentinel.setup(0, 0.1, 503)
-	sentinel.send(hepAddr)
-	traceOf(t, j, "sentinel")
-	for _, id := range []string{"answered", "busy", "short-ringing"} {
-		_, err := j.Trace(calltrace.TraceID(id).String())
-		assert.ErrorIs(t, err, jaeger.ErrNotFound, "%s was not kept", id)
+			for id, w := range want {
+				tr := traceOf(t, j, id)
+				// a late span may still be on its way to Jaeger
+				require.EventuallyWithT(t, func(c *assert.CollectT) {
+					var err error
+					tr, err = j.Trace(calltrace.TraceID(id).String())
+					if assert.NoError(c, err) {
+						assert.ElementsMatch(c, w.spans, spanNames(tr), "%s kept whole", id)
+					}
+				}, 30*time.Second, 200*time.Millisecond)
+				n, err := col.Value("otelcol_processor_tail_sampling_count_traces_sampled", exposition.Labels{"policy": w.policy, "sampled": "true"})
+				require.NoError(t, err, "the series of policy %s", w.policy)
+				assert.Positive(t, n, "%s kept by %s", id, w.policy)
+			}
+			root := traceOf(t, j, "long-pdd").Find("SIP call")[0]
+			assert.InDelta(t, 7.0, root.Tags["sip.call.post_dial_delay"], 1e-6)
+			assert.InDelta(t, 29.5, traceOf(t, j, "long-ringing").Find("INVITE")[0].Tags["sip.call.ringing_duration"], 0.01)
+			assert.Equal(t, true, traceOf(t, j, "scanner").Find("SIP call")[0].Tags["sip.scanner"])
+			for _, s := range traceOf(t, j, "failed-404").Find("INVITE") {
+				assert.Equal(t, "failed", s.Tags["sip.call.result"], "the 404's %s INVITE span, what failed-call keeps it by", s.Kind)
+				assert.False(t, s.Error(), "a 404 is no error")
+			}
+
+			// every call was decided once, by its setup spans: with all of
+			// the rest kept, share-of-the-rest sampled each
+			share, err := col.Value("otelcol_processor_tail_sampling_count_traces_sampled",
+				exposition.Labels{"policy": "share-of-the-rest", "sampled": map[string]string{"0": "false", "100": "true"}[tt.percent]})
+			require.NoError(t, err, "share-of-the-rest's series")
+			assert.Equal(t, float64(len(calls)), share, "share-of-the-rest's decisions at %s %%", tt.percent)
+			kept, err := col.Value("otelcol_processor_tail_sampling_early_releases_from_cache_decision", exposition.Labels{"sampled": "true"})
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, kept, 2.0, "the long-PDD call's BYE and root followed its decision")
+			if len(tt.dropped) == 0 {
+				return
+			}
+			// The dropped calls are decided before a call sent after all of
+			// them: once its root is in Jaeger, theirs would have been too.
+			col.WaitMetric(60*time.Second, float64(len(calls)), "otelcol_sipcall_spans", exposition.Labels{"span": "call"})
+			sentinel := newHEPCall(t, base, "sentinel")
+			sentinel.setup(0, 0.1, 503)
+			sentinel.send(hepAddr)
+			traceOf(t, j, "sentinel")
+			for _, id := range tt.dropped {
+				_, err := j.Trace(calltrace.TraceID(id).String())
+				assert.ErrorIs(t, err, jaeger.ErrNotFound, "%s was not kept", id)
+			}
+			dropped, err := col.Value("otelcol_processor_tail_sampling_early_releases_from_cache_decision", exposition.Labels{"sampled": "false"})
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, dropped, 2.0, "the answered call's BYE and root followed its decision")
+		})
 	}
-	dropped, err := col.Value("otelcol_processor_tail_sampling_early_releases_from_cache_decision", exposition.Labels{"sampled": "false"})
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, dropped, 2.0, "the answered call's BYE and root followed its decision")
-	kept, err := col.Value("otelcol_processor_tail_sampling_early_releases_from_cache_decision", exposition.Labels{"sampled": "true"})
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, kept, 2.0, "the long-PDD call's BYE and root followed its decision")
 }
 
 // TestCallTracesThroughTiers: two agents (agent.yaml) in front of two
