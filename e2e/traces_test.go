@@ -258,7 +258,7 @@ func TestCallTraces(t *testing.T) {
 	phones := map[string]struct {
 		scenario string
 		calls    int
-	}{"alice": {"uas-answer", 2}, "bob": {"uas-busy", 1}, "carol": {"uas-ring", 2}}
+	}{"alice": {"uas-answer", 2}, "bob": {"uas-busy", 2}, "carol": {"uas-ring", 4}} // a call of each row
 	var uas []*sipp.Sipp
 	for user, ph := range phones {
 		port := ports.Port(t)
@@ -281,13 +281,19 @@ func TestCallTraces(t *testing.T) {
 			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"ACK", server}: 1, {"ACK", client}: 1, {"BYE", server}: 1, {"BYE", client}: 1}},
 		{"answered over TCP", "t1", "alice", "uac-call", []string{"-d", "500"}, "answered", 200, false,
 			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"ACK", server}: 1, {"ACK", client}: 1, {"BYE", server}: 1, {"BYE", client}: 1}},
-		{"busy", "u1", "bob", sipp.Expect(t, "uac-fail", 486), nil, "busy", 486, false,
+		{"busy over UDP", "u1", "bob", sipp.Expect(t, "uac-fail", 486), nil, "busy", 486, false,
 			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1}},
-		{"cancelled while ringing", "u1", "carol", "uac-cancel", nil, "cancelled", 487, false,
+		{"busy over TCP", "t1", "bob", sipp.Expect(t, "uac-fail", 486), nil, "busy", 486, false,
+			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1}},
+		{"cancelled while ringing over UDP", "u1", "carol", "uac-cancel", nil, "cancelled", 487, false,
+			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"CANCEL", server}: 1, {"CANCEL", client}: 1}},
+		{"cancelled while ringing over TCP", "t1", "carol", "uac-cancel", nil, "cancelled", 487, false,
 			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"CANCEL", server}: 1, {"CANCEL", client}: 1}},
 		// nobody answers within the proxy's invite_timeout: it cancels the
 		// callee's INVITE and answers the caller 408
-		{"timeout", "u1", "carol", sipp.Expect(t, "uac-fail", 408), nil, "failed", 408, true,
+		{"timeout over UDP", "u1", "carol", sipp.Expect(t, "uac-fail", 408), nil, "failed", 408, true,
+			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"CANCEL", client}: 1}},
+		{"timeout over TCP", "t1", "carol", sipp.Expect(t, "uac-fail", 408), nil, "failed", 408, true,
 			map[txKind]int{{"INVITE", server}: 1, {"INVITE", client}: 1, {"CANCEL", client}: 1}},
 	}
 	results := map[string]string{} // trace id -> result
@@ -396,7 +402,7 @@ func TestCallTraces(t *testing.T) {
 
 // TestCallTracesBadInput: what no call can be made of, sent to the
 // collector's HEP port: a message without a Call-ID, one without a CSeq, a
-// response without its request, a BYE of a dialog never seen, and 3,000
+// response without its request, a BYE of a dialog never seen, and 10,000
 // calls whose INVITE is never answered, with room for 500. Each is counted
 // in the collector's own metrics; the calls in flight stay at the bound
 // (the rest evicted and counted) and so does the memory; the collector goes
@@ -441,16 +447,19 @@ func TestCallTracesBadInput(t *testing.T) {
 	assert.Equal(t, true, ghost.Tags["sip.call.partial"])
 	before := rss()
 
-	const calls, room = 3000, 500
+	const calls, room = 10_000, 500
+	never := func(i int) string { return fmt.Sprintf("never-%05d", i) }
+	flood := time.Now()
 	for i := 0; i < calls; i += 100 {
 		var batch []string
 		for j := i; j < i+100; j++ {
-			batch = append(batch, sipMsg("INVITE", "1 INVITE", fmt.Sprintf("never-%04d", j), ""))
+			batch = append(batch, sipMsg("INVITE", "1 INVITE", never(j), ""))
 		}
 		send(batch...)
 	}
-	// the orphan and the first 2,500 go, least recently active first
-	r.col.WaitMetric(60*time.Second, calls+1-room, "otelcol_sipcall_evictions", map[string]string{"reason": "max_calls"})
+	// the orphan and the first 9,500 go, least recently active first
+	r.col.WaitMetric(120*time.Second, calls+1-room, "otelcol_sipcall_evictions", map[string]string{"reason": "max_calls"})
+	t.Logf("%d unanswered calls sent and evicted down to %d in %s", calls, room, time.Since(flood).Round(time.Millisecond))
 	inFlight, err := r.col.Value("otelcol_sipcall_state_entries", map[string]string{"state": "calls"})
 	require.NoError(t, err)
 	assert.Equal(t, float64(room), inFlight, "calls in flight at the bound")
@@ -463,7 +472,7 @@ func TestCallTracesBadInput(t *testing.T) {
 	assert.Less(t, after-before, 128e6, "memory stays bounded")
 
 	// the evicted calls are traced as such
-	for _, key := range []string{"orphan", "never-0000", fmt.Sprintf("never-%04d", calls-room-1)} {
+	for _, key := range []string{"orphan", never(0), never(calls - room - 1)} {
 		root := r.traceOf(key).Find("SIP call")[0]
 		assert.True(t, root.Error(), key)
 		assert.Equal(t, "evicted: max_calls", root.Tags["otel.status_description"], key)
