@@ -24,7 +24,7 @@ DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
 # Jaeger v2 (cmd/jaeger of jaegertracing/jaeger, pinned in tools/jaeger), the
 # tracing backend the call-trace system tests read back from
 JAEGER_BIN := $(TOOLS_BIN)/jaeger
-APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2
+APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2 tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
@@ -103,9 +103,10 @@ $(JAEGER_BIN): tools/jaeger/go.mod tools/jaeger/go.sum
 
 jaeger: $(JAEGER_BIN)
 
-$(BIN)/sipproxy $(BIN)/siphon-demo &: $(GO_SOURCES)
+$(BIN)/sipproxy $(BIN)/siphon-demo $(BIN)/sipladder &: $(GO_SOURCES)
 	$(GO) build -o $(BIN)/sipproxy ./proxy/cmd/sipproxy
 	$(GO) build -o $(BIN)/siphon-demo ./demo/cmd/siphon-demo
+	$(GO) build -o $(BIN)/sipladder ./cmd/sipladder
 
 run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo
 	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE)

@@ -245,14 +245,21 @@ func (d jsonTrace) trace() (Trace, error) {
 		}
 		tr.Spans = append(tr.Spans, sp)
 	}
-	sort.SliceStable(tr.Spans, func(i, j int) bool {
-		a, b := tr.Spans[i], tr.Spans[j]
+	return NewTrace(tr.ID, tr.Spans), nil
+}
+
+// NewTrace is the trace of id with spans, ordered as the client orders
+// them (by start, then name): for spans read from elsewhere, such as a span
+// file.
+func NewTrace(id string, spans []Span) Trace {
+	sort.SliceStable(spans, func(i, j int) bool {
+		a, b := spans[i], spans[j]
 		if !a.Start.Equal(b.Start) {
 			return a.Start.Before(b.Start)
 		}
 		return a.Name < b.Name
 	})
-	return tr, nil
+	return Trace{ID: id, Spans: spans}
 }
 
 // values turns the typed key-values into Go values.
