@@ -2,6 +2,7 @@
 // (/api/traces, the JSON the Jaeger UI reads), with each span's parent,
 // kind, tags, logs (OTLP span events) and times. The tests read Jaeger
 // through it (internal/testenv/jaeger), and sipladder draws calls from it.
+// Config is the in-memory Jaeger that the tests and the demo run.
 package jaegerapi
 
 import (
@@ -18,6 +19,56 @@ import (
 	"strings"
 	"time"
 )
+
+// config is Jaeger v2's configuration for the tests and the demo (an
+// OpenTelemetry Collector's, as cmd/jaeger/internal/all-in-one.yaml): OTLP in, straight into memory, the
+// query extension reading it. No batch processor, so that a span is
+// queryable as soon as it was received; no own metrics listener.
+const config = `service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  jaeger_query:
+    storage:
+      traces: memstore
+    # its own traces would go to OTLP on localhost:4317, where another
+    # test's collector may listen
+    enable_tracing: false
+    http:
+      endpoint: %q
+    grpc:
+      endpoint: %q
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: %q
+      http:
+        endpoint: %q
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+`
+
+// Config is the configuration of a Jaeger v2 (cmd/jaeger --config) that
+// keeps its traces in memory and listens on the addresses given: its query
+// service's HTTP (this client's QueryURL) and gRPC, OTLP over gRPC and HTTP.
+func Config(queryHTTP, queryGRPC, otlpGRPC, otlpHTTP string) string {
+	return fmt.Sprintf(config, queryHTTP, queryGRPC, otlpGRPC, otlpHTTP)
+}
 
 // Client queries one Jaeger query service.
 type Client struct {

@@ -7,7 +7,6 @@ package jaeger
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -38,49 +37,6 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-// config is Jaeger v2's configuration (an OpenTelemetry Collector's, as
-// cmd/jaeger/internal/all-in-one.yaml): OTLP in, straight into memory, the
-// query extension reading it. No batch processor, so that a span is
-// queryable as soon as it was received; no own metrics listener.
-const config = `service:
-  extensions: [jaeger_storage, jaeger_query]
-  pipelines:
-    traces:
-      receivers: [otlp]
-      exporters: [jaeger_storage_exporter]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-extensions:
-  jaeger_storage:
-    backends:
-      memstore:
-        memory:
-          max_traces: 100000
-  jaeger_query:
-    storage:
-      traces: memstore
-    # its own traces would go to OTLP on localhost:4317, where another
-    # test's collector may listen
-    enable_tracing: false
-    http:
-      endpoint: %q
-    grpc:
-      endpoint: %q
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: %q
-      http:
-        endpoint: %q
-exporters:
-  jaeger_storage_exporter:
-    trace_storage: memstore
-`
-
 // readyTimeout is how long Jaeger may take to start.
 const readyTimeout = 60 * time.Second
 
@@ -103,7 +59,7 @@ func Start(t testing.TB) *Server {
 	s.api = &jaegerapi.Client{QueryURL: s.QueryURL}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "jaeger.yaml")
-	if err := os.WriteFile(cfg, fmt.Appendf(nil, config, query, ports.Addr(t), s.OTLPGRPC, s.OTLPHTTP), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(jaegerapi.Config(query, ports.Addr(t), s.OTLPGRPC, s.OTLPHTTP)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s.Process = testenv.Start(t, childproc.Spec{Name: "jaeger", Path: Binary(t), Args: []string{"--config", cfg},
