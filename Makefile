@@ -108,8 +108,10 @@ $(BIN)/sipproxy $(BIN)/siphon-demo $(BIN)/sipladder &: $(GO_SOURCES)
 	$(GO) build -o $(BIN)/siphon-demo ./demo/cmd/siphon-demo
 	$(GO) build -o $(BIN)/sipladder ./cmd/sipladder
 
-run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo
-	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE)
+# Jaeger is used when `make jaeger` built it, never built here: the first
+# run stays as quick as it was.
+run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo $(BIN)/sipladder
+	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE) -jaeger $(JAEGER_BIN) -ladder $(BIN)/sipladder
 
 run-fleet: deps-go $(DISTRO_BIN) $(BIN)/siphon-demo
 	$(BIN)/siphon-demo -fleet -collector $(DISTRO_BIN)
