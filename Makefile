@@ -2,7 +2,7 @@
 #   make run    build otelcol-siphon and sipproxy and run the demo on loopback
 #   make test   everything the project tests
 # Every target installs what it needs: Go modules, the collector builder
-# (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus).
+# (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus, tmux ...).
 #
 # Plain `go test ./...` is the unit suite: hermetic, no peer, no built
 # binary. The system tests (real peers, the built collector) carry the build
