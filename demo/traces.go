@@ -53,6 +53,8 @@ func (d *Demo) startTraces(ctx context.Context) (args []string, env map[string]s
 	if o.Jaeger != "" {
 		if _, err := os.Stat(o.Jaeger); err != nil {
 			o.Jaeger = "" // not built: the traces go to the file alone
+		} else if o.Jaeger, err = filepath.Abs(o.Jaeger); err != nil { // it runs in its own dir
+			return nil, nil, err
 		}
 	}
 	if o.Jaeger != "" {

@@ -173,7 +173,9 @@ func draw(l *ladder, width int, color bool) string {
 			t.cv.text(center(i)-utf8.RuneCountInString(s)/2, s, bold)
 		}
 	}
-	line(names)
+	if strings.TrimSpace(names.String(false)) != "" { // no node known: no line for it
+		line(names)
+	}
 	line(addrs)
 
 	for i, m := range l.msgs {
