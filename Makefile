@@ -2,7 +2,7 @@
 #   make run    build otelcol-siphon and sipproxy and run the demo on loopback
 #   make test   everything the project tests
 # Every target installs what it needs: Go modules, the collector builder
-# (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus).
+# (ocb) and, for tests, Debian packages (kamailio, sip-tester, prometheus, tmux ...).
 #
 # Plain `go test ./...` is the unit suite: hermetic, no peer, no built
 # binary. The system tests (real peers, the built collector) carry the build
@@ -24,7 +24,7 @@ DISTRO_BIN := $(CURDIR)/distro/_build/otelcol-siphon
 # Jaeger v2 (cmd/jaeger of jaegertracing/jaeger, pinned in tools/jaeger), the
 # tracing backend the call-trace system tests read back from
 JAEGER_BIN := $(TOOLS_BIN)/jaeger
-APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2
+APT_PACKAGES := kamailio sip-tester prometheus sipvicious rtpengine-daemon systemd iproute2 tmux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 GO_SOURCES := $(shell find . -name '*.go' -not -path './distro/_build/*' -not -path './.tools/*' -not -path './tools/*') \
@@ -103,12 +103,15 @@ $(JAEGER_BIN): tools/jaeger/go.mod tools/jaeger/go.sum
 
 jaeger: $(JAEGER_BIN)
 
-$(BIN)/sipproxy $(BIN)/siphon-demo &: $(GO_SOURCES)
+$(BIN)/sipproxy $(BIN)/siphon-demo $(BIN)/sipladder &: $(GO_SOURCES)
 	$(GO) build -o $(BIN)/sipproxy ./proxy/cmd/sipproxy
 	$(GO) build -o $(BIN)/siphon-demo ./demo/cmd/siphon-demo
+	$(GO) build -o $(BIN)/sipladder ./cmd/sipladder
 
-run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo
-	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE)
+# Jaeger is used when `make jaeger` built it, never built here: the first
+# run stays as quick as it was.
+run: deps-go $(DISTRO_BIN) $(BIN)/sipproxy $(BIN)/siphon-demo $(BIN)/sipladder
+	$(BIN)/siphon-demo -collector $(DISTRO_BIN) -proxy $(BIN)/sipproxy -rate $(RATE) -jaeger $(JAEGER_BIN) -ladder $(BIN)/sipladder
 
 run-fleet: deps-go $(DISTRO_BIN) $(BIN)/siphon-demo
 	$(BIN)/siphon-demo -fleet -collector $(DISTRO_BIN)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -32,13 +33,16 @@ type Ports struct {
 	KPI, Homer                                 int
 	// rtpengine's control ports and media port range (media.go)
 	RTPEngineNG, RTPEngineCLI, MediaMin, MediaMax int
+	// Jaeger's query service (HTTP, gRPC) and OTLP (gRPC, HTTP)
+	JaegerQuery, JaegerQueryGRPC, JaegerOTLP, JaegerOTLPHTTP int
 }
 
 // DefaultPorts keep clear of SIPhon's and Prometheus's usual ones, so the
 // demo runs next to them.
 var DefaultPorts = Ports{ProxySIP: 5070, ProxyMetrics: 9190, ProxyAdmin: 9191,
 	HEP: 9060, CDRHTTP: 8082, CDRSyslog: 5514, Health: 13133, Telemetry: 8888, KPI: 9464, Homer: 9070,
-	RTPEngineNG: 9192, RTPEngineCLI: 9193, MediaMin: 16384, MediaMax: 17383}
+	RTPEngineNG: 9192, RTPEngineCLI: 9193, MediaMin: 16384, MediaMax: 17383,
+	JaegerQuery: 9194, JaegerQueryGRPC: 9195, JaegerOTLP: 4327, JaegerOTLPHTTP: 4328}
 
 // Options configure a demo.
 type Options struct {
@@ -52,6 +56,9 @@ type Options struct {
 	// RTPEngine is the rtpengine-daemon binary (default: rtpengine in
 	// PATH, when there; NoRTPEngine: none, no media)
 	RTPEngine string
+	// Jaeger is a jaeger binary (`make jaeger`): when it exists, the demo
+	// runs it and sends the call traces there too (traces.go)
+	Jaeger string
 }
 
 // Demo is a running demo.
@@ -59,6 +66,7 @@ type Demo struct {
 	opts      Options
 	collector *childproc.Process
 	proxy     *childproc.Process
+	jaeger    *childproc.Process
 	gen       *callgen.Generator
 	homer     *hepSink
 	final     Status
@@ -164,8 +172,14 @@ func Start(ctx context.Context, o Options) (d *Demo, err error) {
 		"SIPHON_SCRAPE_TARGETS": fmt.Sprintf(`["%s"]`, loop(p.ProxyMetrics)), "SIPHON_SCRAPE_INTERVAL": "5s",
 		"SIPHON_HOMER_ENDPOINT": loop(p.Homer), "SIPHON_KPI_FLUSH_INTERVAL": kpiFlush.String(),
 	}
-	d.collector, err = start(ctx, childproc.Spec{Name: "otelcol-siphon", Path: o.Collector, Args: []string{distro.HealthGate, "--config", "siphon:config.yaml"},
-		Env: env, Log: filepath.Join(o.StateDir, "otelcol-siphon.log")}, childproc.HTTPOK("http://"+loop(p.Health)+"/"))
+	traceArgs, traceEnv, err := d.startTraces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(env, traceEnv)
+	d.collector, err = start(ctx, childproc.Spec{Name: "otelcol-siphon", Path: o.Collector,
+		Args: append([]string{distro.HealthGate, "--config", "siphon:config.yaml"}, traceArgs...),
+		Env:  env, Log: filepath.Join(o.StateDir, "otelcol-siphon.log")}, childproc.HTTPOK("http://"+loop(p.Health)+"/"))
 	if err != nil {
 		return nil, err
 	}
@@ -286,6 +300,7 @@ func (d *Demo) Stop(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, stop(d.collector, 60*time.Second))
+	errs = append(errs, stop(d.jaeger, 10*time.Second)) // after the collector sent it the last spans
 	d.final.CDRs = countLines(filepath.Join(d.opts.StateDir, "collector", "cdr.jsonl"))
 	d.final.Media = d.mediaStatus()
 	if d.homer != nil {

@@ -4,6 +4,7 @@ package demo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -14,12 +15,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/siphon-otel/siphon-otel/demo/callgen"
 	"github.com/siphon-otel/siphon-otel/internal/childproc"
 	"github.com/siphon-otel/siphon-otel/internal/mediaq"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/jaeger"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipproxy"
 	"github.com/siphon-otel/siphon-otel/proxy/rtpengine"
@@ -44,8 +48,9 @@ func TestDemo(t *testing.T) {
 	for o := range callgen.DefaultMix {
 		mix[o] = 1 // every outcome about equally often: all of them show up
 	}
+	at.JaegerQuery, at.JaegerQueryGRPC, at.JaegerOTLP, at.JaegerOTLPHTTP = ports.Port(t), ports.Port(t), ports.Port(t), ports.Port(t)
 	d, err := Start(context.Background(), Options{Collector: collector.Binary(t), Proxy: sipproxy.Binary(t), StateDir: state,
-		Ports: at, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix})
+		Ports: at, Rate: 20, Hold: time.Second, Ring: 600 * time.Millisecond, Mix: mix, Jaeger: jaeger.Binary(t)})
 	require.NoError(t, err)
 	stopped := false
 	t.Cleanup(func() {
@@ -59,6 +64,7 @@ func TestDemo(t *testing.T) {
 		}
 	})
 	require.Eventually(t, func() bool { return d.Status().Placed >= 150 }, 30*time.Second, 100*time.Millisecond)
+	checkSampleCall(t, d)
 	live := d.Status()
 	assert.Positive(t, live.HEPIn, "HEP reaches the collector while calls run")
 	require.NoError(t, d.Stop(context.Background()), "every part exits cleanly")
@@ -104,6 +110,13 @@ func TestDemo(t *testing.T) {
 	sip := readJSONLines(t, filepath.Join(state, "collector", "sip.jsonl"))
 	assert.Equal(t, int64(len(sip)+len(cdrs)), f.HEPToHomer)
 	checkMedia(t, f, sip)
+	// every call one trace in the span file, its root saying how it ended
+	results := map[string]int64{}
+	for _, r := range callRoots(t, filepath.Join(state, "collector", "traces.jsonl")) {
+		results[r]++
+	}
+	t.Logf("call traces by result: %v", results)
+	assert.Equal(t, map[string]int64{"answered": f.Answered, "busy": f.Busy, "cancelled": f.Cancelled, "failed": f.Failed + f.NotFound}, results)
 }
 
 // checkMedia checks the media figures of the demo's final status: with
@@ -148,6 +161,56 @@ func checkMedia(t *testing.T, f Status, sip []map[string]any) {
 	assert.Less(t, f.Media.MOSMin, mediaq.MOSGood, "the worst report: an impaired call's")
 	assert.Positive(t, f.Media.Classes[mediaq.ClassGood.String()], "clean calls")
 	assert.Positive(t, f.Media.Reports-f.Media.Classes[mediaq.ClassGood.String()], "impaired calls")
+}
+
+// checkSampleCall: once an answered call's trace is in the span file, the
+// demo names it and the commands it prints draw its ladder, from the file
+// and from Jaeger.
+func checkSampleCall(t *testing.T, d *Demo) {
+	t.Helper()
+	ladder := testenv.GoBuild(t, "./cmd/sipladder")
+	var s Sample
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		var err error
+		s, err = d.SampleCall(ladder)
+		assert.NoError(c, err)
+	}, 30*time.Second, 200*time.Millisecond, "an answered call in the span file")
+	t.Logf("sample call %s, trace %s:\n  %s\n  %s", s.CallID, s.TraceID, s.FileCommand, s.JaegerCommand)
+	require.NotEmpty(t, s.JaegerCommand, "Jaeger runs: its command is printed")
+	for _, cmd := range []string{s.FileCommand, s.JaegerCommand} {
+		out, err := exec.Command("sh", "-c", cmd).CombinedOutput()
+		require.NoError(t, err, "%s:\n%s", cmd, out)
+		assert.Contains(t, string(out), "Call-ID    "+s.CallID, cmd)
+		assert.Contains(t, string(out), "trace      "+s.TraceID, cmd)
+		assert.Contains(t, string(out), "outcome    answered (200 OK)", cmd)
+		assert.Contains(t, string(out), "── INVITE ─", cmd)
+		assert.Contains(t, string(out), "── BYE ─", cmd)
+	}
+}
+
+// callRoots returns the sip.call.result of every call's root span in a
+// span file, each root once.
+func callRoots(t *testing.T, path string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var un ptrace.JSONUnmarshaler
+	out := map[string]string{} // root span id -> result
+	for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+		td, err := un.UnmarshalTraces(line)
+		require.NoError(t, err)
+		for _, rs := range td.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, sp := range ss.Spans().All() {
+					if sp.Name() == "SIP call" {
+						res, _ := sp.Attributes().Get("sip.call.result")
+						out[sp.SpanID().String()] = res.AsString()
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 func readJSONLines(t *testing.T, path string) []map[string]any {

@@ -44,6 +44,7 @@ type traceRig struct {
 	prom     *prometheus.Server
 	sipPort  int
 	hep, kpi string
+	state    string // SIPHON_STATE_DIR: traces.jsonl when an overlay writes the span file
 }
 
 // startTraceRig starts the rig; overlays go over config.yaml after the
@@ -51,11 +52,11 @@ type traceRig struct {
 func startTraceRig(t *testing.T, withProxy bool, overlays ...string) *traceRig {
 	r := &traceRig{t: t, jaeger: jaeger.Start(t), homer: hepsink.NewUDP(t, "127.0.0.1:0")}
 	overlay, env := r.jaeger.Collector(t)
-	r.hep, r.kpi = ports.Addr(t), ports.Addr(t)
+	r.hep, r.kpi, r.state = ports.Addr(t), ports.Addr(t), t.TempDir()
 	health, telemetry, cdrHTTP := ports.Addr(t), strconv.Itoa(ports.Port(t)), ports.Addr(t)
 	for k, v := range map[string]string{
 		"SIPHON_HEP_ENDPOINT": r.hep, "SIPHON_CDR_HTTP_ENDPOINT": cdrHTTP, "SIPHON_CDR_SYSLOG_ENDPOINT": ports.Addr(t),
-		"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": t.TempDir(),
+		"SIPHON_HEALTH_ENDPOINT": health, "SIPHON_TELEMETRY_PORT": telemetry, "SIPHON_STATE_DIR": r.state,
 		// an exemplar is served until the next flush replaces its point:
 		// long enough for several scrapes
 		"SIPHON_KPI_ENDPOINT": r.kpi, "SIPHON_KPI_FLUSH_INTERVAL": "5s", "SIPHON_HOMER_ENDPOINT": r.homer.Addr(),

@@ -34,6 +34,8 @@ func main() {
 		every     = flag.Duration("status", 2*time.Second, "status line interval")
 		duration  = flag.Duration("duration", 0, "stop by itself after this long (0: run until Ctrl-C)")
 		engine    = flag.String("rtpengine", "", "rtpengine-daemon binary anchoring the calls' media (default: rtpengine in PATH, when installed; \""+demo.NoRTPEngine+"\": no media)")
+		jaegerBin = flag.String("jaeger", ".tools/bin/jaeger", "jaeger binary (`make jaeger`): when it exists, the call traces go there too")
+		ladder    = flag.String("ladder", "bin/sipladder", "sipladder binary, for the command that draws a call")
 	)
 	flag.Parse()
 	// sipgo logs through the default logger; its chatter is not the demo's
@@ -54,19 +56,23 @@ func main() {
 	}
 	fmt.Println("siphon-demo: starting otelcol-siphon, sipproxy and the call generator on 127.0.0.1 ...")
 	d, err := demo.Start(ctx, demo.Options{Collector: *collector, Proxy: *proxy, StateDir: state2,
-		Ports: demo.DefaultPorts, Rate: *rate, Hold: *hold, RTPEngine: *engine,
+		Ports: demo.DefaultPorts, Rate: *rate, Hold: *hold, RTPEngine: *engine, Jaeger: *jaegerBin,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		fail(err)
 	}
 	fmt.Println("\nWhere to look:")
-	for _, w := range d.Where() {
+	for _, w := range append(d.Where(), d.TracesWhere()...) {
 		fmt.Printf("  %-42s %s\n", w[0], w[1])
+	}
+	if len(d.TracesWhere()) == 1 {
+		fmt.Println("  (`make jaeger` once, and the next `make run` sends the call traces to Jaeger too)")
 	}
 	fmt.Printf("\nPlacing %.1f calls/s (answered, busy, cancelled, failed, not found). Ctrl-C stops everything cleanly.\n\n", *rate)
 	t := time.NewTicker(*every)
 	defer t.Stop()
 	var lastPlaced int64
+	sampled := false
 	last := time.Now()
 loop:
 	for {
@@ -78,6 +84,9 @@ loop:
 			cps := float64(s.Placed-lastPlaced) / now.Sub(last).Seconds()
 			lastPlaced, last = s.Placed, now
 			fmt.Printf("\r\033[K%.1f calls/s | %s", cps, s)
+			if !sampled {
+				sampled = printSample(d, *ladder)
+			}
 		}
 	}
 	fmt.Println("\n\nsiphon-demo: hanging up, draining sipproxy and otelcol-siphon ...")
@@ -122,6 +131,21 @@ func printMedia(m demo.MediaStatus) {
 	}
 	fmt.Printf("Media quality from rtpengine's RTCP: %s (a third of the answered calls went through a network losing %.0f %% and jittering up to %s).\n",
 		m, 100*demo.DemoImpairment.LossRatio, demo.DemoImpairment.JitterSpread)
+}
+
+// printSample prints the first answered call whose trace is in the span
+// file and the commands that draw its ladder; false while there is none.
+func printSample(d *demo.Demo, ladder string) bool {
+	s, err := d.SampleCall(ladder)
+	if err != nil {
+		return false
+	}
+	fmt.Printf("\r\033[K\nA call as a trace: Call-ID %s, trace id %s. Its ladder:\n  %s\n", s.CallID, s.TraceID, s.FileCommand)
+	if s.JaegerCommand != "" {
+		fmt.Printf("  %s\n", s.JaegerCommand)
+	}
+	fmt.Println()
+	return true
 }
 
 func fail(err error) {

@@ -1,4 +1,4 @@
-package jaeger
+package jaegerapi
 
 import (
 	"encoding/json"
