@@ -1,6 +1,7 @@
 package mediaq
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -109,4 +110,74 @@ func SDPAudioCodec(sdp string) (Codec, bool) {
 		return c, true
 	}
 	return Codec{}, false
+}
+
+// SDPAudioEndpoint returns where the sender of an SDP body receives its
+// first audio stream: the m= line's port and the connection address
+// (media-level c=, else session-level), and the RTCP port (RFC 3605
+// a=rtcp, else the RTP port + 1, RFC 3550). ok is false without an audio
+// m= line with a port and an address (port 0 is a rejected stream).
+func SDPAudioEndpoint(sdp string) (rtp netip.AddrPort, rtcpPort uint16, ok bool) {
+	var (
+		session, media netip.Addr
+		port, rtcp     uint64
+		inAudio, seen  bool
+		inMedia        bool // past the session section
+	)
+	for rest := sdp; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "m="):
+			if inAudio {
+				rest = "" // the next media section
+				continue
+			}
+			inMedia = true
+			f := strings.Fields(line[2:])
+			if len(f) < 3 || f[0] != "audio" || seen {
+				continue
+			}
+			p, _, _ := strings.Cut(f[1], "/") // port/count
+			n, err := strconv.ParseUint(p, 10, 16)
+			if err != nil {
+				continue
+			}
+			inAudio, seen, port = true, true, n
+		case strings.HasPrefix(line, "c="):
+			// c=IN IP4 192.0.2.1[/ttl]
+			f := strings.Fields(line[2:])
+			if len(f) < 3 || f[0] != "IN" {
+				continue
+			}
+			host, _, _ := strings.Cut(f[2], "/")
+			a, err := netip.ParseAddr(host)
+			if err != nil {
+				continue
+			}
+			if inAudio {
+				media = a.Unmap()
+			} else if !inMedia {
+				session = a.Unmap()
+			}
+		case inAudio && strings.HasPrefix(line, "a=rtcp:"):
+			// a=rtcp:53020 [IN IP4 192.0.2.1]
+			p, _, _ := strings.Cut(line[len("a=rtcp:"):], " ")
+			if n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16); err == nil {
+				rtcp = n
+			}
+		}
+	}
+	addr := media
+	if !addr.IsValid() {
+		addr = session
+	}
+	if !seen || port == 0 || !addr.IsValid() {
+		return netip.AddrPort{}, 0, false
+	}
+	if rtcp == 0 && port < 65535 {
+		rtcp = port + 1
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), uint16(rtcp), true
 }
