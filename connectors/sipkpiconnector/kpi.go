@@ -150,7 +150,7 @@ type kpi struct {
 	entries  func(state string, delta int64)
 	// mediaReport counts the outcome of a record carrying a media report
 	mediaReport func(outcome string)
-	clock    time.Time // processing time of the current call, for eviction callbacks
+	clock       time.Time // processing time of the current call, for eviction callbacks
 }
 
 func newKPI(cfg *Config) *kpi {
