@@ -148,9 +148,10 @@ type kpi struct {
 	overflow func()
 	evicted  func(state, reason string)
 	entries  func(state string, delta int64)
+	clock    time.Time // processing time of the current call, for eviction callbacks
+
 	// mediaReport counts the outcome of a record carrying a media report
 	mediaReport func(outcome string)
-	clock       time.Time // processing time of the current call, for eviction callbacks
 }
 
 func newKPI(cfg *Config) *kpi {

@@ -613,7 +613,7 @@ func (a *Aggregator[T]) rtcp(lr plog.LogRecord, at, now time.Time, tag func() T)
 	f.jitter, f.hasJitter = num(attrs, record.AttrMediaJitter)
 	f.jitterAt8k = f.source == mediaq.SourceRTCP
 	f.rtt, f.hasRTT = num(attrs, record.AttrMediaRTT)
-	if est, _ := attrs.Get(record.AttrMediaEstimated); !(est.Type() == pcommon.ValueTypeBool && est.Bool()) {
+	if est, ok := attrs.Get(record.AttrMediaEstimated); !ok || est.Type() != pcommon.ValueTypeBool || !est.Bool() {
 		// a MOS the receiver estimated is done again here, with the
 		// call's codec and the stream's figures
 		f.mos, f.hasMOS = num(attrs, record.AttrMediaMOS)
