@@ -52,8 +52,8 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	c.kpi.entries = func(state string, d int64) {
 		tel.SipkpiStateEntries.Add(bg, d, metric.WithAttributes(attribute.String("state", state)))
 	}
-	c.kpi.mediaReport = func(outcome string) {
-		tel.SipkpiMediaReports.Add(bg, 1, metric.WithAttributes(attribute.String("outcome", outcome)))
+	c.kpi.mediaReport = func(outcome string, n int64) {
+		tel.SipkpiMediaReports.Add(bg, n, metric.WithAttributes(attribute.String("outcome", outcome)))
 	}
 	return c, nil
 }
@@ -129,6 +129,7 @@ func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 			counts["ignored"]++
 		}
 	}
+	c.kpi.reportMedia()
 	c.mu.Unlock()
 	for reason, n := range counts {
 		c.tel.SipkpiRecords.Add(context.Background(), n, metric.WithAttributes(attribute.String("reason", reason)))

@@ -150,14 +150,14 @@ type kpi struct {
 	entries  func(state string, delta int64)
 	clock    time.Time // processing time of the current call, for eviction callbacks
 
-	// mediaReport counts the outcome of a record carrying a media report
-	mediaReport func(outcome string)
+	// mediaReport counts the outcomes of records carrying a media report
+	mediaReport func(outcome string, n int64)
 }
 
 func newKPI(cfg *Config) *kpi {
 	k := &kpi{cfg: cfg, st: newStore(cfg, metricDefs(cfg)), flood: map[string]bool{},
 		invalid: func(string) {}, overflow: func() {}, evicted: func(string, string) {}, entries: func(string, int64) {},
-		mediaReport: func(string) {}}
+		mediaReport: func(string, int64) {}}
 	k.tx = lru.New(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
 		// A transaction that never completed still counts, as "none".
 		if !e.final && e.method != "ACK" {

@@ -101,6 +101,10 @@ type media struct {
 	// each Consume so that the tag function is made once
 	res, attrs pcommon.Map
 	tag        func() *dimSet
+	// outcomes of the reports of the records consumed, counted once a
+	// batch (reportMedia): a telemetry Add a record would cost more than
+	// the record
+	outcomes [callmedia.NumOutcomes]int64
 }
 
 func newMedia(k *kpi) *media {
@@ -140,10 +144,22 @@ func (k *kpi) mediaRecord(res pcommon.Map, lr plog.LogRecord, at, now time.Time)
 	}
 	k.clock, k.st.now = now, now
 	m.res, m.attrs = res, lr.Attributes()
-	if out := m.agg.Consume(lr, at, now, m.tag); out != callmedia.OutcomeNone {
-		k.mediaReport(out.String())
-	}
+	m.outcomes[m.agg.Consume(lr, at, now, m.tag)]++
 	m.res, m.attrs = pcommon.Map{}, pcommon.Map{}
+}
+
+// reportMedia counts the outcomes of the reports consumed since the last
+// call.
+func (k *kpi) reportMedia() {
+	if k.media == nil {
+		return
+	}
+	for o, n := range k.media.outcomes {
+		if o != int(callmedia.OutcomeNone) && n > 0 {
+			k.mediaReport(callmedia.Outcome(o).String(), n)
+		}
+	}
+	k.media.outcomes = [callmedia.NumOutcomes]int64{}
 }
 
 // streamEnded observes one stream's figures; its exemplars open the call's

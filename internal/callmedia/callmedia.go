@@ -134,14 +134,15 @@ const (
 	// OutcomeStreamLimit: the stream already had MaxReportsPerStream
 	// reports; not considered.
 	OutcomeStreamLimit
-	numOutcomes
+	// NumOutcomes is the number of Outcomes, for arrays indexed by them.
+	NumOutcomes
 )
 
-var outcomeNames = [numOutcomes]string{"none", "accepted", "unknown_call", "no_call_id", "no_figures",
+var outcomeNames = [NumOutcomes]string{"none", "accepted", "unknown_call", "no_call_id", "no_figures",
 	"malformed", "out_of_range", "stream_limit"}
 
 func (o Outcome) String() string {
-	if o < numOutcomes {
+	if o < NumOutcomes {
 		return outcomeNames[o]
 	}
 	return outcomeNames[0]
@@ -370,6 +371,10 @@ func (a *Aggregator[T]) message(lr plog.LogRecord, at, now time.Time, tag func()
 	}
 	body := sipmsg.Body(bodyOf(lr))
 	ep, codec, hasSDP := sdpOf(body)
+	answer := isResponse && method == "INVITE" && code >= 200
+	if !hasSDP && !initial && !answer {
+		return OutcomeNone // a 100, a 180, an ACK: nothing the call needs
+	}
 	c, ok := a.calls.Get(callID, now)
 	if !ok {
 		if !hasSDP && !initial {
@@ -384,7 +389,7 @@ func (a *Aggregator[T]) message(lr plog.LogRecord, at, now time.Time, tag func()
 	if c.callerTag == "" || initial {
 		c.callerTag = strings.Clone(fromTag)
 	}
-	if isResponse && method == "INVITE" && code >= 200 {
+	if answer {
 		c.answered = true
 	}
 	if !hasSDP {
