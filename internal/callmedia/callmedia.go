@@ -500,6 +500,9 @@ func (a *Aggregator[T]) report(lr plog.LogRecord, attrs pcommon.Map, method stri
 		return OutcomeNone
 	}
 	msg := bodyOf(lr)
+	if method == "BYE" && !mayHaveRTPStat(msg) {
+		return OutcomeNone // most BYEs: no header lookups
+	}
 	var codec mediaq.Codec
 	if method == "BYE" {
 		if c, ok := a.calls.Peek(callID); ok && c.hasCodec {
@@ -565,6 +568,22 @@ func (a *Aggregator[T]) report(lr plog.LogRecord, attrs pcommon.Map, method stri
 		}
 	}
 	return out
+}
+
+// mayHaveRTPStat is a quick look for an X-RTP-Stat or P-RTP-Stat header
+// before mediaq.FromSIP's header lookups: "rtp-stat" in any case.
+func mayHaveRTPStat(msg string) bool {
+	for off := 0; ; {
+		i := strings.IndexByte(msg[off:], '-')
+		if i < 0 {
+			return false
+		}
+		i += off
+		if i >= 3 && i+5 <= len(msg) && strings.EqualFold(msg[i-3:i+5], "rtp-stat") {
+			return true
+		}
+		off = i + 1
+	}
 }
 
 // figures is one stream's figures in one report.

@@ -528,3 +528,19 @@ func TestCodecLabel(t *testing.T) {
 		assert.Equal(t, want, CodecLabel(name), name)
 	}
 }
+
+func TestMayHaveRTPStat(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"BYE sip:a SIP/2.0\r\nX-RTP-Stat: PS=1\r\n\r\n": true,
+		"BYE sip:a SIP/2.0\r\np-rtp-stat: PS=1\r\n\r\n": true,
+		"BYE sip:a SIP/2.0\r\nX-RTP-STAT: PS=1\r\n\r\n": true,
+		"-rtp-stat": true,
+		"stat-":     false,
+		"rtp-stat":  true,
+		"BYE sip:a SIP/2.0\r\nMax-Forwards: 70\r\nCall-ID: a-b-c\r\n\r\n": false,
+		"rtp-sta": false,
+		"":        false,
+	} {
+		assert.Equal(t, want, mayHaveRTPStat(msg), "%q", msg)
+	}
+}
