@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -92,6 +93,7 @@ func BenchmarkMediaReport(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			var ms runtime.MemStats
 			var mallocs uint64
+			var cpu time.Duration // the process's CPU time (GC included), not the wall clock of a shared machine
 			for b.Loop() {
 				b.StopTimer()
 				c := start(b, bc.media)
@@ -100,11 +102,13 @@ func BenchmarkMediaReport(b *testing.B) {
 				}
 				runtime.ReadMemStats(&ms)
 				before := ms.Mallocs
+				cpuBefore := processCPU(b)
 				b.StartTimer()
 				for _, ld := range bc.timed {
 					consume(b, c, ld)
 				}
 				b.StopTimer()
+				cpu += processCPU(b) - cpuBefore
 				runtime.ReadMemStats(&ms)
 				mallocs += ms.Mallocs - before
 				// what it measures: every call's SDP kept, every report in
@@ -122,6 +126,7 @@ func BenchmarkMediaReport(b *testing.B) {
 			}
 			n := float64(b.N * bc.records)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/record")
+			b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/record")
 			b.ReportMetric(float64(mallocs)/n, "allocs/record")
 			b.ReportMetric(0, "ns/op")
 		})
@@ -173,4 +178,14 @@ func BenchmarkMediaMemory(b *testing.B) {
 		runtime.KeepAlive(k2)
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// processCPU is the CPU time the process used so far (user and system,
+// every thread).
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

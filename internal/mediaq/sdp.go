@@ -135,23 +135,27 @@ func SDPAudioEndpoint(sdp string) (rtp netip.AddrPort, rtcpPort uint16, ok bool)
 				continue
 			}
 			inMedia = true
-			f := strings.Fields(line[2:])
-			if len(f) < 3 || f[0] != "audio" || seen {
+			// m=audio <port>[/<count>] <proto> <fmt> ... (no allocation:
+			// every INVITE and answer of a call comes here)
+			media, rest, _ := strings.Cut(line[2:], " ")
+			portText, proto, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+			if media != "audio" || strings.TrimSpace(proto) == "" || seen {
 				continue
 			}
-			p, _, _ := strings.Cut(f[1], "/") // port/count
-			n, err := strconv.ParseUint(p, 10, 16)
+			portText, _, _ = strings.Cut(portText, "/")
+			n, err := strconv.ParseUint(portText, 10, 16)
 			if err != nil {
 				continue
 			}
 			inAudio, seen, port = true, true, n
 		case strings.HasPrefix(line, "c="):
 			// c=IN IP4 192.0.2.1[/ttl]
-			f := strings.Fields(line[2:])
-			if len(f) < 3 || f[0] != "IN" {
+			netType, rest, _ := strings.Cut(line[2:], " ")
+			_, host, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+			host, _, _ = strings.Cut(strings.TrimSpace(host), "/")
+			if netType != "IN" {
 				continue
 			}
-			host, _, _ := strings.Cut(f[2], "/")
 			a, err := netip.ParseAddr(host)
 			if err != nil {
 				continue
