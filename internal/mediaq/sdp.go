@@ -49,8 +49,11 @@ const MaxSDPPayloads = 32
 // from its a=rtpmap lines, else RFC 3551's static table (a dynamic type
 // without rtpmap has an empty name). Formats past MaxSDPPayloads are left
 // out; ok is false when the body has no audio m= line.
-func SDPCodecs(sdp string) (codecs []Codec, ok bool) {
-	inAudio := false
+func SDPCodecs(sdp string) (codecs []Codec, ok bool) { return sdpCodecs(sdp, nil) }
+
+// sdpCodecs is SDPCodecs appending to codecs (a caller's buffer).
+func sdpCodecs(sdp string, codecs []Codec) ([]Codec, bool) {
+	inAudio, ok := false, false
 	for rest := sdp; rest != ""; {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
@@ -101,7 +104,8 @@ func SDPCodecs(sdp string) (codecs []Codec, ok bool) {
 // carries speech: comfort noise (CN) and DTMF (telephone-event) are
 // passed over.
 func SDPAudioCodec(sdp string) (Codec, bool) {
-	codecs, _ := SDPCodecs(sdp)
+	var buf [MaxSDPPayloads]Codec // on the stack: every offer and answer of a call comes here
+	codecs, _ := sdpCodecs(sdp, buf[:0])
 	for _, c := range codecs {
 		switch strings.ToLower(c.Name) {
 		case "cn", "telephone-event", "":
