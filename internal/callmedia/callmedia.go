@@ -386,7 +386,7 @@ func (a *Aggregator[T]) message(lr plog.LogRecord, at, now time.Time, tag func()
 	if corr := record.Str(attrs, record.AttrSIPCorrelationID); corr != "" && corr != c.corr {
 		c.corr = strings.Clone(corr)
 	}
-	if c.callerTag == "" || initial {
+	if (c.callerTag == "" || initial) && fromTag != c.callerTag {
 		c.callerTag = strings.Clone(fromTag)
 	}
 	if answer {
