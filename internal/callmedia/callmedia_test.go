@@ -3,6 +3,7 @@ package callmedia
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"runtime"
 	"slices"
 	"testing"
@@ -543,4 +544,39 @@ func TestMayHaveRTPStat(t *testing.T) {
 	} {
 		assert.Equal(t, want, mayHaveRTPStat(msg), "%q", msg)
 	}
+}
+
+// TestSideOf: a reporter is placed by its exact endpoint (address and RTP
+// or RTCP port), else by its address when only one side has it; else it
+// cannot be told.
+func TestSideOf(t *testing.T) {
+	var c call
+	ep := func(s string, rtcp uint16) endpoint {
+		ap := netip.MustParseAddrPort(s)
+		return endpoint{addr: ap.Addr(), rtpPort: ap.Port(), rtcpP: rtcp}
+	}
+	c.addSDP(sideCaller, ep("127.0.0.1:4000", 4001))
+	c.addSDP(sideCallee, ep("127.0.0.2:5000", 5001))
+	c.addSDP(sideCallee, ep("127.0.0.1:6000", 6100)) // an anchor on the caller's address
+	for _, tt := range []struct {
+		addr string
+		want side
+	}{
+		{"127.0.0.1:4000", sideCaller},
+		{"127.0.0.1:4001", sideCaller},
+		{"127.0.0.1:6100", sideCallee},
+		{"127.0.0.1:6001", sideUnknown}, // not its RTCP port (a=rtcp said 6100); the address is on both sides
+		{"127.0.0.2:9999", sideCallee},  // by the address: only the callee's side has it
+		{"127.0.0.3:4000", sideUnknown},
+		{"[::1]:4000", sideUnknown},
+	} {
+		assert.Equal(t, tt.want, c.sideOf(netip.MustParseAddrPort(tt.addr)), tt.addr)
+	}
+	assert.Equal(t, sideUnknown, c.sideOf(netip.AddrPort{}))
+	// a party's endpoints beyond maxSDPs: the oldest goes
+	for i := range maxSDPs {
+		c.addSDP(sideCaller, ep(fmt.Sprintf("127.0.1.%d:7000", i), 7001))
+	}
+	assert.Equal(t, sideCallee, c.sideOf(netip.MustParseAddrPort("127.0.0.1:4000")), "forgotten: only the callee side (its anchor) has the address now")
+	assert.Equal(t, sideCaller, c.sideOf(netip.MustParseAddrPort("127.0.1.0:7000")))
 }
