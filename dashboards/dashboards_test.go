@@ -202,7 +202,7 @@ func known(t *testing.T) map[string]string {
 		addFamily(k, mf.GetName(), mf.GetType().String() == "HISTOGRAM", "sipproxy")
 	}
 	// the sipkpi connector, as the prometheus exporter names it.
-	for _, m := range append(sipkpiconnector.Metrics(), mediaMetrics(t)...) {
+	for _, m := range sipkpiconnector.Metrics() {
 		addFamily(k, promName(m), m.Histogram, "sipkpi")
 	}
 	// the collector's own telemetry: our components' metadata, and core.
@@ -258,38 +258,6 @@ func promName(m sipkpiconnector.Metric) string {
 		name += "_total"
 	}
 	return name
-}
-
-// mediaContract are sipkpi's media metrics as issue 17 fixed them in
-// advance, for the dashboards and rules written while sipkpi gains them
-// (branch media-kpi). Once sipkpi produces any sip.media.* metric, its own
-// list is the source and this one must agree with it (mediaMetrics);
-// delete it then.
-var mediaContract = []sipkpiconnector.Metric{
-	{Name: "sip.media.mos", Unit: "1", Histogram: true},
-	{Name: "sip.media.jitter", Unit: "s", Histogram: true},
-	{Name: "sip.media.packet_loss.ratio", Unit: "1", Histogram: true},
-	{Name: "sip.media.rtt", Unit: "s", Histogram: true},
-	{Name: "sip.media.streams", Unit: "{stream}"},
-}
-
-// mediaMetrics returns the media contract while sipkpi has no media
-// metric, and checks it against sipkpi's once it has.
-func mediaMetrics(t *testing.T) []sipkpiconnector.Metric {
-	t.Helper()
-	have := map[string]bool{}
-	for _, m := range sipkpiconnector.Metrics() {
-		if strings.HasPrefix(m.Name, "sip.media.") {
-			have[promName(m)] = true
-		}
-	}
-	if len(have) == 0 {
-		return mediaContract
-	}
-	for _, m := range mediaContract {
-		assert.True(t, have[promName(m)], "sipkpi serves no %s (issue 17's name): the dashboards and alerts/ read it", promName(m))
-	}
-	return nil
 }
 
 func addFamily(k map[string]string, name string, histogram bool, from string) {

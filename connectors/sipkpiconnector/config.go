@@ -25,6 +25,7 @@ type Config struct {
 	Transactions  TransactionsConfig `mapstructure:"transactions"`
 	Scanner       ScannerConfig      `mapstructure:"scanner"`
 	Duplicates    DuplicatesConfig   `mapstructure:"duplicates"`
+	Media         MediaConfig        `mapstructure:"media"`
 }
 
 // DuplicatesConfig drops a copy of a CDR counted within Window: delivery

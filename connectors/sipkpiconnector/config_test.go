@@ -60,6 +60,23 @@ func TestConfigCustom(t *testing.T) {
 		ExcludeSources: []string{"10.0.0.1", "192.168.0.0/16"}}, cfg.Scanner.Flood)
 	assert.Equal(t, []string{"friendly-scanner"}, cfg.Scanner.UserAgents)
 	assert.Equal(t, DuplicatesConfig{MaxEntries: 2000, Window: 30 * time.Minute}, cfg.Duplicates)
+	assert.Equal(t, MediaConfig{Enabled: true, Linger: 10 * time.Second, IdleTimeout: 45 * time.Second, CallTimeout: 2 * time.Hour,
+		MaxStreams: 3000, MaxCalls: 4000}, cfg.Media)
+}
+
+// TestConfigMedia: the media block is on by default, its bounds checked
+// only when it is on.
+func TestConfigMedia(t *testing.T) {
+	def := createDefaultConfig().(*Config).Media
+	assert.True(t, def.Enabled)
+	assert.Equal(t, 30*time.Second, def.Linger)
+	assert.Equal(t, time.Minute, def.IdleTimeout)
+	err := confmap.Validate(loadConfig(t, "bad_media"))
+	assert.ErrorContains(t, err, "media.linger, media.idle_timeout and media.call_timeout must be positive")
+	assert.ErrorContains(t, err, "media.max_streams and media.max_calls must be at least 1")
+	off := loadConfig(t, "media_off")
+	require.NoError(t, confmap.Validate(off))
+	assert.False(t, off.Media.Enabled)
 }
 
 func TestConfigInvalid(t *testing.T) {
@@ -70,6 +87,7 @@ func TestConfigInvalid(t *testing.T) {
 		"bad_prefix":         `"not-an-ip" is neither an address nor a prefix`,
 		"zero_limits":        `max_dimension_sets must be at least 1`,
 		"bad_duplicates":     `duplicates.window must be positive`,
+		"bad_media":          `media.max_streams and media.max_calls must be at least 1`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := confmap.Validate(loadConfig(t, name))

@@ -52,6 +52,9 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	c.kpi.entries = func(state string, d int64) {
 		tel.SipkpiStateEntries.Add(bg, d, metric.WithAttributes(attribute.String("state", state)))
 	}
+	c.kpi.mediaReport = func(outcome string, n int64) {
+		tel.SipkpiMediaReports.Add(bg, n, metric.WithAttributes(attribute.String("outcome", outcome)))
+	}
 	return c, nil
 }
 
@@ -87,6 +90,10 @@ func (c *kpiConnector) Shutdown(ctx context.Context) error {
 	close(c.stop)
 	<-c.done
 	c.stop = nil
+	// a stream still open ends now: cut short, it still counts
+	c.mu.Lock()
+	c.kpi.endMedia(c.now())
+	c.mu.Unlock()
 	if err := c.flush(ctx); err != nil {
 		c.logger.Warn("sipkpi: final flush refused", zap.Error(err))
 	}
@@ -110,13 +117,19 @@ func (c *kpiConnector) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 		switch lr.EventName() {
 		case record.EventCDR:
 			counts[c.kpi.cdr(res, lr, at, now)]++
+			c.kpi.mediaRecord(res, lr, at, now)
 		case record.EventSIPMessage:
 			c.kpi.message(res, lr.Attributes(), at, now)
+			c.kpi.mediaRecord(res, lr, at, now)
 			counts["sip_message"]++
+		case eventRTCP:
+			c.kpi.mediaRecord(res, lr, at, now)
+			counts["hep_rtcp"]++
 		default:
 			counts["ignored"]++
 		}
 	}
+	c.kpi.reportMedia()
 	c.mu.Unlock()
 	for reason, n := range counts {
 		c.tel.SipkpiRecords.Add(context.Background(), n, metric.WithAttributes(attribute.String("reason", reason)))

@@ -229,7 +229,11 @@ func TestInvalidRecordsAreCounted(t *testing.T) {
 	media.SetEventName(record.EventCDR)
 	media.Attributes().PutStr(record.AttrSIPRequestMethod, "MEDIA")
 	other := lrs.AppendEmpty()
-	other.SetEventName("hep.rtcp")
+	other.SetEventName("hep.log")
+	// RTCP without figures (the receiver could not read it, or an SR
+	// without report blocks) is a media report without figures
+	rtcp := lrs.AppendEmpty()
+	rtcp.SetEventName("hep.rtcp")
 	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
 
 	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records_invalid", attribute.String("reason", "message_no_call_id_or_cseq")))
@@ -237,6 +241,8 @@ func TestInvalidRecordsAreCounted(t *testing.T) {
 	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_invalid")))
 	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "cdr_other")))
 	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "ignored")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_records", attribute.String("reason", "hep_rtcp")))
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_media_reports", attribute.String("outcome", "no_figures")))
 	assert.Equal(t, 0, h.c.collect().MetricCount())
 }
 

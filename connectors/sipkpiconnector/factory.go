@@ -34,6 +34,7 @@ func createDefaultConfig() component.Config {
 		},
 		Transactions: TransactionsConfig{MaxEntries: 100_000, Timeout: 5 * time.Minute, Linger: 32 * time.Second},
 		Duplicates:   DuplicatesConfig{MaxEntries: 100_000, Window: 15 * time.Minute},
+		Media:        defaultMediaConfig(),
 		Scanner: ScannerConfig{
 			// the tools sipproxy blocks, so that its blocks and these
 			// detections agree

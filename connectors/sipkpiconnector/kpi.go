@@ -36,7 +36,7 @@ const (
 )
 
 func metricDefs(cfg *Config) []*metricDef {
-	return []*metricDef{
+	return append([]*metricDef{
 		mCalls: {name: "sip.calls", unit: "{call}", labels: []string{labelResult, labelStatusCode, labelInitiator},
 			description: "Calls (INVITE CDRs) by result class, final response code and who ended them."},
 		mCallDuration: {name: "sip.call.duration", unit: "s", isHistogram: true, bounds: cfg.Histograms.CallDuration,
@@ -60,7 +60,7 @@ func metricDefs(cfg *Config) []*metricDef {
 			description: "Sources flagged as SIP scanners, once per episode, by reason (user_agent, flood)."},
 		mScannerRequests: {name: "sip.scanner.requests", unit: "{request}", labels: []string{labelScannerReason},
 			description: "Requests from sources flagged as SIP scanners, by reason."},
-	}
+	}, mediaMetricDefs()...)
 }
 
 // The call result classes (label sip.call.result) are calltrace's, shared
@@ -141,6 +141,7 @@ type kpi struct {
 	uas      *sipscanner.Matcher // scanner.user_agents
 	excluded []netip.Prefix
 	flood    map[string]bool
+	media    *media // nil when media.enabled is false
 
 	// hooks for the connector's own telemetry
 	invalid  func(reason string)
@@ -148,11 +149,15 @@ type kpi struct {
 	evicted  func(state, reason string)
 	entries  func(state string, delta int64)
 	clock    time.Time // processing time of the current call, for eviction callbacks
+
+	// mediaReport counts the outcomes of records carrying a media report
+	mediaReport func(outcome string, n int64)
 }
 
 func newKPI(cfg *Config) *kpi {
 	k := &kpi{cfg: cfg, st: newStore(cfg, metricDefs(cfg)), flood: map[string]bool{},
-		invalid: func(string) {}, overflow: func() {}, evicted: func(string, string) {}, entries: func(string, int64) {}}
+		invalid: func(string) {}, overflow: func() {}, evicted: func(string, string) {}, entries: func(string, int64) {},
+		mediaReport: func(string, int64) {}}
 	k.tx = lru.New(cfg.Transactions.MaxEntries, func(_ string, e *txEntry, reason string) {
 		// A transaction that never completed still counts, as "none".
 		if !e.final && e.method != "ACK" {
@@ -178,6 +183,7 @@ func newKPI(cfg *Config) *kpi {
 	for _, m := range cfg.Scanner.Flood.Methods {
 		k.flood[m] = true
 	}
+	k.media = newMedia(k)
 	return k
 }
 
@@ -451,6 +457,7 @@ func (k *kpi) expire(now time.Time) {
 	window := k.cfg.Scanner.Flood.Window
 	k.sources.Sweep(func(_ string, _ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })
 	k.cdrs.Sweep(func(_ string, _ *struct{}, touched time.Time) bool { return now.Sub(touched) > k.cfg.Duplicates.Window })
+	k.expireMedia(now)
 }
 
 // duplicate tells whether a copy of the CDR lr was counted within the

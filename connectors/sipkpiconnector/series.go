@@ -31,7 +31,7 @@ const (
 )
 
 var fixedLabels = []string{labelResult, labelStatusCode, labelInitiator, labelMethod, labelMessageType,
-	labelScannerReason, labelRegEvent, labelOverflow}
+	labelScannerReason, labelRegEvent, labelOverflow, labelMediaCodec, labelMediaDirection, labelMediaClass}
 
 // metricDef describes one output metric.
 type metricDef struct {

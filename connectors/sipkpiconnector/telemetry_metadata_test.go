@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/siphon-otel/siphon-otel/internal/callmedia"
 	"github.com/siphon-otel/siphon-otel/internal/lru"
 )
 
@@ -51,6 +52,14 @@ func TestTelemetryAttributeValuesMatchMetadata(t *testing.T) {
 			assert.Contains(t, got, v, "%s: metadata.yaml declares %s=%q, which the code never sets", c.metric, c.attr, v)
 		}
 	}
+}
+
+// TestMediaOutcomesMatchMetadata: the outcome values of
+// sipkpi_media_reports are callmedia's outcomes, as metadata.yaml lists
+// them.
+func TestMediaOutcomesMatchMetadata(t *testing.T) {
+	md := loadTelemetryMetadata(t)
+	assert.ElementsMatch(t, callmedia.Outcomes(), md.enum(t, "sipkpi_media_reports", "outcome"))
 }
 
 type telemetryMetadata struct {

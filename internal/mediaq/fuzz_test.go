@@ -116,6 +116,9 @@ func FuzzFromSIP(f *testing.F) {
 		} else if ok {
 			checkReport(t, &r)
 		}
+		if rtp, _, ok := SDPAudioEndpoint(msg); ok {
+			assert.True(t, rtp.IsValid() && rtp.Port() != 0)
+		}
 		codecs, _ := SDPCodecs(msg)
 		assert.LessOrEqual(t, len(codecs), MaxSDPPayloads)
 		for _, c := range codecs {

@@ -21,6 +21,7 @@ package mediaq
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -180,6 +181,10 @@ type Report struct {
 	CallID   string
 	LocalID  string // RFC 6035 LocalID
 	RemoteID string // RFC 6035 RemoteID
+	// LocalAddr and RemoteAddr are RFC 6035's LocalAddr and RemoteAddr
+	// (IP= PORT=): the reporter's and its peer's media endpoints, by which
+	// a report is placed in its call's SDP; invalid when not given.
+	LocalAddr, RemoteAddr netip.AddrPort
 	// The reporter's own sending, from an RTCP sender report.
 	SenderPackets uint64
 	SenderOctets  uint64

@@ -2,6 +2,7 @@ package mediaq
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -140,8 +141,17 @@ func TestVQReportSamples(t *testing.T) {
 			}
 		})
 	}
+	// the reporter's and its peer's endpoints place a report in its call
+	r, err := ParseVQReport(string(fixture.Media("vq/rfc6035-session.txt")), Codec{})
+	require.NoError(t, err)
+	assert.Equal(t, netip.MustParseAddrPort("10.10.1.100:5000"), r.LocalAddr)
+	assert.Equal(t, netip.MustParseAddrPort("11.1.1.150:5002"), r.RemoteAddr)
+	r, err = ParseVQReport("VQSessionReport\nLocalAddr: IP=10.0.0.1 SSRC=1\nRemoteAddr: PORT=5 SSRC=2\nLocalMetrics:\nPacketLoss: NLR=1.0\n", Codec{})
+	require.NoError(t, err)
+	assert.False(t, r.LocalAddr.IsValid(), "no PORT")
+	assert.False(t, r.RemoteAddr.IsValid(), "no IP")
 	// the gigaset remote stream has no SessionDesc: the caller's codec
-	r, err := ParseVQReport(string(fixture.Media("vq/gigaset-wiki.txt")), Codec{})
+	r, err = ParseVQReport(string(fixture.Media("vq/gigaset-wiki.txt")), Codec{})
 	require.NoError(t, err)
 	assert.True(t, r.Streams[1].CodecAssumed)
 	assert.False(t, r.Streams[0].CodecAssumed)
@@ -341,6 +351,38 @@ func TestSDPCodecs(t *testing.T) {
 	many := "m=audio 4000 RTP/AVP" + strings.Repeat(" 96", 100) + " x 200\n"
 	codecs, _ = SDPCodecs(many)
 	assert.Len(t, codecs, MaxSDPPayloads)
+}
+
+func TestSDPAudioEndpoint(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 127.0.0.9\r\ns=-\r\n"
+	tests := []struct {
+		name, sdp string
+		rtp       string
+		rtcp      uint16
+		ok        bool
+	}{
+		{"session c=", head + "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\n", "127.0.0.1:40000", 40001, true},
+		{"media c= wins", head + "c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0\r\nc=IN IP4 127.0.0.2\r\n", "127.0.0.2:40000", 40001, true},
+		{"a=rtcp", head + "c=IN IP4 127.0.0.1\r\nm=audio 40000 RTP/AVP 0\r\na=rtcp:40100 IN IP4 127.0.0.1\r\n", "127.0.0.1:40000", 40100, true},
+		{"IPv6, LF ends", "v=0\nc=IN IP6 ::1\nm=audio 5004 RTP/AVP 8\n", "[::1]:5004", 5005, true},
+		{"video first", head + "c=IN IP4 127.0.0.1\r\nm=video 6000 RTP/AVP 96\r\nc=IN IP4 127.0.0.7\r\nm=audio 7000 RTP/AVP 0\r\n", "127.0.0.1:7000", 7001, true},
+		{"the first audio section only", head + "c=IN IP4 127.0.0.1\r\nm=audio 7000 RTP/AVP 0\r\nm=audio 8000 RTP/AVP 0\r\nc=IN IP4 127.0.0.3\r\n", "127.0.0.1:7000", 7001, true},
+		{"rejected stream", head + "c=IN IP4 127.0.0.1\r\nm=audio 0 RTP/AVP 0\r\n", "", 0, false},
+		{"no address", head + "m=audio 7000 RTP/AVP 0\r\n", "", 0, false},
+		{"bad address", head + "c=IN IP4 host.example\r\nm=audio 7000 RTP/AVP 0\r\n", "", 0, false},
+		{"no audio", head + "c=IN IP4 127.0.0.1\r\nm=video 7000 RTP/AVP 96\r\n", "", 0, false},
+		{"bad port", head + "c=IN IP4 127.0.0.1\r\nm=audio 70000 RTP/AVP 0\r\n", "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rtp, rtcp, ok := SDPAudioEndpoint(tt.sdp)
+			require.Equal(t, tt.ok, ok)
+			if ok {
+				assert.Equal(t, netip.MustParseAddrPort(tt.rtp), rtp)
+				assert.Equal(t, tt.rtcp, rtcp)
+			}
+		})
+	}
 }
 
 func TestMOSFromHEP(t *testing.T) {

@@ -211,7 +211,7 @@ func FromSIP(msg string, codec Codec) (r Report, ok bool, err error) {
 	if ct := sipmsg.FirstHeader(msg, "Content-Type"); ct != "" {
 		mt, _, _ := strings.Cut(ct, ";")
 		if strings.EqualFold(strings.TrimSpace(mt), VQContentType) {
-			r, err = ParseVQReport(sipBody(msg), codec)
+			r, err = ParseVQReport(sipmsg.Body(msg), codec)
 			if r.CallID == "" {
 				r.CallID = clip(sipmsg.FirstHeader(msg, "Call-ID"))
 			}
@@ -226,17 +226,6 @@ func FromSIP(msg string, codec Codec) (r Report, ok bool, err error) {
 		}
 	}
 	return Report{}, false, nil
-}
-
-// sipBody is what follows a message's header block.
-func sipBody(msg string) string {
-	if i := strings.Index(msg, "\r\n\r\n"); i >= 0 {
-		return msg[i+4:]
-	}
-	if i := strings.Index(msg, "\n\n"); i >= 0 {
-		return msg[i+2:]
-	}
-	return ""
 }
 
 // MOSFromHEP reads HEP3 chunk 0x20 (uint16 "MOS"), which the HEP

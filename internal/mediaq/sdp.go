@@ -1,6 +1,7 @@
 package mediaq
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -48,8 +49,11 @@ const MaxSDPPayloads = 32
 // from its a=rtpmap lines, else RFC 3551's static table (a dynamic type
 // without rtpmap has an empty name). Formats past MaxSDPPayloads are left
 // out; ok is false when the body has no audio m= line.
-func SDPCodecs(sdp string) (codecs []Codec, ok bool) {
-	inAudio := false
+func SDPCodecs(sdp string) (codecs []Codec, ok bool) { return sdpCodecs(sdp, nil) }
+
+// sdpCodecs is SDPCodecs appending to codecs (a caller's buffer).
+func sdpCodecs(sdp string, codecs []Codec) ([]Codec, bool) {
+	inAudio, ok := false, false
 	for rest := sdp; rest != ""; {
 		var line string
 		line, rest, _ = strings.Cut(rest, "\n")
@@ -100,7 +104,8 @@ func SDPCodecs(sdp string) (codecs []Codec, ok bool) {
 // carries speech: comfort noise (CN) and DTMF (telephone-event) are
 // passed over.
 func SDPAudioCodec(sdp string) (Codec, bool) {
-	codecs, _ := SDPCodecs(sdp)
+	var buf [MaxSDPPayloads]Codec // on the stack: every offer and answer of a call comes here
+	codecs, _ := sdpCodecs(sdp, buf[:0])
 	for _, c := range codecs {
 		switch strings.ToLower(c.Name) {
 		case "cn", "telephone-event", "":
@@ -109,4 +114,78 @@ func SDPAudioCodec(sdp string) (Codec, bool) {
 		return c, true
 	}
 	return Codec{}, false
+}
+
+// SDPAudioEndpoint returns where the sender of an SDP body receives its
+// first audio stream: the m= line's port and the connection address
+// (media-level c=, else session-level), and the RTCP port (RFC 3605
+// a=rtcp, else the RTP port + 1, RFC 3550). ok is false without an audio
+// m= line with a port and an address (port 0 is a rejected stream).
+func SDPAudioEndpoint(sdp string) (rtp netip.AddrPort, rtcpPort uint16, ok bool) {
+	var (
+		session, media netip.Addr
+		port, rtcp     uint64
+		inAudio, seen  bool
+		inMedia        bool // past the session section
+	)
+	for rest := sdp; rest != ""; {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		line = strings.TrimRight(line, "\r")
+		switch {
+		case strings.HasPrefix(line, "m="):
+			if inAudio {
+				rest = "" // the next media section
+				continue
+			}
+			inMedia = true
+			// m=audio <port>[/<count>] <proto> <fmt> ... (no allocation:
+			// every INVITE and answer of a call comes here)
+			media, rest, _ := strings.Cut(line[2:], " ")
+			portText, proto, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+			if media != "audio" || strings.TrimSpace(proto) == "" || seen {
+				continue
+			}
+			portText, _, _ = strings.Cut(portText, "/")
+			n, err := strconv.ParseUint(portText, 10, 16)
+			if err != nil {
+				continue
+			}
+			inAudio, seen, port = true, true, n
+		case strings.HasPrefix(line, "c="):
+			// c=IN IP4 192.0.2.1[/ttl]
+			netType, rest, _ := strings.Cut(line[2:], " ")
+			_, host, _ := strings.Cut(strings.TrimLeft(rest, " "), " ")
+			host, _, _ = strings.Cut(strings.TrimSpace(host), "/")
+			if netType != "IN" {
+				continue
+			}
+			a, err := netip.ParseAddr(host)
+			if err != nil {
+				continue
+			}
+			if inAudio {
+				media = a.Unmap()
+			} else if !inMedia {
+				session = a.Unmap()
+			}
+		case inAudio && strings.HasPrefix(line, "a=rtcp:"):
+			// a=rtcp:53020 [IN IP4 192.0.2.1]
+			p, _, _ := strings.Cut(line[len("a=rtcp:"):], " ")
+			if n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16); err == nil {
+				rtcp = n
+			}
+		}
+	}
+	addr := media
+	if !addr.IsValid() {
+		addr = session
+	}
+	if !seen || port == 0 || !addr.IsValid() {
+		return netip.AddrPort{}, 0, false
+	}
+	if rtcp == 0 && port < 65535 {
+		rtcp = port + 1
+	}
+	return netip.AddrPortFrom(addr, uint16(port)), uint16(rtcp), true
 }

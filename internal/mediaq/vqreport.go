@@ -1,6 +1,8 @@
 package mediaq
 
 import (
+	"errors"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -71,6 +73,11 @@ func ParseVQReport(body string, codec Codec) (Report, error) {
 			ssrc, ok, err := vqSSRC(value)
 			if err != nil {
 				return r, err
+			}
+			if name == "LocalAddr" {
+				r.LocalAddr = vqAddr(value)
+			} else {
+				r.RemoteAddr = vqAddr(value)
 			}
 			if ok && name == "LocalAddr" {
 				localSSRC, hasLocal = ssrc, true
@@ -153,6 +160,31 @@ func vqSSRC(value string) (uint32, bool, error) {
 	}
 	return 0, false, nil
 }
+
+// vqAddr reads the endpoint of "IP=10.0.0.1 PORT=5000 SSRC=...": invalid
+// when either is missing or unreadable (the endpoint only places the
+// report, it is no figure to refuse it for).
+func vqAddr(value string) netip.AddrPort {
+	var (
+		addr netip.Addr
+		port uint64
+		err  error = errNoPort
+	)
+	for k, v := range vqParams(value) {
+		switch k {
+		case "IP":
+			addr, _ = netip.ParseAddr(v)
+		case "PORT":
+			port, err = strconv.ParseUint(v, 10, 16)
+		}
+	}
+	if !addr.IsValid() || err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(addr.Unmap(), uint16(port))
+}
+
+var errNoPort = errors.New("no PORT")
 
 // vqParams yields the KEY=value pairs of a metrics line, separated by
 // white space; a value may be quoted (FMTP="annexb=no").

@@ -2,6 +2,7 @@ package record
 
 import (
 	"iter"
+	"math"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -77,4 +78,30 @@ func Node(res pcommon.Resource) string {
 func IsResponse(attrs pcommon.Map) bool {
 	_, ok := attrs.Get(AttrSIPResponseStatusCode)
 	return ok
+}
+
+// Str returns a string attribute's value, "" when absent or not a string.
+func Str(m pcommon.Map, key string) string {
+	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+// Int returns an integer attribute's value: an int, or a double holding a
+// whole number (a record that went through JSON).
+func Int(m pcommon.Map, key string) (int64, bool) {
+	v, ok := m.Get(key)
+	if !ok {
+		return 0, false
+	}
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		return v.Int(), true
+	case pcommon.ValueTypeDouble:
+		if d := v.Double(); d == math.Trunc(d) && math.Abs(d) < 1<<53 {
+			return int64(d), true
+		}
+	}
+	return 0, false
 }

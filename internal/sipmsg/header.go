@@ -162,3 +162,15 @@ func unquote(v string) string {
 	}
 	return v
 }
+
+// Body is what follows a message's header block (CRLF CRLF, or a bare
+// LF LF from a tool that wrote LF ends); "" when there is none.
+func Body(msg string) string {
+	if i := strings.Index(msg, "\r\n\r\n"); i >= 0 {
+		return msg[i+4:]
+	}
+	if i := strings.Index(msg, "\n\n"); i >= 0 {
+		return msg[i+2:]
+	}
+	return ""
+}

@@ -27,6 +27,7 @@ type TelemetryBuilder struct {
 	mu                       sync.Mutex
 	registrations            []metric.Registration
 	SipkpiDimensionOverflows metric.Int64Counter
+	SipkpiMediaReports       metric.Int64Counter
 	SipkpiRecords            metric.Int64Counter
 	SipkpiRecordsInvalid     metric.Int64Counter
 	SipkpiStateEntries       metric.Int64UpDownCounter
@@ -68,9 +69,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{measurement}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.SipkpiMediaReports, err = builder.meter.Int64Counter(
+		"otelcol_sipkpi_media_reports",
+		metric.WithDescription("Media reports (hep.rtcp records, RFC 6035 PUBLISH bodies, X-RTP-Stat and P-RTP-Stat headers) by what became of them (accepted, unknown_call, no_call_id, no_figures, malformed, out_of_range, stream_limit). [Development]"),
+		metric.WithUnit("{report}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.SipkpiRecords, err = builder.meter.Int64Counter(
 		"otelcol_sipkpi_records",
-		metric.WithDescription("Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, ignored). [Development]"),
+		metric.WithDescription("Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, hep_rtcp, ignored). [Development]"),
 		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
@@ -82,7 +89,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.SipkpiStateEntries, err = builder.meter.Int64UpDownCounter(
 		"otelcol_sipkpi_state_entries",
-		metric.WithDescription("Entries held in a bounded state table (transactions, setups, cdrs, sources). [Development]"),
+		metric.WithDescription("Entries held in a bounded state table (transactions, setups, cdrs, sources, media_calls, media_streams). [Development]"),
 		metric.WithUnit("{entry}"),
 	)
 	errs = errors.Join(errs, err)

@@ -37,10 +37,26 @@ func AssertEqualSipkpiDimensionOverflows(t *testing.T, tt *componenttest.Telemet
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualSipkpiMediaReports(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_sipkpi_media_reports",
+		Description: "Media reports (hep.rtcp records, RFC 6035 PUBLISH bodies, X-RTP-Stat and P-RTP-Stat headers) by what became of them (accepted, unknown_call, no_call_id, no_figures, malformed, out_of_range, stream_limit). [Development]",
+		Unit:        "{report}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_sipkpi_media_reports")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualSipkpiRecords(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_records",
-		Description: "Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, ignored). [Development]",
+		Description: "Log records consumed, by what was done with them (cdr_call, cdr_register, cdr_other, cdr_invalid, cdr_duplicate, sip_message, hep_rtcp, ignored). [Development]",
 		Unit:        "{record}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -72,7 +88,7 @@ func AssertEqualSipkpiRecordsInvalid(t *testing.T, tt *componenttest.Telemetry, 
 func AssertEqualSipkpiStateEntries(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_sipkpi_state_entries",
-		Description: "Entries held in a bounded state table (transactions, setups, cdrs, sources). [Development]",
+		Description: "Entries held in a bounded state table (transactions, setups, cdrs, sources, media_calls, media_streams). [Development]",
 		Unit:        "{entry}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

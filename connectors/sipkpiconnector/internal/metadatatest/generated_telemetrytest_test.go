@@ -20,11 +20,15 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.SipkpiDimensionOverflows.Add(context.Background(), 1)
+	tb.SipkpiMediaReports.Add(context.Background(), 1)
 	tb.SipkpiRecords.Add(context.Background(), 1)
 	tb.SipkpiRecordsInvalid.Add(context.Background(), 1)
 	tb.SipkpiStateEntries.Add(context.Background(), 1)
 	tb.SipkpiStateEvictions.Add(context.Background(), 1)
 	AssertEqualSipkpiDimensionOverflows(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSipkpiMediaReports(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSipkpiRecords(t, testTel,
