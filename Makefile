@@ -38,6 +38,16 @@ HEP_BENCH_PACKETS ?= 1000000
 CDR_BENCH_RECORDS ?= 100000
 # interleaved rounds of every CDR setup; the median is reported
 CDR_BENCH_ROUNDS ?= 3
+# make bench-hep: the ref otelcol-siphon is compared with (issue 18's
+# "today's main"), packets per run (350,000 = 50,000 calls), interleaved
+# rounds (median reported), the UDP sender's rate
+BENCH_BASE_HEP ?= 1e0aecb
+HEP_COLLECTOR_PACKETS ?= 350000
+HEP_COLLECTOR_ROUNDS ?= 3
+HEP_BENCH_UDP_RATE ?= 50000
+# built collectors by commit, shared by worktrees (bench/collector-at.sh)
+SIPHON_BENCH_BIN_CACHE ?= $(CURDIR)/.bench/bin
+export SIPHON_BENCH_BIN_CACHE
 # samples of each codec micro-benchmark, for benchstat
 BENCH_COUNT ?= 6
 MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid ./internal/mediaq
@@ -62,7 +72,7 @@ BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
 
-.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke generate deps-go deps-apt clean
+.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke bench-hep generate deps-go deps-apt clean
 
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
@@ -72,6 +82,8 @@ help:
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
 	@echo "make jaeger    build $(JAEGER_BIN) (Jaeger v2, tools/jaeger) for the call-trace tests"
 	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
+	@echo "make bench-hep otelcol-siphon's CPU per HEP packet into sipkpi against BENCH_BASE_HEP=$(BENCH_BASE_HEP), built once"
+	@echo "               (cached by commit in SIPHON_BENCH_BIN_CACHE), TCP and UDP (HEP_BENCH_UDP_RATE), $(HEP_COLLECTOR_ROUNDS) rounds"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
 deps-go:
@@ -164,7 +176,7 @@ test: unit race interop proxy-e2e e2e fuzz bench-smoke
 # no TCP packet lost); the figures of so small a run mean nothing.
 bench-smoke: deps-apt $(DISTRO_BIN)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100x ./internal/... ./receivers/... ./connectors/...
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
+	OTELCOL_SIPHON=$(DISTRO_BIN) HEP_BENCH_UDP_RATE=5000 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 700x -timeout 10m ./bench/
 	PROXY_BENCH_ROUNDS=1 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
 
 # The figures of BENCHMARKS.md, written to .bench/ (see BENCHMARKS.md for
@@ -185,6 +197,18 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 	$(GO) test $(INTEGRATION) -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
 	CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr.txt
 	$(GO) test $(INTEGRATION) -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
+	$(MAKE) bench-hep
+
+# otelcol-siphon against BENCH_BASE_HEP (built once, cached by commit), HEP
+# into sipkpi (and sipcall) over TCP and UDP, interleaved rounds: the
+# figures of BENCHMARKS.md, HEP to KPIs. HEP_BENCH_SETUPS, HEP_BENCH_PROFILE:
+# see bench/hep_collector_test.go.
+bench-hep: deps-go $(DISTRO_BIN) $(OCB)
+	mkdir -p .bench
+	base=$$(OCB=$(OCB) bench/collector-at.sh $(BENCH_BASE_HEP)) && \
+	OTELCOL_SIPHON=$(DISTRO_BIN) OTELCOL_SIPHON_BASE=$$base HEP_BENCH_ROUNDS=$(HEP_COLLECTOR_ROUNDS) \
+		HEP_BENCH_UDP_RATE=$(HEP_BENCH_UDP_RATE) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench HEPCollector \
+		-benchtime $(HEP_COLLECTOR_PACKETS)x -timeout 120m ./bench/ | tee .bench/hep-collector.txt
 
 generate:
 	cd tools && $(GO) mod download

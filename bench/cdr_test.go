@@ -154,7 +154,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	if err != nil {
 		b.Fatal(err)
 	}
-	profiled := profileCollector(b, pprofAddr)
+	profiled := profileCollector(b, pprofAddr, os.Getenv("CDR_BENCH_PROFILE"))
 	b.ResetTimer()
 	start := time.Now()
 	refused := postCDRs(b, url, contentType, b.N, per, rate, mode == "single", body)
@@ -203,11 +203,10 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 }
 
 // profileCollector saves a 5 s CPU profile of the collector, from now, to
-// $CDR_BENCH_PROFILE/<sub-benchmark>.prof when that is set; the returned
-// channel closes when it is written (at once when not profiling).
-func profileCollector(b *testing.B, addr string) <-chan struct{} {
+// dir/<sub-benchmark>.prof when dir is set; the returned channel closes
+// when it is written (at once when not profiling).
+func profileCollector(b *testing.B, addr, dir string) <-chan struct{} {
 	done := make(chan struct{})
-	dir := os.Getenv("CDR_BENCH_PROFILE")
 	if dir == "" {
 		close(done)
 		return done
@@ -220,7 +219,7 @@ func profileCollector(b *testing.B, addr string) <-chan struct{} {
 			return
 		}
 		defer resp.Body.Close()
-		out, err := os.Create(filepath.Join(dir, strings.ReplaceAll(strings.TrimPrefix(b.Name(), "BenchmarkCDRPath/"), "/", "-")+".prof"))
+		out, err := os.Create(filepath.Join(dir, profileName(b.Name())))
 		if err != nil {
 			b.Errorf("profile: %v", err)
 			return
@@ -231,6 +230,13 @@ func profileCollector(b *testing.B, addr string) <-chan struct{} {
 		}
 	}()
 	return done
+}
+
+// profileName is a sub-benchmark's profile file: its name without the
+// benchmark's, "/" as "-".
+func profileName(bench string) string {
+	_, sub, _ := strings.Cut(bench, "/")
+	return strings.ReplaceAll(sub, "/", "-") + ".prof"
 }
 
 // postCDRs sends n records in requests of per records, from several

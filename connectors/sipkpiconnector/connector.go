@@ -42,20 +42,38 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*
 	}
 	c := &kpiConnector{cfg: cfg, logger: set.Logger, next: next, tel: tel, now: time.Now, kpi: newKPI(cfg)}
 	bg := context.Background()
+	// The attribute sets are made once per value (a few states and
+	// reasons), not for every transaction added and evicted. The kpi calls
+	// these under c.mu, which guards the maps too.
+	reasons, states, evictions := attrCache[string]{}, attrCache[string]{}, attrCache[[2]string]{}
 	c.kpi.invalid = func(reason string) {
-		tel.SipkpiRecordsInvalid.Add(bg, 1, metric.WithAttributes(attribute.String("reason", reason)))
+		tel.SipkpiRecordsInvalid.Add(bg, 1, reasons.get(reason, func() attribute.Set { return attribute.NewSet(attribute.String("reason", reason)) }))
 	}
 	c.kpi.overflow = func() { tel.SipkpiDimensionOverflows.Add(bg, 1) }
 	c.kpi.evicted = func(state, reason string) {
-		tel.SipkpiStateEvictions.Add(bg, 1, metric.WithAttributes(attribute.String("state", state), attribute.String("reason", reason)))
+		tel.SipkpiStateEvictions.Add(bg, 1, evictions.get([2]string{state, reason}, func() attribute.Set {
+			return attribute.NewSet(attribute.String("state", state), attribute.String("reason", reason))
+		}))
 	}
 	c.kpi.entries = func(state string, d int64) {
-		tel.SipkpiStateEntries.Add(bg, d, metric.WithAttributes(attribute.String("state", state)))
+		tel.SipkpiStateEntries.Add(bg, d, states.get(state, func() attribute.Set { return attribute.NewSet(attribute.String("state", state)) }))
 	}
 	c.kpi.mediaReport = func(outcome string, n int64) {
 		tel.SipkpiMediaReports.Add(bg, n, metric.WithAttributes(attribute.String("outcome", outcome)))
 	}
 	return c, nil
+}
+
+// attrCache holds the measurement option of each attribute set by key.
+type attrCache[K comparable] map[K]metric.MeasurementOption
+
+func (a attrCache[K]) get(key K, set func() attribute.Set) metric.MeasurementOption {
+	o, ok := a[key]
+	if !ok {
+		o = metric.WithAttributeSet(set())
+		a[key] = o
+	}
+	return o
 }
 
 func (c *kpiConnector) Capabilities() consumer.Capabilities {

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -76,8 +77,18 @@ func codeLabel(code int64) string {
 	if code < 100 || code > 699 {
 		return "invalid"
 	}
-	return strconv.FormatInt(code, 10)
+	return codeLabels[code-100]
 }
+
+// codeLabels are the labels of codes 100..699, made once rather than for
+// every response.
+var codeLabels = func() []string {
+	l := make([]string, 600)
+	for i := range l {
+		l[i] = strconv.Itoa(100 + i)
+	}
+	return l
+}()
 
 // methodLabel keeps the label bounded: RFC 3261 methods and their
 // extensions; anything else is "other".
@@ -137,6 +148,8 @@ type kpi struct {
 	sources  *lru.Map[sourceEntry]
 	cdrs     *lru.Map[struct{}]  // CDRs counted within the duplicates window, by the hash of appendCDRKey
 	keyBuf   []byte              // appendCDRKey's scratch
+	txBuf    []byte              // message's transaction key
+	respBuf  []byte              // message's response key
 	extras   []string            // appendCDRKey's scratch
 	uas      *sipscanner.Matcher // scanner.user_agents
 	excluded []netip.Prefix
@@ -302,8 +315,14 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		k.invalid("message_not_request_or_response")
 		return
 	}
-	cseqStr := strconv.FormatInt(int64(cseq), 10)
-	txKey := callID + "\x00" + cseqStr + "\x00" + cseqMethod + "\x00" + str(attrs, record.AttrSIPViaBranch)
+	// The keys are built in reused buffers and looked up through views of
+	// them (lru.Map keeps no key it is given to look up): a message of a
+	// known transaction allocates none. setupKey is txKey's start.
+	k.txBuf = append(append(k.txBuf[:0], callID...), 0)
+	k.txBuf = strconv.AppendInt(k.txBuf, int64(cseq), 10)
+	setupLen := len(k.txBuf)
+	k.txBuf = append(append(append(append(k.txBuf, 0), cseqMethod...), 0), str(attrs, record.AttrSIPViaBranch)...)
+	txKey, setupKey := view(k.txBuf), view(k.txBuf[:setupLen])
 	corr := str(attrs, record.AttrSIPCorrelationID)
 	ref := callRef{callID: callID, corr: corr, cseq: uint32(cseq), cseqMethod: cseqMethod}
 	set := k.dims(res, attrs)
@@ -323,18 +342,15 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 			k.st.add(mRetransmissions, set, []string{"request", mlabel}, 1, at, ref)
 			return
 		}
-		e := k.tx.Add(txKey, now)
-		k.entries("transactions", 1)
-		*e = newTxEntry(mlabel, set, txKey, len(callID), corr)
+		k.addTx(txKey, mlabel, set, len(callID), corr, now)
 		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, ref)
 		if method == "INVITE" && str(attrs, record.AttrSIPToTag) == "" {
-			sk := callID + "\x00" + cseqStr
-			if s, ok := k.setups.Get(sk, now); ok {
+			if s, ok := k.setups.Get(setupKey, now); ok {
 				if at.Before(s.invite) { // the other hop's copy came later but was sent first
 					s.invite = at
 				}
 			} else {
-				s := k.setups.Add(sk, now)
+				s := k.setups.Add(strings.Clone(setupKey), now)
 				k.entries("setups", 1)
 				s.invite = at
 			}
@@ -345,25 +361,25 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 
 	e, ok := k.tx.Get(txKey, now)
 	if !ok { // the request was not captured (or has expired): the response still counts
-		e = k.tx.Add(txKey, now)
-		k.entries("transactions", 1)
-		*e = newTxEntry(mlabel, set, txKey, len(callID), corr)
+		e = k.addTx(txKey, mlabel, set, len(callID), corr, now)
 	}
-	rkey := codeLabel(int64(code)) + "\x00" + str(attrs, record.AttrSIPToTag)
+	clabel := codeLabel(int64(code))
+	k.respBuf = append(append(append(k.respBuf[:0], clabel...), 0), str(attrs, record.AttrSIPToTag)...)
+	rkey := view(k.respBuf)
 	if slices.Contains(e.responses, rkey) {
 		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, ref)
 		return
 	}
 	if len(e.responses) < 16 { // bounded: forks beyond 16 are counted, not remembered
-		e.responses = append(e.responses, rkey)
+		e.responses = append(e.responses, strings.Clone(rkey))
 	}
-	k.st.add(mResponses, set, []string{mlabel, codeLabel(int64(code))}, 1, at, ref)
+	k.st.add(mResponses, set, []string{mlabel, clabel}, 1, at, ref)
 	if code >= 200 && !e.final {
 		e.final = true
-		k.st.add(mTransactions, set, []string{mlabel, codeLabel(int64(code))}, 1, at, ref)
+		k.st.add(mTransactions, set, []string{mlabel, clabel}, 1, at, ref)
 	}
 	if cseqMethod == "INVITE" && code > 100 {
-		if s, ok := k.setups.Get(callID+"\x00"+cseqStr, now); ok && !s.done {
+		if s, ok := k.setups.Get(setupKey, now); ok && !s.done {
 			s.done = true
 			if d := at.Sub(s.invite); d >= 0 {
 				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, ref)
@@ -371,6 +387,20 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		}
 	}
 }
+
+// addTx adds the transaction txKey (a view of a scratch buffer, copied
+// here for the table to keep).
+func (k *kpi) addTx(txKey, mlabel string, set *dimSet, callIDLen int, corr string, now time.Time) *txEntry {
+	key := strings.Clone(txKey)
+	e := k.tx.Add(key, now)
+	k.entries("transactions", 1)
+	*e = newTxEntry(mlabel, set, key, callIDLen, corr)
+	return e
+}
+
+// view is b as a string without a copy, for lookups only: valid until b
+// changes, never kept.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // newTxEntry is a new transaction's entry. It keeps no string of the
 // record (a slice of the whole batch): the Call-ID is the start of txKey, a

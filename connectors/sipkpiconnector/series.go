@@ -100,6 +100,8 @@ type store struct {
 	// now is the processing time of the record being counted: a new
 	// series starts then (record times can be old).
 	now time.Time
+	// scratch of the keys of resolve and point
+	keyBuf, pointBuf []byte
 }
 
 func newStore(cfg *Config, defs []*metricDef) *store {
@@ -112,47 +114,58 @@ func newStore(cfg *Config, defs []*metricDef) *store {
 }
 
 // resolve finds the dimension values of a record. It reports overflow when
-// the set is new and the cap is reached.
+// the set is new and the cap is reached. A known set costs no allocation:
+// the key is built in a reused buffer, the values kept only for a new one.
 func (s *store) resolve(res, attrs pcommon.Map) (set *dimSet, overflowed bool) {
-	values := make([]string, len(s.dims))
-	present := make([]bool, len(s.dims))
-	var b strings.Builder
-	for i, d := range s.dims {
-		names := d.Attributes
-		if len(names) == 0 {
-			names = []string{d.Name}
-		}
-		for _, n := range names {
-			v, ok := attrs.Get(n)
-			if !ok {
-				v, ok = res.Get(n)
-			}
-			if ok {
-				values[i], present[i] = truncate(v.AsString()), true
-				break
-			}
-		}
-		if !present[i] && d.Default != nil {
-			values[i], present[i] = *d.Default, true
-		}
-		if present[i] {
-			b.WriteByte('=')
-			b.WriteString(values[i])
+	b := s.keyBuf[:0]
+	for i := range s.dims {
+		if v, ok := s.dimValue(i, res, attrs); ok {
+			b = append(append(b, '='), v...)
 		} else {
-			b.WriteByte('!')
+			b = append(b, '!')
 		}
-		b.WriteByte(0)
+		b = append(b, 0)
 	}
-	key := b.String()
-	if set, ok := s.sets[key]; ok {
+	s.keyBuf = b
+	if set, ok := s.sets[string(b)]; ok {
 		return set, false
 	}
 	if len(s.sets) >= s.maxSets {
 		return s.overflow, true
 	}
-	set = &dimSet{key: key, values: values, present: present}
-	s.sets[key] = set
+	set = &dimSet{key: string(b), values: make([]string, len(s.dims)), present: make([]bool, len(s.dims))}
+	for i := range s.dims {
+		v, ok := s.dimValue(i, res, attrs)
+		set.values[i], set.present[i] = strings.Clone(v), ok
+	}
+	s.sets[set.key] = set
 	return set, false
+}
+
+// dimValue is dimension i's value for a record: its first attribute the
+// record or its resource has, else the default.
+func (s *store) dimValue(i int, res, attrs pcommon.Map) (string, bool) {
+	d := &s.dims[i]
+	names := d.Attributes
+	if len(names) == 0 {
+		names = []string{d.Name}
+	}
+	for _, n := range names {
+		v, ok := attrs.Get(n)
+		if !ok {
+			v, ok = res.Get(n)
+		}
+		if ok {
+			if v.Type() == pcommon.ValueTypeStr { // no copy: only a new set keeps it (cloned)
+				return truncate(v.Str()), true
+			}
+			return truncate(v.AsString()), true
+		}
+	}
+	if d.Default != nil {
+		return *d.Default, true
+	}
+	return "", false
 }
 
 func truncate(v string) string {
@@ -164,8 +177,16 @@ func truncate(v string) string {
 
 func (s *store) point(m int, set *dimSet, labels []string) *point {
 	sr := s.metrics[m]
-	key := set.key + "\x02" + strings.Join(labels, "\x00")
-	p, ok := sr.points[key]
+	// the key in a reused buffer: only a new point allocates
+	b := append(append(s.pointBuf[:0], set.key...), 2)
+	for i, l := range labels {
+		if i > 0 {
+			b = append(b, 0)
+		}
+		b = append(b, l...)
+	}
+	s.pointBuf = b
+	p, ok := sr.points[string(b)]
 	if !ok {
 		p = &point{dims: set, labels: slices.Clone(labels), start: s.now}
 		if sr.def.isHistogram {
@@ -174,7 +195,7 @@ func (s *store) point(m int, set *dimSet, labels []string) *point {
 		} else {
 			p.exemplars = make([]exemplar, 1)
 		}
-		sr.points[key] = p
+		sr.points[string(b)] = p
 	}
 	return p
 }

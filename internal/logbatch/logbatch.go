@@ -46,13 +46,19 @@ type Settings struct {
 
 // Batcher collects the records of one transport.
 type Batcher struct {
-	s         Settings
-	mu        sync.Mutex
-	logs      plog.Logs
-	slots     map[string]plog.LogRecordSlice
-	count     int
-	timer     *time.Timer
-	timerBusy atomic.Bool
+	s  Settings
+	mu sync.Mutex
+	// delivering is held by the goroutine handing a batch to the pipeline,
+	// taken before mu is released: batches arrive in the order they were
+	// filled. Without it the timer's partial batch and the reader's next,
+	// full one raced, and a consumer that follows transactions (sipkpi)
+	// saw a response before its request.
+	delivering sync.Mutex
+	logs       plog.Logs
+	slots      map[string]plog.LogRecordSlice
+	count      int
+	timer      *time.Timer
+	timerBusy  atomic.Bool
 }
 
 // New returns a Batcher; it holds no goroutine until records arrive.
@@ -93,8 +99,10 @@ func (b *Batcher) Add(node string, lr plog.LogRecord) {
 		return
 	}
 	logs, n := b.take()
+	b.delivering.Lock()
 	b.mu.Unlock()
 	b.deliver(logs, n)
+	b.delivering.Unlock()
 }
 
 // take removes the pending batch; the caller holds mu.
@@ -121,8 +129,10 @@ func (b *Batcher) onTimer() {
 			b.mu.Unlock()
 			return
 		}
+		b.delivering.Lock()
 		b.mu.Unlock()
 		b.deliver(logs, n)
+		b.delivering.Unlock()
 	}
 }
 
@@ -131,7 +141,9 @@ func (b *Batcher) Flush() {
 	b.timer.Stop()
 	b.mu.Lock()
 	logs, n := b.take()
+	b.delivering.Lock()
 	b.mu.Unlock()
+	defer b.delivering.Unlock()
 	if n > 0 {
 		b.deliver(logs, n)
 	}

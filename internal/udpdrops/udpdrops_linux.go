@@ -52,9 +52,15 @@ func (o *Counter) Update(oob []byte) uint32 {
 		if h.Level == unix.SOL_SOCKET && h.Type == unix.SO_RXQ_OVFL && int(h.Len) >= unix.CmsgLen(4) {
 			total := binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):])
 			o.mu.Lock()
+			defer o.mu.Unlock()
+			// Readers sharing the socket report its count out of order: a
+			// count older than the last one seen is no drop (the wrapping
+			// difference would read as 4 billion).
 			delta := total - o.last
+			if int32(delta) <= 0 {
+				return 0
+			}
 			o.last = total
-			o.mu.Unlock()
 			return delta
 		}
 		oob = oob[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(oob)):]

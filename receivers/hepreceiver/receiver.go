@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/ipv4"
 
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/logbatch"
@@ -182,14 +183,26 @@ func (r *hepReceiver) newReader(t *transport, strs *heprecord.Interner) *reader 
 	return &reader{r: r, t: t, scratch: plog.NewLogRecord(), strs: strs}
 }
 
+// udpBatch is how many datagrams one read takes (recvmmsg): under load a
+// read syscall then serves up to 16 packets instead of one. Each slot holds
+// a packet of max_packet_size, so a reader's buffers are about 1 MB.
+const udpBatch = 16
+
 func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.Counter) {
 	rd := r.newReader(t, heprecord.NewInterner())
-	// one byte more than allowed, to tell a full-size packet from a truncated one
-	buf := make([]byte, r.cfg.MaxPacketSize+1)
-	oob := make([]byte, udpdrops.OOBSize)
+	msgs := make([]ipv4.Message, udpBatch)
+	for i := range msgs {
+		// one byte more than allowed, to tell a full-size packet from a truncated one
+		msgs[i].Buffers = [][]byte{make([]byte, r.cfg.MaxPacketSize+1)}
+		msgs[i].OOB = make([]byte, udpdrops.OOBSize)
+	}
+	// ipv4's batch reads serve an IPv6 socket as well: recvmmsg does not
+	// depend on the address family, only the address decoding does, which
+	// the receiver does not use.
+	pc := ipv4.NewPacketConn(conn)
 	retry := r.udpWatch.Backoff()
 	for {
-		n, oobn, _, _, err := conn.ReadMsgUDPAddrPort(buf, oob)
+		n, err := pc.ReadBatch(msgs, 0)
 		if err != nil {
 			if retry.Retry(err) {
 				continue
@@ -198,17 +211,20 @@ func (r *hepReceiver) readUDP(conn *net.UDPConn, t *transport, drops *udpdrops.C
 			return
 		}
 		retry.Reset()
-		if dropped := drops.Update(oob[:oobn]); dropped > 0 {
-			t.tel.dropped("socket_overflow", int(dropped))
-			r.logger.Warn("HEP UDP packets dropped by the kernel: socket buffer full; raise udp.read_buffer_size", zap.Uint32("packets", dropped))
+		for i := range msgs[:n] {
+			m := &msgs[i]
+			if dropped := drops.Update(m.OOB[:m.NN]); dropped > 0 {
+				t.tel.dropped("socket_overflow", int(dropped))
+				r.logger.Warn("HEP UDP packets dropped by the kernel: socket buffer full; raise udp.read_buffer_size", zap.Uint32("packets", dropped))
+			}
+			t.tel.received()
+			if m.N > r.cfg.MaxPacketSize {
+				t.tel.malformed(hep.Reason(hep.ErrOversized))
+				r.logger.Warn("HEP packet larger than max_packet_size", zap.String("transport", "udp"), zap.Int("max_packet_size", r.cfg.MaxPacketSize))
+				continue
+			}
+			rd.handle(m.Buffers[0][:m.N])
 		}
-		t.tel.received()
-		if n > r.cfg.MaxPacketSize {
-			t.tel.malformed(hep.Reason(hep.ErrOversized))
-			r.logger.Warn("HEP packet larger than max_packet_size", zap.String("transport", "udp"), zap.Int("max_packet_size", r.cfg.MaxPacketSize))
-			continue
-		}
-		rd.handle(buf[:n])
 	}
 }
 
