@@ -38,6 +38,10 @@ HEP_BENCH_PACKETS ?= 1000000
 CDR_BENCH_RECORDS ?= 100000
 # interleaved rounds of every CDR setup; the median is reported
 CDR_BENCH_ROUNDS ?= 3
+# the otelcol-siphon the CDR path is compared with, built at this ref in the
+# same run (1e0aecb: main when issue 18 was filed); binaries built at a ref
+# are kept in SIPHON_BENCH_BIN_CACHE (default .bench/bin), one per commit
+CDR_BENCH_BASE ?= $(or $(BENCH_BASE),1e0aecb)
 # samples of each codec micro-benchmark, for benchstat
 BENCH_COUNT ?= 6
 MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid ./internal/mediaq
@@ -62,7 +66,7 @@ BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
 
-.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke generate deps-go deps-apt clean
+.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke bench-cdr generate deps-go deps-apt clean
 
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
@@ -72,6 +76,7 @@ help:
 	@echo "make distro    build $(DISTRO_BIN) with ocb $(OCB_VERSION)"
 	@echo "make jaeger    build $(JAEGER_BIN) (Jaeger v2, tools/jaeger) for the call-trace tests"
 	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
+	@echo "make bench-cdr the CDR path's goal (10,000 CDR/s batched into siphon_file and siphon_kafka) against CDR_BENCH_BASE"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
 deps-go:
@@ -161,7 +166,7 @@ test: unit race interop proxy-e2e e2e fuzz bench-smoke
 # no TCP packet lost); the figures of so small a run mean nothing.
 bench-smoke: deps-apt $(DISTRO_BIN)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100x ./internal/... ./receivers/... ./connectors/...
-	OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
+	BENCH_BASE= OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 200x -timeout 10m ./bench/
 	PROXY_BENCH_ROUNDS=1 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
 
 # The figures of BENCHMARKS.md, written to .bench/ (see BENCHMARKS.md for
@@ -180,8 +185,17 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 	fi
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./receivers/... ./exporters/... ./connectors/... | tee .bench/components.txt
 	$(GO) test $(INTEGRATION) -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
-	CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr.txt
+	BENCH_BASE=$(CDR_BENCH_BASE) CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 180m ./bench/ | tee .bench/cdr.txt
 	$(GO) test $(INTEGRATION) -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
+
+# The CDR path's goal alone (issue 18): 10,000 CDR/s in requests of 100 into
+# siphon_file and siphon_kafka through the shipped disk queue, the otlp
+# anchor beside them, the candidate ($(DISTRO_BIN)) against otelcol-siphon
+# built at CDR_BENCH_BASE, rounds interleaved, medians and ratios.
+bench-cdr: deps-go $(DISTRO_BIN)
+	mkdir -p .bench
+	BENCH_BASE=$(CDR_BENCH_BASE) CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) CDR_BENCH_SINKS=otlp,file,kafka CDR_BENCH_MODES=batch CDR_BENCH_PACES=10k \
+		OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr-goal.txt
 
 generate:
 	cd tools && $(GO) mod download

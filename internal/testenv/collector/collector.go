@@ -40,6 +40,7 @@ func Binary(t testing.TB) string {
 
 // Options configure Start.
 type Options struct {
+	Binary        string            // the otelcol-siphon to run (default: $OTELCOL_SIPHON), e.g. a baseline's
 	Config        string            // --config value (a path or siphon:<name>)
 	Overlays      []string          // further --config values, merged over Config in order
 	Args          []string          // further command-line arguments, e.g. --feature-gates=...
@@ -73,8 +74,12 @@ func Start(t testing.TB, opts Options) *Process {
 		args = append(args, "--config", o)
 	}
 	args = append(args, opts.Args...)
+	bin := opts.Binary
+	if bin == "" {
+		bin = Binary(t)
+	}
 	p := &Process{t: t}
-	p.Process = testenv.Start(t, childproc.Spec{Name: "otelcol-siphon (" + opts.Config + ")", Path: Binary(t),
+	p.Process = testenv.Start(t, childproc.Spec{Name: "otelcol-siphon (" + opts.Config + ")", Path: bin,
 		Args: args, Env: opts.Env, Dir: dir, Log: filepath.Join(t.TempDir(), "otelcol-siphon.log")})
 	if opts.TelemetryPort != "" {
 		p.Metric = "http://127.0.0.1:" + opts.TelemetryPort + "/metrics"
