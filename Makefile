@@ -189,12 +189,12 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 	$(GO) test $(INTEGRATION) -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
 
 # The CDR path's goal alone (issue 18): 10,000 CDR/s in requests of 100 into
-# siphon_file and siphon_kafka through the shipped disk queue, the otlp
-# anchor beside them, the candidate ($(DISTRO_BIN)) against otelcol-siphon
+# siphon_file (as shipped, and through the disk queue shipped before) and
+# siphon_kafka through its disk queue, the otlp anchor beside them, the candidate ($(DISTRO_BIN)) against otelcol-siphon
 # built at CDR_BENCH_BASE, rounds interleaved, medians and ratios.
 bench-cdr: deps-go $(DISTRO_BIN)
 	mkdir -p .bench
-	BENCH_BASE=$(CDR_BENCH_BASE) CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) CDR_BENCH_SINKS=otlp,file,kafka CDR_BENCH_MODES=batch CDR_BENCH_PACES=10k \
+	BENCH_BASE=$(CDR_BENCH_BASE) CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) CDR_BENCH_SINKS=otlp,file,file-diskq,kafka CDR_BENCH_MODES=batch CDR_BENCH_PACES=10k \
 		OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr-goal.txt
 
 generate:
