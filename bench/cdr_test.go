@@ -218,7 +218,7 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 		brokers = k.ListenAddrs()
 		env["BENCH_KAFKA"] = brokers[0]
 	}
-	config := map[string]string{"otlp": "otlp-nop.yaml", "file": "cdr-file.yaml", "file-diskq": "cdr-file-diskq.yaml", "file-memq": "cdr-file-memq.yaml", "kafka": "cdr-kafka.yaml", "kafka-sync": "cdr-kafka-sync.yaml"}[sink]
+	config := map[string]string{"otlp": "otlp-nop.yaml", "file": "cdr-file.yaml", "file-diskq": "cdr-file-diskq.yaml", "file-memq": "cdr-file-memq.yaml", "kafka": "cdr-kafka.yaml", "kafka-sync": "cdr-kafka-sync.yaml", "kafka-nobatch": "cdr-kafka-nobatch.yaml"}[sink]
 	wd, err := os.Getwd()
 	if err != nil {
 		b.Fatal(err)
@@ -252,7 +252,7 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 	b.ResetTimer()
 	start := time.Now()
 	refused := postCDRs(b, url, contentType, b.N, per, rate, mode == "single", body)
-	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-diskq": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka", "kafka-sync": "siphon_kafka"}[sink]}
+	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-diskq": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka", "kafka-sync": "siphon_kafka", "kafka-nobatch": "siphon_kafka"}[sink]}
 	if sink == "otlp" { // nop has no exporterhelper: the receiver's count is synchronous with it
 		metric, label = "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "otlp"}
 	}
@@ -276,7 +276,7 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 		if n := countLines(b, filepath.Join(state, "cdr.jsonl")); n != b.N {
 			b.Fatalf("siphon_file wrote %d lines, want %d", n, b.N)
 		}
-	case "kafka", "kafka-sync":
+	case "kafka", "kafka-sync", "kafka-nobatch":
 		if n := countKafka(b, brokers, b.N); n != b.N {
 			b.Fatalf("kafka holds %d records, want %d", n, b.N)
 		}
