@@ -48,6 +48,10 @@ HEP_BENCH_UDP_RATE ?= 50000
 # built collectors by commit, shared by worktrees (bench/collector-at.sh)
 SIPHON_BENCH_BIN_CACHE ?= $(CURDIR)/.bench/bin
 export SIPHON_BENCH_BIN_CACHE
+# the otelcol-siphon the CDR path is compared with, built at this ref in the
+# same run (1e0aecb: main when issue 18 was filed); binaries built at a ref
+# are kept in SIPHON_BENCH_BIN_CACHE (default .bench/bin), one per commit
+CDR_BENCH_BASE ?= $(or $(BENCH_BASE),1e0aecb)
 # samples of each codec micro-benchmark, for benchstat
 BENCH_COUNT ?= 6
 MICRO_BENCH := ./internal/hep ./internal/sipmsg ./internal/sipcorr ./internal/record/... ./internal/cdr ./internal/jsonvalid ./internal/mediaq
@@ -72,7 +76,7 @@ BIN := $(CURDIR)/bin
 # make run: calls per second of the demo's generator
 RATE ?= 5
 
-.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke bench-hep generate deps-go deps-apt clean
+.PHONY: help run run-fleet test distro jaeger unit race fuzz interop proxy-e2e e2e bench bench-smoke bench-hep bench-cdr generate deps-go deps-apt clean
 
 help:
 	@echo "make run       the demo: otelcol-siphon, sipproxy and a call generator on loopback (RATE=5 calls/s; Ctrl-C stops it)"
@@ -84,6 +88,7 @@ help:
 	@echo "make bench     the figures of BENCHMARKS.md into .bench/ (BENCH_BASE=<ref> compares the codecs with benchstat)"
 	@echo "make bench-hep otelcol-siphon's CPU per HEP packet into sipkpi against BENCH_BASE_HEP=$(BENCH_BASE_HEP), built once"
 	@echo "               (cached by commit in SIPHON_BENCH_BIN_CACHE), TCP and UDP (HEP_BENCH_UDP_RATE), $(HEP_COLLECTOR_ROUNDS) rounds"
+	@echo "make bench-cdr the CDR path's goal (10,000 CDR/s batched into siphon_file and siphon_kafka) against CDR_BENCH_BASE"
 	@echo "make generate  regenerate mdatagen code from metadata.yaml files and dashboards/*.json"
 
 deps-go:
@@ -176,13 +181,13 @@ test: unit race interop proxy-e2e e2e fuzz bench-smoke
 # no TCP packet lost); the figures of so small a run mean nothing.
 bench-smoke: deps-apt $(DISTRO_BIN)
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 100x ./internal/... ./receivers/... ./connectors/...
-	OTELCOL_SIPHON=$(DISTRO_BIN) HEP_BENCH_UDP_RATE=5000 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 700x -timeout 10m ./bench/
+	BENCH_BASE= OTELCOL_SIPHON=$(DISTRO_BIN) HEP_BENCH_UDP_RATE=5000 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 700x -timeout 10m ./bench/
 	PROXY_BENCH_ROUNDS=1 $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench . -benchtime 20x -timeout 10m ./proxy/e2e/
 
 # The figures of BENCHMARKS.md, written to .bench/ (see BENCHMARKS.md for
 # what each measures). BENCH_BASE=<git ref> also runs the codec
 # micro-benchmarks at that ref and compares with benchstat.
-bench: deps-go deps-apt $(DISTRO_BIN)
+bench: deps-go deps-apt $(DISTRO_BIN) $(OCB)
 	mkdir -p .bench
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) $(MICRO_BENCH) | tee .bench/micro.txt
 	$(BENCHSTAT) .bench/micro.txt
@@ -195,7 +200,8 @@ bench: deps-go deps-apt $(DISTRO_BIN)
 	fi
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./receivers/... ./exporters/... ./connectors/... | tee .bench/components.txt
 	$(GO) test $(INTEGRATION) -run '^$$' -bench HEPIngest -benchtime $(HEP_BENCH_PACKETS)x -count 1 ./bench/ | tee .bench/hep.txt
-	CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr.txt
+	base=$$(OCB=$(OCB) bench/collector-at.sh $(CDR_BENCH_BASE)) && \
+	BENCH_BASE=$(CDR_BENCH_BASE) OTELCOL_SIPHON_BASE=$$base CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 180m ./bench/ | tee .bench/cdr.txt
 	$(GO) test $(INTEGRATION) -run '^$$' -bench . -benchtime $(PROXY_BENCH_CALLS)x -count 1 -timeout 60m ./proxy/e2e/ | tee .bench/proxy.txt
 	$(MAKE) bench-hep
 
@@ -209,6 +215,16 @@ bench-hep: deps-go $(DISTRO_BIN) $(OCB)
 	OTELCOL_SIPHON=$(DISTRO_BIN) OTELCOL_SIPHON_BASE=$$base HEP_BENCH_ROUNDS=$(HEP_COLLECTOR_ROUNDS) \
 		HEP_BENCH_UDP_RATE=$(HEP_BENCH_UDP_RATE) $(GO) test $(INTEGRATION) -count=1 -run '^$$' -bench HEPCollector \
 		-benchtime $(HEP_COLLECTOR_PACKETS)x -timeout 120m ./bench/ | tee .bench/hep-collector.txt
+
+# The CDR path's goal alone (issue 18): 10,000 CDR/s in requests of 100 into
+# siphon_file (as shipped, and through the disk queue shipped before) and
+# siphon_kafka through its disk queue, the otlp anchor beside them, the candidate ($(DISTRO_BIN)) against otelcol-siphon
+# built at CDR_BENCH_BASE, rounds interleaved, medians and ratios.
+bench-cdr: deps-go $(DISTRO_BIN) $(OCB)
+	mkdir -p .bench
+	base=$$(OCB=$(OCB) bench/collector-at.sh $(CDR_BENCH_BASE)) && \
+	BENCH_BASE=$(CDR_BENCH_BASE) OTELCOL_SIPHON_BASE=$$base CDR_BENCH_ROUNDS=$(CDR_BENCH_ROUNDS) CDR_BENCH_SINKS=otlp,file,file-diskq,kafka CDR_BENCH_MODES=batch CDR_BENCH_PACES=10k \
+		OTELCOL_SIPHON=$(DISTRO_BIN) $(GO) test $(INTEGRATION) -run '^$$' -bench CDRPath -benchtime $(CDR_BENCH_RECORDS)x -count 1 -timeout 90m ./bench/ | tee .bench/cdr-goal.txt
 
 generate:
 	cd tools && $(GO) mod download

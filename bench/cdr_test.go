@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
@@ -44,47 +46,89 @@ type cdrResult struct {
 	perSec, cpuPer100k, corePct, rssMiB float64
 }
 
+// cdrBinary is one otelcol-siphon the benchmark runs, with the Go runtime
+// settings (GOMEMLIMIT, GOGC ...) its shipped systemd unit gives it.
+type cdrBinary struct {
+	name, path string
+	env        map[string]string
+}
+
 // BenchmarkCDRPath posts b.N CDRs (SIPhon's record, each its own Call-ID)
 // to otelcol-siphon over HTTP and waits until the exporter sent them all:
-//   - otlp: the baseline, the core otlp receiver (protobuf, one log record
+//   - otlp: the anchor, the core otlp receiver (protobuf, one log record
 //     per CDR, its body the JSON) into the core nop exporter;
-//   - file, kafka: siphon_cdr into siphon_file and into siphon_kafka (kfake
-//     in this process), each through a disk queue as the shipped configs;
-//   - file-memq: siphon_file through an in-memory queue (the disk queue's
-//     share of the cost).
+//   - file: siphon_cdr into siphon_file as distro/config.yaml ships it (no
+//     sending queue: written and fsynced before the answer);
+//   - file-diskq: the same through the disk queue shipped until issue 18,
+//     file-memq through an in-memory queue (the disk's share of that);
+//   - kafka: siphon_cdr into siphon_kafka (kfake in this process) through
+//     the disk queue of distro/cdr-kafka.yaml; kafka-sync without a queue
+//     (answered once Kafka acknowledged).
 //
 // single posts one record per request on a new connection (SIPhon's http
 // backend: Connection: close), batch 100 per request on kept-alive ones.
 // max sends as fast as the senders go, 10k paces them at 10,000 CDR/s.
 // Each run has its own collector process; its CPU time (from /proc) is
 // counted from healthy to the last record sent, its peak RSS is VmHWM.
-// The parent prints each figure as a ratio of the baseline's.
+//
+// The candidate is $OTELCOL_SIPHON; $OTELCOL_SIPHON_BASE, otelcol-siphon
+// built at the ref BENCH_BASE (bench/collector-at.sh), runs the same setups
+// as well, and
+// each figure is printed with the baseline's and the ratio. Each binary
+// runs with the Go settings of its own deploy/systemd unit.
 // CDR_BENCH_ROUNDS (default 1) runs every setup that many times,
-// interleaved, and reports the median; CDR_BENCH_SINKS picks setups.
+// interleaved, and reports the median; CDR_BENCH_SINKS, CDR_BENCH_MODES
+// and CDR_BENCH_PACES pick setups.
 func BenchmarkCDRPath(b *testing.B) {
-	collector.Binary(b) // fail early when the distro is missing
+	cand := cdrBinary{name: "cand", path: collector.Binary(b)} // fail early when the distro is missing
+	cand.env = goSettings(b, "")
+	// CDR_BENCH_GOENV="GOGC=200 ..." overrides the candidate's, to weigh
+	// runtime settings before shipping them
+	for _, kv := range strings.Fields(os.Getenv("CDR_BENCH_GOENV")) {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			cand.env[k] = v
+		}
+	}
+	bins := []cdrBinary{cand}
+	if base := os.Getenv(EnvBaseBinary); base != "" {
+		// BENCH_BASE is the ref the baseline was built at: its deploy
+		// unit gives the baseline's Go settings
+		ref := os.Getenv("BENCH_BASE")
+		if ref == "" {
+			b.Fatalf("%s=%s needs BENCH_BASE, the ref it was built at", EnvBaseBinary, base)
+		}
+		if _, err := os.Stat(base); err != nil {
+			b.Fatalf("%s=%s: %v", EnvBaseBinary, base, err)
+		}
+		bins = append(bins, cdrBinary{name: "base", path: base, env: goSettings(b, ref)})
+	}
 	rounds := 1
 	if r, err := strconv.Atoi(os.Getenv("CDR_BENCH_ROUNDS")); err == nil && r > 0 {
 		rounds = r
 	}
 	samples := map[string][]cdrResult{}
-	var names []string
-	// rounds interleave the setups, so that a slow spell of this shared
-	// machine hits them alike; each figure is the median round's (by CPU)
+	var setups []string
+	// rounds interleave the setups and the binaries, so that a slow spell
+	// of this shared machine hits them alike; which binary goes first
+	// alternates. Each figure is the median round's (by CPU).
 	for round := range rounds {
-		for _, sink := range sinks() {
-			for _, mode := range []string{"single", "batch"} {
-				for _, pace := range []string{"max", "10k"} {
-					name := sink + "/" + mode + "/" + pace
+		for _, sink := range knob("CDR_BENCH_SINKS", "otlp", "file", "file-diskq", "kafka") {
+			for _, mode := range knob("CDR_BENCH_MODES", "single", "batch") {
+				for _, pace := range knob("CDR_BENCH_PACES", "max", "10k") {
+					setup := sink + "/" + mode + "/" + pace
 					if round == 0 {
-						names = append(names, name)
+						setups = append(setups, setup)
 					}
-					b.Run(name, func(b *testing.B) {
-						r := runCDR(b, sink, mode, pace == "10k")
-						if b.N > 1 { // not the probe run
-							samples[name] = append(samples[name], r)
-						}
-					})
+					for i := range bins {
+						bin := bins[(i+round)%len(bins)]
+						name := bin.name + "/" + setup
+						b.Run(name, func(b *testing.B) {
+							r := runCDR(b, bin, sink, mode, pace == "10k")
+							if b.N > 1 { // not the probe run
+								samples[name] = append(samples[name], r)
+							}
+						})
+					}
 				}
 			}
 		}
@@ -94,20 +138,76 @@ func BenchmarkCDRPath(b *testing.B) {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].cpuPer100k < rs[j].cpuPer100k })
 		results[name] = rs[len(rs)/2]
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		r, ok := results[n]
-		if !ok {
-			continue
+	for _, setup := range setups {
+		for _, bin := range bins {
+			r, ok := results[bin.name+"/"+setup]
+			if !ok {
+				continue
+			}
+			fmt.Printf("cdr path %s %-20s %8.0f CDR/s  %6.2f CPU-s/100k  %5.1f%% of a core%s  peak RSS %5.1f MiB  median of %d\n",
+				bin.name, setup, r.perSec, r.cpuPer100k, r.corePct, atRate(setup, r), r.rssMiB, len(samples[bin.name+"/"+setup]))
 		}
-		_, rest, _ := strings.Cut(n, "/")
-		base := results["otlp/"+rest]
-		fmt.Printf("cdr path %-18s %8.0f CDR/s (%.2f of otlp)  %6.2f CPU-s/100k (%.2f of otlp)  %5.1f%% of a core  peak RSS %5.1f MiB (%.2f of otlp)  median of %d\n",
-			n, r.perSec, r.perSec/base.perSec, r.cpuPer100k, r.cpuPer100k/base.cpuPer100k, r.corePct, r.rssMiB, r.rssMiB/base.rssMiB, len(samples[n]))
+		c, okc := results["cand/"+setup]
+		base, okb := results["base/"+setup]
+		if okc && okb {
+			fmt.Printf("cdr path cand/base %-20s CPU %.2f  %%core %.2f  peak RSS %.2f  CDR/s %.2f\n",
+				setup, c.cpuPer100k/base.cpuPer100k, c.corePct/base.corePct, c.rssMiB/base.rssMiB, c.perSec/base.perSec)
+		}
+		// the file path as shipped now against the baseline as it shipped
+		if sink, rest, _ := strings.Cut(setup, "/"); sink == "file" {
+			if then, ok := results["base/file-diskq/"+rest]; okc && ok {
+				fmt.Printf("cdr path cand file / base file-diskq (as shipped) %-12s CPU %.2f  peak RSS %.2f\n",
+					rest, c.cpuPer100k/then.cpuPer100k, c.rssMiB/then.rssMiB)
+			}
+		}
 	}
 }
 
-func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
+// atRate is, for a paced setup, the share of a core its CPU per record
+// costs at the offered rate: a run that fell behind the pace (a busy spell
+// of the machine, or a collector that cannot keep up) spreads its CPU time
+// over a longer run, so its measured share understates the cost.
+func atRate(setup string, r cdrResult) string {
+	if !strings.HasSuffix(setup, "/10k") {
+		return ""
+	}
+	return fmt.Sprintf(" (%5.1f%% at %d/s)", r.cpuPer100k/100000*cdrRate*100, cdrRate)
+}
+
+// knob is the comma-separated list in the environment variable, or def.
+func knob(env string, def ...string) []string {
+	if s := os.Getenv(env); s != "" {
+		return strings.Split(s, ",")
+	}
+	return def
+}
+
+// goSettings returns the Go runtime variables (GO*) that deploy/systemd's
+// otelcol-siphon.service sets, in the working tree or, for a ref, at that
+// ref: the benchmark runs each binary as it is shipped.
+func goSettings(b *testing.B, ref string) map[string]string {
+	const unit = "deploy/systemd/otelcol-siphon.service"
+	var text []byte
+	var err error
+	if ref == "" {
+		text, err = os.ReadFile(filepath.Join(testenv.RepoRoot(), unit))
+	} else {
+		text, err = exec.Command("git", "-C", testenv.RepoRoot(), "show", ref+":"+unit).Output()
+	}
+	if err != nil {
+		b.Fatalf("%s at %q: %v", unit, ref, err)
+	}
+	env := map[string]string{}
+	for line := range strings.Lines(string(text)) {
+		kv, ok := strings.CutPrefix(strings.TrimSpace(line), "Environment=")
+		if k, v, _ := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "GO") {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResult {
 	state := b.TempDir()
 	health, cdrHTTP, otlpHTTP, pprofAddr := ports.Addr(b), ports.Addr(b), ports.Addr(b), ports.Addr(b)
 	_, telemetry, _ := net.SplitHostPort(ports.Addr(b))
@@ -115,8 +215,11 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 		"BENCH_HEALTH": health, "BENCH_STATE": state, "BENCH_CDR_HTTP": cdrHTTP,
 		"BENCH_OTLP_HTTP": otlpHTTP, "BENCH_TELEMETRY_PORT": telemetry, "BENCH_PPROF": pprofAddr,
 	}
+	for k, v := range bin.env {
+		env[k] = v
+	}
 	var brokers []string
-	if sink == "kafka" {
+	if strings.HasPrefix(sink, "kafka") {
 		k, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, "siphon-cdr"))
 		if err != nil {
 			b.Fatal(err)
@@ -125,12 +228,13 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 		brokers = k.ListenAddrs()
 		env["BENCH_KAFKA"] = brokers[0]
 	}
-	config := map[string]string{"otlp": "otlp-nop.yaml", "file": "cdr-file.yaml", "file-memq": "cdr-file-memq.yaml", "kafka": "cdr-kafka.yaml"}[sink]
+	config := map[string]string{"otlp": "otlp-nop.yaml", "file": "cdr-file.yaml", "file-diskq": "cdr-file-diskq.yaml", "file-memq": "cdr-file-memq.yaml", "kafka": "cdr-kafka.yaml", "kafka-sync": "cdr-kafka-sync.yaml", "kafka-nobatch": "cdr-kafka-nobatch.yaml"}[sink]
 	wd, err := os.Getwd()
 	if err != nil {
 		b.Fatal(err)
 	}
 	p := collector.Start(b, collector.Options{
+		Binary:        bin.path,
 		Config:        filepath.Join(wd, "testdata", "cdr-common.yaml"),
 		Overlays:      []string{filepath.Join(wd, "testdata", config)},
 		Env:           env,
@@ -158,7 +262,7 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 	b.ResetTimer()
 	start := time.Now()
 	refused := postCDRs(b, url, contentType, b.N, per, rate, mode == "single", body)
-	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka"}[sink]}
+	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-diskq": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka", "kafka-sync": "siphon_kafka", "kafka-nobatch": "siphon_kafka"}[sink]}
 	if sink == "otlp" { // nop has no exporterhelper: the receiver's count is synchronous with it
 		metric, label = "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "otlp"}
 	}
@@ -178,11 +282,11 @@ func runCDR(b *testing.B, sink, mode string, paced bool) cdrResult {
 		b.Errorf("collector stop: %v", err)
 	}
 	switch sink { // every record arrived, once
-	case "file", "file-memq":
+	case "file", "file-diskq", "file-memq":
 		if n := countLines(b, filepath.Join(state, "cdr.jsonl")); n != b.N {
 			b.Fatalf("siphon_file wrote %d lines, want %d", n, b.N)
 		}
-	case "kafka":
+	case "kafka", "kafka-sync", "kafka-nobatch":
 		if n := countKafka(b, brokers, b.N); n != b.N {
 			b.Fatalf("kafka holds %d records, want %d", n, b.N)
 		}
@@ -373,13 +477,4 @@ func countKafka(b *testing.B, brokers []string, want int) int {
 		n += fs.NumRecords()
 	}
 	return n
-}
-
-// sinks are the collector setups to run: CDR_BENCH_SINKS=otlp,file picks
-// some (the ratios need otlp among them).
-func sinks() []string {
-	if s := os.Getenv("CDR_BENCH_SINKS"); s != "" {
-		return strings.Split(s, ",")
-	}
-	return []string{"otlp", "file", "file-memq", "kafka"}
 }

@@ -169,7 +169,11 @@ func Parse(b []byte) (*Record, error) {
 	// times faster, a tenth of the allocations: profiled on the CDR path).
 	// Malformed input takes the decoder, whose errors say where.
 	if jsonvalid.Valid(b) {
-		return parseValid(string(b))
+		r := new(Record)
+		if err := r.parseValid(string(b)); err != nil {
+			return nil, err
+		}
+		return r, nil
 	}
 	return parseDecoder(b)
 }
@@ -177,10 +181,23 @@ func Parse(b []byte) (*Record, error) {
 // ParseValid is Parse for b that jsonvalid.Valid accepted already (an element
 // of a validated array, say), which it does not check again.
 func ParseValid(b []byte) (*Record, error) {
-	if len(b) > MaxRecordSize {
-		return nil, &FieldError{Reason: fmt.Sprintf("record of %d bytes exceeds %d", len(b), MaxRecordSize)}
+	r := new(Record)
+	if err := ParseValidInto(r, b); err != nil {
+		return nil, err
 	}
-	return parseValid(string(b))
+	return r, nil
+}
+
+// ParseValidInto is ParseValid into r, all of which it overwrites, reusing
+// its memory: a caller that turns each record into a log record at once
+// parses a whole request into one Record instead of leaving a 1.4 KiB one
+// per CDR to the GC (a tenth of the CDR path's CPU with its GC share,
+// profiled).
+func ParseValidInto(r *Record, b []byte) error {
+	if len(b) > MaxRecordSize {
+		return &FieldError{Reason: fmt.Sprintf("record of %d bytes exceeds %d", len(b), MaxRecordSize)}
+	}
+	return r.parseValid(string(b))
 }
 
 // parseDecoder parses with encoding/json's decoder, for its error reports.
@@ -250,20 +267,20 @@ func extra(key string, raw json.RawMessage, immutable bool) (Extra, error) {
 // parseValid parses s, which jsonvalid.Valid accepted. The record's strings
 // are substrings of s and its Raw values views of it: one copy of the
 // input per record instead of one per field.
-func parseValid(s string) (*Record, error) {
+func (r *Record) parseValid(s string) error {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only: s is immutable
+	*r = Record{Source: s, Extras: r.Extras[:0]}    // nothing of a previous record stays
 	i := skipSpace(b, 0)
 	if b[i] != '{' {
-		return nil, &FieldError{Reason: "not a JSON object"}
+		return &FieldError{Reason: "not a JSON object"}
 	}
-	r := &Record{Source: s}
 	var extraKeys map[string]bool // past a few extras, so duplicates are not found in quadratic time
 	i = skipSpace(b, i+1)
 	for b[i] != '}' {
 		end := valueEnd(b, i)
 		key, err := jsonString(b[i:end], true)
 		if err != nil {
-			return nil, &FieldError{Reason: "malformed JSON: " + err.Error()}
+			return &FieldError{Reason: "malformed JSON: " + err.Error()}
 		}
 		i = skipSpace(b, skipSpace(b, end)+1) // past ':'
 		end = valueEnd(b, i)
@@ -274,25 +291,26 @@ func parseValid(s string) (*Record, error) {
 		}
 		if fi, ok := fieldIndex[key]; ok {
 			if r.Present[fi] {
-				return nil, &FieldError{Field: key, Reason: "appears twice"}
+				return &FieldError{Field: key, Reason: "appears twice"}
 			}
 			v, err := parseValue(Fields[fi], raw, true)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			r.Values[fi], r.Present[fi] = v, true
 			continue
 		}
 		if dup := hasExtra(r.Extras, &extraKeys, key); dup {
-			return nil, &FieldError{Field: key, Reason: "appears twice"}
+			return &FieldError{Field: key, Reason: "appears twice"}
 		}
 		e, err := extra(key, raw, true)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.Extras = append(r.Extras, e)
 	}
-	return r.finish()
+	_, err := r.finish()
+	return err
 }
 
 // hasExtra tells whether key is among extras, and records it in *index

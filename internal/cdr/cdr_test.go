@@ -66,6 +66,53 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestParseValidIntoReused: one Record parsed into again and again holds
+// each time exactly what ParseValid makes of that input alone: nothing of a
+// previous record (a field or an extra it had and this one lacks) stays, and
+// a failed parse leaves nothing for the next one either.
+func TestParseValidIntoReused(t *testing.T) {
+	base := string(fixture.CDR())
+	with := func(old, new string) string { return strings.Replace(base, old, new, 1) }
+	tests := []struct {
+		name, in string
+		fails    bool
+	}{
+		{"full", base, false},
+		{"fewer fields and extras", with(`"auth_user":"alice",`, ``), false},
+		{"no extras", strings.NewReplacer(`,"billing_id":"B-12345"`, ``, `,"trunk":"carrier-a"`, ``).Replace(base), false},
+		{"bad field", with(`"response_code":200`, `"response_code":"200"`), true},
+		{"more extras", with(`"trunk":"carrier-a"`, `"trunk":"carrier-a","a":1,"b":"x","c":null,"d":true,"e":[1],"f":{},"g":2,"h":3,"i":4`), false},
+		{"other call", strings.Replace(base, fixture.CDRCallID, "second-call", 1), false},
+		{"reg event", with(`"method":"INVITE"`, `"method":"REGISTER","reg_event":"refresh"`), false},
+	}
+	var reused Record
+	for _, order := range [][]int{{0, 1, 2, 3, 4, 5, 6}, {6, 4, 3, 2, 1, 0, 5}} {
+		for _, i := range order {
+			tt := tests[i]
+			t.Run(tt.name, func(t *testing.T) {
+				if tt.name != "full" {
+					require.NotEqual(t, base, tt.in, "the case no longer changes the fixture")
+				}
+				fresh, err := ParseValid([]byte(tt.in))
+				errInto := ParseValidInto(&reused, []byte(tt.in))
+				if tt.fails {
+					require.Error(t, err)
+					require.Error(t, errInto)
+					assert.Equal(t, err.Error(), errInto.Error())
+					return
+				}
+				require.NoError(t, err)
+				require.NoError(t, errInto)
+				assert.Equal(t, fresh.Values, reused.Values)
+				assert.Equal(t, fresh.Present, reused.Present)
+				assert.Equal(t, fresh.Time, reused.Time)
+				assert.Equal(t, fresh.Source, reused.Source)
+				assert.Equal(t, append([]Extra{}, fresh.Extras...), append([]Extra{}, reused.Extras...)) // nil or empty alike
+			})
+		}
+	}
+}
+
 func TestFloatsLikeSerde(t *testing.T) {
 	for f, want := range map[float64]string{
 		0: "0.0", 164.735: "164.735", 1: "1.0", -2.5: "-2.5", 1e15: "1000000000000000.0", 1e16: "1e16",
@@ -130,7 +177,7 @@ func FuzzParse(f *testing.F) {
 		}
 		if json.Valid(b) && len(b) <= MaxRecordSize {
 			// the fast scanner and encoding/json's decoder agree on valid JSON
-			fast, errFast := parseValid(string(b))
+			fast, errFast := ParseValid(b)
 			slow, errSlow := parseDecoder(b)
 			if fmt.Sprint(errFast) != fmt.Sprint(errSlow) {
 				t.Fatalf("scanner error %v, decoder error %v", errFast, errSlow)

@@ -15,7 +15,8 @@ const groupRecords = 1000
 // merged and handed over together as soon as it returns, and each of them
 // gets that call's result. A lone request goes straight through (no added
 // latency); under load, the per-call costs downstream (a disk queue
-// transaction per call above all) are shared. SIPhon posts one record per
+// transaction, or siphon_file's write and fsync, per call above all) are
+// shared. SIPhon posts one record per
 // request, so without this every CDR paid them alone. A request is still
 // answered only after the pipeline accepted (or refused) its records.
 type committer struct {

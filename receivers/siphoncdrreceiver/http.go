@@ -391,12 +391,14 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.Scope().SetName(metadata.ScopeName)
 	now := time.Now()
+	var scratch cdr.Record // each record goes into its log record at once: one for the request
 	for i, raw := range raws {
-		parse := cdr.Parse
+		rec, err := &scratch, error(nil)
 		if valid {
-			parse = cdr.ParseValid
+			err = cdr.ParseValidInto(&scratch, raw)
+		} else {
+			rec, err = cdr.Parse(raw)
 		}
-		rec, err := parse(raw)
 		if err != nil {
 			h.tel.malformed("bad_field")
 			eb := errorBody{Error: err.Error()}
