@@ -33,6 +33,7 @@ func createDefaultConfig() component.Config {
 			// OPTIONS is off: keep-alive pings are noise for most operators
 			Methods: []string{"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO"},
 		},
+		Media: defaultMediaConfig(),
 	}
 }
 
