@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"net"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/siphon-otel/siphon-otel/internal/callmedia"
+	"github.com/siphon-otel/siphon-otel/internal/exposition"
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/mediaq"
 	"github.com/siphon-otel/siphon-otel/internal/record"
@@ -23,11 +25,11 @@ import (
 // captured RTCP, and the same as the caller's reports on the other
 // direction), sent as HEP to the real collector: Jaeger returns its root
 // span with each direction's stream figures, equal to what callmedia makes
-// of the same records (sipkpi's metrics), and one media.report event a
-// report.
+// of the same records and to what sipkpi's metrics observe in the same
+// collector, and one media.report event a report.
 func TestCallTraceMedia(t *testing.T) {
 	fast := filepath.Join(t.TempDir(), "media.yaml")
-	require.NoError(t, writeFile(fast, "connectors:\n  sipcall:\n    media:\n      linger: 3s\n"))
+	require.NoError(t, writeFile(fast, "connectors:\n  sipcall:\n    media:\n      linger: 3s\n  sipkpi:\n    media:\n      linger: 3s\n"))
 	r := startTraceRig(t, false, fast)
 
 	call := mediaflow.New(t, "media-trace-1@127.0.0.1")
@@ -92,6 +94,33 @@ func TestCallTraceMedia(t *testing.T) {
 		}
 	}
 	assert.Equal(t, reports, events, "one event a report")
+	// and sipkpi's metrics of the same streams, in the same collector: one
+	// stream a direction, so each histogram's sum is its figure
+	kpis := func(c *assert.CollectT, name, dir string) (float64, bool) {
+		f, err := exposition.Scrape(context.Background(), "http://"+r.kpi+"/metrics")
+		if !assert.NoError(c, err) {
+			return 0, false
+		}
+		labels := exposition.Labels{"media_direction": dir}
+		n, ok := f.Sum(name+"_count", labels)
+		if !assert.True(c, ok, "%s of %s", name, dir) || !assert.Equal(c, 1.0, n, "%s of %s: one stream", name, dir) {
+			return 0, false
+		}
+		v, _ := f.Sum(name+"_sum", labels)
+		return v, true
+	}
+	for _, s := range streams {
+		d := s.Direction.String()
+		assert.EventuallyWithT(t, func(c *assert.CollectT) {
+			for name, attr := range map[string]string{"sip_media_mos": record.AttrMediaMOS,
+				"sip_media_packet_loss_ratio": record.AttrMediaPacketLossRatio, "sip_media_jitter_seconds": record.AttrMediaJitter,
+				"sip_media_rtt_seconds": record.AttrMediaRTT} {
+				if v, ok := kpis(c, name, d); ok {
+					assert.InDelta(c, root.Tags[record.AttrMediaOf(d, attr)], v, 1e-9, "%s of %s against the root's", name, d)
+				}
+			}
+		}, 60*time.Second, 500*time.Millisecond)
+	}
 	t.Logf("root media: caller_to_callee MOS %v loss %v jitter %v s; callee_to_caller MOS %v loss %v jitter %v s",
 		root.Tags["media.caller_to_callee.mos"], root.Tags["media.caller_to_callee.packet_loss.ratio"], root.Tags["media.caller_to_callee.jitter"],
 		root.Tags["media.callee_to_caller.mos"], root.Tags["media.callee_to_caller.packet_loss.ratio"], root.Tags["media.callee_to_caller.jitter"])
