@@ -1,7 +1,6 @@
 package sipkpiconnector
 
 import (
-	"errors"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -38,14 +37,12 @@ func (c *MediaConfig) Validate() error {
 	if !c.Enabled {
 		return nil
 	}
-	var errs []error
-	if c.Linger <= 0 || c.IdleTimeout <= 0 || c.CallTimeout <= 0 {
-		errs = append(errs, errors.New("media.linger, media.idle_timeout and media.call_timeout must be positive"))
-	}
-	if c.MaxStreams < 1 || c.MaxCalls < 1 {
-		errs = append(errs, errors.New("media.max_streams and media.max_calls must be at least 1"))
-	}
-	return errors.Join(errs...)
+	return c.aggregator().Check()
+}
+
+func (c *MediaConfig) aggregator() callmedia.Config {
+	return callmedia.Config{Linger: c.Linger, IdleTimeout: c.IdleTimeout, CallTimeout: c.CallTimeout,
+		MaxCalls: c.MaxCalls, MaxStreams: c.MaxStreams}
 }
 
 func defaultMediaConfig() MediaConfig {
@@ -113,8 +110,7 @@ func newMedia(k *kpi) *media {
 		return nil
 	}
 	m := &media{}
-	m.agg = callmedia.New(callmedia.Config{Linger: cfg.Linger, IdleTimeout: cfg.IdleTimeout, CallTimeout: cfg.CallTimeout,
-		MaxCalls: cfg.MaxCalls, MaxStreams: cfg.MaxStreams}, k.streamEnded)
+	m.agg = callmedia.New(cfg.aggregator(), k.streamEnded)
 	m.agg.Evicted = func(table, reason string) {
 		if table == "calls" {
 			k.evicted("media_calls", reason)
