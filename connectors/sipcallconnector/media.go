@@ -18,43 +18,12 @@ import (
 // MediaConfig puts a call's media quality on its root span: each report
 // (hep.rtcp, RFC 6035 PUBLISH, X-RTP-Stat) as a span event, each stream's
 // figures at its end (internal/callmedia, the figures sipkpi's sip.media.*
-// metrics observe) as attributes.
-type MediaConfig struct {
-	Enabled bool `mapstructure:"enabled"`
-	// Linger keeps a call's streams open after the call ended (BYE's final
-	// response, CANCEL, a failed INVITE, the CDR): RTPEngine sends its last
-	// reports after the BYE. A root with open streams waits for them, at
-	// most this long after the call's end plus linger.
-	Linger time.Duration `mapstructure:"linger"`
-	// IdleTimeout ends a stream that had no report for that long.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// CallTimeout forgets a call's SDP after that long without a message
-	// or report.
-	CallTimeout time.Duration `mapstructure:"call_timeout"`
-	// MaxStreams bounds the streams followed; the least recently reported
-	// one ends early to make room.
-	MaxStreams int `mapstructure:"max_streams"`
-	// MaxCalls bounds the calls whose SDP (media endpoints, codec) is kept.
-	MaxCalls int `mapstructure:"max_calls"`
-}
+// metrics observe) as attributes. It is sipkpi's media block; a root with
+// open streams waits for them at most Linger after its call's end plus
+// the connector's linger.
+type MediaConfig = callmedia.Settings
 
-func (c *MediaConfig) aggregator() callmedia.Config {
-	return callmedia.Config{Linger: c.Linger, IdleTimeout: c.IdleTimeout, CallTimeout: c.CallTimeout,
-		MaxCalls: c.MaxCalls, MaxStreams: c.MaxStreams}
-}
-
-// Validate checks the media block.
-func (c *MediaConfig) Validate() error {
-	if !c.Enabled {
-		return nil
-	}
-	return c.aggregator().Check()
-}
-
-func defaultMediaConfig() MediaConfig {
-	return MediaConfig{Enabled: true, Linger: 30 * time.Second, IdleTimeout: time.Minute, CallTimeout: 4 * time.Hour,
-		MaxStreams: 50_000, MaxCalls: 50_000}
-}
+func defaultMediaConfig() MediaConfig { return callmedia.DefaultSettings() }
 
 // Bounds of a call's media on its root span.
 const (
@@ -121,7 +90,7 @@ var mediaAttrs = func() []mediaNames {
 }()
 
 func (t *tracer) newMedia() {
-	t.media = callmedia.New(t.cfg.Media.aggregator(), t.streamEnded)
+	t.media = callmedia.New(t.cfg.Media.Aggregator(), t.streamEnded)
 	t.media.OnReport = t.mediaReport
 	t.media.Evicted = func(table, reason string) {
 		switch {

@@ -36,7 +36,7 @@ type reference struct {
 
 func referenceMedia(cfg *Config, now time.Time, lds ...plog.Logs) reference {
 	var ref reference
-	agg := callmedia.New(cfg.Media.aggregator(), func(s *callmedia.Stream[bool]) {
+	agg := callmedia.New(cfg.Media.Aggregator(), func(s *callmedia.Stream[bool]) {
 		c := *s
 		c.Sources = slices.Clone(s.Sources)
 		ref.streams = append(ref.streams, c)

@@ -171,17 +171,51 @@ type Config struct {
 	MaxStreams  int
 }
 
-// Check tells what in a Config no aggregator can run with, in the words of
-// a connector's media block.
-func (c Config) Check() error {
+// Settings is a connector's media block (sipkpi's sip.media.* metrics,
+// sipcall's media on the root span): whether it is on, and its Config.
+type Settings struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Linger keeps a call's streams open after the call ended (BYE's final
+	// response, CANCEL, a failed INVITE, the CDR): RTPEngine sends its last
+	// reports after the BYE.
+	Linger time.Duration `mapstructure:"linger"`
+	// IdleTimeout ends a stream that had no report for that long.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// CallTimeout forgets a call's SDP after that long without a message
+	// or report (a call whose end was not seen).
+	CallTimeout time.Duration `mapstructure:"call_timeout"`
+	// MaxStreams bounds the streams followed; the least recently reported
+	// one ends early to make room.
+	MaxStreams int `mapstructure:"max_streams"`
+	// MaxCalls bounds the calls whose SDP (media endpoints, codec) is kept.
+	MaxCalls int `mapstructure:"max_calls"`
+}
+
+// DefaultSettings is the media block's default: on.
+func DefaultSettings() Settings {
+	return Settings{Enabled: true, Linger: 30 * time.Second, IdleTimeout: time.Minute, CallTimeout: 4 * time.Hour,
+		MaxStreams: 50_000, MaxCalls: 50_000}
+}
+
+// Validate checks the media block; one that is off is not checked.
+func (s *Settings) Validate() error {
+	if !s.Enabled {
+		return nil
+	}
 	var errs []error
-	if c.Linger <= 0 || c.IdleTimeout <= 0 || c.CallTimeout <= 0 {
+	if s.Linger <= 0 || s.IdleTimeout <= 0 || s.CallTimeout <= 0 {
 		errs = append(errs, errors.New("media.linger, media.idle_timeout and media.call_timeout must be positive"))
 	}
-	if c.MaxStreams < 1 || c.MaxCalls < 1 {
+	if s.MaxStreams < 1 || s.MaxCalls < 1 {
 		errs = append(errs, errors.New("media.max_streams and media.max_calls must be at least 1"))
 	}
 	return errors.Join(errs...)
+}
+
+// Aggregator is the aggregator's Config of the block.
+func (s *Settings) Aggregator() Config {
+	return Config{Linger: s.Linger, IdleTimeout: s.IdleTimeout, CallTimeout: s.CallTimeout,
+		MaxCalls: s.MaxCalls, MaxStreams: s.MaxStreams}
 }
 
 // Report is one report's figures on one stream, as OnReport sees them.
