@@ -271,6 +271,23 @@ func TestRootMediaBounds(t *testing.T) {
 		assert.Len(t, only(h.spans(), nameCall, internal), 1, "the root left once")
 	})
 
+	t.Run("max_call_duration", func(t *testing.T) {
+		cfg := mediaConfig()
+		cfg.Media.Linger, cfg.Media.IdleTimeout = time.Hour, time.Hour
+		cfg.MaxCallDuration = 2 * time.Minute
+		h := startConnector(t, cfg)
+		call := mediaflow.New(t, "long-wait")
+		h.consume(t, call.Logs("sbc-1", call.Setup(time.Second)...))
+		h.consume(t, call.Logs("sbc-1", call.RTCP()...))
+		h.consume(t, call.Logs("sbc-1", call.Bye(0, true, "", "")...))
+		h.advance(cfg.MaxCallDuration - time.Second)
+		require.Empty(t, only(h.spans(), nameCall, internal), "waiting for the open stream")
+		h.advance(2 * time.Second)
+		root := one(t, h.spans(), nameCall, internal)
+		assert.Equal(t, "evicted: "+string(evMaxCallDuration), root.statusMessage, "the call's bound holds")
+		assert.Len(t, mediaEvents(root), 4)
+	})
+
 	t.Run("reports of a call never traced", func(t *testing.T) {
 		h := startConnector(t, mediaConfig())
 		call := mediaflow.New(t, "rtcp-only")
