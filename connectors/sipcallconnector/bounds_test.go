@@ -261,9 +261,11 @@ func TestBadInput(t *testing.T) {
 	g.Answer(3, addrB, 200, "b1")
 	g.ACK2xx(3.1, 1, "b1")
 	g.InDialog(10, "BYE", 2, "b1", true)
-	// a CDR without Call-ID, and a record of another event
+	// a CDR without Call-ID, an RTCP record without figures, and a record
+	// of another event
 	sipflow.CDR(t, ld, t0, "x", 200, 0, 1, 2, "caller", "a").Attributes().Remove(record.AttrSIPCallID)
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty().SetEventName("hep.rtcp")
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().AppendEmpty().SetEventName("hep.log")
 	h.replay(t, ld)
 	h.drain()
 
@@ -273,6 +275,7 @@ func TestBadInput(t *testing.T) {
 	}
 	assert.Equal(t, int64(5), h.counter(t, "sipcall_records", attribute.String("outcome", "malformed")))
 	assert.Equal(t, int64(1), h.counter(t, "sipcall_records", attribute.String("outcome", "ignored")))
+	assert.Equal(t, int64(1), h.counter(t, "sipcall_records", attribute.String("outcome", "media_unusable")))
 	assert.Equal(t, int64(2+9), h.counter(t, "sipcall_records", attribute.String("outcome", "message")))
 
 	spans := h.spans()

@@ -46,6 +46,8 @@ type Config struct {
 	// them from relayed requests cannot (a B2BUA, a node that answers
 	// itself).
 	Nodes []NodeConfig `mapstructure:"nodes"`
+	// Media puts the call's media quality on its root span.
+	Media MediaConfig `mapstructure:"media"`
 }
 
 // OutOfDialogConfig selects the methods traced outside an INVITE dialog,

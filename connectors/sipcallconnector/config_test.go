@@ -42,13 +42,24 @@ func TestConfigCustom(t *testing.T) {
 		MaxCalls: 5000, MaxCallDuration: 2 * time.Hour, MaxSpansPerCall: 100, IncludeBody: true,
 		OutOfDialog: OutOfDialogConfig{Methods: []string{"REGISTER", "OPTIONS"}, MaxTransactions: 2000},
 		Nodes:       []NodeConfig{{Name: "sbc-1", Addresses: []string{"10.0.0.10", "10.0.0.11:5060", "[2001:db8::1]:5061"}}},
+		Media: MediaConfig{Enabled: true, Linger: 20 * time.Second, IdleTimeout: 2 * time.Minute, CallTimeout: time.Hour,
+			MaxStreams: 1000, MaxCalls: 500},
 	}, cfg)
+}
+
+// TestConfigMediaOff: a media block that is off is not checked.
+func TestConfigMediaOff(t *testing.T) {
+	cfg := loadConfig(t, "media_off")
+	require.NoError(t, confmap.Validate(cfg))
+	assert.False(t, cfg.Media.Enabled)
 }
 
 func TestConfigInvalid(t *testing.T) {
 	for name, want := range map[string][]string{
 		"zero_limits": {"flush_interval must be positive", "linger must be positive", "cdr_wait must not be negative",
-			"max_calls must be at least 1", "max_spans_per_call must be at least 2", "out_of_dialog.max_transactions must be at least 1"},
+			"max_calls must be at least 1", "max_spans_per_call must be at least 2", "out_of_dialog.max_transactions must be at least 1",
+			"media.linger, media.idle_timeout and media.call_timeout must be positive",
+			"media.max_streams and media.max_calls must be at least 1"},
 		"dialog_method":     {"out_of_dialog.methods[1]: BYE belongs to an INVITE dialog"},
 		"lower_case_method": {`out_of_dialog.methods[0]: "register" is not an upper-case SIP method`},
 		"bad_nodes": {`nodes[0].addresses[0]: "not-an-ip" is neither an address nor an address:port`,

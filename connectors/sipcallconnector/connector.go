@@ -50,12 +50,15 @@ func newConnector(set connector.Settings, cfg *Config, next consumer.Traces) (*c
 	spanOpts := options(spanKinds, "span")
 	evictionOpts := options(evictions, "reason")
 	tableOpts := options(tables, "state")
+	mediaOpts := options(mediaOutcomes, "outcome")
 	c.tr = newTracer(cfg, hooks{
 		malformed:          func(r malformed) { tel.SipcallRecordsMalformed.Add(bg, 1, malformedOpts[r]) },
 		spans:              func(k spanKind, n int64) { tel.SipcallSpans.Add(bg, n, spanOpts[k]) },
 		evicted:            func(r eviction) { tel.SipcallEvictions.Add(bg, 1, evictionOpts[r]) },
 		entries:            func(s table, d int64) { tel.SipcallStateEntries.Add(bg, d, tableOpts[s]) },
 		cdrWithoutMessages: func() { tel.SipcallCdrsWithoutMessages.Add(bg, 1) },
+		mediaReports:       func(o mediaOutcome) { tel.SipcallMediaReports.Add(bg, 1, mediaOpts[o]) },
+		mediaStreams:       func(o mediaOutcome) { tel.SipcallMediaStreams.Add(bg, 1, mediaOpts[o]) },
 	})
 	c.outcomes = options(outcomes, "outcome")
 	return c, nil
@@ -121,10 +124,12 @@ func (c *callConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		switch r.Log.EventName() {
 		case record.EventSIPMessage:
 			counts[c.tr.message(r.Resource, r.Log, now)]++
+			c.tr.mediaRecord(r.Log, now) // after: a BYE's X-RTP-Stat finds its call
 		case record.EventCDR:
 			counts[c.tr.cdr(r.Resource, r.Log, now)]++
+			c.tr.mediaRecord(r.Log, now)
 		default:
-			counts[outIgnored]++
+			counts[c.tr.mediaRecord(r.Log, now)]++
 		}
 	}
 	td := c.tr.take() // of calls evicted by a bound

@@ -36,6 +36,7 @@ func createDefaultConfig() component.Config {
 			// after its final response
 			MaxTransactions: 50_000,
 		},
+		Media: defaultMediaConfig(),
 	}
 }
 

@@ -310,6 +310,7 @@ func (t *tracer) rootSpan(c *call, rec *cdrRec) {
 		a.PutStr(record.AttrSIPCallDisconnectInitiator, bye.initiator)
 	}
 	putCDR(a, rec)
+	putMedia(sp, c.media)
 }
 
 func (t *tracer) legSpan(c *call, l *leg, rec *cdrRec) {

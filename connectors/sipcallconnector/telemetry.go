@@ -17,11 +17,26 @@ const (
 	outCDR            outcome = "cdr"
 	outCDRLate        outcome = "cdr_late"
 	outCDRDuplicate   outcome = "cdr_duplicate"
+	outMediaReport    outcome = "media_report"
+	outMediaUnusable  outcome = "media_unusable"
 	outIgnored        outcome = "ignored"
 )
 
 var outcomes = []outcome{outMessage, outOutOfDialog, outOutOfDialogOff, outMessageLate, outSpanLimit,
-	outMalformed, outCDR, outCDRLate, outCDRDuplicate, outIgnored}
+	outMalformed, outCDR, outCDRLate, outCDRDuplicate, outMediaReport, outMediaUnusable, outIgnored}
+
+// mediaOutcome is what became of a media report or stream on its root
+// (sipcall_media_reports, sipcall_media_streams).
+type mediaOutcome string
+
+const (
+	mediaAttached mediaOutcome = "attached"
+	mediaDropped  mediaOutcome = "dropped"
+	mediaLate     mediaOutcome = "late"
+	mediaNoCall   mediaOutcome = "no_call"
+)
+
+var mediaOutcomes = []mediaOutcome{mediaAttached, mediaDropped, mediaLate, mediaNoCall}
 
 // malformed is why a record could not be traced as it is
 // (sipcall_records_malformed).
@@ -60,9 +75,11 @@ const (
 	evMaxSpans        eviction = "max_spans_per_call"
 	evIdle            eviction = "idle_timeout"
 	evShutdown        eviction = "shutdown"
+	evMediaStreams    eviction = "media_max_streams"
+	evMediaCalls      eviction = "media_max_calls"
 )
 
-var evictions = []eviction{evMaxCalls, evMaxOutOfDialog, evMaxCallDuration, evMaxSpans, evIdle, evShutdown}
+var evictions = []eviction{evMaxCalls, evMaxOutOfDialog, evMaxCallDuration, evMaxSpans, evIdle, evShutdown, evMediaStreams, evMediaCalls}
 
 // table is a bounded state table (sipcall_state_entries).
 type table string
@@ -73,9 +90,11 @@ const (
 	tableTransactions table = "transactions"
 	tableEnded        table = "ended"
 	tableNodes        table = "nodes"
+	tableMediaCalls   table = "media_calls"
+	tableMediaStreams table = "media_streams"
 )
 
-var tables = []table{tableCalls, tableOutOfDialog, tableTransactions, tableEnded, tableNodes}
+var tables = []table{tableCalls, tableOutOfDialog, tableTransactions, tableEnded, tableNodes, tableMediaCalls, tableMediaStreams}
 
 // hooks feed the connector's own telemetry; the tracer calls them.
 type hooks struct {
@@ -84,9 +103,12 @@ type hooks struct {
 	evicted            func(eviction)
 	entries            func(table, int64)
 	cdrWithoutMessages func()
+	mediaReports       func(mediaOutcome)
+	mediaStreams       func(mediaOutcome)
 }
 
 func noHooks() hooks {
 	return hooks{malformed: func(malformed) {}, spans: func(spanKind, int64) {}, evicted: func(eviction) {},
-		entries: func(table, int64) {}, cdrWithoutMessages: func() {}}
+		entries: func(table, int64) {}, cdrWithoutMessages: func() {}, mediaReports: func(mediaOutcome) {},
+		mediaStreams: func(mediaOutcome) {}}
 }

@@ -43,6 +43,8 @@ func TestTelemetryValuesMatchMetadata(t *testing.T) {
 		{"sipcall_spans", "span_kind", "spanKind", strs(spanKinds)},
 		{"sipcall_evictions", "eviction_reason", "eviction", strs(evictions)},
 		{"sipcall_state_entries", "state", "table", strs(tables)},
+		{"sipcall_media_reports", "media_outcome", "mediaOutcome", strs(mediaOutcomes)},
+		{"sipcall_media_streams", "media_outcome", "mediaOutcome", strs(mediaOutcomes)},
 	} {
 		assert.Contains(t, md.Telemetry.Metrics[c.metric].Attributes, c.attr, c.metric)
 		enum := md.Attributes[c.attr].Enum

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/siphon-otel/siphon-otel/internal/callmedia"
 	"github.com/siphon-otel/siphon-otel/internal/calltrace"
 	"github.com/siphon-otel/siphon-otel/internal/lru"
 	"github.com/siphon-otel/siphon-otel/internal/record"
@@ -114,6 +115,7 @@ type call struct {
 	end         eviction // why it ended early, "" when it did not
 	cdrs        []*cdrRec
 	messages    int
+	media       *callMedia
 }
 
 // tracer holds the calls in flight and builds their spans. It is not safe
@@ -131,6 +133,8 @@ type tracer struct {
 	ood        map[string]bool
 	out        batch
 	clock      time.Time // of the current operation, for eviction callbacks
+	// media gathers the calls' media reports into streams (nil: media off)
+	media *callmedia.Aggregator[bool]
 	hooks
 }
 
@@ -155,6 +159,9 @@ func newTracer(cfg *Config, h hooks) *tracer {
 		t.configured[n.Name] = set
 	}
 	t.out.reset()
+	if cfg.Media.Enabled {
+		t.newMedia()
+	}
 	return t
 }
 
@@ -697,6 +704,9 @@ func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) out
 func (t *tracer) sweep(now time.Time) {
 	t.clock = now
 	cfg := t.cfg
+	if t.media != nil {
+		t.media.Expire(now) // the streams that end reach their roots first
+	}
 	due := func(_ string, c *call, touched time.Time) bool {
 		idle := now.Sub(touched)
 		switch {
@@ -706,7 +716,8 @@ func (t *tracer) sweep(now time.Time) {
 			return now.Sub(c.created) >= cfg.CDRWait
 		case c.ood && c.allEmitted():
 			return true
-		case c.ended && idle >= cfg.Linger && (len(c.cdrs) > 0 || now.Sub(c.endedAt) >= cfg.CDRWait):
+		case c.ended && idle >= cfg.Linger && (len(c.cdrs) > 0 || now.Sub(c.endedAt) >= cfg.CDRWait) &&
+			!t.awaitsMedia(c, now):
 			return true
 		case !c.ended && !c.established && idle >= cfg.IdleTimeout:
 			c.end = evIdle
@@ -729,6 +740,9 @@ func (t *tracer) sweep(now time.Time) {
 // calls that ended, without waiting; the rest is counted.
 func (t *tracer) shutdown(now time.Time) {
 	t.clock = now
+	if t.media != nil {
+		t.media.EndAll() // a stream cut short still reaches its root
+	}
 	for _, calls := range []*lru.Map[call]{t.calls, t.oodCalls} {
 		calls.Sweep(func(_ string, c *call, _ time.Time) bool {
 			if !c.ended && c.messages > 0 && !(c.ood && c.allDone()) {

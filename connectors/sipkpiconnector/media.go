@@ -1,7 +1,6 @@
 package sipkpiconnector
 
 import (
-	"errors"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,44 +13,10 @@ import (
 
 // MediaConfig configures the media-quality metrics (sip.media.*): per
 // stream at its end, from hep.rtcp records and the reports and SDP of SIP
-// messages (internal/callmedia).
-type MediaConfig struct {
-	Enabled bool `mapstructure:"enabled"`
-	// Linger keeps a call's streams open after the call ended (BYE's final
-	// response, CANCEL, a failed INVITE, the CDR): RTPEngine sends its last
-	// reports after the BYE.
-	Linger time.Duration `mapstructure:"linger"`
-	// IdleTimeout ends a stream that had no report for that long.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
-	// CallTimeout forgets a call's SDP after that long without a message
-	// or report (a call whose end was not seen).
-	CallTimeout time.Duration `mapstructure:"call_timeout"`
-	// MaxStreams bounds the streams followed; the least recently reported
-	// one ends early to make room.
-	MaxStreams int `mapstructure:"max_streams"`
-	// MaxCalls bounds the calls whose SDP (media endpoints, codec) is kept.
-	MaxCalls int `mapstructure:"max_calls"`
-}
+// messages (internal/callmedia). sipcall's media block is the same.
+type MediaConfig = callmedia.Settings
 
-// Validate checks the media block.
-func (c *MediaConfig) Validate() error {
-	if !c.Enabled {
-		return nil
-	}
-	var errs []error
-	if c.Linger <= 0 || c.IdleTimeout <= 0 || c.CallTimeout <= 0 {
-		errs = append(errs, errors.New("media.linger, media.idle_timeout and media.call_timeout must be positive"))
-	}
-	if c.MaxStreams < 1 || c.MaxCalls < 1 {
-		errs = append(errs, errors.New("media.max_streams and media.max_calls must be at least 1"))
-	}
-	return errors.Join(errs...)
-}
-
-func defaultMediaConfig() MediaConfig {
-	return MediaConfig{Enabled: true, Linger: 30 * time.Second, IdleTimeout: time.Minute, CallTimeout: 4 * time.Hour,
-		MaxStreams: 50_000, MaxCalls: 50_000}
-}
+func defaultMediaConfig() MediaConfig { return callmedia.DefaultSettings() }
 
 // The media metrics, after the others in store.metrics.
 const (
@@ -113,8 +78,7 @@ func newMedia(k *kpi) *media {
 		return nil
 	}
 	m := &media{}
-	m.agg = callmedia.New(callmedia.Config{Linger: cfg.Linger, IdleTimeout: cfg.IdleTimeout, CallTimeout: cfg.CallTimeout,
-		MaxCalls: cfg.MaxCalls, MaxStreams: cfg.MaxStreams}, k.streamEnded)
+	m.agg = callmedia.New(cfg.Aggregator(), k.streamEnded)
 	m.agg.Evicted = func(table, reason string) {
 		if table == "calls" {
 			k.evicted("media_calls", reason)

@@ -45,6 +45,7 @@
 package callmedia
 
 import (
+	"errors"
 	"math"
 	"net/netip"
 	"strconv"
@@ -170,6 +171,76 @@ type Config struct {
 	MaxStreams  int
 }
 
+// Settings is a connector's media block (sipkpi's sip.media.* metrics,
+// sipcall's media on the root span): whether it is on, and its Config.
+type Settings struct {
+	Enabled bool `mapstructure:"enabled"`
+	// Linger keeps a call's streams open after the call ended (BYE's final
+	// response, CANCEL, a failed INVITE, the CDR): RTPEngine sends its last
+	// reports after the BYE.
+	Linger time.Duration `mapstructure:"linger"`
+	// IdleTimeout ends a stream that had no report for that long.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// CallTimeout forgets a call's SDP after that long without a message
+	// or report (a call whose end was not seen).
+	CallTimeout time.Duration `mapstructure:"call_timeout"`
+	// MaxStreams bounds the streams followed; the least recently reported
+	// one ends early to make room.
+	MaxStreams int `mapstructure:"max_streams"`
+	// MaxCalls bounds the calls whose SDP (media endpoints, codec) is kept.
+	MaxCalls int `mapstructure:"max_calls"`
+}
+
+// DefaultSettings is the media block's default: on.
+func DefaultSettings() Settings {
+	return Settings{Enabled: true, Linger: 30 * time.Second, IdleTimeout: time.Minute, CallTimeout: 4 * time.Hour,
+		MaxStreams: 50_000, MaxCalls: 50_000}
+}
+
+// Validate checks the media block; one that is off is not checked.
+func (s *Settings) Validate() error {
+	if !s.Enabled {
+		return nil
+	}
+	var errs []error
+	if s.Linger <= 0 || s.IdleTimeout <= 0 || s.CallTimeout <= 0 {
+		errs = append(errs, errors.New("media.linger, media.idle_timeout and media.call_timeout must be positive"))
+	}
+	if s.MaxStreams < 1 || s.MaxCalls < 1 {
+		errs = append(errs, errors.New("media.max_streams and media.max_calls must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Aggregator is the aggregator's Config of the block.
+func (s *Settings) Aggregator() Config {
+	return Config{Linger: s.Linger, IdleTimeout: s.IdleTimeout, CallTimeout: s.CallTimeout,
+		MaxCalls: s.MaxCalls, MaxStreams: s.MaxStreams}
+}
+
+// Report is one report's figures on one stream, as OnReport sees them.
+type Report[T any] struct {
+	CallID        string
+	CorrelationID string // as for Stream
+	At            time.Time
+	Source        mediaq.Source
+	SSRC          uint32
+	HasSSRC       bool
+	// Direction is the stream's as the call's SDP seen so far places it.
+	Direction Direction
+	LossRatio float64 // 0..1
+	Jitter    float64 // s, at the call's codec clock
+	RTT       float64 // s
+	MOS       float64 // the report's, else the E-model's of its figures
+	Has       mediaq.Figure
+	// MOSEstimated: the MOS is the E-model's, the report gave none.
+	MOSEstimated bool
+	// NewStream: the report opened its stream; Tag is the stream's tag,
+	// which OnReport may set.
+	NewStream bool
+	Tag       *T
+}
+
 // Stream is the figures of one stream at its end.
 type Stream[T any] struct {
 	CallID string
@@ -286,9 +357,13 @@ type Aggregator[T any] struct {
 	// change in size.
 	Evicted func(table, reason string)
 	Entries func(table string, delta int64)
+	// OnReport, when set, sees each report a stream takes (the sipcall
+	// connector's span events); the Report is reused after it returns.
+	OnReport func(*Report[T])
 
 	keyBuf []byte
 	out    Stream[T]
+	rep    Report[T]
 }
 
 // New returns an Aggregator calling onEnd with each stream at its end (the
@@ -728,6 +803,9 @@ func (a *Aggregator[T]) add(callID string, f figures, reporter side, src, dst ne
 	if f.codec.Name != "" && st.codec.Name == "" {
 		st.codec = cloneCodec(f.codec)
 	}
+	if a.OnReport != nil {
+		a.report1(callID, &f, st, !ok, at)
+	}
 	return OutcomeAccepted
 }
 
@@ -765,36 +843,12 @@ func (a *Aggregator[T]) end(key string, s *stream[T]) {
 		}
 	}
 	c, known := a.calls.Peek(callID)
-	var codec mediaq.Codec
-	switch {
-	case known && c.hasCodec:
-		codec = c.codec
-	case s.codec.Name != "":
-		codec = s.codec
-	}
+	codec := s.codecIn(c, known)
 	o.Codec = CodecLabel(codec.Name)
-	reporter := s.reporter
 	if known {
 		o.CorrelationID = c.corr
-		if reporter == sideUnknown {
-			reporter = c.sideOf(s.src)
-			if reporter == sideUnknown {
-				reporter = c.sideOf(s.dst).other()
-			} else if d := c.sideOf(s.dst); d == reporter {
-				reporter = sideUnknown // source and destination on one side: cannot tell
-			}
-		}
 	}
-	to := reporter // where the media went
-	if !s.toward {
-		to = reporter.other()
-	}
-	switch to {
-	case sideCallee:
-		o.Direction = DirCallerToCallee
-	case sideCaller:
-		o.Direction = DirCalleeToCaller
-	}
+	o.Direction = s.direction(c, known)
 
 	est := mediaq.Stream{Codec: codec}
 	if codec.Name == "" {
@@ -813,11 +867,7 @@ func (a *Aggregator[T]) end(key string, s *stream[T]) {
 	if s.jitterN > 0 {
 		// RTCP jitter is in RTP timestamp units, which the receiver read
 		// at 8000 Hz not knowing the codec
-		clock := float64(est.Codec.ClockRate)
-		if clock == 0 {
-			clock = 8000
-		}
-		o.Jitter = (s.jitterSum + s.jitter8kSum*8000/clock) / float64(s.jitterN)
+		o.Jitter = (s.jitterSum + s.jitter8kSum*8000/rtcpClock(est.Codec)) / float64(s.jitterN)
 		o.Has |= mediaq.FigJitter
 		est.Jitter, est.Given = o.Jitter, est.Given|mediaq.FigJitter
 	}
@@ -838,6 +888,90 @@ func (a *Aggregator[T]) end(key string, s *stream[T]) {
 		o.Class = mediaq.ClassOf(o.MOS)
 	}
 	a.onEnd(o)
+}
+
+// codecIn is a stream's codec: its call's SDP's, else what its reports
+// named; "" when neither.
+func (s *stream[T]) codecIn(c *call, known bool) mediaq.Codec {
+	switch {
+	case known && c.hasCodec:
+		return c.codec
+	case s.codec.Name != "":
+		return s.codec
+	}
+	return mediaq.Codec{}
+}
+
+// direction places a stream's media in its call.
+func (s *stream[T]) direction(c *call, known bool) Direction {
+	reporter := s.reporter
+	if known && reporter == sideUnknown {
+		reporter = c.sideOf(s.src)
+		if reporter == sideUnknown {
+			reporter = c.sideOf(s.dst).other()
+		} else if d := c.sideOf(s.dst); d == reporter {
+			reporter = sideUnknown // source and destination on one side: cannot tell
+		}
+	}
+	to := reporter // where the media went
+	if !s.toward {
+		to = reporter.other()
+	}
+	switch to {
+	case sideCallee:
+		return DirCallerToCallee
+	case sideCaller:
+		return DirCalleeToCaller
+	}
+	return DirUnknown
+}
+
+// rtcpClock is the codec's RTP clock: RTCP jitter is in RTP timestamp
+// units, which the receiver read at 8000 Hz not knowing the codec.
+func rtcpClock(codec mediaq.Codec) float64 {
+	if codec.ClockRate == 0 {
+		return 8000
+	}
+	return float64(codec.ClockRate)
+}
+
+// report1 gives one report's figures to OnReport, with its MOS, or the
+// E-model's of its figures with the stream's codec.
+func (a *Aggregator[T]) report1(callID string, f *figures, s *stream[T], newStream bool, at time.Time) {
+	c, known := a.calls.Peek(callID)
+	r := &a.rep
+	*r = Report[T]{CallID: callID, At: at, Source: f.source, SSRC: f.ssrc, HasSSRC: f.hasSSRC,
+		Direction: s.direction(c, known), NewStream: newStream, Tag: &s.tag}
+	if known {
+		r.CorrelationID = c.corr
+	}
+	codec := s.codecIn(c, known)
+	if codec.Name == "" {
+		codec = mediaq.DefaultCodec
+	}
+	est := mediaq.Stream{Codec: codec}
+	if f.hasLoss {
+		r.LossRatio, r.Has = f.loss, r.Has|mediaq.FigLossRatio
+		est.LossRatio, est.Given = f.loss, est.Given|mediaq.FigLossRatio
+	}
+	if f.hasJitter {
+		r.Jitter = f.jitter
+		if f.jitterAt8k {
+			r.Jitter = r.Jitter * 8000 / rtcpClock(codec)
+		}
+		r.Has |= mediaq.FigJitter
+		est.Jitter, est.Given = r.Jitter, est.Given|mediaq.FigJitter
+	}
+	if f.hasRTT {
+		r.RTT, r.Has = f.rtt, r.Has|mediaq.FigRTT
+		est.RTT, est.Given = f.rtt, est.Given|mediaq.FigRTT
+	}
+	if f.hasMOS {
+		r.MOS, r.Has = f.mos, r.Has|mediaq.FigMOS
+	} else if est.Estimate(); est.Has(mediaq.FigMOS) {
+		r.MOS, r.MOSEstimated, r.Has = est.MOS, true, r.Has|mediaq.FigMOS
+	}
+	a.OnReport(r)
 }
 
 // num reads a number attribute; one that is there but is no number (NaN,

@@ -580,3 +580,60 @@ func TestSideOf(t *testing.T) {
 	assert.Equal(t, sideCallee, c.sideOf(netip.MustParseAddrPort("127.0.0.1:4000")), "forgotten: only the callee side (its anchor) has the address now")
 	assert.Equal(t, sideCaller, c.sideOf(netip.MustParseAddrPort("127.0.1.0:7000")))
 }
+
+// TestOnReport: OnReport sees each report a stream takes, with its own
+// figures (RTCP jitter at the codec's clock), the direction the SDP gives
+// its stream, NewStream on a stream's first, and a tag it may set that the
+// stream's end gives back.
+func TestOnReport(t *testing.T) {
+	r := newRun(t, testConfig)
+	var reports []Report[string]
+	r.agg.OnReport = func(rep *Report[string]) {
+		if rep.NewStream {
+			*rep.Tag = fmt.Sprintf("opened by report %d", len(reports))
+		}
+		c := *rep
+		c.Tag = nil
+		reports = append(reports, c)
+	}
+	call := mediaflow.New(t, "on-report")
+	call.Codec = "111 opus/48000/2"
+	call.CorrelationID = "corr-on-report"
+	r.feed(call.Logs("sbc-1", call.Setup(time.Second)...))
+	r.feed(call.Logs("sbc-1", call.RTCP()...))
+	r.feed(call.Logs("sbc-1", call.RTCPFromA(26, 370)...))
+	require.Len(t, reports, 8, "4 report blocks each way; the SRs without blocks are no reports")
+	for i, rep := range reports {
+		wantSSRC, wantDir, wantLoss, wantUnits := uint32(mediaflow.SSRCA), DirCallerToCallee, 13.0/256, 37.0
+		if i >= 4 {
+			wantSSRC, wantDir, wantLoss, wantUnits = mediaflow.SSRCB, DirCalleeToCaller, 26.0/256, 370.0
+		}
+		assert.Equal(t, call.CallID, rep.CallID, i)
+		assert.Equal(t, call.CorrelationID, rep.CorrelationID, i)
+		assert.Equal(t, i == 0 || i == 4, rep.NewStream, i)
+		assert.True(t, rep.HasSSRC, i)
+		assert.Equal(t, wantSSRC, rep.SSRC, i)
+		assert.Equal(t, wantDir, rep.Direction, i)
+		assert.Equal(t, mediaq.SourceRTCP, rep.Source, i)
+		assert.InDelta(t, wantLoss, rep.LossRatio, 1e-12, i)
+		assert.InDelta(t, wantUnits/48000, rep.Jitter, 1e-12, "%d: at Opus's clock", i)
+		assert.True(t, rep.MOSEstimated, i)
+		assert.Equal(t, mediaq.FigLossRatio|mediaq.FigJitter|mediaq.FigRTT|mediaq.FigMOS, rep.Has, i)
+		assert.InDelta(t, eModelMOS(rep.LossRatio, rep.Jitter, rep.RTT, 0, 25.1), rep.MOS, 1e-9, i)
+	}
+	// the capture's report times, in the order fed
+	var times []time.Time
+	for _, p := range call.RTCP() {
+		if p.SrcPort == mediaflow.PortB+1 {
+			times = append(times, p.Time())
+		}
+	}
+	for i, at := range times {
+		assert.True(t, reports[i].At.Equal(at), "report %d at %v, captured %v", i, reports[i].At, at)
+	}
+
+	r.feed(call.Logs("sbc-1", call.Bye(0, true, "", "")...))
+	r.after(testConfig.Linger + time.Second)
+	assert.Equal(t, "opened by report 0", r.stream(mediaflow.SSRCA).Tag)
+	assert.Equal(t, "opened by report 4", r.stream(mediaflow.SSRCB).Tag)
+}

@@ -156,4 +156,19 @@ const (
 	AttrMediaRFactor      = "media.r_factor"      // E-model R, 0..100 (120 for wideband)
 	AttrMediaEstimated    = "media.estimated"     // true: media.mos and media.r_factor are the E-model's
 	AttrMediaQualityClass = "media.quality.class" // good, fair, poor, bad (mediaq.ClassOf)
+	// AttrMediaCodec is a stream's codec (callmedia.CodecLabel);
+	// AttrMediaDirection the way its media travelled (callmedia.Direction).
+	AttrMediaCodec     = "media.codec"
+	AttrMediaDirection = "media.direction"
 )
+
+// EventMediaReport is the span event of one media report on a call's root
+// span (the sipcall connector).
+const EventMediaReport = "media.report"
+
+// AttrMediaOf is a media attribute of one direction of a call, as the call's
+// root span carries its streams' figures: AttrMediaOf("caller_to_callee",
+// AttrMediaMOS) is "media.caller_to_callee.mos".
+func AttrMediaOf(direction, attr string) string {
+	return "media." + direction + attr[len("media"):]
+}

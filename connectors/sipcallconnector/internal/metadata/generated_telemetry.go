@@ -28,6 +28,8 @@ type TelemetryBuilder struct {
 	registrations              []metric.Registration
 	SipcallCdrsWithoutMessages metric.Int64Counter
 	SipcallEvictions           metric.Int64Counter
+	SipcallMediaReports        metric.Int64Counter
+	SipcallMediaStreams        metric.Int64Counter
 	SipcallRecords             metric.Int64Counter
 	SipcallRecordsMalformed    metric.Int64Counter
 	SipcallSpans               metric.Int64Counter
@@ -74,6 +76,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_sipcall_evictions",
 		metric.WithDescription("Calls and out-of-dialog transactions ended by a bound, by reason; the root's status (a transaction's, outside a dialog) says which. [Development]"),
 		metric.WithUnit("{call}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SipcallMediaReports, err = builder.meter.Int64Counter(
+		"otelcol_sipcall_media_reports",
+		metric.WithDescription("Media reports (hep.rtcp, RFC 6035 PUBLISH, X-RTP-Stat) taken by a stream, by what became of their span event. [Development]"),
+		metric.WithUnit("{report}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SipcallMediaStreams, err = builder.meter.Int64Counter(
+		"otelcol_sipcall_media_streams",
+		metric.WithDescription("Media streams ended, by what became of their figures on the call's root span. [Development]"),
+		metric.WithUnit("{stream}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.SipcallRecords, err = builder.meter.Int64Counter(

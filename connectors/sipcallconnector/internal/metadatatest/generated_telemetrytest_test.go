@@ -21,6 +21,8 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.SipcallCdrsWithoutMessages.Add(context.Background(), 1)
 	tb.SipcallEvictions.Add(context.Background(), 1)
+	tb.SipcallMediaReports.Add(context.Background(), 1)
+	tb.SipcallMediaStreams.Add(context.Background(), 1)
 	tb.SipcallRecords.Add(context.Background(), 1)
 	tb.SipcallRecordsMalformed.Add(context.Background(), 1)
 	tb.SipcallSpans.Add(context.Background(), 1)
@@ -30,6 +32,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSipcallEvictions(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSipcallMediaReports(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSipcallMediaStreams(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSipcallRecords(t, testTel,
