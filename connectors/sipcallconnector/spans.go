@@ -477,13 +477,13 @@ func (t *tracer) cdrSpan(key string, traceID pcommon.TraceID, parent pcommon.Spa
 	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(start))
 	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(end))
 	rec.attrs.CopyTo(sp.Attributes())
-	if code, ok := intAttr(rec.attrs, record.AttrSIPResponseStatusCode); ok {
+	if code, ok := record.Int(rec.attrs, record.AttrSIPResponseStatusCode); ok {
 		codeStatus(sp.Status(), int(code))
 	}
 }
 
 func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
-	s := str(m, key)
+	s := record.Str(m, key)
 	if s == "" {
 		return time.Time{}, false
 	}

@@ -1,7 +1,6 @@
 package sipcallconnector
 
 import (
-	"strconv"
 	"strings"
 	"time"
 
@@ -165,30 +164,6 @@ func newTracer(cfg *Config, h hooks) *tracer {
 	return t
 }
 
-func str(m pcommon.Map, key string) string {
-	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
-func intAttr(m pcommon.Map, key string) (int64, bool) {
-	v, ok := m.Get(key)
-	if !ok {
-		return 0, false
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeDouble:
-		return int64(v.Double()), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(v.Str(), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
-}
-
 // methods holds the usual methods' names once.
 var methods = func() map[string]string {
 	m := map[string]string{}
@@ -242,30 +217,30 @@ func (m *msg) isResponse() bool { return m.code != 0 }
 // cannot be traced.
 func parse(lr plog.LogRecord, now time.Time) (msg, malformed) {
 	a := lr.Attributes()
-	m := msg{callID: str(a, record.AttrSIPCallID), cseqMethod: str(a, record.AttrSIPCSeqMethod), lr: lr}
+	m := msg{callID: record.Str(a, record.AttrSIPCallID), cseqMethod: record.Str(a, record.AttrSIPCSeqMethod), lr: lr}
 	if m.callID == "" {
 		return m, badNoCallID
 	}
-	cseq, ok := intAttr(a, record.AttrSIPCSeqNumber)
+	cseq, ok := record.Int(a, record.AttrSIPCSeqNumber)
 	if m.cseqMethod == "" || !ok || cseq < 0 || cseq > 1<<32-1 {
 		return m, badNoCSeq
 	}
 	m.cseq = uint32(cseq)
-	if code, ok := intAttr(a, record.AttrSIPResponseStatusCode); ok {
+	if code, ok := record.Int(a, record.AttrSIPResponseStatusCode); ok {
 		if code < 100 || code > 699 {
 			return m, badNotSIP
 		}
 		m.code = int(code)
-	} else if m.method = str(a, record.AttrSIPRequestMethod); m.method == "" {
+	} else if m.method = record.Str(a, record.AttrSIPRequestMethod); m.method == "" {
 		return m, badNotSIP
 	}
-	m.toTag = str(a, record.AttrSIPToTag)
-	m.fromTag = str(a, record.AttrSIPFromTag)
-	m.branch = str(a, record.AttrSIPViaBranch)
-	m.src.addr = str(a, record.AttrSourceAddress)
-	m.src.port, _ = intAttr(a, record.AttrSourcePort)
-	m.dst.addr = str(a, record.AttrDestinationAddress)
-	m.dst.port, _ = intAttr(a, record.AttrDestinationPort)
+	m.toTag = record.Str(a, record.AttrSIPToTag)
+	m.fromTag = record.Str(a, record.AttrSIPFromTag)
+	m.branch = record.Str(a, record.AttrSIPViaBranch)
+	m.src.addr = record.Str(a, record.AttrSourceAddress)
+	m.src.port, _ = record.Int(a, record.AttrSourcePort)
+	m.dst.addr = record.Str(a, record.AttrDestinationAddress)
+	m.dst.port, _ = record.Int(a, record.AttrDestinationPort)
 	m.at = captureTime(lr, now)
 	return m, ""
 }
@@ -276,7 +251,7 @@ func parse(lr plog.LogRecord, now time.Time) (msg, malformed) {
 // are not looked at.
 func isScanner(c *call, m *msg) bool {
 	return (c.ood || m.method == "INVITE" && m.toTag == "") &&
-		sipscanner.Match(str(m.lr.Attributes(), record.AttrUserAgentOriginal))
+		sipscanner.Match(record.Str(m.lr.Attributes(), record.AttrUserAgentOriginal))
 }
 
 // node returns the capturing node of a record's resource, remembering it.
@@ -334,7 +309,7 @@ func (t *tracer) message(res pcommon.Resource, lr plog.LogRecord, now time.Time)
 		t.malformed(bad)
 		return outMalformed
 	}
-	corr := str(lr.Attributes(), record.AttrSIPCorrelationID)
+	corr := record.Str(lr.Attributes(), record.AttrSIPCorrelationID)
 	key, keyFromAttr := calltrace.Key(corr, m.callID), corr != ""
 	n := t.node(res, now)
 	c, ok := t.calls.Get(key, now)
@@ -452,7 +427,7 @@ func (t *tracer) addTx(c *call, l *leg, n *node, m *msg, src, dst endpoint) *txn
 	} else {
 		tx.callID = strings.Clone(m.callID)
 	}
-	tx.transport = str(m.lr.Attributes(), record.AttrNetworkTransport)
+	tx.transport = record.Str(m.lr.Attributes(), record.AttrNetworkTransport)
 	c.txs = append(c.txs, tx)
 	t.entries(tableTransactions, 1)
 	tx.setID(c.key)
@@ -552,7 +527,7 @@ func (t *tracer) request(c *call, l *leg, n *node, m *msg, now time.Time, ok out
 			body := m.lr.Body().AsString()
 			l.fromURI = strings.Clone(sipmsg.AddrURI(sipmsg.FirstHeader(body, "From")))
 			l.toURI = strings.Clone(sipmsg.AddrURI(sipmsg.FirstHeader(body, "To")))
-			l.ua = strings.Clone(str(m.lr.Attributes(), record.AttrUserAgentOriginal))
+			l.ua = strings.Clone(record.Str(m.lr.Attributes(), record.AttrUserAgentOriginal))
 			l.scanner = tx.scanner
 		}
 	case "BYE":
@@ -670,12 +645,12 @@ func (c *call) learn(n *node, r *txn) {
 func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) outcome {
 	t.clock = now
 	a := lr.Attributes()
-	callID := str(a, record.AttrSIPCallID)
+	callID := record.Str(a, record.AttrSIPCallID)
 	if callID == "" {
 		t.malformed(badNoCallID)
 		return outMalformed
 	}
-	corr := str(a, record.AttrSIPCorrelationID)
+	corr := record.Str(a, record.AttrSIPCorrelationID)
 	key, keyFromAttr := calltrace.Key(corr, callID), corr != ""
 	rec := &cdrRec{callID: strings.Clone(callID), at: lr.Timestamp().AsTime(), attrs: pcommon.NewMap(), node: t.node(res, now)}
 	a.CopyTo(rec.attrs)

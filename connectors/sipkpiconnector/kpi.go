@@ -208,13 +208,6 @@ func (k *kpi) dims(res, attrs pcommon.Map) *dimSet {
 	return set
 }
 
-func str(m pcommon.Map, key string) string {
-	if v, ok := m.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
-}
-
 func num(m pcommon.Map, key string) (float64, bool) {
 	v, ok := m.Get(key)
 	if !ok {
@@ -233,7 +226,7 @@ func num(m pcommon.Map, key string) (float64, bool) {
 }
 
 func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
-	s := str(m, key)
+	s := record.Str(m, key)
 	if s == "" {
 		return time.Time{}, false
 	}
@@ -246,7 +239,7 @@ func timeAttr(m pcommon.Map, key string) (time.Time, bool) {
 func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string {
 	k.clock, k.st.now = now, now
 	attrs := lr.Attributes()
-	method := str(attrs, record.AttrSIPRequestMethod)
+	method := record.Str(attrs, record.AttrSIPRequestMethod)
 	if method != "INVITE" && method != "REGISTER" {
 		return "cdr_other"
 	}
@@ -259,10 +252,10 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 	if k.duplicate(lr, now) {
 		return "cdr_duplicate"
 	}
-	ref := callRef{callID: str(attrs, record.AttrSIPCallID), corr: str(attrs, record.AttrSIPCorrelationID)}
+	ref := callRef{callID: record.Str(attrs, record.AttrSIPCallID), corr: record.Str(attrs, record.AttrSIPCorrelationID)}
 	set := k.dims(res, attrs)
 	if method == "REGISTER" {
-		ev := str(attrs, record.AttrCDRRegEvent)
+		ev := record.Str(attrs, record.AttrCDRRegEvent)
 		if ev == "" {
 			ev = valueNone
 		}
@@ -270,7 +263,7 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 		return "cdr_register"
 	}
 	result := classify(int(code))
-	initiator := str(attrs, record.AttrCDRDisconnectInitiator)
+	initiator := record.Str(attrs, record.AttrCDRDisconnectInitiator)
 	switch initiator {
 	case "caller", "callee", "timeout", "error":
 	case "":
@@ -302,14 +295,14 @@ func (k *kpi) cdr(res pcommon.Map, lr plog.LogRecord, at, now time.Time) string 
 // message counts one sip.message record.
 func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	k.clock, k.st.now = now, now
-	callID := str(attrs, record.AttrSIPCallID)
-	cseqMethod := str(attrs, record.AttrSIPCSeqMethod)
+	callID := record.Str(attrs, record.AttrSIPCallID)
+	cseqMethod := record.Str(attrs, record.AttrSIPCSeqMethod)
 	cseq, okCSeq := num(attrs, record.AttrSIPCSeqNumber)
 	if callID == "" || cseqMethod == "" || !okCSeq {
 		k.invalid("message_no_call_id_or_cseq")
 		return
 	}
-	method := str(attrs, record.AttrSIPRequestMethod)
+	method := record.Str(attrs, record.AttrSIPRequestMethod)
 	code, isResponse := num(attrs, record.AttrSIPResponseStatusCode)
 	if method == "" && !isResponse {
 		k.invalid("message_not_request_or_response")
@@ -321,9 +314,9 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 	k.txBuf = append(append(k.txBuf[:0], callID...), 0)
 	k.txBuf = strconv.AppendInt(k.txBuf, int64(cseq), 10)
 	setupLen := len(k.txBuf)
-	k.txBuf = append(append(append(append(k.txBuf, 0), cseqMethod...), 0), str(attrs, record.AttrSIPViaBranch)...)
+	k.txBuf = append(append(append(append(k.txBuf, 0), cseqMethod...), 0), record.Str(attrs, record.AttrSIPViaBranch)...)
 	txKey, setupKey := view(k.txBuf), view(k.txBuf[:setupLen])
-	corr := str(attrs, record.AttrSIPCorrelationID)
+	corr := record.Str(attrs, record.AttrSIPCorrelationID)
 	ref := callRef{callID: callID, corr: corr, cseq: uint32(cseq), cseqMethod: cseqMethod}
 	set := k.dims(res, attrs)
 	if !set.scannerSeries {
@@ -344,7 +337,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		}
 		k.addTx(txKey, mlabel, set, len(callID), corr, now)
 		k.st.add(mRequests, set, []string{methodLabel(method)}, 1, at, ref)
-		if method == "INVITE" && str(attrs, record.AttrSIPToTag) == "" {
+		if method == "INVITE" && record.Str(attrs, record.AttrSIPToTag) == "" {
 			if s, ok := k.setups.Get(setupKey, now); ok {
 				if at.Before(s.invite) { // the other hop's copy came later but was sent first
 					s.invite = at
@@ -364,7 +357,7 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		e = k.addTx(txKey, mlabel, set, len(callID), corr, now)
 	}
 	clabel := codeLabel(int64(code))
-	k.respBuf = append(append(append(k.respBuf[:0], clabel...), 0), str(attrs, record.AttrSIPToTag)...)
+	k.respBuf = append(append(append(k.respBuf[:0], clabel...), 0), record.Str(attrs, record.AttrSIPToTag)...)
 	rkey := view(k.respBuf)
 	if slices.Contains(e.responses, rkey) {
 		k.st.add(mRetransmissions, set, []string{"response", mlabel}, 1, at, ref)
@@ -415,11 +408,11 @@ func newTxEntry(method string, set *dimSet, txKey string, callIDLen int, corr st
 
 // scanner flags sources by User-Agent and by floods of new requests.
 func (k *kpi) scanner(res, attrs pcommon.Map, set *dimSet, method string, ref callRef, at, now time.Time) {
-	src := str(attrs, record.AttrSourceAddress)
+	src := record.Str(attrs, record.AttrSourceAddress)
 	if src == "" {
 		return
 	}
-	isUA := k.uas.Match(str(attrs, record.AttrUserAgentOriginal))
+	isUA := k.uas.Match(record.Str(attrs, record.AttrUserAgentOriginal))
 	if !isUA && (!k.flood[method] || k.isExcluded(src)) {
 		return
 	}

@@ -3,6 +3,7 @@ package record
 import (
 	"iter"
 	"math"
+	"strconv"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -88,8 +89,9 @@ func Str(m pcommon.Map, key string) string {
 	return ""
 }
 
-// Int returns an integer attribute's value: an int, or a double holding a
-// whole number (a record that went through JSON).
+// Int returns an integer attribute's value: an int, a double holding a
+// whole number (a record that went through JSON), or a decimal string (a
+// record written by hand or by a transform).
 func Int(m pcommon.Map, key string) (int64, bool) {
 	v, ok := m.Get(key)
 	if !ok {
@@ -102,6 +104,9 @@ func Int(m pcommon.Map, key string) (int64, bool) {
 		if d := v.Double(); d == math.Trunc(d) && math.Abs(d) < 1<<53 {
 			return int64(d), true
 		}
+	case pcommon.ValueTypeStr:
+		n, err := strconv.ParseInt(v.Str(), 10, 64)
+		return n, err == nil
 	}
 	return 0, false
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
@@ -68,4 +69,31 @@ func TestSourceValidate(t *testing.T) {
 	assert.NoError(t, SourceAttributes.Validate())
 	assert.EqualError(t, Source("").Validate(), `must be "body" or "attributes", got ""`)
 	assert.Error(t, Source("Body").Validate())
+}
+
+// TestStrInt: the typed attribute readers every component uses, on the
+// forms a record's attributes take after JSON or a transform.
+func TestStrInt(t *testing.T) {
+	m := pcommon.NewMap()
+	m.PutStr("s", "x")
+	m.PutInt("i", 42)
+	m.PutDouble("whole", 486)
+	m.PutDouble("half", 1.5)
+	m.PutStr("digits", "-17")
+	m.PutStr("word", "seven")
+	assert.Equal(t, "x", Str(m, "s"))
+	assert.Empty(t, Str(m, "i"), "not a string")
+	assert.Empty(t, Str(m, "absent"))
+	for _, tt := range []struct {
+		key  string
+		want int64
+		ok   bool
+	}{
+		{"i", 42, true}, {"whole", 486, true}, {"digits", -17, true},
+		{"half", 0, false}, {"word", 0, false}, {"absent", 0, false},
+	} {
+		got, ok := Int(m, tt.key)
+		assert.Equal(t, tt.ok, ok, tt.key)
+		assert.Equal(t, tt.want, got, tt.key)
+	}
 }

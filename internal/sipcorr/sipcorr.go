@@ -105,7 +105,7 @@ func (c *Correlator) record(lr plog.LogRecord, now time.Time, st *Stats) {
 		st.Records[KindUpstream]++ // an agent keyed it, and routed it by that key
 		return
 	}
-	callID := str(attrs, record.AttrSIPCallID)
+	callID := record.Str(attrs, record.AttrSIPCallID)
 	if callID == "" {
 		st.Records[KindNoCallID]++
 		return
@@ -150,15 +150,15 @@ func (c *Correlator) message(lr plog.LogRecord, callID string, now time.Time, st
 	if e != nil && e.matched {
 		return keyOr(e.key, callID), KindTable, false
 	}
-	m := message{callID: callID, isResponse: record.IsResponse(attrs), inDialog: str(attrs, record.AttrSIPToTag) != ""}
+	m := message{callID: callID, isResponse: record.IsResponse(attrs), inDialog: record.Str(attrs, record.AttrSIPToTag) != ""}
 	if e != nil && (m.isResponse || m.inDialog) {
 		return callID, KindCallID, e.late
 	}
-	m.hepCorrID = str(attrs, record.AttrHEPCorrelationID)
+	m.hepCorrID = record.Str(attrs, record.AttrHEPCorrelationID)
 	m.text = body(lr.Body())
 	key, how, found := c.find(&m, st)
 	late := false
-	if e == nil && str(attrs, record.AttrSIPRequestMethod) == "INVITE" {
+	if e == nil && record.Str(attrs, record.AttrSIPRequestMethod) == "INVITE" {
 		// only INVITE dialogs are remembered: keep-alives, registrations
 		// and other out-of-dialog requests must not push calls out
 		e, late = c.table.add(h, now)
@@ -206,14 +206,6 @@ func keyOr(key, callID string) string {
 		return callID
 	}
 	return key
-}
-
-// str returns a string attribute's value, "" when absent or of another type.
-func str(attrs pcommon.Map, name string) string {
-	if v, ok := attrs.Get(name); ok && v.Type() == pcommon.ValueTypeStr {
-		return v.Str()
-	}
-	return ""
 }
 
 // body returns a record's body as text: the SIP message.

@@ -347,7 +347,7 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer, keepCompress
 	if lr.EventName() == record.EventSIPMessage {
 		p.ProtoType = hep.TypeSIP
 	}
-	if v, ok := intAttr(attrs, record.AttrHEPProtocolType); ok {
+	if v, ok := record.Int(attrs, record.AttrHEPProtocolType); ok {
 		p.ProtoType = uint8(v)
 	}
 	p.Fields |= hep.HasProtoType
@@ -358,7 +358,7 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer, keepCompress
 			p.Fields |= hep.HasProtocol
 		}
 	}
-	if v, ok := intAttr(attrs, record.AttrHEPIPProtocol); ok {
+	if v, ok := record.Int(attrs, record.AttrHEPIPProtocol); ok {
 		p.Protocol = uint8(v)
 		p.Fields |= hep.HasProtocol
 	}
@@ -376,24 +376,24 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer, keepCompress
 		p.Family = familyOf(p)
 		p.Fields |= hep.HasFamily
 	}
-	if v, ok := intAttr(attrs, record.AttrHEPIPFamily); ok {
+	if v, ok := record.Int(attrs, record.AttrHEPIPFamily); ok {
 		p.Family = uint8(v)
 		p.Fields |= hep.HasFamily
 	}
 	set16 := func(key string, f hep.Field, dst *uint16) {
-		if v, ok := intAttr(attrs, key); ok {
+		if v, ok := record.Int(attrs, key); ok {
 			*dst = uint16(v)
 			p.Fields |= f
 		}
 	}
 	set8 := func(key string, f hep.Field, dst *uint8) {
-		if v, ok := intAttr(attrs, key); ok {
+		if v, ok := record.Int(attrs, key); ok {
 			*dst = uint8(v)
 			p.Fields |= f
 		}
 	}
 	set32 := func(key string, f hep.Field, dst *uint32) {
-		if v, ok := intAttr(attrs, key); ok {
+		if v, ok := record.Int(attrs, key); ok {
 			*dst = uint32(v)
 			p.Fields |= f
 		}
@@ -445,21 +445,6 @@ func ToHEP(lr plog.LogRecord, p *hep.Packet, scratch *bytes.Buffer, keepCompress
 		p.Payload = payload
 	}
 	return nil
-}
-
-func intAttr(attrs pcommon.Map, key string) (int64, bool) {
-	v, ok := attrs.Get(key)
-	if !ok {
-		return 0, false
-	}
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		return v.Int(), true
-	case pcommon.ValueTypeStr:
-		n, err := strconv.ParseInt(v.Str(), 10, 64)
-		return n, err == nil
-	}
-	return 0, false
 }
 
 func addrAttr(attrs pcommon.Map, key string, dst *netip.Addr) error {
