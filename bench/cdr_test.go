@@ -31,7 +31,6 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
-	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // cdrBatch is the number of records per request in batch mode.
@@ -254,30 +253,14 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 		rate = cdrRate
 	}
 
-	cpu0, err := procstat.CPU(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	profiled := profileCollector(b, pprofAddr, os.Getenv("CDR_BENCH_PROFILE"))
-	b.ResetTimer()
-	start := time.Now()
+	run := startMeasuring(b, p.Pid(), pprofAddr, os.Getenv("CDR_BENCH_PROFILE"))
 	refused := postCDRs(b, url, contentType, b.N, per, rate, mode == "single", body)
 	metric, label := "otelcol_exporter_sent_log_records", exposition.Labels{"exporter": map[string]string{"file": "siphon_file", "file-diskq": "siphon_file", "file-memq": "siphon_file", "kafka": "siphon_kafka", "kafka-sync": "siphon_kafka", "kafka-nobatch": "siphon_kafka"}[sink]}
 	if sink == "otlp" { // nop has no exporterhelper: the receiver's count is synchronous with it
 		metric, label = "otelcol_receiver_accepted_log_records", exposition.Labels{"receiver": "otlp"}
 	}
 	p.WaitMetric(5*time.Minute, float64(b.N), metric, label)
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu1, err := procstat.CPU(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rss, err := procstat.PeakRSS(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	<-profiled
+	elapsed, cpuTime, rss := run.stop()
 	if err := p.Stop(30 * time.Second); err != nil {
 		b.Errorf("collector stop: %v", err)
 	}
@@ -291,7 +274,7 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 			b.Fatalf("kafka holds %d records, want %d", n, b.N)
 		}
 	}
-	cpu := (cpu1 - cpu0).Seconds()
+	cpu := cpuTime.Seconds()
 	r := cdrResult{
 		perSec:     float64(b.N) / elapsed.Seconds(),
 		cpuPer100k: cpu / float64(b.N) * 100000,

@@ -22,7 +22,6 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
-	"github.com/siphon-otel/siphon-otel/internal/testenv/procstat"
 )
 
 // EnvBaseBinary names the baseline otelcol-siphon (make bench-hep builds
@@ -280,13 +279,7 @@ func runHEPCollector(b *testing.B, bin, config, transport string, rate int, miso
 	defer conn.Close()
 
 	load := loadAvg()
-	cpu0, err := procstat.CPU(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	profiled := profileCollector(b, pprofAddr, os.Getenv("HEP_BENCH_PROFILE"))
-	b.ResetTimer()
-	start := time.Now()
+	run := startMeasuring(b, p.Pid(), pprofAddr, os.Getenv("HEP_BENCH_PROFILE"))
 	if transport == "udp" {
 		sendPaced(b, conn, stream, n, rate)
 	} else {
@@ -325,17 +318,7 @@ func runHEPCollector(b *testing.B, bin, config, transport string, rate int, miso
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	cpu1, err := procstat.CPU(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	rss, err := procstat.PeakRSS(p.Pid())
-	if err != nil {
-		b.Fatal(err)
-	}
-	<-profiled
+	elapsed, cpuTime, rss := run.stop()
 	if accepted+kernelDrops != int64(n) || counted != float64(accepted) {
 		b.Fatalf("packets unaccounted for: sent %d, accepted %d + kernel drops %d, sipkpi counted %v", n, accepted, kernelDrops, counted)
 	}
@@ -355,7 +338,7 @@ func runHEPCollector(b *testing.B, bin, config, transport string, rate int, miso
 		b.Errorf("collector stop: %v", err)
 	}
 	r := hepCollectorResult{
-		cpuPerPacket: (cpu1 - cpu0).Seconds() / float64(accepted) * 1e6, // per packet taken in: a datagram the kernel dropped cost the collector nothing
+		cpuPerPacket: cpuTime.Seconds() / float64(accepted) * 1e6, // per packet taken in: a datagram the kernel dropped cost the collector nothing
 		rssMiB:       float64(rss) / (1 << 20),
 		perSec:       float64(n) / elapsed.Seconds(),
 		sent:         int64(n), accepted: accepted, kernelDrops: kernelDrops, load: load,
