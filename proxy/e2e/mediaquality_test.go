@@ -347,10 +347,20 @@ func (r *mediaRig) anchored(t *testing.T, call *mediaCall, portMin, portMax int)
 	}, 5*time.Second, 20*time.Millisecond)
 	inRange := func(p uint16) bool { return int(p) >= portMin && int(p) <= portMax }
 	var offered, forwarded, answered, returned int
+	// a retransmission (an INVITE's before its 100, a 200's before its
+	// ACK: T1 is 500 ms, which a loaded machine can take) is the same
+	// message again, not another offer or answer
+	type hop struct {
+		from, to int64
+		raw      string
+	}
+	seen := map[hop]bool{}
 	for _, m := range msgs {
-		if !isInviteOr200(m) {
+		h := hop{m.SrcPort, m.DstPort, m.Raw}
+		if !isInviteOr200(m) || seen[h] {
 			continue
 		}
+		seen[h] = true
 		_, body, ok := strings.Cut(m.Raw, "\r\n\r\n")
 		require.True(t, ok, "%s without a body: %s", m.First, m.Raw)
 		sdp, err := rtpua.ParseSDP([]byte(body))
