@@ -8,7 +8,10 @@ const DaemonBinary = "rtpengine"
 // Daemon is the command line of an rtpengine-daemon on one address, as
 // the demo and the system tests run it: in the foreground, userspace
 // forwarding only (no kernel module, no iptables: it runs unprivileged),
-// logging to stderr.
+// logging to stderr, without Debian's /etc/rtpengine/rtpengine.conf
+// (whose HTTP listener on 2225 a second engine on the machine would
+// collide on, and whose recording and timeout settings are a system
+// engine's, not ours).
 type Daemon struct {
 	Interface        string // the media address
 	NG, CLI          string // control addresses; CLI set so that a second engine does not collide on its default
@@ -21,7 +24,7 @@ type Daemon struct {
 
 // Args are the daemon's arguments.
 func (d Daemon) Args() []string {
-	args := []string{"--foreground", "--log-stderr", "--table=-1", "--interface=" + d.Interface, "--listen-ng=" + d.NG,
+	args := []string{"--config-file=none", "--foreground", "--log-stderr", "--table=-1", "--interface=" + d.Interface, "--listen-ng=" + d.NG,
 		"--listen-cli=" + d.CLI, "--port-min=" + strconv.Itoa(d.PortMin), "--port-max=" + strconv.Itoa(d.PortMax), "--log-level=4"}
 	if d.Homer != "" {
 		args = append(args, "--homer="+d.Homer, "--homer-protocol=udp", "--homer-id="+strconv.Itoa(d.HomerID))
