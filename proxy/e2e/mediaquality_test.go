@@ -158,9 +158,8 @@ func (r *mediaRig) call(t *testing.T, hold time.Duration, imp rtpua.Impairment) 
 
 // sippCall places a call with sipp at both ends of its SIP: uac-call
 // calls a uas-answer (registered as a user of its own) through sipproxy
-// and hangs up after hold, their
-// SDPs naming two rtpua endpoints beside them (sipp.MediaPort). Each
-// endpoint sends its media to where the SDP its sipp received says
+// and hangs up after hold, their SDPs naming two rtpua endpoints beside
+// them (sipp.MediaPort). Each endpoint sends its media to where the SDP its sipp received says
 // (rtpengine's address and port: sipp's message log), from the 200 on,
 // when rtpengine has the answer; the caller's until its sipp had the BYE
 // answered, the callee's until it heard the caller's last report (the
