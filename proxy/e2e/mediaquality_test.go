@@ -22,8 +22,10 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
 	"github.com/siphon-otel/siphon-otel/internal/rtpua"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/ports"
 	engine "github.com/siphon-otel/siphon-otel/internal/testenv/rtpengine"
 	phones "github.com/siphon-otel/siphon-otel/internal/testenv/rtpua"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipp"
 )
 
 // Media quality end to end: calls through sipproxy with their media
@@ -34,7 +36,10 @@ import (
 // traces its SIP to the same receiver, so the records are what a
 // collector's hep receiver gets from such a node: SIP and RTCP of the
 // same calls, which a test of what comes after the receiver (KPIs, call
-// traces) can feed on (mediaRig.hep.sink).
+// traces) can feed on (mediaRig.hep.sink). The calls' SIP is placed
+// either by the demo's call generator (mediaRig.call) or by sipp at both
+// ends with rtpua endpoints beside them for the media (mediaRig.sippCall);
+// both are checked alike.
 
 // mediaRig is the chain: hep receiver <- rtpengine, sipproxy; phones.
 type mediaRig struct {
@@ -47,6 +52,9 @@ type mediaRig struct {
 // every-20th loss hits 5 times.
 const rtcpInterval = 2 * time.Second
 
+// mediaCodecs are what the endpoints offer and take, in order.
+var mediaCodecs = []rtpua.Codec{rtpua.PCMU, rtpua.G729}
+
 func startMediaRig(t *testing.T, portMin, portMax int) *mediaRig {
 	t.Helper()
 	h := startHEP(t, "udp")
@@ -57,7 +65,7 @@ func startMediaRig(t *testing.T, portMin, portMax int) *mediaRig {
 		Extra: fmt.Sprintf("rtpengine: {instances: [%q], ping_interval: 200ms, enabled: true, timeout: 500ms}", e.Addr)})
 	p.waitGauge(t, "siphon_rtpengine_instances_up", nil, 1)
 	ph := phones.Start(t, "127.0.0.1:"+strconv.Itoa(p.SIPPort), 100*time.Millisecond,
-		callgen.Media{Codecs: []rtpua.Codec{rtpua.PCMU, rtpua.G729}, RTCPInterval: rtcpInterval})
+		callgen.Media{Codecs: mediaCodecs, RTCPInterval: rtcpInterval})
 	return &mediaRig{hep: h, proxy: p, phones: ph}
 }
 
@@ -133,17 +141,99 @@ func (h *hepSink) rtcpRecords(callID string) map[int64][]rtcpRecord {
 // mediaCall is one call's endpoints' figures and its records.
 type mediaCall struct {
 	callgen.CallResult
-	Records map[int64][]rtcpRecord // by reporter SSRC
+	// CallerSIP and CalleeSIP are the SIP ports of the call's user agents
+	// (one and the same for the call generator).
+	CallerSIP, CalleeSIP int
+	Records              map[int64][]rtcpRecord // by reporter SSRC
 }
 
-// call places a call to alice (the caller hangs up after hold), waits
-// until every RTCP packet its two ends sent is a record, and checks each
-// record against the report it came from (every one arrived, unaltered,
-// in order).
+// call places a call to alice with the demo's call generator (the caller
+// hangs up after hold) and checks its records (reported).
 func (r *mediaRig) call(t *testing.T, hold time.Duration, imp rtpua.Impairment) mediaCall {
 	t.Helper()
 	res := r.phones.Call(callgen.CallOptions{To: callgen.Answered, Hold: hold, Impair: imp})
-	c := mediaCall{CallResult: res}
+	port := int(netip.MustParseAddrPort(r.phones.Addr()).Port())
+	return r.reported(t, res, port, port)
+}
+
+// sippCall places a call with sipp at both ends of its SIP: uac-call
+// calls a uas-answer (registered as a user of its own) through sipproxy
+// and hangs up after hold, their SDPs naming two rtpua endpoints beside
+// them (sipp.MediaPort). Each endpoint sends its media to where the SDP its sipp received says
+// (rtpengine's address and port: sipp's message log), from the 200 on,
+// when rtpengine has the answer; the caller's until its sipp had the BYE
+// answered, the callee's until it heard the caller's last report (the
+// engine relays for a while after the delete). It checks the call's
+// records (reported).
+func (r *mediaRig) sippCall(t *testing.T, hold time.Duration, imp rtpua.Impairment) mediaCall {
+	t.Helper()
+	listen := func() *rtpua.Endpoint {
+		ep, err := rtpua.Listen(netip.MustParseAddr("127.0.0.1"), mediaCodecs...)
+		require.NoError(t, err)
+		t.Cleanup(func() { ep.Stop() })
+		return ep
+	}
+	caller, callee := listen(), listen()
+	uacPort, uasPort := ports.Port(t), ports.Port(t)
+	uas := startSipp(t, sipp.MediaPort(t, "uas-answer", int(callee.RTPAddr().Port())), "u1", uasPort, "", "-m", "1")
+	// a user of its own: an earlier call's binding would be forked to
+	user := "media-" + strconv.Itoa(uasPort)
+	register(t, r.proxy, "u1", user, uasPort)
+	uac := startSipp(t, sipp.MediaPort(t, "uac-call", int(caller.RTPAddr().Port())), "u1", uacPort,
+		"127.0.0.1:"+strconv.Itoa(r.proxy.SIPPort), "-m", "1", "-s", user, "-d", strconv.FormatInt(hold.Milliseconds(), 10))
+	var toCaller, toCallee rtpua.Remote
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		toCallee = receivedSDP(c, uas, "INVITE")
+		toCaller = receivedSDP(c, uac, "200")
+	}, 20*time.Second, 20*time.Millisecond, "the SDP each sipp received")
+	start := func(ep *rtpua.Endpoint, to rtpua.Remote, imp rtpua.Impairment) {
+		codec, err := ep.Choose(to)
+		require.NoError(t, err)
+		require.NoError(t, ep.Start(to, codec, rtpua.Config{RTCPInterval: rtcpInterval, Impair: imp}))
+	}
+	start(caller, toCaller, imp)
+	// the same network both ways, its own draws (as the call generator's
+	// callee)
+	back := imp
+	back.Seed++
+	start(callee, toCallee, back)
+	uac.Wait()
+	res := callgen.CallResult{CallID: uac.CallID(), Status: 200}
+	callerStats := caller.Stop()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.True(c, callee.Stats().PeerBye, "the caller's last report, with its BYE, at the callee")
+	}, 10*time.Second, 20*time.Millisecond)
+	calleeStats := callee.Stop()
+	uas.Wait()
+	res.Caller, res.Callee = &callerStats, &calleeStats
+	return r.reported(t, res, uacPort, uasPort)
+}
+
+// receivedSDP is the SDP of the first INVITE or 200 to an INVITE (first)
+// that s received, as far as its message log tells yet.
+func receivedSDP(c *assert.CollectT, s *sipp.Sipp, first string) rtpua.Remote {
+	msgs, err := s.ReadMessages()
+	if !assert.NoError(c, err) {
+		return rtpua.Remote{}
+	}
+	for _, m := range msgs {
+		if !m.Sent && m.First == first && strings.HasSuffix(m.CSeq, " INVITE") {
+			sdp, err := rtpua.ParseSDP([]byte(m.Body))
+			assert.NoError(c, err, "%s at sipp %s: %s", first, s.Name, m.Body)
+			return sdp
+		}
+	}
+	assert.Fail(c, "no "+first+" yet", "sipp %s", s.Name)
+	return rtpua.Remote{}
+}
+
+// reported waits until every RTCP packet the call's two ends sent is a
+// record, and checks each record against the report it came from (every
+// one arrived, unaltered, in order). callerSIP and calleeSIP are the SIP
+// ports of its user agents.
+func (r *mediaRig) reported(t *testing.T, res callgen.CallResult, callerSIP, calleeSIP int) mediaCall {
+	t.Helper()
+	c := mediaCall{CallResult: res, CallerSIP: callerSIP, CalleeSIP: calleeSIP}
 	ends := []*rtpua.Stats{res.Caller, res.Callee}
 	require.EventuallyWithT(t, func(ct *assert.CollectT) {
 		c.Records = r.hep.rtcpRecords(res.CallID)
@@ -238,14 +328,14 @@ func expectedMOS(loss, jitter float64) float64 {
 // HEP capture: the caller offered its endpoint, and the INVITE that left
 // sipproxy for the callee (and the 200 that left it for the caller)
 // named rtpengine's address and a port of its range instead.
-func (r *mediaRig) anchored(t *testing.T, callID string, portMin, portMax int) {
+func (r *mediaRig) anchored(t *testing.T, call *mediaCall, portMin, portMax int) {
 	t.Helper()
-	phones := int64(netip.MustParseAddrPort(r.phones.Addr()).Port())
+	caller, callee := int64(call.CallerSIP), int64(call.CalleeSIP)
 	proxyPort := int64(r.proxy.SIPPort)
 	var msgs []hepMsg
 	// sipproxy's capture of the call, its INVITEs and 200s, in and out
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
-		msgs = r.hep.forCall(callID)
+		msgs = r.hep.forCall(call.CallID)
 		n := 0
 		for _, m := range msgs {
 			if isInviteOr200(m) {
@@ -256,10 +346,20 @@ func (r *mediaRig) anchored(t *testing.T, callID string, portMin, portMax int) {
 	}, 5*time.Second, 20*time.Millisecond)
 	inRange := func(p uint16) bool { return int(p) >= portMin && int(p) <= portMax }
 	var offered, forwarded, answered, returned int
+	// a retransmission (an INVITE's before its 100, a 200's before its
+	// ACK: T1 is 500 ms, which a loaded machine can take) is the same
+	// message again, not another offer or answer
+	type hop struct {
+		from, to int64
+		raw      string
+	}
+	seen := map[hop]bool{}
 	for _, m := range msgs {
-		if !isInviteOr200(m) {
+		h := hop{m.SrcPort, m.DstPort, m.Raw}
+		if !isInviteOr200(m) || seen[h] {
 			continue
 		}
+		seen[h] = true
 		_, body, ok := strings.Cut(m.Raw, "\r\n\r\n")
 		require.True(t, ok, "%s without a body: %s", m.First, m.Raw)
 		sdp, err := rtpua.ParseSDP([]byte(body))
@@ -269,13 +369,13 @@ func (r *mediaRig) anchored(t *testing.T, callID string, portMin, portMax int) {
 		case m.First == "INVITE" && to == proxyPort: // the caller's offer
 			offered++
 			assert.False(t, inRange(sdp.RTP.Port()), "the caller's own port: %s", body)
-		case m.First == "INVITE" && from == proxyPort && to == phones:
+		case m.First == "INVITE" && from == proxyPort && to == callee:
 			forwarded++
 			assert.True(t, inRange(sdp.RTP.Port()), "the offer as it left sipproxy names rtpengine's port: %s", body)
 		case m.First == "200" && to == proxyPort: // the callee's answer
 			answered++
 			assert.False(t, inRange(sdp.RTP.Port()), "the callee's own port: %s", body)
-		case m.First == "200" && from == proxyPort && to == phones:
+		case m.First == "200" && from == proxyPort && to == caller:
 			returned++
 			assert.True(t, inRange(sdp.RTP.Port()), "the answer as it left sipproxy names rtpengine's port: %s", body)
 		}
@@ -291,7 +391,9 @@ func isInviteOr200(m hepMsg) bool {
 
 // TestMediaQuality runs two 7-second calls, a clean one and one whose
 // both directions lose every 20th packet (5 %) and jitter by a uniform
-// delay in [0, 40 ms), and checks the SIP side (sipproxy anchored the
+// delay in [0, 40 ms), twice: placed by the demo's call generator, and by
+// sipp at both ends of the SIP with rtpua endpoints for the media
+// (mediaRig.sippCall). It checks the SIP side (sipproxy anchored the
 // media on rtpengine: anchored) and the hep.rtcp records: every RTCP
 // report of both ends arrived as a record with the figures it carried
 // (mediaRig.call), and the figures of each direction are those of the
@@ -342,10 +444,7 @@ func TestMediaQuality(t *testing.T) {
 	t.Logf("E-model: MOS %.3f for G.711 clean, %.3f for %.2f %% loss and %.1f ms jitter (%.3f for 5 %%)", g711, wantMOS,
 		100*reported, 1000*wantJitter.Seconds(), expectedMOS(0.05, wantJitter.Seconds()))
 
-	// the mean jitter of each call's two directions, for the clean one's
-	// bound
-	jitter := map[string][]float64{}
-	for _, tc := range []struct {
+	cases := []struct {
 		name   string
 		impair rtpua.Impairment
 		check  func(t *testing.T, c *mediaCall, to *rtpua.Stats, f figures)
@@ -375,56 +474,67 @@ func TestMediaQuality(t *testing.T) {
 			assert.LessOrEqual(t, to.Lost, int64(from.PacketsDropped), "heard to its end")
 			assert.GreaterOrEqual(t, to.Lost, int64(from.PacketsDropped)-1, "the last packet, if dropped, is not expected")
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := rig.call(t, hold, tc.impair)
-			rig.anchored(t, c.CallID, portMin, portMax)
-			for _, d := range []struct {
-				name string
-				to   *rtpua.Stats
-			}{{"caller to callee", c.Callee}, {"callee to caller", c.Caller}} {
-				t.Run(strings.ReplaceAll(d.name, " ", "_"), func(t *testing.T) {
-					f := c.figures(d.to)
-					t.Logf("%s call %s, %s: %s", tc.name, c.CallID, d.name, f)
-					s := d.to
-					var rtt time.Duration
-					var n int
-					for _, p := range s.Peer {
-						if p.HasRTT {
-							rtt += p.RTT
-							n++
+	}
+	for _, placer := range []struct {
+		name string
+		call func(t *testing.T, hold time.Duration, imp rtpua.Impairment) mediaCall
+	}{{"callgen", rig.call}, {"sipp", rig.sippCall}} {
+		t.Run(placer.name, func(t *testing.T) {
+			// the mean jitter of each call's two directions, for the clean
+			// one's bound
+			jitter := map[string][]float64{}
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					c := placer.call(t, hold, tc.impair)
+					rig.anchored(t, &c, portMin, portMax)
+					for _, d := range []struct {
+						name string
+						to   *rtpua.Stats
+					}{{"caller to callee", c.Callee}, {"callee to caller", c.Caller}} {
+						t.Run(strings.ReplaceAll(d.name, " ", "_"), func(t *testing.T) {
+							f := c.figures(d.to)
+							t.Logf("%s: %s call %s, %s: %s", placer.name, tc.name, c.CallID, d.name, f)
+							s := d.to
+							var rtt time.Duration
+							var n int
+							for _, p := range s.Peer {
+								if p.HasRTT {
+									rtt += p.RTT
+									n++
+								}
+							}
+							t.Logf("  receiving endpoint %d: received %d of %d, jitter %.2f ms at the end, %d reports sent, %d received, RTT at the endpoint %.3f ms (%d)",
+								s.SSRC, s.PacketsReceived, s.Expected, 1000*s.JitterSeconds(), len(s.Sent),
+								s.RTCPReceived, float64(rtt.Microseconds())/1000/float64(max(n, 1)), n)
+							jitter[tc.name] = append(jitter[tc.name], f.Jitter)
+							for i, rec := range c.Records[int64(s.SSRC)] {
+								if rec.HasRTT {
+									assert.GreaterOrEqual(t, rec.RTT, 0.0, "report %d", i)
+									assert.Less(t, rec.RTT, 1.0, "report %d", i)
+								}
+							}
+							tc.check(t, &c, d.to, f)
+						})
+					}
+					// the first report of each end precedes the other's first SR
+					// (both start together): the others carry an LSR
+					var rtts int
+					for _, recs := range c.Records {
+						for _, rec := range recs {
+							if rec.HasRTT {
+								rtts++
+							}
 						}
 					}
-					t.Logf("  receiving endpoint %d: received %d of %d, jitter %.2f ms at the end, %d reports sent, %d received, RTT at the endpoint %.3f ms (%d)",
-						s.SSRC, s.PacketsReceived, s.Expected, 1000*s.JitterSeconds(), len(s.Sent),
-						s.RTCPReceived, float64(rtt.Microseconds())/1000/float64(max(n, 1)), n)
-					jitter[tc.name] = append(jitter[tc.name], f.Jitter)
-					for i, rec := range c.Records[int64(s.SSRC)] {
-						if rec.HasRTT {
-							assert.GreaterOrEqual(t, rec.RTT, 0.0, "report %d", i)
-							assert.Less(t, rec.RTT, 1.0, "report %d", i)
-						}
-					}
-					tc.check(t, &c, d.to, f)
+					assert.GreaterOrEqual(t, rtts, len(c.Caller.Sent)+len(c.Callee.Sent)-2, "round trips from LSR/DLSR")
 				})
 			}
-			// the first report of each end precedes the other's first SR
-			// (both start at the ACK): the others carry an LSR
-			var rtts int
-			for _, recs := range c.Records {
-				for _, rec := range recs {
-					if rec.HasRTT {
-						rtts++
-					}
-				}
+			require.Len(t, jitter["clean"], 2)
+			require.Len(t, jitter["impaired"], 2)
+			for i := range 2 {
+				assert.Less(t, jitter["clean"][i], jitter["impaired"][i], "direction %d: a clean stream's jitter is the scheduling's alone", i)
 			}
-			assert.GreaterOrEqual(t, rtts, len(c.Caller.Sent)+len(c.Callee.Sent)-2, "round trips from LSR/DLSR")
 		})
-	}
-	require.Len(t, jitter["clean"], 2)
-	require.Len(t, jitter["impaired"], 2)
-	for i := range 2 {
-		assert.Less(t, jitter["clean"][i], jitter["impaired"][i], "direction %d: a clean stream's jitter is the scheduling's alone", i)
 	}
 
 	// the receiver's counters: every packet it read is a record, SIP and

@@ -107,30 +107,46 @@ type Msg struct {
 	First  string // method, or status code for a response
 	CSeq   string // "1 INVITE"
 	CallID string
+	Body   string // lines joined by CRLF, without the blank lines sipp adds after it
 }
 
 // Messages parses sipp's -trace_msg log.
 func (s *Sipp) Messages() []Msg {
 	s.t.Helper()
-	f, err := os.Open(s.msgLog)
+	out, err := s.ReadMessages()
 	require.NoError(s.t, err)
+	return out
+}
+
+// ReadMessages parses sipp's -trace_msg log as far as sipp wrote it
+// (sipp flushes each message as it logs it), for a test that waits on
+// what sipp sent or received while it runs.
+func (s *Sipp) ReadMessages() ([]Msg, error) {
+	f, err := os.Open(s.msgLog)
+	if err != nil {
+		return nil, fmt.Errorf("sipp %s message log: %w", s.Name, err)
+	}
 	defer f.Close()
 	var out []Msg
 	var cur *Msg
-	inHeaders := false
+	var body []string
+	inHeaders, inBody := false, false
+	done := func() {
+		if cur != nil {
+			cur.Body = strings.TrimRight(strings.Join(body, "\r\n"), "\r\n")
+			out = append(out, *cur)
+		}
+		cur, body, inHeaders, inBody = nil, nil, false, false
+	}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
 		switch {
 		case strings.HasPrefix(line, "-----------------------------------------------"):
-			if cur != nil {
-				out = append(out, *cur)
-			}
-			cur = nil
+			done()
 		case cur == nil && (strings.Contains(line, " message sent") || strings.Contains(line, " message received")):
 			cur = &Msg{Sent: strings.Contains(line, " message sent")}
-			inHeaders = false
 		case cur != nil && cur.First == "" && line != "":
 			if code, ok := strings.CutPrefix(line, "SIP/2.0 "); ok {
 				cur.First, _, _ = strings.Cut(code, " ")
@@ -139,7 +155,9 @@ func (s *Sipp) Messages() []Msg {
 			}
 			inHeaders = true
 		case cur != nil && inHeaders && line == "":
-			inHeaders = false
+			inHeaders, inBody = false, true
+		case cur != nil && inBody:
+			body = append(body, line)
 		case cur != nil && inHeaders:
 			name, value, _ := strings.Cut(line, ":")
 			switch strings.ToLower(strings.TrimSpace(name)) {
@@ -150,11 +168,11 @@ func (s *Sipp) Messages() []Msg {
 			}
 		}
 	}
-	if cur != nil {
-		out = append(out, *cur)
+	done()
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("sipp %s message log: %w", s.Name, err)
 	}
-	require.NoError(s.t, sc.Err())
-	return out
+	return out, nil
 }
 
 // CallID is the Call-ID of the first message sipp logged.
@@ -169,10 +187,30 @@ func (s *Sipp) CallID() string {
 // does not substitute keys in recv attributes) and returns its path.
 func Expect(t testing.TB, scenario string, code int) string {
 	t.Helper()
+	return Rewrite(t, scenario, strconv.Itoa(code), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code))
+}
+
+// MediaPort writes a copy of a scenario (see Scenario) whose SDP names
+// port ([media_port]) and returns its path: for media sent and received
+// by an endpoint beside sipp, which holds the port already, so sipp's -mp
+// cannot name it (sipp binds its -mp port itself, and fails if it is
+// taken).
+func MediaPort(t testing.TB, scenario string, port int) string {
+	t.Helper()
+	return Rewrite(t, scenario, "mp"+strconv.Itoa(port), "[media_port]", strconv.Itoa(port))
+}
+
+// Rewrite writes a copy of a scenario (see Scenario) with every old
+// string replaced by its new one (pairs, as strings.NewReplacer) to a
+// file named by the scenario and tag, and returns its path.
+func Rewrite(t testing.TB, scenario, tag string, oldnew ...string) string {
+	t.Helper()
 	scenario = Scenario(scenario)
 	b, err := os.ReadFile(scenario)
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%d.xml", strings.TrimSuffix(filepath.Base(scenario), ".xml"), code))
-	require.NoError(t, os.WriteFile(p, []byte(strings.Replace(string(b), `response="EXPECT"`, fmt.Sprintf(`response="%d"`, code), 1)), 0o600))
+	out := strings.NewReplacer(oldnew...).Replace(string(b))
+	require.NotEqual(t, string(b), out, "%s has none of %q", scenario, oldnew)
+	p := filepath.Join(t.TempDir(), fmt.Sprintf("%s-%s.xml", strings.TrimSuffix(filepath.Base(scenario), ".xml"), tag))
+	require.NoError(t, os.WriteFile(p, []byte(out), 0o600))
 	return p
 }
