@@ -28,6 +28,12 @@ type Config struct {
 	// out-of-dialog transaction without a final response: status error
 	// "timeout". An established call waits for its BYE (MaxCallDuration).
 	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	// UnansweredTimeout ends sooner a call, or an out-of-dialog
+	// transaction, none of whose requests got any response (not even a
+	// 100), as IdleTimeout does: by RFC 3261 Timer B (64*T1, 32 s) the
+	// sender gave up. A flood of INVITEs (a scanner) would otherwise hold
+	// its state, and the memory limiter's refusals, for IdleTimeout.
+	UnansweredTimeout time.Duration `mapstructure:"unanswered_timeout"`
 	// MaxCalls bounds the calls in flight; a new one evicts the least
 	// recently active.
 	MaxCalls int `mapstructure:"max_calls"`
@@ -76,7 +82,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"flush_interval", c.FlushInterval}, {"linger", c.Linger}, {"idle_timeout", c.IdleTimeout}, {"max_call_duration", c.MaxCallDuration}} {
+	}{{"flush_interval", c.FlushInterval}, {"linger", c.Linger}, {"idle_timeout", c.IdleTimeout}, {"unanswered_timeout", c.UnansweredTimeout}, {"max_call_duration", c.MaxCallDuration}} {
 		if d.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}

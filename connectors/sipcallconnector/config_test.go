@@ -38,7 +38,7 @@ func TestConfigCustom(t *testing.T) {
 	cfg := loadConfig(t, "custom")
 	require.NoError(t, confmap.Validate(cfg))
 	assert.Equal(t, &Config{
-		FlushInterval: 5 * time.Second, Linger: 10 * time.Second, CDRWait: 0, IdleTimeout: 3 * time.Minute,
+		FlushInterval: 5 * time.Second, Linger: 10 * time.Second, CDRWait: 0, IdleTimeout: 3 * time.Minute, UnansweredTimeout: 20 * time.Second,
 		MaxCalls: 5000, MaxCallDuration: 2 * time.Hour, MaxSpansPerCall: 100, IncludeBody: true,
 		OutOfDialog: OutOfDialogConfig{Methods: []string{"REGISTER", "OPTIONS"}, MaxTransactions: 2000},
 		Nodes:       []NodeConfig{{Name: "sbc-1", Addresses: []string{"10.0.0.10", "10.0.0.11:5060", "[2001:db8::1]:5061"}}},

@@ -22,13 +22,14 @@ func NewFactory() connector.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
-		FlushInterval:   time.Second,
-		Linger:          32 * time.Second,
-		CDRWait:         time.Minute,
-		IdleTimeout:     5 * time.Minute,
-		MaxCalls:        100_000,
-		MaxCallDuration: 4 * time.Hour,
-		MaxSpansPerCall: 500,
+		FlushInterval:     time.Second,
+		Linger:            32 * time.Second,
+		CDRWait:           time.Minute,
+		IdleTimeout:       5 * time.Minute,
+		UnansweredTimeout: 40 * time.Second,
+		MaxCalls:          100_000,
+		MaxCallDuration:   4 * time.Hour,
+		MaxSpansPerCall:   500,
 		OutOfDialog: OutOfDialogConfig{
 			// OPTIONS is off: keep-alive pings are noise for most operators
 			Methods: []string{"REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO"},

@@ -258,7 +258,7 @@ func TestOutOfDialog(t *testing.T) {
 }
 
 // TestOutOfDialogWithoutResponse: an OPTIONS nobody answers ends at
-// idle_timeout, an error.
+// unanswered_timeout, an error.
 func TestOutOfDialogWithoutResponse(t *testing.T) {
 	cfg := testConfig()
 	cfg.OutOfDialog.Methods = []string{"OPTIONS"}
@@ -267,7 +267,7 @@ func TestOutOfDialogWithoutResponse(t *testing.T) {
 	o := sipflow.New(t, ld, t0, "ping")
 	o.Request(0, addrP, addrB, "OPTIONS", 1, sipflow.Branch("ping", "b", 1, "OPTIONS"), "", "")
 	h.replay(t, ld)
-	h.advance(cfg.IdleTimeout - time.Second)
+	h.advance(cfg.UnansweredTimeout - time.Second)
 	assert.Empty(t, h.spans())
 	h.advance(time.Second)
 	s := one(t, h.spans(), "OPTIONS", internal)
@@ -471,4 +471,48 @@ func TestScanner(t *testing.T) {
 	}
 	assert.Equal(t, map[string]int{nameCall: 1, "INVITE": 2, "ood REGISTER": 1}, marked, tree(spans))
 	assertNothingLeft(t, h)
+}
+
+// TestUnansweredCalls: a call none of whose requests got any response (an
+// INVITE flood, a dead next hop) ends at unanswered_timeout (RFC 3261
+// Timer B has long fired), not idle_timeout: its state, and what the
+// memory limiter sees of it, goes in seconds. A call that got a 100 or a
+// 180 is alive at the other end and waits idle_timeout.
+func TestUnansweredCalls(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		flow    func(f *sipflow.Flow)
+		endsAt  func(cfg *Config) time.Duration
+		counted int64
+	}{
+		{"INVITE only", func(f *sipflow.Flow) {
+			f.Request(0, sipflow.AddrA, sipflow.AddrP, "INVITE", 1, sipflow.Branch(f.CallID, "a", 1, "INVITE"), "", "")
+		}, func(cfg *Config) time.Duration { return cfg.UnansweredTimeout }, 1},
+		{"INVITE retransmitted, still unanswered", func(f *sipflow.Flow) {
+			f.Request(0, sipflow.AddrA, sipflow.AddrP, "INVITE", 1, sipflow.Branch(f.CallID, "a", 1, "INVITE"), "", "")
+			f.Request(0.5, sipflow.AddrA, sipflow.AddrP, "INVITE", 1, sipflow.Branch(f.CallID, "a", 1, "INVITE"), "", "")
+		}, func(cfg *Config) time.Duration { return cfg.UnansweredTimeout }, 1},
+		{"100 Trying: the next hop works on it", func(f *sipflow.Flow) {
+			f.Invite(0)
+		}, func(cfg *Config) time.Duration { return cfg.IdleTimeout }, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			h := startConnector(t, cfg)
+			ld := sipflow.Logs("sbc-1")
+			tt.flow(sipflow.New(t, ld, t0, "unanswered"))
+			h.replay(t, ld)
+			last := 0.5 * float64(time.Second) // the flows' last message, at most
+			h.advance(tt.endsAt(cfg) - time.Duration(last) - time.Second)
+			assert.Empty(t, h.spans(), "still in flight")
+			assert.Equal(t, int64(1), h.state(t, tableCalls))
+			h.advance(time.Duration(last) + 2*time.Second)
+			root := one(t, h.spans(), nameCall, internal)
+			assert.Equal(t, ptrace.StatusCodeError, root.status)
+			assert.Equal(t, "timeout", root.statusMessage)
+			assert.Equal(t, "timeout", root.attrs[record.AttrSIPCallResult])
+			assert.Equal(t, tt.counted, h.counter(t, "sipcall_evictions", attribute.String("reason", "idle_timeout")))
+			assertNothingLeft(t, h)
+		})
+	}
 }

@@ -109,6 +109,7 @@ type call struct {
 	txs         []*txn
 	spans       int // spans it has or will have: root, legs, transactions
 	established bool
+	responded   bool // a response to any of its requests was seen
 	ended       bool
 	endedAt     time.Time
 	end         eviction // why it ended early, "" when it did not
@@ -365,6 +366,7 @@ func (t *tracer) inCall(c *call, n *node, m *msg, now time.Time, ok outcome) out
 		}
 	}
 	if m.isResponse() {
+		c.responded = true
 		return t.response(c, l, n, m, now, ok)
 	}
 	return t.request(c, l, n, m, now, ok)
@@ -694,7 +696,7 @@ func (t *tracer) sweep(now time.Time) {
 		case c.ended && idle >= cfg.Linger && (len(c.cdrs) > 0 || now.Sub(c.endedAt) >= cfg.CDRWait) &&
 			!t.awaitsMedia(c, now):
 			return true
-		case !c.ended && !c.established && idle >= cfg.IdleTimeout:
+		case !c.ended && !c.established && (idle >= cfg.IdleTimeout || !c.responded && idle >= cfg.UnansweredTimeout):
 			c.end = evIdle
 		default:
 			t.emitDone(c, now, cfg.Linger)
