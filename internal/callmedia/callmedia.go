@@ -42,6 +42,8 @@
 // report. State is bounded: MaxCalls calls (their SDP endpoints and codec)
 // and MaxStreams streams, least recently used evicted first (an evicted
 // stream ends then), and at most MaxReportsPerStream reports per stream.
+// A call's SDP is forgotten CallTimeout after its last message or report,
+// or 40 s after its offer when nothing at all answered it (unansweredTimeout).
 package callmedia
 
 import (
@@ -311,6 +313,7 @@ type call struct {
 	hasCodec  bool
 	codecSide side // the side whose SDP gave the codec: an answer's wins
 	answered  bool // a 2xx to an INVITE came: a later failure is a re-INVITE's
+	responded bool // any response to its INVITE came (a 100, a 180): someone works on it
 	ended     bool
 	endedAt   time.Time
 }
@@ -438,6 +441,11 @@ func (a *Aggregator[T]) message(lr plog.LogRecord, at, now time.Time, tag func()
 	}
 	fromTag := record.Str(attrs, record.AttrSIPFromTag)
 	initial := !isResponse && method == "INVITE" && record.Str(attrs, record.AttrSIPToTag) == ""
+	if isResponse && method == "INVITE" && code < 200 {
+		if c, ok := a.calls.Peek(callID); ok {
+			c.responded = true
+		}
+	}
 	if isResponse && method == "INVITE" && code >= 300 {
 		if c, ok := a.calls.Get(callID, now); ok && !c.answered {
 			c.end(now) // the call failed (a re-INVITE's failure leaves it up)
@@ -809,6 +817,12 @@ func (a *Aggregator[T]) add(callID string, f figures, reporter side, src, dst ne
 	return OutcomeAccepted
 }
 
+// unansweredTimeout forgets sooner the offer of a call that got no
+// response at all, not even a 100: by RFC 3261 Timer B (64*T1, 32 s) its
+// sender gave up. An INVITE flood (a scanner) would otherwise hold its SDPs
+// for CallTimeout, and with them the memory limiter's refusals.
+const unansweredTimeout = 40 * time.Second
+
 // Expire ends the streams past their time (Linger after their call's end,
 // IdleTimeout without a report) and forgets the calls past theirs.
 func (a *Aggregator[T]) Expire(now time.Time) {
@@ -819,8 +833,10 @@ func (a *Aggregator[T]) Expire(now time.Time) {
 		c, ok := a.calls.Peek(key[:s.callIDLen])
 		return ok && c.ended && now.Sub(c.endedAt) > a.cfg.Linger
 	})
+	unanswered := min(unansweredTimeout, a.cfg.CallTimeout)
 	a.calls.Sweep(func(_ string, c *call, touched time.Time) bool {
-		return c.ended && now.Sub(c.endedAt) > a.cfg.Linger || now.Sub(touched) > a.cfg.CallTimeout
+		return c.ended && now.Sub(c.endedAt) > a.cfg.Linger || now.Sub(touched) > a.cfg.CallTimeout ||
+			!c.responded && !c.answered && now.Sub(touched) > unanswered
 	})
 }
 

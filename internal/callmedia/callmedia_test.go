@@ -637,3 +637,38 @@ func TestOnReport(t *testing.T) {
 	assert.Equal(t, "opened by report 0", r.stream(mediaflow.SSRCA).Tag)
 	assert.Equal(t, "opened by report 4", r.stream(mediaflow.SSRCB).Tag)
 }
+
+// TestUnansweredOffersForgotten: the offer of a call nothing answered, not
+// even with a 100, is forgotten after unansweredTimeout (an INVITE flood
+// holds no SDP for CallTimeout); one that got a 180 is kept as long as a
+// ringing call needs.
+func TestUnansweredOffersForgotten(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		pick []int // of the call's Setup packets
+		kept bool
+	}{
+		{"INVITE only", []int{0}, false},
+		{"INVITE on both hops, no response", []int{0, 1}, false},
+		{"ringing", []int{0, 1, 2}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t, testConfig)
+			call := mediaflow.New(t, "unanswered")
+			setup := call.Setup(time.Second)
+			var pkts []hep.Packet
+			for _, i := range tt.pick {
+				pkts = append(pkts, setup[i])
+			}
+			r.feed(call.Logs("sbc-1", pkts...))
+			calls, _ := r.agg.Len()
+			require.Equal(t, 1, calls, "the offer is held")
+			r.after(unansweredTimeout - time.Second)
+			calls, _ = r.agg.Len()
+			assert.Equal(t, 1, calls, "still within Timer B and its margin")
+			r.after(2 * time.Second)
+			calls, _ = r.agg.Len()
+			assert.Equal(t, tt.kept, calls == 1)
+		})
+	}
+}
