@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipcallconnector/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/periodic"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
@@ -34,8 +35,7 @@ type callConnector struct {
 	tr       *tracer
 	outcomes map[outcome]metric.AddOption
 
-	stop chan struct{}
-	done chan struct{}
+	flushes *periodic.Loop // nil until Start
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Traces) (*callConnector, error) {
@@ -79,34 +79,17 @@ func (c *callConnector) Capabilities() consumer.Capabilities {
 }
 
 func (c *callConnector) Start(context.Context, component.Host) error {
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go c.loop()
+	c.flushes = periodic.Start(c.cfg.FlushInterval, func() { c.flush(context.Background()) })
 	return nil
-}
-
-func (c *callConnector) loop() {
-	defer close(c.done)
-	t := time.NewTicker(c.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.flush(context.Background())
-		}
-	}
 }
 
 // Shutdown stops the timer and emits what is complete: completed
 // transactions and ended calls, without waiting for linger.
 func (c *callConnector) Shutdown(ctx context.Context) error {
-	if c.stop == nil {
+	if !c.flushes.Stop() {
 		return nil
 	}
-	close(c.stop)
-	<-c.done
-	c.stop = nil
+	c.flushes = nil
 	c.mu.Lock()
 	c.tr.shutdown(c.now())
 	td := c.tr.take()

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/siphon-otel/siphon-otel/connectors/sipkpiconnector/internal/metadata"
+	"github.com/siphon-otel/siphon-otel/internal/periodic"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
@@ -31,8 +32,7 @@ type kpiConnector struct {
 	mu  sync.Mutex
 	kpi *kpi
 
-	stop chan struct{}
-	done chan struct{}
+	flushes *periodic.Loop // nil until Start
 }
 
 func newConnector(set connector.Settings, cfg *Config, next consumer.Metrics) (*kpiConnector, error) {
@@ -81,33 +81,16 @@ func (c *kpiConnector) Capabilities() consumer.Capabilities {
 }
 
 func (c *kpiConnector) Start(context.Context, component.Host) error {
-	c.stop, c.done = make(chan struct{}), make(chan struct{})
-	go c.loop()
+	c.flushes = periodic.Start(c.cfg.FlushInterval, func() { c.flush(context.Background()) })
 	return nil
-}
-
-func (c *kpiConnector) loop() {
-	defer close(c.done)
-	t := time.NewTicker(c.cfg.FlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.flush(context.Background())
-		}
-	}
 }
 
 // Shutdown stops the timer and emits the final totals.
 func (c *kpiConnector) Shutdown(ctx context.Context) error {
-	if c.stop == nil {
+	if !c.flushes.Stop() {
 		return nil
 	}
-	close(c.stop)
-	<-c.done
-	c.stop = nil
+	c.flushes = nil
 	// a stream still open ends now: cut short, it still counts
 	c.mu.Lock()
 	c.kpi.endMedia(c.now())
