@@ -16,6 +16,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/calltrace"
 	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pinned"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/sipflow"
 )
 
@@ -366,4 +367,19 @@ func TestFlushTimer(t *testing.T) {
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.Equal(c, 7, h.sink.SpanCount())
 	}, 5*time.Second, 5*time.Millisecond)
+}
+
+// TestStateKeepsNoMessage: the calls, transactions, events and media state
+// sipcall holds keep no record's message alive (each string it keeps is a
+// copy or a constant, never a slice of the message).
+func TestStateKeepsNoMessage(t *testing.T) {
+	h := startConnectorTo(t, testConfig(), consumertest.NewNop())
+	ld := pinned.Calls(t, 100)
+	bodies := pinned.Watch(ld)
+	h.consume(t, ld)
+	ld = plog.Logs{}
+	for _, tbl := range []table{tableCalls, tableOutOfDialog, tableTransactions, tableMediaCalls, tableMediaStreams} {
+		require.Positive(t, h.state(t, tbl), tbl)
+	}
+	assert.Empty(t, bodies.Reachable(), "messages still reachable, of %d", bodies.Len())
 }

@@ -165,21 +165,11 @@ func newTracer(cfg *Config, h hooks) *tracer {
 	return t
 }
 
-// methods holds the usual methods' names once.
-var methods = func() map[string]string {
-	m := map[string]string{}
-	for _, n := range []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO",
-		"REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"} {
-		m[n] = n
-	}
-	return m
-}()
-
 // method returns the stored name of a usual method and a copy of another:
 // the attribute's string may be a slice of the whole message, which a
 // stored reference would keep alive.
 func method(m string) string {
-	if n, ok := methods[m]; ok {
+	if n, ok := sipmsg.KnownMethod(m); ok {
 		return n
 	}
 	return strings.Clone(m)
@@ -655,7 +645,7 @@ func (t *tracer) cdr(res pcommon.Resource, lr plog.LogRecord, now time.Time) out
 	corr := record.Str(a, record.AttrSIPCorrelationID)
 	key, keyFromAttr := calltrace.Key(corr, callID), corr != ""
 	rec := &cdrRec{callID: strings.Clone(callID), at: lr.Timestamp().AsTime(), attrs: pcommon.NewMap(), node: t.node(res, now)}
-	a.CopyTo(rec.attrs)
+	record.CopyOwned(a, rec.attrs)
 	// Peek: a CDR is no activity of the call, its linger runs on
 	if c, ok := t.calls.Peek(key); ok {
 		for _, h := range c.cdrs {

@@ -67,6 +67,11 @@ type TransactionsConfig struct {
 	// Timeout is how long a transaction without a final response is kept;
 	// then it counts with code "none".
 	Timeout time.Duration `mapstructure:"timeout"`
+	// UnansweredTimeout is Timeout, sooner, for a transaction that got no
+	// response at all, not even a 100: by RFC 3261 Timer B/F (64*T1, 32 s)
+	// its sender has given up. An INVITE flood (a scanner) then holds
+	// state for 40 s rather than 5 minutes.
+	UnansweredTimeout time.Duration `mapstructure:"unanswered_timeout"`
 	// Linger keeps a completed transaction to absorb retransmissions
 	// (RFC 3261 Timer J/H: 64*T1).
 	Linger time.Duration `mapstructure:"linger"`
@@ -123,8 +128,12 @@ func (c *Config) Validate() error {
 	if c.Transactions.MaxEntries < 1 {
 		errs = append(errs, errors.New("transactions.max_entries must be at least 1"))
 	}
-	if c.Transactions.Timeout <= 0 || c.Transactions.Linger <= 0 {
-		errs = append(errs, errors.New("transactions.timeout and transactions.linger must be positive"))
+	if c.Transactions.Timeout <= 0 || c.Transactions.Linger <= 0 || c.Transactions.UnansweredTimeout <= 0 {
+		errs = append(errs, errors.New("transactions.timeout, transactions.unanswered_timeout and transactions.linger must be positive"))
+	}
+	if c.Transactions.UnansweredTimeout > c.Transactions.Timeout {
+		errs = append(errs, fmt.Errorf("transactions.unanswered_timeout (%s) must not exceed transactions.timeout (%s)",
+			c.Transactions.UnansweredTimeout, c.Transactions.Timeout))
 	}
 	if c.Duplicates.MaxEntries < 0 {
 		errs = append(errs, errors.New("duplicates.max_entries must not be negative"))

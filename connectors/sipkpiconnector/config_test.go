@@ -55,7 +55,7 @@ func TestConfigCustom(t *testing.T) {
 	assert.Equal(t, 5*time.Second, cfg.FlushInterval)
 	assert.False(t, cfg.Exemplars.Enabled)
 	assert.Equal(t, []float64{10, 60, 600}, cfg.Histograms.CallDuration)
-	assert.Equal(t, TransactionsConfig{MaxEntries: 5000, Timeout: 3 * time.Minute, Linger: 32 * time.Second}, cfg.Transactions)
+	assert.Equal(t, TransactionsConfig{MaxEntries: 5000, Timeout: 3 * time.Minute, UnansweredTimeout: 35 * time.Second, Linger: 32 * time.Second}, cfg.Transactions)
 	assert.Equal(t, FloodConfig{Methods: []string{"OPTIONS"}, Threshold: 20, Window: 5 * time.Second,
 		ExcludeSources: []string{"10.0.0.1", "192.168.0.0/16"}}, cfg.Scanner.Flood)
 	assert.Equal(t, []string{"friendly-scanner"}, cfg.Scanner.UserAgents)
@@ -88,6 +88,7 @@ func TestConfigInvalid(t *testing.T) {
 		"zero_limits":        `max_dimension_sets must be at least 1`,
 		"bad_duplicates":     `duplicates.window must be positive`,
 		"bad_media":          `media.max_streams and media.max_calls must be at least 1`,
+		"bad_unanswered":     `transactions.unanswered_timeout (40s) must not exceed transactions.timeout (30s)`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := confmap.Validate(loadConfig(t, name))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pinned"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/consumer"
@@ -193,6 +194,38 @@ func TestTransactionsWithoutFinalResponseExpire(t *testing.T) {
 	h.c.collect()
 	assert.Equal(t, int64(0), h.counter(t, "sipkpi_state_entries", attribute.String("state", "transactions")))
 	assert.Equal(t, int64(0), h.counter(t, "sipkpi_state_entries", attribute.String("state", "setups")))
+}
+
+// TestUnansweredTransactionsExpireSooner: a transaction that got no
+// response at all, not even a 100, is dropped (and counted as "none")
+// after transactions.unanswered_timeout, its call setup with it; one that
+// got a 100 waits for transactions.timeout (an INVITE may ring for
+// minutes). Before, an INVITE flood held both tables for 5 minutes.
+func TestUnansweredTransactionsExpireSooner(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	h := startConnector(t, cfg, new(consumertest.MetricsSink))
+	ld := newFlows("sbc-1")
+	flood := newFlow(t, ld, t0, "flood-1")
+	flood.Request(0, addrA, addrP, "INVITE", 1, branch("flood-1", "a", 1, "INVITE"), "", "")
+	tried := newFlow(t, ld, t0, "tried-1")
+	tried.Request(0, addrA, addrP, "INVITE", 1, branch("tried-1", "a", 1, "INVITE"), "", "")
+	tried.Response(0.1, addrP, addrA, 100, "INVITE", 1, branch("tried-1", "a", 1, "INVITE"), "")
+	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
+	txs, setups := attribute.String("state", "transactions"), attribute.String("state", "setups")
+	require.Equal(t, int64(2), h.counter(t, "sipkpi_state_entries", txs))
+	require.Equal(t, int64(2), h.counter(t, "sipkpi_state_entries", setups))
+
+	h.advance(cfg.Transactions.UnansweredTimeout + time.Second)
+	m := readMetrics(h.c.collect())
+	assert.Equal(t, int64(1), m.point(t, "sip.transactions", labelMethod, "INVITE", labelStatusCode, "none").value, "flood-1")
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_state_entries", txs), "tried-1 waits")
+	assert.Equal(t, int64(1), h.counter(t, "sipkpi_state_entries", setups), "tried-1 waits")
+
+	h.advance(cfg.Transactions.Timeout)
+	m = readMetrics(h.c.collect())
+	assert.Equal(t, int64(2), m.point(t, "sip.transactions", labelMethod, "INVITE", labelStatusCode, "none").value)
+	assert.Zero(t, h.counter(t, "sipkpi_state_entries", txs))
+	assert.Zero(t, h.counter(t, "sipkpi_state_entries", setups))
 }
 
 func TestStateIsBounded(t *testing.T) {
@@ -531,4 +564,22 @@ func TestDuplicatesWindow(t *testing.T) {
 	require.NoError(t, h2.c.ConsumeLogs(context.Background(), batch()))
 	assert.Equal(t, 4.0, readMetrics(h2.c.collect()).sum(t, "sip.calls"))
 	assert.Zero(t, h2.counter(t, "sipkpi_records", attribute.String("reason", "cdr_duplicate")))
+}
+
+// TestStateKeepsNoMessage: the transactions, setups, sources, media calls
+// and streams, series and exemplars sipkpi holds keep no record's message
+// alive (a method name kept as the record's slice kept every INVITE of an
+// overload whole for as long as its transaction lived).
+func TestStateKeepsNoMessage(t *testing.T) {
+	h := startConnector(t, createDefaultConfig().(*Config), new(consumertest.MetricsSink))
+	ld := pinned.Calls(t, 100)
+	bodies := pinned.Watch(ld)
+	require.NoError(t, h.c.ConsumeLogs(context.Background(), ld))
+	ld = plog.Logs{}
+	for _, state := range []string{"transactions", "setups", "sources", "cdrs", "media_calls", "media_streams"} {
+		require.Positive(t, h.counter(t, "sipkpi_state_entries", attribute.String("state", state)), state)
+	}
+	assert.Empty(t, bodies.Reachable(), "messages still reachable, of %d", bodies.Len())
+	m := readMetrics(h.c.collect())
+	require.NotEmpty(t, m.point(t, "sip.requests", labelMethod, "INVITE").exemplars, "the exemplars were held")
 }

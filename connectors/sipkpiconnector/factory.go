@@ -32,7 +32,7 @@ func createDefaultConfig() component.Config {
 			CallDuration: []float64{5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
 			Setup:        []float64{0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60},
 		},
-		Transactions: TransactionsConfig{MaxEntries: 100_000, Timeout: 5 * time.Minute, Linger: 32 * time.Second},
+		Transactions: TransactionsConfig{MaxEntries: 100_000, Timeout: 5 * time.Minute, UnansweredTimeout: 40 * time.Second, Linger: 32 * time.Second},
 		Duplicates:   DuplicatesConfig{MaxEntries: 100_000, Window: 15 * time.Minute},
 		Media:        defaultMediaConfig(),
 		Scanner: ScannerConfig{

@@ -18,6 +18,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/lru"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/cdrrecord"
+	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
 	"github.com/siphon-otel/siphon-otel/internal/sipscanner"
 )
 
@@ -93,10 +94,8 @@ var codeLabels = func() []string {
 // methodLabel keeps the label bounded: RFC 3261 methods and their
 // extensions; anything else is "other".
 func methodLabel(m string) string {
-	switch m {
-	case "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY",
-		"PUBLISH", "INFO", "REFER", "MESSAGE", "UPDATE":
-		return m
+	if n, ok := sipmsg.KnownMethod(m); ok {
+		return n // a constant: the entries and points that keep it keep no message
 	}
 	return "other"
 }
@@ -127,8 +126,9 @@ func (e *txEntry) ref() callRef {
 // setupEntry tracks an initial INVITE (Call-ID + CSeq, across hops) until
 // its first 18x or final response.
 type setupEntry struct {
-	invite time.Time
-	done   bool
+	invite    time.Time
+	done      bool
+	responded bool // any response came, a 100 included
 }
 
 // sourceEntry is the scanner state of one source address.
@@ -371,11 +371,14 @@ func (k *kpi) message(res, attrs pcommon.Map, at time.Time, now time.Time) {
 		e.final = true
 		k.st.add(mTransactions, set, []string{mlabel, clabel}, 1, at, ref)
 	}
-	if cseqMethod == "INVITE" && code > 100 {
-		if s, ok := k.setups.Get(setupKey, now); ok && !s.done {
-			s.done = true
-			if d := at.Sub(s.invite); d >= 0 {
-				k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, ref)
+	if cseqMethod == "INVITE" {
+		if s, ok := k.setups.Get(setupKey, now); ok {
+			s.responded = true
+			if code > 100 && !s.done {
+				s.done = true
+				if d := at.Sub(s.invite); d >= 0 {
+					k.st.observe(mPostDialDelay, set, nil, d.Seconds(), at, ref)
+				}
 			}
 		}
 	}
@@ -469,13 +472,17 @@ func (k *kpi) expire(now time.Time) {
 	tc := k.cfg.Transactions
 	k.tx.Sweep(func(_ string, e *txEntry, touched time.Time) bool {
 		life := tc.Timeout
-		if e.final || e.method == "ACK" {
+		switch {
+		case e.final || e.method == "ACK":
 			life = tc.Linger
+		case len(e.responses) == 0:
+			life = tc.UnansweredTimeout
 		}
 		return now.Sub(touched) > life
 	})
 	k.setups.Sweep(func(_ string, e *setupEntry, touched time.Time) bool {
-		return now.Sub(touched) > tc.Timeout || (e.done && now.Sub(touched) > tc.Linger)
+		idle := now.Sub(touched)
+		return idle > tc.Timeout || (e.done && idle > tc.Linger) || (!e.responded && idle > tc.UnansweredTimeout)
 	})
 	window := k.cfg.Scanner.Flood.Window
 	k.sources.Sweep(func(_ string, _ *sourceEntry, touched time.Time) bool { return now.Sub(touched) > 2*window })

@@ -1,7 +1,6 @@
 package sipkpiconnector
 
 import (
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -52,11 +51,25 @@ type dimSet struct {
 	scannerSeries bool
 }
 
-// exemplar is one recent measurement and its call.
+// exemplar is one recent measurement and its call. It keeps its own
+// copies of the call's strings, in buffers the slot reuses: a record's
+// strings are slices of its whole message, which a kept one would keep
+// alive as long as the point lives (a KiB or more per slot).
 type exemplar struct {
-	at    time.Time
-	value float64
-	ref   callRef
+	at                       time.Time
+	value                    float64
+	set                      bool
+	cseq                     uint32
+	callID, corr, cseqMethod []byte
+}
+
+// store records a measurement: no allocation once the slot's buffers have
+// grown to the call's strings.
+func (e *exemplar) store(at time.Time, v float64, ref callRef) {
+	e.at, e.value, e.set, e.cseq = at, v, true, ref.cseq
+	e.callID = append(e.callID[:0], ref.callID...)
+	e.corr = append(e.corr[:0], ref.corr...)
+	e.cseqMethod = append(e.cseqMethod[:0], ref.cseqMethod...)
 }
 
 // callRef names the call (or out-of-dialog transaction) of a record, for
@@ -188,7 +201,12 @@ func (s *store) point(m int, set *dimSet, labels []string) *point {
 	s.pointBuf = b
 	p, ok := sr.points[string(b)]
 	if !ok {
-		p = &point{dims: set, labels: slices.Clone(labels), start: s.now}
+		// the labels' own copies: a record's value (a REGISTER CDR's
+		// event) is a slice of its whole message
+		p = &point{dims: set, labels: make([]string, len(labels)), start: s.now}
+		for i, l := range labels {
+			p.labels[i] = strings.Clone(l)
+		}
 		if sr.def.isHistogram {
 			p.buckets = make([]uint64, len(sr.def.bounds)+1)
 			p.exemplars = make([]exemplar, len(sr.def.bounds)+1)
@@ -205,7 +223,7 @@ func (s *store) add(m int, set *dimSet, labels []string, n uint64, at time.Time,
 	p := s.point(m, set, labels)
 	p.count += n
 	if s.exemplars && ref.callID != "" {
-		p.exemplars[0] = exemplar{at: at, value: float64(n), ref: ref}
+		p.exemplars[0].store(at, float64(n), ref)
 	}
 }
 
@@ -224,7 +242,7 @@ func (s *store) observe(m int, set *dimSet, labels []string, v float64, at time.
 	p.count++
 	p.sum += v
 	if s.exemplars && ref.callID != "" {
-		p.exemplars[i] = exemplar{at: at, value: v, ref: ref}
+		p.exemplars[i].store(at, v, ref)
 	}
 }
 
@@ -300,17 +318,19 @@ func (s *store) fillAttrs(m pcommon.Map, def *metricDef, p *point) {
 // (the sipcall connector's trace; served as OpenMetrics exemplars on the
 // scrape path) and its Call-ID (kept by remote write, for Homer).
 func appendExemplars(dst pmetric.ExemplarSlice, ex []exemplar) {
-	for i, e := range ex {
-		if e.ref.callID == "" {
+	for i := range ex {
+		e := &ex[i]
+		if !e.set {
 			continue
 		}
 		x := dst.AppendEmpty()
 		x.SetTimestamp(pcommon.NewTimestampFromTime(e.at))
 		x.SetDoubleValue(e.value)
-		trace, span := calltrace.IDs(e.ref.corr, e.ref.callID, e.ref.cseq, e.ref.cseqMethod)
+		callID := string(e.callID)
+		trace, span := calltrace.IDs(string(e.corr), callID, e.cseq, string(e.cseqMethod))
 		x.SetTraceID(trace)
 		x.SetSpanID(span)
-		x.FilteredAttributes().PutStr(attrExemplarCallID, e.ref.callID)
-		ex[i] = exemplar{}
+		x.FilteredAttributes().PutStr(attrExemplarCallID, callID)
+		e.set = false
 	}
 }

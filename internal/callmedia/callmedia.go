@@ -988,6 +988,7 @@ func (a *Aggregator[T]) report1(callID string, f *figures, s *stream[T], newStre
 		r.MOS, r.MOSEstimated, r.Has = est.MOS, true, r.Has|mediaq.FigMOS
 	}
 	a.OnReport(r)
+	r.CallID = "" // the record's: the reused Report keeps no message alive
 }
 
 // num reads a number attribute; one that is there but is no number (NaN,

@@ -3,7 +3,9 @@ package record
 import (
 	"iter"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -109,4 +111,34 @@ func Int(m pcommon.Map, key string) (int64, bool) {
 		return n, err == nil
 	}
 	return 0, false
+}
+
+// CopyOwned copies src into dst (replacing it) with copies of its strings
+// and bytes, for state that outlives the record: pcommon's CopyTo shares
+// them, and a record's strings are slices of its whole message, which one
+// kept string keeps alive.
+func CopyOwned(src, dst pcommon.Map) {
+	src.CopyTo(dst)
+	ownMap(dst)
+}
+
+func ownMap(m pcommon.Map) {
+	for _, v := range m.All() {
+		own(v)
+	}
+}
+
+func own(v pcommon.Value) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		v.SetStr(strings.Clone(v.Str()))
+	case pcommon.ValueTypeBytes:
+		v.Bytes().FromRaw(slices.Clone(v.Bytes().AsRaw()))
+	case pcommon.ValueTypeMap:
+		ownMap(v.Map())
+	case pcommon.ValueTypeSlice:
+		for _, e := range v.Slice().All() {
+			own(e)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package record
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -96,4 +97,45 @@ func TestStrInt(t *testing.T) {
 		assert.Equal(t, tt.ok, ok, tt.key)
 		assert.Equal(t, tt.want, got, tt.key)
 	}
+}
+
+// TestCopyOwned: the copy equals the original and shares none of its
+// strings or bytes, nested ones included.
+func TestCopyOwned(t *testing.T) {
+	msg := "INVITE sip:bob@example.com SIP/2.0\r\nCall-ID: abc\r\n"
+	src := pcommon.NewMap()
+	src.PutStr("method", msg[:6])
+	src.PutInt("n", 7)
+	src.PutEmptyBytes("raw").FromRaw([]byte(msg[7:10]))
+	src.PutEmptyMap("nested").PutStr("call_id", msg[len(msg)-5:len(msg)-2])
+	src.PutEmptySlice("list").AppendEmpty().SetStr(msg[11:14])
+	dst := pcommon.NewMap()
+	dst.PutStr("stale", "gone")
+	CopyOwned(src, dst)
+	assert.Equal(t, src.AsRaw(), dst.AsRaw())
+	shares := func(a, b pcommon.Value) bool {
+		switch a.Type() {
+		case pcommon.ValueTypeStr:
+			return unsafe.StringData(a.Str()) == unsafe.StringData(b.Str())
+		case pcommon.ValueTypeBytes:
+			return &a.Bytes().AsRaw()[0] == &b.Bytes().AsRaw()[0]
+		}
+		return false
+	}
+	for _, tt := range []struct {
+		name     string
+		src, dst pcommon.Value
+	}{
+		{"method", get(src, "method"), get(dst, "method")},
+		{"raw", get(src, "raw"), get(dst, "raw")},
+		{"nested", get(get(src, "nested").Map(), "call_id"), get(get(dst, "nested").Map(), "call_id")},
+		{"list", get(src, "list").Slice().At(0), get(dst, "list").Slice().At(0)},
+	} {
+		assert.False(t, shares(tt.src, tt.dst), tt.name)
+	}
+}
+
+func get(m pcommon.Map, key string) pcommon.Value {
+	v, _ := m.Get(key)
+	return v
 }

@@ -247,3 +247,23 @@ func AddrURI(v string) string {
 	}
 	return strings.TrimSpace(v)
 }
+
+// methods are the RFC 3261 methods and its extensions' (PRACK, UPDATE,
+// INFO, REFER, SUBSCRIBE, NOTIFY, MESSAGE, PUBLISH), each its own constant.
+var methods = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO",
+		"REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"} {
+		m[n] = n
+	}
+	return m
+}()
+
+// KnownMethod returns m as a constant when it is a method of RFC 3261 or
+// of its extensions. State that outlives a message keeps the constant, not
+// m: a Summary's strings are substrings of the message, and one kept
+// substring keeps the whole message alive.
+func KnownMethod(m string) (string, bool) {
+	n, ok := methods[m]
+	return n, ok
+}

@@ -3,6 +3,7 @@ package sipmsg
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -134,4 +135,22 @@ func TestHeaderAndAddrURI(t *testing.T) {
 		})
 	}
 	assert.Equal(t, "", AddrURI("<sip:unterminated"), "no closing >")
+}
+
+// TestKnownMethod: a known method comes back as a constant, not as the
+// slice of the message it was given; others are not known.
+func TestKnownMethod(t *testing.T) {
+	msg := strings.Clone("INVITE sip:bob@example.com SIP/2.0\r\n") // as a received message: on the heap
+	for _, m := range []string{"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "UPDATE", "INFO",
+		"REFER", "NOTIFY", "SUBSCRIBE", "MESSAGE", "PUBLISH"} {
+		got, ok := KnownMethod(strings.Clone(m))
+		assert.True(t, ok, m)
+		assert.Equal(t, m, got)
+	}
+	got, _ := KnownMethod(msg[:6])
+	assert.NotSame(t, unsafe.StringData(msg), unsafe.StringData(got), "the message's slice")
+	for _, m := range []string{"", "invite", "FOO", "INVITE "} {
+		_, ok := KnownMethod(m)
+		assert.False(t, ok, m)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/hep"
 	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/siphon-otel/siphon-otel/internal/record/heprecord"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/pinned"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/telemetry"
 	"github.com/siphon-otel/siphon-otel/processors/sipcorrelationprocessor/internal/metadata"
 )
@@ -153,4 +154,26 @@ func TestBoundsAndBadInput(t *testing.T) {
 	out := h.sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(4)
 	assert.Equal(t, "rtcp", out.Body().Str())
 	assert.Zero(t, out.Attributes().Len())
+}
+
+// TestTableKeepsNoMessage: the Call-ID table keeps no record's message
+// alive: its keys and values are copies, not slices of the messages.
+func TestTableKeepsNoMessage(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	set := processortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	proc, err := NewFactory().CreateLogs(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, proc.Shutdown(context.Background())) })
+	r, err := telemetry.NewReader(tel, "metadata.yaml")
+	require.NoError(t, err)
+
+	ld := pinned.Calls(t, 100)
+	bodies := pinned.Watch(ld)
+	require.NoError(t, proc.ConsumeLogs(context.Background(), ld))
+	ld = plog.Logs{}
+	require.GreaterOrEqual(t, r.Sum(t, "sip_correlation_table_entries"), int64(100), "the b-legs at least")
+	assert.Empty(t, bodies.Reachable(), "messages still reachable, of %d", bodies.Len())
 }
