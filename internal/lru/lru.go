@@ -4,10 +4,7 @@
 // each table applies its own lifetime rule.
 package lru
 
-import (
-	"container/list"
-	"time"
-)
+import "time"
 
 // The reasons the map itself passes to the eviction callback; an owner's
 // Remove passes its own.
@@ -21,22 +18,29 @@ func Reasons() []string { return []string{ReasonCapacity, ReasonExpired} }
 
 // Map is not safe for concurrent use.
 type Map[V any] struct {
-	max     int
-	ll      *list.List
-	m       map[string]*list.Element
+	max int
+	// root is the list's sentinel: root.next is the most recently touched
+	// entry, root.prev the least. The links live in the entries
+	// (container/list would allocate an element beside each entry, and
+	// the GC would mark both).
+	root    entry[V]
+	m       map[string]*entry[V]
 	onEvict func(key string, v *V, reason string)
 }
 
 type entry[V any] struct {
-	key     string
-	touched time.Time
-	v       V
+	prev, next *entry[V]
+	key        string
+	touched    time.Time
+	v          V
 }
 
 // New returns a map of at most maxEntries (at least 1) entries; onEvict, if
 // not nil, sees every entry that leaves it.
 func New[V any](maxEntries int, onEvict func(key string, v *V, reason string)) *Map[V] {
-	return &Map[V]{max: max(maxEntries, 1), ll: list.New(), m: map[string]*list.Element{}, onEvict: onEvict}
+	l := &Map[V]{max: max(maxEntries, 1), m: map[string]*entry[V]{}, onEvict: onEvict}
+	l.root.prev, l.root.next = &l.root, &l.root
+	return l
 }
 
 // Len is the number of entries.
@@ -44,64 +48,77 @@ func (l *Map[V]) Len() int { return len(l.m) }
 
 // Get returns the entry for key and marks it recently used at now.
 func (l *Map[V]) Get(key string, now time.Time) (*V, bool) {
-	el, ok := l.m[key]
+	e, ok := l.m[key]
 	if !ok {
 		return nil, false
 	}
-	e := el.Value.(*entry[V])
 	e.touched = now
-	l.ll.MoveToFront(el)
+	if l.root.next != e {
+		l.unlink(e)
+		l.pushFront(e)
+	}
 	return &e.v, true
 }
 
 // Peek returns the entry for key without touching it.
 func (l *Map[V]) Peek(key string) (*V, bool) {
-	el, ok := l.m[key]
+	e, ok := l.m[key]
 	if !ok {
 		return nil, false
 	}
-	return &el.Value.(*entry[V]).v, true
+	return &e.v, true
 }
 
 // Add inserts a zero entry for key (which must be absent), evicting the
 // least recently used entry when full.
 func (l *Map[V]) Add(key string, now time.Time) *V {
 	if len(l.m) >= l.max {
-		l.remove(l.ll.Back(), ReasonCapacity)
+		l.remove(l.root.prev, ReasonCapacity)
 	}
 	e := &entry[V]{key: key, touched: now}
-	l.m[key] = l.ll.PushFront(e)
+	l.m[key] = e
+	l.pushFront(e)
 	return &e.v
 }
 
 // Remove removes key, if present, giving reason to the eviction callback.
 func (l *Map[V]) Remove(key, reason string) bool {
-	el, ok := l.m[key]
+	e, ok := l.m[key]
 	if ok {
-		l.remove(el, reason)
+		l.remove(e, reason)
 	}
 	return ok
 }
 
-func (l *Map[V]) remove(el *list.Element, reason string) {
-	e := el.Value.(*entry[V])
-	l.ll.Remove(el)
+func (l *Map[V]) remove(e *entry[V], reason string) {
+	l.unlink(e)
 	delete(l.m, e.key)
 	if l.onEvict != nil {
 		l.onEvict(e.key, &e.v, reason)
 	}
 }
 
+func (l *Map[V]) pushFront(e *entry[V]) {
+	e.prev, e.next = &l.root, l.root.next
+	l.root.next.prev = e
+	l.root.next = e
+}
+
+func (l *Map[V]) unlink(e *entry[V]) {
+	e.prev.next = e.next
+	e.next.prev = e.prev
+	e.prev, e.next = nil, nil
+}
+
 // Sweep removes every entry for which expired(key, value, last touch) is
 // true, least recently used first. The predicate may change the value
 // (the eviction callback sees the change) but not the map.
 func (l *Map[V]) Sweep(expired func(key string, v *V, touched time.Time) bool) {
-	for el := l.ll.Back(); el != nil; {
-		prev := el.Prev()
-		e := el.Value.(*entry[V])
+	for e := l.root.prev; e != &l.root; {
+		prev := e.prev
 		if expired(e.key, &e.v, e.touched) {
-			l.remove(el, ReasonExpired)
+			l.remove(e, ReasonExpired)
 		}
-		el = prev
+		e = prev
 	}
 }
