@@ -116,7 +116,7 @@ func New() *Set {
 	s.CDRDropped = f.counterVec("siphon_cdr_dropped_total", "CDRs not delivered, by reason (channel_full, backend_error)", "reason")
 	s.CDRWritten = f.counter("siphon_cdr_written_total", "CDRs handed to the backend")
 	s.HEPSent = f.counter("siphon_hep_packets_sent_total", "HEP packets sent")
-	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason (queue_full, send_error)", "reason")
+	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason (queue_full, send_error, oversized)", "reason")
 
 	s.Loops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_loops_detected_total",
 		Help: "Requests not forwarded because they would loop: check=via (came back unchanged with our Via: 482), request_uri (in a dialog, addressed to the proxy itself: 404), target (the next hop is the proxy's own address: 482)"},
@@ -163,7 +163,7 @@ func New() *Set {
 	for _, r := range []string{"channel_full", "backend_error"} {
 		s.CDRDropped.WithLabelValues(r)
 	}
-	for _, r := range []string{"queue_full", "send_error"} {
+	for _, r := range []string{"queue_full", "send_error", "oversized"} {
 		s.HEPDropped.WithLabelValues(r)
 	}
 	for _, c := range []string{"via", "request_uri", "target"} {

@@ -159,3 +159,19 @@ func TestRTPEngineSeries(t *testing.T) {
 	assert.Equal(t, 3, n, "offer and answer passed, offer rejected")
 	assert.Zero(t, testutil.ToFloat64(s.RTPEngineCommands.WithLabelValues("offer", "timeout")))
 }
+
+// TestDropCountersStartAtZero: every reason a drop counter can be given
+// has its series at 0 from the start, so that rate() and the alerts see
+// the first drop (oversized, given by heptrace, had none).
+func TestDropCountersStartAtZero(t *testing.T) {
+	s := New()
+	for name, reasons := range map[string][]string{
+		"siphon_cdr_dropped_total":         {"channel_full", "backend_error"},
+		"siphon_hep_packets_dropped_total": {"queue_full", "send_error", "oversized"},
+	} {
+		n, err := testutil.GatherAndCount(s.Registry, name)
+		require.NoError(t, err)
+		assert.Equal(t, len(reasons), n, name)
+	}
+	assert.Zero(t, testutil.ToFloat64(s.HEPDropped.WithLabelValues("oversized")))
+}
