@@ -583,3 +583,19 @@ func TestStateKeepsNoMessage(t *testing.T) {
 	m := readMetrics(h.c.collect())
 	require.NotEmpty(t, m.point(t, "sip.requests", labelMethod, "INVITE").exemplars, "the exemplars were held")
 }
+
+// TestExemplarSlotKeepsNoLongBuffer: a slot reuses its buffers for the
+// usual Call-IDs, and gives up the one a long Call-ID made it grow.
+func TestExemplarSlotKeepsNoLongBuffer(t *testing.T) {
+	var e exemplar
+	e.store(t0, 1, callRef{callID: "a84b4c76e66710@pc33.atlanta.example.com", cseqMethod: "INVITE"})
+	buf := &e.callID[0]
+	e.store(t0, 1, callRef{callID: "b84b4c76e66710@pc33.atlanta.example.com", cseqMethod: "INVITE"})
+	assert.Same(t, buf, &e.callID[0], "reused")
+	long := strings.Repeat("x", 60_000)
+	e.store(t0, 1, callRef{callID: long})
+	assert.Equal(t, long, string(e.callID))
+	e.store(t0, 1, callRef{callID: "c84b4c76e66710@pc33.atlanta.example.com"})
+	assert.Equal(t, "c84b4c76e66710@pc33.atlanta.example.com", string(e.callID))
+	assert.LessOrEqual(t, cap(e.callID), maxReused, "the long one's buffer went")
+}

@@ -67,9 +67,21 @@ type exemplar struct {
 // grown to the call's strings.
 func (e *exemplar) store(at time.Time, v float64, ref callRef) {
 	e.at, e.value, e.set, e.cseq = at, v, true, ref.cseq
-	e.callID = append(e.callID[:0], ref.callID...)
-	e.corr = append(e.corr[:0], ref.corr...)
-	e.cseqMethod = append(e.cseqMethod[:0], ref.cseqMethod...)
+	e.callID = reuse(e.callID, ref.callID)
+	e.corr = reuse(e.corr, ref.corr)
+	e.cseqMethod = reuse(e.cseqMethod, ref.cseqMethod)
+}
+
+// maxReused is the largest buffer a slot keeps for the next measurement:
+// one long Call-ID (a message may be 64 KiB) must not stay in every slot
+// it passed through.
+const maxReused = 256
+
+func reuse(buf []byte, s string) []byte {
+	if cap(buf) > maxReused && len(s) <= maxReused {
+		buf = nil
+	}
+	return append(buf[:0], s...)
 }
 
 // callRef names the call (or out-of-dialog transaction) of a record, for
