@@ -580,6 +580,14 @@ func TestMediaDeleteRefused(t *testing.T) {
 			bye := h.send(inDialog(t, invite, "BYE", "sip:bob@10.0.0.7:5062", true, ourRoute))
 			require.Equal(t, 200, bye.final().StatusCode)
 			ng.Wait(t, 2, waitFor)
+			// Whichever handler ends the call starts the delete (bg.Add):
+			// the BYE's, or the INVITE's when the BYE got there before the
+			// INVITE's handler recorded its 200. Only once both returned
+			// may bg.Wait run: an Add from 0 concurrent with a Wait is
+			// WaitGroup misuse, which the race detector reported about
+			// once in 100 runs.
+			u.wait()
+			bye.wait()
 			h.p.media.bg.Wait() // the delete is done, logged or not
 			assert.Equal(t, 1.0, h.commands("delete", "error"))
 			warned := false
