@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
@@ -73,18 +74,26 @@ type harness struct {
 
 func start(t *testing.T, cfg *Config) *harness {
 	t.Helper()
+	sink := new(consumertest.LogsSink)
+	h := startTo(t, cfg, sink)
+	h.sink = sink
+	return h
+}
+
+// startTo runs the processor into next (sink stays nil unless it is one).
+func startTo(t *testing.T, cfg *Config, next consumer.Logs) *harness {
+	t.Helper()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	set := processortest.NewNopSettings(metadata.Type)
 	set.TelemetrySettings = tel.NewTelemetrySettings()
-	sink := new(consumertest.LogsSink)
-	proc, err := NewFactory().CreateLogs(context.Background(), set, cfg, sink)
+	proc, err := NewFactory().CreateLogs(context.Background(), set, cfg, next)
 	require.NoError(t, err)
 	require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, proc.Shutdown(context.Background())) })
 	r, err := telemetry.NewReader(tel, "metadata.yaml")
 	require.NoError(t, err)
-	return &harness{proc: proc, sink: sink, tel: r}
+	return &harness{proc: proc, tel: r}
 }
 
 // keys returns the sip.correlation_id of every record that came out, in
@@ -159,21 +168,11 @@ func TestBoundsAndBadInput(t *testing.T) {
 // TestTableKeepsNoMessage: the Call-ID table keeps no record's message
 // alive: its keys and values are copies, not slices of the messages.
 func TestTableKeepsNoMessage(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
-	set := processortest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	proc, err := NewFactory().CreateLogs(context.Background(), set, createDefaultConfig(), consumertest.NewNop())
-	require.NoError(t, err)
-	require.NoError(t, proc.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, proc.Shutdown(context.Background())) })
-	r, err := telemetry.NewReader(tel, "metadata.yaml")
-	require.NoError(t, err)
-
+	h := startTo(t, createDefaultConfig().(*Config), consumertest.NewNop())
 	ld := pinned.Calls(t, 100)
 	bodies := pinned.Watch(ld)
-	require.NoError(t, proc.ConsumeLogs(context.Background(), ld))
+	require.NoError(t, h.proc.ConsumeLogs(context.Background(), ld))
 	ld = plog.Logs{}
-	require.GreaterOrEqual(t, r.Sum(t, "sip_correlation_table_entries"), int64(100), "the b-legs at least")
+	require.GreaterOrEqual(t, h.tel.Sum(t, "sip_correlation_table_entries"), int64(100), "the b-legs at least")
 	assert.Empty(t, bodies.Reachable(), "messages still reachable, of %d", bodies.Len())
 }

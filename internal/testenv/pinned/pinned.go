@@ -14,10 +14,12 @@ import (
 	"unsafe"
 	"weak"
 
-	"github.com/siphon-otel/siphon-otel/internal/testenv/mediaflow"
-	"github.com/siphon-otel/siphon-otel/internal/testenv/sipflow"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/mediaflow"
+	"github.com/siphon-otel/siphon-otel/internal/testenv/sipflow"
 )
 
 // Bodies watches the string bodies of records without keeping them.
@@ -30,17 +32,11 @@ type Bodies struct {
 // rtpengine's RTCP as JSON); binary bodies are not watched.
 func Watch(ld plog.Logs) *Bodies {
 	b := &Bodies{}
-	for i := range ld.ResourceLogs().Len() {
-		sls := ld.ResourceLogs().At(i).ScopeLogs()
-		for j := range sls.Len() {
-			lrs := sls.At(j).LogRecords()
-			for k := range lrs.Len() {
-				body := lrs.At(k).Body()
-				if body.Type() == pcommon.ValueTypeStr && body.Str() != "" {
-					b.ws = append(b.ws, weak.Make(unsafe.StringData(body.Str())))
-					b.lens = append(b.lens, len(body.Str()))
-				}
-			}
+	for _, it := range record.All(ld) {
+		body := it.Log.Body()
+		if body.Type() == pcommon.ValueTypeStr && body.Str() != "" {
+			b.ws = append(b.ws, weak.Make(unsafe.StringData(body.Str())))
+			b.lens = append(b.lens, len(body.Str()))
 		}
 	}
 	return b

@@ -5,9 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siphon-otel/siphon-otel/internal/record"
 	"github.com/stretchr/testify/assert"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/siphon-otel/siphon-otel/internal/record"
 )
 
 func logs(bodies ...string) plog.Logs {
