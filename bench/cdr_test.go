@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
 	"github.com/siphon-otel/siphon-otel/internal/exposition"
+	"github.com/siphon-otel/siphon-otel/internal/rotfile"
 	"github.com/siphon-otel/siphon-otel/internal/testenv"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/collector"
 	"github.com/siphon-otel/siphon-otel/internal/testenv/fixture"
@@ -289,32 +290,45 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 	return r
 }
 
-// profileCollector saves a 5 s CPU profile of the collector, from now, to
-// dir/<sub-benchmark>.prof when dir is set; the returned channel closes
-// when it is written (at once when not profiling).
+// profileCollector saves a CPU profile and an allocation profile of the
+// collector, from now, to dir/<sub-benchmark>.prof and .allocs.prof when dir
+// is set: 5 s, or CDR_BENCH_PROFILE_SECONDS (a longer run, -benchtime, wants
+// a longer profile); the returned channel closes when both are written (at
+// once when not profiling).
 func profileCollector(b *testing.B, addr, dir string) <-chan struct{} {
 	done := make(chan struct{})
 	if dir == "" {
 		close(done)
 		return done
 	}
+	seconds := "5"
+	if s := os.Getenv("CDR_BENCH_PROFILE_SECONDS"); s != "" {
+		seconds = s
+	}
+	name := strings.TrimSuffix(profileName(b.Name()), ".prof")
+	var wg sync.WaitGroup
+	for kind, suffix := range map[string]string{"profile": ".prof", "allocs": ".allocs.prof"} {
+		wg.Go(func() {
+			resp, err := http.Get("http://" + addr + "/debug/pprof/" + kind + "?seconds=" + seconds)
+			if err != nil {
+				b.Errorf("%s: %v", kind, err)
+				return
+			}
+			defer resp.Body.Close()
+			out, err := os.Create(filepath.Join(dir, name+suffix))
+			if err != nil {
+				b.Errorf("%s: %v", kind, err)
+				return
+			}
+			defer out.Close()
+			if _, err := io.Copy(out, resp.Body); err != nil {
+				b.Errorf("%s: %v", kind, err)
+			}
+		})
+	}
 	go func() {
-		defer close(done)
-		resp, err := http.Get("http://" + addr + "/debug/pprof/profile?seconds=5")
-		if err != nil {
-			b.Errorf("profile: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		out, err := os.Create(filepath.Join(dir, profileName(b.Name())))
-		if err != nil {
-			b.Errorf("profile: %v", err)
-			return
-		}
-		defer out.Close()
-		if _, err := io.Copy(out, resp.Body); err != nil {
-			b.Errorf("profile: %v", err)
-		}
+		wg.Wait()
+		close(done)
 	}()
 	return done
 }
@@ -423,19 +437,27 @@ func cdrOTLP(first, count int) []byte {
 }
 
 func countLines(b *testing.B, path string) int {
-	f, err := os.Open(path)
+	// a long run (-benchtime) fills more than one file: siphon_file
+	// rotates at rotate_size_mb (100 by default), uncompressed here
+	files, err := rotfile.Rotated(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	n := 0
-	for sc.Scan() {
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		b.Fatal(err)
+	for _, name := range append(files, path) {
+		f, err := os.Open(name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			n++
+		}
+		f.Close()
+		if err := sc.Err(); err != nil {
+			b.Fatalf("%s: %v", name, err)
+		}
 	}
 	return n
 }

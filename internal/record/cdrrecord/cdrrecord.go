@@ -124,17 +124,18 @@ func putExtra(attrs pcommon.Map, key string, e cdr.Extra) {
 var ErrNotCDR = errors.New("cdrrecord: not a sip.cdr record")
 
 // BodyJSON returns the original JSON object a sip.cdr record carries as its
-// body, or nil when the body is not a JSON object (the record was built or
-// changed by something else).
-func BodyJSON(lr plog.LogRecord) []byte {
+// body, or "" when the body is not a JSON object (the record was built or
+// changed by something else). It is the body's own string, not a copy: the
+// file and Kafka exporters append it per record.
+func BodyJSON(lr plog.LogRecord) string {
 	if lr.Body().Type() != pcommon.ValueTypeStr {
-		return nil
+		return ""
 	}
 	s := strings.TrimSpace(lr.Body().Str())
 	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' {
-		return nil
+		return ""
 	}
-	return []byte(s)
+	return s
 }
 
 // AppendJSON appends the SIPhon JSON object of a sip.cdr record to dst:
@@ -146,7 +147,7 @@ func AppendJSON(dst []byte, lr plog.LogRecord, src record.Source) ([]byte, error
 		return dst, ErrNotCDR
 	}
 	if src == record.SourceBody {
-		if b := BodyJSON(lr); b != nil {
+		if b := BodyJSON(lr); b != "" {
 			return append(dst, b...), nil
 		}
 	}
