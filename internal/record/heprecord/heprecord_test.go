@@ -2,6 +2,7 @@ package heprecord
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -293,6 +294,81 @@ func TestPutSIPSummary(t *testing.T) {
 			PutSIPSummary(attrs, &s)
 			assert.Equal(t, tt.want, attrs.AsRaw())
 			assert.Equal(t, !s.IsRequest(), record.IsResponse(attrs))
+		})
+	}
+}
+
+// TestAttributeArraySize holds attrCount against what fromHEP then puts:
+// exactly that many for every record but a media one, for which it is a
+// bound (putMedia writes what the report has).
+func TestAttributeArraySize(t *testing.T) {
+	everyField := func() hep.Packet {
+		p := sipPacket(t)
+		p.Family, p.Protocol = hep.FamilyIPv6, 99
+		p.SrcIP, p.DstIP = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+		p.KeepAlive, p.VLAN, p.EtherType, p.TCPFlags, p.IPTOS, p.RFactor, p.Jitter, p.TagType = 30, 100, 0x86dd, 0x18, 0xb8, 93, 12, 7
+		p.NodeName, p.SrcMAC, p.DstMAC = []byte("sbc-1"), []byte{0, 1, 2, 3, 4, 5}, []byte{6, 7, 8}
+		p.GeoLocation, p.TransactionType, p.PayloadJSONKeys, p.TagsValues = []byte("52.5,13.4"), []byte("call"), []byte("k"), []byte{0xc3, 0x28}
+		p.Fields |= hep.HasKeepAlive | hep.HasVLAN | hep.HasEtherType | hep.HasTCPFlags | hep.HasIPTOS | hep.HasRFactor | hep.HasJitter | hep.HasTagType
+		p.Extra = []hep.Chunk{{Vendor: hep.VendorKamailio, Type: 1, Data: []byte("vendor")}}
+		return p
+	}
+	with := func(p hep.Packet, change func(*hep.Packet)) hep.Packet {
+		change(&p)
+		return p
+	}
+	ringing := []byte("SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1\r\n" +
+		"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
+	var deflated bytes.Buffer
+	require.NoError(t, hep.Deflate(&deflated, invite(t)))
+	cases := []struct {
+		name       string
+		p          hep.Packet
+		payload    []byte // p.Payload when nil
+		compressed bool
+		media      bool
+	}{
+		{name: "SIP request", p: sipPacket(t)},
+		{name: "SIP response", p: with(sipPacket(t), func(p *hep.Packet) { p.Payload = ringing })},
+		{name: "every chunk, SIP", p: everyField()},
+		{name: "HEPv1 without time", p: with(sipPacket(t), func(p *hep.Packet) { p.Version = 1; p.Fields &^= hep.HasTimeSec | hep.HasTimeUsec })},
+		{name: "family disagrees", p: with(sipPacket(t), func(p *hep.Packet) { p.Family = hep.FamilyIPv6 })},
+		{name: "no addresses", p: with(sipPacket(t), func(p *hep.Packet) { p.Fields &^= hep.HasSrcIP | hep.HasDstIP | hep.HasFamily })},
+		{name: "inflated", p: with(sipPacket(t), func(p *hep.Packet) { p.Payload, p.Compressed = nil, deflated.Bytes() }), payload: invite(t), compressed: true},
+		{name: "plain and compressed", p: with(sipPacket(t), func(p *hep.Packet) { p.Compressed = []byte("opaque") })},
+		{name: "not SIP", p: with(sipPacket(t), func(p *hep.Packet) { p.ProtoType = 100; p.Payload = []byte(`{"log":"x"}`) })},
+		{name: "unreadable SIP", p: with(sipPacket(t), func(p *hep.Packet) { p.Payload = []byte("hello") })},
+		{name: "binary payload", p: with(sipPacket(t), func(p *hep.Packet) { p.Payload = []byte{0xff, 0xfe} })},
+		{name: "SIP with MOS", p: with(sipPacket(t), func(p *hep.Packet) { p.MOS = 436; p.Fields |= hep.HasMOS }), media: true},
+		{name: "every chunk, RTCP", p: with(everyField(), func(p *hep.Packet) {
+			p.ProtoType, p.MOS, p.Payload = hep.TypeRTCP, 436, []byte{0xff, 0xfe, 0x00, 0x01}
+			p.Fields |= hep.HasMOS
+		}), media: true},
+	}
+	for i, p := range rtpengineRTCP(t) {
+		cases = append(cases, struct {
+			name       string
+			p          hep.Packet
+			payload    []byte
+			compressed bool
+			media      bool
+		}{name: fmt.Sprintf("rtpengine RTCP %d", i), p: p, media: true})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			payload := c.payload
+			if payload == nil {
+				payload = c.p.Payload
+			}
+			lr := plog.NewLogRecord()
+			planned, _ := fromHEP(&c.p, payload, c.compressed, time.Now(), lr, nil)
+			got := lr.Attributes().Len()
+			if c.media {
+				assert.GreaterOrEqual(t, planned, got)
+				assert.LessOrEqual(t, planned-got, maxMediaAttrs)
+			} else {
+				assert.Equal(t, planned, got, "%v", lr.Attributes().AsRaw())
+			}
 		})
 	}
 }
