@@ -154,3 +154,20 @@ func TestEveryKeyHasAnAttribute(t *testing.T) {
 	}
 	assert.Len(t, keyAttrs, len(cdr.Fields)-1, "keys without a field")
 }
+
+// TestAttrCount holds the size FromCDR gives a record's attribute array
+// against what it then puts.
+func TestAttrCount(t *testing.T) {
+	for _, in := range []string{
+		string(fixture.CDR()),
+		`{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"r1","from_uri":"sip:a@x","to_uri":"sip:a@x","ruri":"sip:x","method":"REGISTER","response_code":200,"timestamp_start":null,"timestamp_answer":null,"timestamp_end":null,"duration_secs":0.0,"source_ip":"10.0.0.9","destination_ip":"10.0.0.1","transport":"tcp","user_agent":null,"auth_user":"a","disconnect_initiator":null,"sip_reason":null,"reg_event":"registered"}`,
+		`{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"c","n":3,"f":1.5,"b":true,"z":null,"o":{"a":1},"a":[1],"s":"x","e":""}`,
+		`{"timestamp":"2026-03-06T14:23:01.042Z","call_id":"c"}`,
+	} {
+		r, err := cdr.Parse([]byte(in))
+		require.NoError(t, err)
+		lr := plog.NewLogRecord()
+		FromCDR(r, []byte(in), time.Now(), lr)
+		assert.Equal(t, lr.Attributes().Len(), attrCount(r), in)
+	}
+}
