@@ -240,6 +240,7 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 		Env:           env,
 		HealthAddr:    health,
 		TelemetryPort: telemetry,
+		Args:          collectorArgs(),
 	})
 	url, contentType, body := "http://"+cdrHTTP+"/v1/cdr", "application/json", cdrJSON
 	if sink == "otlp" {
@@ -290,9 +291,14 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 	return r
 }
 
+// collectorArgs are further command-line arguments for every collector a
+// benchmark starts, from BENCH_COLLECTOR_ARGS: a feature gate to weigh, say
+// (--feature-gates=+pdata.useProtoPooling).
+func collectorArgs() []string { return strings.Fields(os.Getenv("BENCH_COLLECTOR_ARGS")) }
+
 // profileCollector saves a CPU profile and an allocation profile of the
 // collector, from now, to dir/<sub-benchmark>.prof and .allocs.prof when dir
-// is set: 5 s, or CDR_BENCH_PROFILE_SECONDS (a longer run, -benchtime, wants
+// is set: 5 s, or BENCH_PROFILE_SECONDS (a longer run, -benchtime, wants
 // a longer profile); the returned channel closes when both are written (at
 // once when not profiling).
 func profileCollector(b *testing.B, addr, dir string) <-chan struct{} {
@@ -302,7 +308,7 @@ func profileCollector(b *testing.B, addr, dir string) <-chan struct{} {
 		return done
 	}
 	seconds := "5"
-	if s := os.Getenv("CDR_BENCH_PROFILE_SECONDS"); s != "" {
+	if s := os.Getenv("BENCH_PROFILE_SECONDS"); s != "" {
 		seconds = s
 	}
 	name := strings.TrimSuffix(profileName(b.Name()), ".prof")

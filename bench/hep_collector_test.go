@@ -270,6 +270,7 @@ func runHEPCollector(b *testing.B, bin, config, transport string, rate int, miso
 			"BENCH_TELEMETRY_PORT": telemetry, "BENCH_PPROF": pprofAddr},
 		HealthAddr:    health,
 		TelemetryPort: telemetry,
+		Args:          collectorArgs(),
 	})
 	stream := newCallStream(b)
 	conn, err := net.Dial(transport, hepAddr)
