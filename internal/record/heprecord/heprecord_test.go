@@ -298,9 +298,9 @@ func TestPutSIPSummary(t *testing.T) {
 	}
 }
 
-// TestAttributeArraySize holds attrCount against what fromHEP then puts:
-// exactly that many for every record but a media one, for which it is a
-// bound (putMedia writes what the report has).
+// TestAttributeArraySize holds attrCount against what fromHEP then puts,
+// and sip_correlation after it: exactly that many for every record but a
+// media one, for which it is a bound (putMedia writes what the report has).
 func TestAttributeArraySize(t *testing.T) {
 	everyField := func() hep.Packet {
 		p := sipPacket(t)
@@ -362,7 +362,13 @@ func TestAttributeArraySize(t *testing.T) {
 			}
 			lr := plog.NewLogRecord()
 			planned, _ := fromHEP(&c.p, payload, c.compressed, time.Now(), lr, nil)
-			got := lr.Attributes().Len()
+			attrs := lr.Attributes()
+			_, request := attrs.Get(record.AttrSIPRequestMethod)
+			_, response := attrs.Get(record.AttrSIPResponseStatusCode)
+			if request || response { // as sip_correlation does
+				attrs.PutStr(record.AttrSIPCorrelationID, "c1")
+			}
+			got := attrs.Len()
 			if c.media {
 				assert.GreaterOrEqual(t, planned, got)
 				assert.LessOrEqual(t, planned-got, maxMediaAttrs)
