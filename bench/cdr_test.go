@@ -43,7 +43,7 @@ const cdrRate = 10000
 
 // cdrResult is one sub-benchmark's last (largest) run.
 type cdrResult struct {
-	perSec, cpuPer100k, corePct, rssMiB float64
+	perSec, cpuPer100k, corePct, rssMiB, anonMiB float64
 }
 
 // cdrBinary is one otelcol-siphon the benchmark runs, with the Go runtime
@@ -144,20 +144,20 @@ func BenchmarkCDRPath(b *testing.B) {
 			if !ok {
 				continue
 			}
-			fmt.Printf("cdr path %s %-20s %8.0f CDR/s  %6.2f CPU-s/100k  %5.1f%% of a core%s  peak RSS %5.1f MiB  median of %d\n",
-				bin.name, setup, r.perSec, r.cpuPer100k, r.corePct, atRate(setup, r), r.rssMiB, len(samples[bin.name+"/"+setup]))
+			fmt.Printf("cdr path %s %-20s %8.0f CDR/s  %6.2f CPU-s/100k  %5.1f%% of a core%s  peak RSS %5.1f MiB (anon %5.1f)  median of %d\n",
+				bin.name, setup, r.perSec, r.cpuPer100k, r.corePct, atRate(setup, r), r.rssMiB, r.anonMiB, len(samples[bin.name+"/"+setup]))
 		}
 		c, okc := results["cand/"+setup]
 		base, okb := results["base/"+setup]
 		if okc && okb {
-			fmt.Printf("cdr path cand/base %-20s CPU %.2f  %%core %.2f  peak RSS %.2f  CDR/s %.2f\n",
-				setup, c.cpuPer100k/base.cpuPer100k, c.corePct/base.corePct, c.rssMiB/base.rssMiB, c.perSec/base.perSec)
+			fmt.Printf("cdr path cand/base %-20s CPU %.2f  %%core %.2f  peak RSS %.2f (anon %.2f)  CDR/s %.2f\n",
+				setup, c.cpuPer100k/base.cpuPer100k, c.corePct/base.corePct, c.rssMiB/base.rssMiB, c.anonMiB/base.anonMiB, c.perSec/base.perSec)
 		}
 		// the file path as shipped now against the baseline as it shipped
 		if sink, rest, _ := strings.Cut(setup, "/"); sink == "file" {
 			if then, ok := results["base/file-diskq/"+rest]; okc && ok {
-				fmt.Printf("cdr path cand file / base file-diskq (as shipped) %-12s CPU %.2f  peak RSS %.2f\n",
-					rest, c.cpuPer100k/then.cpuPer100k, c.rssMiB/then.rssMiB)
+				fmt.Printf("cdr path cand file / base file-diskq (as shipped) %-12s CPU %.2f  peak RSS %.2f (anon %.2f)\n",
+					rest, c.cpuPer100k/then.cpuPer100k, c.rssMiB/then.rssMiB, c.anonMiB/then.anonMiB)
 			}
 		}
 	}
@@ -282,11 +282,13 @@ func runCDR(b *testing.B, bin cdrBinary, sink, mode string, paced bool) cdrResul
 		cpuPer100k: cpu / float64(b.N) * 100000,
 		corePct:    100 * cpu / elapsed.Seconds(),
 		rssMiB:     float64(rss) / (1 << 20),
+		anonMiB:    float64(run.peakAnon) / (1 << 20),
 	}
 	b.ReportMetric(r.perSec, "CDR/s")
 	b.ReportMetric(r.cpuPer100k, "CPU-s/100k")
 	b.ReportMetric(r.corePct, "%core")
 	b.ReportMetric(r.rssMiB, "peak-RSS-MiB")
+	b.ReportMetric(r.anonMiB, "peak-anon-MiB")
 	b.ReportMetric(float64(refused), "refused")
 	return r
 }

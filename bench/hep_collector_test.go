@@ -150,9 +150,9 @@ func (s *callStream) packet(i int) []byte {
 // hepCollectorResult is one run: the collector's CPU time per packet it
 // was sent, its peak RSS, and where the packets went.
 type hepCollectorResult struct {
-	cpuPerPacket, rssMiB, perSec float64
-	sent, accepted, kernelDrops  int64
-	load                         string
+	cpuPerPacket, rssMiB, anonMiB, perSec float64
+	sent, accepted, kernelDrops           int64
+	load                                  string
 }
 
 // BenchmarkHEPCollector sends b.N HEP3 SIP packets (b.N/7 calls of 7
@@ -237,10 +237,10 @@ func BenchmarkHEPCollector(b *testing.B) {
 		_, transport, _ := strings.Cut(setup, "/")
 		ratio := ""
 		if base, ok := median["base/kpi/"+transport]; ok {
-			ratio = fmt.Sprintf(" (%.2f of base/kpi)  peak RSS %.2f of base/kpi", r.cpuPerPacket/base.cpuPerPacket, r.rssMiB/base.rssMiB)
+			ratio = fmt.Sprintf(" (%.2f of base/kpi)  peak RSS %.2f (anon %.2f) of base/kpi", r.cpuPerPacket/base.cpuPerPacket, r.rssMiB/base.rssMiB, r.anonMiB/base.anonMiB)
 		}
-		fmt.Printf("hep collector %-15s %6.2f CPU-µs/packet%s  peak RSS %6.1f MiB  %8.0f packets/s  sent %d accepted %d kernel drops %d  median of %d  load %s\n",
-			n, r.cpuPerPacket, ratio, r.rssMiB, r.perSec, r.sent, r.accepted, r.kernelDrops, len(samples[n]), r.load)
+		fmt.Printf("hep collector %-15s %6.2f CPU-µs/packet%s  peak RSS %6.1f MiB (anon %6.1f)  %8.0f packets/s  sent %d accepted %d kernel drops %d  median of %d  load %s\n",
+			n, r.cpuPerPacket, ratio, r.rssMiB, r.anonMiB, r.perSec, r.sent, r.accepted, r.kernelDrops, len(samples[n]), r.load)
 	}
 }
 
@@ -341,11 +341,13 @@ func runHEPCollector(b *testing.B, bin, config, transport string, rate int, miso
 	r := hepCollectorResult{
 		cpuPerPacket: cpuTime.Seconds() / float64(accepted) * 1e6, // per packet taken in: a datagram the kernel dropped cost the collector nothing
 		rssMiB:       float64(rss) / (1 << 20),
+		anonMiB:      float64(run.peakAnon) / (1 << 20),
 		perSec:       float64(n) / elapsed.Seconds(),
 		sent:         int64(n), accepted: accepted, kernelDrops: kernelDrops, load: load,
 	}
 	b.ReportMetric(r.cpuPerPacket, "cpu-µs/packet")
 	b.ReportMetric(r.rssMiB, "peak-RSS-MiB")
+	b.ReportMetric(r.anonMiB, "peak-anon-MiB")
 	b.ReportMetric(float64(kernelDrops), "kernel-drops")
 	return r
 }

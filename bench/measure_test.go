@@ -18,7 +18,15 @@ type measuring struct {
 	cpu0     time.Duration
 	start    time.Time
 	profiled <-chan struct{}
+	// the sampler of RssAnon: its highest reading once done is closed
+	quit     chan struct{}
+	done     chan struct{}
+	peakAnon int64
 }
+
+// anonSampling is how often the anonymous RSS is read: the kernel keeps
+// no peak of it, so the peak reported is the highest of these readings.
+const anonSampling = 20 * time.Millisecond
 
 // startMeasuring reads the collector's CPU time so far, starts a profile
 // into profileDir (none when empty) and the benchmark's timer.
@@ -28,14 +36,36 @@ func startMeasuring(b *testing.B, pid int, pprofAddr, profileDir string) *measur
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := &measuring{b: b, pid: pid, cpu0: cpu0, profiled: profileCollector(b, pprofAddr, profileDir)}
+	m := &measuring{b: b, pid: pid, cpu0: cpu0, profiled: profileCollector(b, pprofAddr, profileDir),
+		quit: make(chan struct{}), done: make(chan struct{})}
+	go m.sampleAnon()
 	b.ResetTimer()
 	m.start = time.Now()
 	return m
 }
 
+// sampleAnon keeps the highest RssAnon of the collector until quit.
+func (m *measuring) sampleAnon() {
+	defer close(m.done)
+	tick := time.NewTicker(anonSampling)
+	defer tick.Stop()
+	for {
+		if anon, err := procstat.AnonRSS(m.pid); err == nil {
+			m.peakAnon = max(m.peakAnon, anon)
+		}
+		select {
+		case <-m.quit:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // stop gives the run's wall time, the collector's CPU time (user+system)
-// over it and its peak RSS (VmHWM), once the profile is written.
+// over it and its peak RSS (VmHWM), once the profile is written; peakAnon
+// then holds the highest anonymous RSS sampled over the run. VmHWM counts
+// the executable's resident pages, which differ between two binaries with
+// the page cache's state; compare binaries by peakAnon.
 func (m *measuring) stop() (elapsed, cpu time.Duration, peakRSS int64) {
 	m.b.Helper()
 	elapsed = time.Since(m.start)
@@ -47,6 +77,8 @@ func (m *measuring) stop() (elapsed, cpu time.Duration, peakRSS int64) {
 	if peakRSS, err = procstat.PeakRSS(m.pid); err != nil {
 		m.b.Fatal(err)
 	}
+	close(m.quit)
+	<-m.done
 	<-m.profiled
 	return elapsed, cpu1 - m.cpu0, peakRSS
 }

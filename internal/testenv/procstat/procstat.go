@@ -85,6 +85,11 @@ func RSS(pid int) (int64, error) { return status(pid, "VmRSS:") }
 // PeakRSS returns the peak resident set size of process pid (VmHWM).
 func PeakRSS(pid int) (int64, error) { return status(pid, "VmHWM:") }
 
+// AnonRSS returns the resident anonymous memory of process pid (RssAnon):
+// its heap and stacks without the pages of its mapped executable, which
+// VmRSS counts as they happen to be in the page cache.
+func AnonRSS(pid int) (int64, error) { return status(pid, "RssAnon:") }
+
 // status reads a kB field of /proc/<pid>/status, in bytes.
 func status(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

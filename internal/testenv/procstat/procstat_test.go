@@ -38,6 +38,10 @@ func TestSelf(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, rss)
 	assert.GreaterOrEqual(t, peak, rss)
+	anon, err := AnonRSS(pid)
+	require.NoError(t, err)
+	assert.Positive(t, anon)
+	assert.Less(t, anon, rss, "the executable's pages are resident too")
 
 	_, err = CPU(-1)
 	assert.Error(t, err)
