@@ -28,6 +28,16 @@ type Record struct {
 	Time time.Time
 }
 
+// Reasons a CDR is dropped (and counted).
+const (
+	DropChannelFull  = "channel_full"  // the sink's channel to the backend is full
+	DropBackendError = "backend_error" // the backend's write or flush failed
+)
+
+// DropReasons are every reason a CDR is dropped for, so that a counter's
+// series exist before the first drop.
+func DropReasons() []string { return []string{DropChannelFull, DropBackendError} }
+
 // Backend writes records.
 type Backend interface {
 	Write(ctx context.Context, r Record) error
@@ -78,7 +88,7 @@ func (s *Sink) Emit(r Record) bool {
 	case s.ch <- r:
 		return true
 	default:
-		s.dropped("channel_full")
+		s.dropped(DropChannelFull)
 		return false
 	}
 }
@@ -102,7 +112,7 @@ func (s *Sink) run() {
 	}
 	for r := range s.ch {
 		if err := s.backend.Write(s.ctx, r); err != nil {
-			s.dropped("backend_error")
+			s.dropped(DropBackendError)
 			s.log.Warn("CDR not delivered", "error", err)
 			continue
 		}
@@ -114,7 +124,7 @@ func (s *Sink) runBuffered(bb bufferedBackend) {
 	pending := 0
 	for r := range s.ch {
 		if err := bb.Buffer(r); err != nil {
-			s.dropped("backend_error")
+			s.dropped(DropBackendError)
 			s.log.Warn("CDR not delivered", "error", err)
 			continue
 		}
@@ -124,7 +134,7 @@ func (s *Sink) runBuffered(bb bufferedBackend) {
 		err := bb.Flush()
 		for range pending {
 			if err != nil {
-				s.dropped("backend_error")
+				s.dropped(DropBackendError)
 			} else {
 				s.written()
 			}

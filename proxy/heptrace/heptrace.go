@@ -32,6 +32,17 @@ import (
 	"github.com/siphon-otel/siphon-otel/internal/sipmsg"
 )
 
+// Reasons a packet is dropped, given to Settings.Dropped.
+const (
+	DropQueueFull = "queue_full" // the send queue is full
+	DropSendError = "send_error" // the send failed, or the collector's host reported the packet lost
+	DropOversized = "oversized"  // the message does not fit one HEP packet
+)
+
+// DropReasons are every reason Dropped is given, so that a counter's series
+// exist before the first drop.
+func DropReasons() []string { return []string{DropQueueFull, DropSendError, DropOversized} }
+
 // Settings configure a Tracer; the fields are SIPhon's tracing.hep keys.
 type Settings struct {
 	Endpoint      string
@@ -138,13 +149,13 @@ func (t *Tracer) Capture(transport string, src, dst net.Addr, payload []byte, at
 	}
 	b, err := p.AppendV3(packetBuf())
 	if err != nil {
-		t.s.Dropped("oversized", 1)
+		t.s.Dropped(DropOversized, 1)
 		return
 	}
 	select {
 	case t.queue <- b:
 	default:
-		t.s.Dropped("queue_full", 1)
+		t.s.Dropped(DropQueueFull, 1)
 		recycle(b)
 	}
 }
@@ -233,7 +244,7 @@ func (t *Tracer) send(batch [][]byte) {
 		return append(dst, batch[i]...), true
 	})
 	if err != nil {
-		t.s.Dropped("send_error", len(batch)-from)
+		t.s.Dropped(DropSendError, len(batch)-from)
 		t.s.Logger.Warn("HEP send failed", "endpoint", t.s.Endpoint, "error", err)
 	}
 }
@@ -242,7 +253,7 @@ func (t *Tracer) send(batch [][]byte) {
 // warns at most every warnEvery with how many were lost since the last
 // warning.
 func (t *Tracer) unreachable(reason string, n int) {
-	t.s.Dropped("send_error", n)
+	t.s.Dropped(DropSendError, n)
 	t.lost += n
 	if now := time.Now(); now.Sub(t.warned) >= warnEvery {
 		t.s.Logger.Warn("HEP collector unreachable; packets lost", "endpoint", t.s.Endpoint, "reason", reason, "packets", t.lost)

@@ -7,10 +7,14 @@ package metrics
 import (
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/siphon-otel/siphon-otel/proxy/cdrsink"
+	"github.com/siphon-otel/siphon-otel/proxy/heptrace"
 )
 
 // Set holds the series.
@@ -113,10 +117,10 @@ func New() *Set {
 	s.RTPEngineUp = f.gauge("siphon_rtpengine_instances_up", "RTPEngine instances answering ping")
 	s.RTPEngineTotal = f.gauge("siphon_rtpengine_instances_total", "Configured RTPEngine instances")
 	s.RTPEngineInstance = f.gaugeVec("siphon_rtpengine_instance_up", "RTPEngine instance health (1 up, 0 down)", "address")
-	s.CDRDropped = f.counterVec("siphon_cdr_dropped_total", "CDRs not delivered, by reason (channel_full, backend_error)", "reason")
+	s.CDRDropped = f.counterVec("siphon_cdr_dropped_total", "CDRs not delivered, by reason ("+strings.Join(cdrsink.DropReasons(), ", ")+")", "reason")
 	s.CDRWritten = f.counter("siphon_cdr_written_total", "CDRs handed to the backend")
 	s.HEPSent = f.counter("siphon_hep_packets_sent_total", "HEP packets sent")
-	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason (queue_full, send_error, oversized)", "reason")
+	s.HEPDropped = f.counterVec("siphon_hep_packets_dropped_total", "HEP packets not sent, by reason ("+strings.Join(heptrace.DropReasons(), ", ")+")", "reason")
 
 	s.Loops = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sipproxy_loops_detected_total",
 		Help: "Requests not forwarded because they would loop: check=via (came back unchanged with our Via: 482), request_uri (in a dialog, addressed to the proxy itself: 404), target (the next hop is the proxy's own address: 482)"},
@@ -160,10 +164,10 @@ func New() *Set {
 	s.RTPEngineTotal.Set(0)
 	// drop counters exist at 0 from the start, so rate() and the alerts see
 	// the first drop
-	for _, r := range []string{"channel_full", "backend_error"} {
+	for _, r := range cdrsink.DropReasons() {
 		s.CDRDropped.WithLabelValues(r)
 	}
-	for _, r := range []string{"queue_full", "send_error", "oversized"} {
+	for _, r := range heptrace.DropReasons() {
 		s.HEPDropped.WithLabelValues(r)
 	}
 	for _, c := range []string{"via", "request_uri", "target"} {
