@@ -85,6 +85,13 @@ const (
 	AttrUserAgentOriginal = "user_agent.original"
 )
 
+// AddedDownstream is how many attributes the shipped pipelines add to
+// every sip.message and sip.cdr record after the receiver built it
+// (AttrSIPCorrelationID, by sip_correlation): the builders leave room for
+// them, so that the record's attribute array is not grown, to twice its
+// size, on the way (measured: sipcall's path 1.2x slower without the room).
+const AddedDownstream = 1
+
 // CDR fields of a sip.cdr record that have no sip.message counterpart.
 // (call_id, ruri, method, response_code, source/destination_ip and
 // user_agent map to the names above; cdrrecord has the whole mapping.)

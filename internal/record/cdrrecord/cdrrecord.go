@@ -101,13 +101,13 @@ func FromCDR(r *cdr.Record, body []byte, received time.Time, lr plog.LogRecord) 
 	}
 }
 
-// attrCount is how many attributes FromCDR puts for r and the one
-// sip_correlation adds, so that the record's attribute array is allocated
-// once at its size: at 40 B an
-// attribute, the room for every field SIPhon may send (21 and the extras)
-// took a 1 KiB array where SIPhon's own record needs 768 B.
+// attrCount is how many attributes FromCDR puts for r and the pipeline
+// adds (record.AddedDownstream), so that the record's attribute array is
+// allocated once at its size: at 40 B an attribute, the room for every
+// field SIPhon may send (21 and the extras) took a 1 KiB array where
+// SIPhon's own record needs 768 B.
 func attrCount(r *cdr.Record) int {
-	n := 1 // room for sip.correlation_id, which sip_correlation adds
+	n := record.AddedDownstream
 	for i := range cdr.Fields {
 		if r.Present[i] && !r.Values[i].Null && Attrs[i] != "" {
 			n++

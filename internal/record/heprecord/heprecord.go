@@ -229,11 +229,7 @@ func attrCount(p *hep.Packet, compressed bool, sip *sipmsg.Summary, media bool) 
 		n++ // hep.extra_chunks
 	}
 	if sip != nil {
-		// and room for sip.correlation_id, which sip_correlation adds to
-		// every SIP message in the shipped calls pipeline: without it the
-		// array grows there, to twice its size (measured: sipcall's path
-		// 1.2x slower)
-		n += sipAttrCount(sip) + 1
+		n += sipAttrCount(sip) + record.AddedDownstream
 	}
 	if media {
 		n += maxMediaAttrs

@@ -321,13 +321,14 @@ func TestAttributeArraySize(t *testing.T) {
 		"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:b@127.0.0.1>;tag=2\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n")
 	var deflated bytes.Buffer
 	require.NoError(t, hep.Deflate(&deflated, invite(t)))
-	cases := []struct {
+	type packetCase struct {
 		name       string
 		p          hep.Packet
 		payload    []byte // p.Payload when nil
 		compressed bool
 		media      bool
-	}{
+	}
+	cases := []packetCase{
 		{name: "SIP request", p: sipPacket(t)},
 		{name: "SIP response", p: with(sipPacket(t), func(p *hep.Packet) { p.Payload = ringing })},
 		{name: "every chunk, SIP", p: everyField()},
@@ -346,13 +347,7 @@ func TestAttributeArraySize(t *testing.T) {
 		}), media: true},
 	}
 	for i, p := range rtpengineRTCP(t) {
-		cases = append(cases, struct {
-			name       string
-			p          hep.Packet
-			payload    []byte
-			compressed bool
-			media      bool
-		}{name: fmt.Sprintf("rtpengine RTCP %d", i), p: p, media: true})
+		cases = append(cases, packetCase{name: fmt.Sprintf("rtpengine RTCP %d", i), p: p, media: true})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
